@@ -1,0 +1,136 @@
+import Crypto
+import WeEvent
+
+/// The hashing rules of the ledger (docs/ledger.md), kept in one place so the
+/// store, `verify`, proofs and independent checkers agree byte for byte.
+///
+/// - event hash  = SHA-256(0x00 ‖ u32 len ‖ topic ‖ u64 seq ‖ i64 timestamp ‖ u32 len ‖ content ‖ u32 n ‖ (u32 len ‖ key ‖ u32 len ‖ value)* sorted by key)
+/// - Merkle node = SHA-256(0x01 ‖ left ‖ right); an odd node at the end of a level moves up unchanged
+/// - block hash  = SHA-256(0x02 ‖ u64 height ‖ previous hash ‖ Merkle root ‖ i64 timestamp ‖ u32 event count)
+///
+/// Integers are big-endian; strings UTF-8. The 0x00/0x01/0x02 prefixes keep an event,
+/// a Merkle node and a block header from ever hashing to the same input.
+public enum BlockHash {
+    public static let zero = [UInt8](repeating: 0, count: 32)
+
+    public static func event(topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]) -> [UInt8] {
+        var hasher = SHA256()
+        var buffer: [UInt8] = [0x00]
+        buffer.reserveCapacity(64 + topic.utf8.count)
+        append(UInt32(topic.utf8.count), to: &buffer)
+        buffer.append(contentsOf: topic.utf8)
+        append(sequence, to: &buffer)
+        append(UInt64(bitPattern: timestamp), to: &buffer)
+        append(UInt32(content.count), to: &buffer)
+        hasher.update(data: buffer)
+        hasher.update(data: content)
+        buffer.removeAll(keepingCapacity: true)
+        append(UInt32(extensions.count), to: &buffer)
+        for key in extensions.keys.sorted() {
+            let value = extensions[key]!
+            append(UInt32(key.utf8.count), to: &buffer)
+            buffer.append(contentsOf: key.utf8)
+            append(UInt32(value.utf8.count), to: &buffer)
+            buffer.append(contentsOf: value.utf8)
+        }
+        hasher.update(data: buffer)
+        return Array(hasher.finalize())
+    }
+
+    public static func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [0x01])
+        hasher.update(data: left)
+        hasher.update(data: right)
+        return Array(hasher.finalize())
+    }
+
+    /// Merkle root of the leaves; 32 zero bytes for none.
+    public static func merkleRoot(_ leaves: [[UInt8]]) -> [UInt8] {
+        guard !leaves.isEmpty else { return zero }
+        var level = leaves
+        while level.count > 1 {
+            var next: [[UInt8]] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var i = 0
+            while i + 1 < level.count {
+                next.append(node(level[i], level[i + 1]))
+                i += 2
+            }
+            if i < level.count { next.append(level[i]) }
+            level = next
+        }
+        return level[0]
+    }
+
+    /// One step of a Merkle path: the sibling hash and which side it sits on.
+    public struct PathStep: Sendable, Equatable {
+        public var sibling: [UInt8]
+        public var siblingIsLeft: Bool
+    }
+
+    /// The siblings from leaf `index` up to the root.
+    public static func merklePath(_ leaves: [[UInt8]], index: Int) -> [PathStep] {
+        var path: [PathStep] = []
+        var level = leaves
+        var position = index
+        while level.count > 1 {
+            let sibling = position ^ 1
+            if sibling < level.count {
+                path.append(PathStep(sibling: level[sibling], siblingIsLeft: sibling < position))
+            }
+            var next: [[UInt8]] = []
+            var i = 0
+            while i + 1 < level.count {
+                next.append(node(level[i], level[i + 1]))
+                i += 2
+            }
+            if i < level.count { next.append(level[i]) }
+            level = next
+            position /= 2
+        }
+        return path
+    }
+
+    /// Folds a leaf up its path; equals the root when the path is right.
+    public static func root(leaf: [UInt8], path: [PathStep]) -> [UInt8] {
+        path.reduce(leaf) { hash, step in
+            step.siblingIsLeft ? node(step.sibling, hash) : node(hash, step.sibling)
+        }
+    }
+
+    public static func block(height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], timestamp: Int64, eventCount: UInt32) -> [UInt8] {
+        var buffer: [UInt8] = [0x02]
+        buffer.reserveCapacity(1 + 8 + 32 + 32 + 8 + 4)
+        append(height, to: &buffer)
+        buffer.append(contentsOf: previousHash)
+        buffer.append(contentsOf: merkleRoot)
+        append(UInt64(bitPattern: timestamp), to: &buffer)
+        append(eventCount, to: &buffer)
+        return Array(SHA256.hash(data: buffer))
+    }
+
+    @inline(__always)
+    static func append<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) }
+    }
+}
+
+/// A sealed block's header.
+public struct BlockHeader: Sendable, Equatable {
+    public var height: UInt64
+    public var previousHash: [UInt8]
+    public var merkleRoot: [UInt8]
+    public var hash: [UInt8]
+    public var timestamp: Int64
+    public var eventCount: UInt32
+
+    public init(height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], hash: [UInt8], timestamp: Int64, eventCount: UInt32) {
+        self.height = height
+        self.previousHash = previousHash
+        self.merkleRoot = merkleRoot
+        self.hash = hash
+        self.timestamp = timestamp
+        self.eventCount = eventCount
+    }
+}

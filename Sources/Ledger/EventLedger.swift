@@ -1,0 +1,62 @@
+import WeEvent
+
+/// One group's ledger: topics and the hash-chained blocks of their events.
+///
+/// Callers (HTTP routes, the MQTT bridge) see only this protocol, so a shared store
+/// (PostgreSQL, for several broker instances) can stand beside the embedded SQLite one.
+/// Every method that writes returns only after the change is durable.
+/// Failures a client caused are thrown as `WeEventError`; anything else is a store failure.
+public protocol EventLedger: Sendable {
+    var groupID: String { get }
+
+    /// Creates the topic, or reopens a closed one. `true` also when it was already open.
+    func open(topic: String) async throws -> Bool
+    /// Closes an open topic: it keeps its events but takes no more. 100101 if not open.
+    func close(topic: String) async throws
+    func exists(topic: String) async throws -> Bool
+    /// 100101 if the topic does not exist.
+    func state(topic: String) async throws -> TopicState
+    func list(pageIndex: Int, pageSize: Int) async throws -> TopicPage
+
+    /// Appends one event; returns its id once the block holding it is durable.
+    func publish(_ event: NewEvent) async throws -> EventID
+    /// Appends several events in order, all in the same or consecutive blocks; one result per event.
+    func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>]
+
+    /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
+    func event(id: EventID) async throws -> Event
+    func chainInfo() async throws -> ChainInfo
+
+    /// Recomputes every event hash, Merkle root and block link.
+    func verify() async throws -> VerificationReport
+
+    /// Finishes pending writes and closes the store. Later writes fail with 200002.
+    func shutdown() async
+}
+
+/// The outcome of recomputing a chain.
+public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
+    public var groupID: String
+    public var blocksChecked: UInt64
+    public var eventsChecked: UInt64
+    /// The first block that does not match, with why; nil when the chain is intact.
+    public var firstBadBlock: UInt64?
+    public var problem: String?
+
+    public var isIntact: Bool { firstBadBlock == nil }
+
+    public init(groupID: String, blocksChecked: UInt64, eventsChecked: UInt64, firstBadBlock: UInt64? = nil, problem: String? = nil) {
+        self.groupID = groupID
+        self.blocksChecked = blocksChecked
+        self.eventsChecked = eventsChecked
+        self.firstBadBlock = firstBadBlock
+        self.problem = problem
+    }
+
+    public var description: String {
+        if let firstBadBlock {
+            return "group \(groupID): block \(firstBadBlock) does not match: \(problem ?? "")"
+        }
+        return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events, chain intact"
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+import WeEvent
+
+/// The embedded ledger of one group: SQLite in WAL mode with `synchronous=FULL`,
+/// written by one thread that seals pending events into blocks (group commit).
+///
+/// Publishers enqueue and suspend; the writer takes everything queued, assigns
+/// per-topic sequence numbers, seals a block every `blockMaxEvents` events, writes
+/// all of it in one transaction, and resumes the publishers only after the commit
+/// (and its fsync) returned. Readers use SQLite's WAL snapshots and an in-memory
+/// view of the topics that changes only after a commit, so nobody sees a write
+/// that is not durable.
+public final class SQLiteLedger: EventLedger {
+    public let groupID: String
+    let pool: DatabasePool
+    let queue: WriteQueue
+    let view: Mutex<LedgerView>
+    let blockMaxEvents: Int
+    let logger: Logger
+    private let writerDone: Mutex<WriterCompletion> = Mutex(WriterCompletion())
+
+    /// Opens (creating if needed) the ledger of `groupID` under `directory` and starts its writer thread.
+    public static func open(
+        groupID: String,
+        directory: String,
+        blockMaxEvents: Int = 1000,
+        blockMaxDelayMilliseconds: Int = 1,
+        logger: Logger = Logger(label: "weevent.ledger")
+    ) throws -> SQLiteLedger {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var config = GRDB.Configuration()
+        config.label = "ledger-\(groupID)"
+        config.prepareDatabase { db in
+            // WAL (DatabasePool's default) with FULL: every commit fsyncs the WAL before returning.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let pool = try DatabasePool(path: directory + "/ledger.sqlite", configuration: config)
+        try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
+        let view = try pool.read { db in try LedgerView.load(db) }
+        let ledger = SQLiteLedger(
+            groupID: groupID, pool: pool, view: view,
+            blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds,
+            logger: logger
+        )
+        ledger.startWriter()
+        return ledger
+    }
+
+    private init(
+        groupID: String, pool: DatabasePool, view: LedgerView,
+        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+    ) {
+        self.groupID = groupID
+        self.pool = pool
+        self.view = Mutex(view)
+        self.blockMaxEvents = blockMaxEvents
+        self.queue = WriteQueue(maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        var logger = logger
+        logger[metadataKey: "group"] = "\(groupID)"
+        self.logger = logger
+    }
+
+    private func startWriter() {
+        let thread = Thread { [self] in
+            var writer = BlockWriter(ledger: self)
+            while let batch = queue.takeBatch() {
+                writer.write(batch)
+            }
+            let waiters = writerDone.withLock { state in
+                state.finished = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        thread.name = "ledger-writer-\(groupID)"
+        thread.start()
+    }
+
+    // MARK: writes
+
+    private func submit<T>(_ make: (CheckedContinuation<T, any Error>) -> WriteOp) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let op = make(continuation)
+            if !queue.enqueue(op) {
+                op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
+            }
+        }
+    }
+
+    public func open(topic: String) async throws -> Bool {
+        try await submit { .open(topic, $0) }
+    }
+
+    public func close(topic: String) async throws {
+        try await submit { .close(topic, $0) }
+    }
+
+    public func publish(_ event: NewEvent) async throws -> EventID {
+        // Fail fast without queueing; the writer checks again when it seals the block.
+        guard view.withLock({ $0.topics[event.topic]?.isOpen ?? false }) else {
+            throw WeEventError(.topicNotExist, detail: "topic \(event.topic) in group \(groupID)")
+        }
+        return try await submit { .publish(event, $0) }
+    }
+
+    public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
+        if events.isEmpty { return [] }
+        return try await submit { .publishBatch(events, $0) }
+    }
+
+    public func shutdown() async {
+        queue.stop()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = writerDone.withLock { state in
+                if !state.finished { state.waiters.append(continuation) }
+                return state.finished
+            }
+            if finished { continuation.resume() }
+        }
+        do {
+            try pool.close()
+        } catch {
+            logger.warning("closing ledger store failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: reads
+
+    public func exists(topic: String) async throws -> Bool {
+        view.withLock { $0.topics[topic]?.isOpen ?? false }
+    }
+
+    public func state(topic: String) async throws -> TopicState {
+        guard let record = view.withLock({ $0.topics[topic] }), record.isOpen else {
+            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(groupID)")
+        }
+        return record.state(name: topic)
+    }
+
+    public func list(pageIndex: Int, pageSize: Int) async throws -> TopicPage {
+        let open = view.withLock { view in
+            view.topics.filter { $0.value.isOpen }.sorted { $0.value.order < $1.value.order }
+        }
+        let start = min(pageIndex * pageSize, open.count)
+        let end = min(start + pageSize, open.count)
+        let page = open[start..<end].map { $0.value.state(name: $0.key) }
+        return TopicPage(total: open.count, pageIndex: pageIndex, pageSize: pageSize, topics: page)
+    }
+
+    public func chainInfo() async throws -> ChainInfo {
+        view.withLock { view in
+            ChainInfo(
+                groupID: groupID, blockHeight: view.height, lastBlockHash: hexString(view.lastHash),
+                eventCount: view.eventCount, topicCount: view.topics.values.filter(\.isOpen).count
+            )
+        }
+    }
+
+    public func event(id: EventID) async throws -> Event {
+        let (height, candidates) = view.withLock { ($0.height, $0.topicsByHash[id.topicHash] ?? []) }
+        if id.blockHeight > height {
+            throw WeEventError(.eventIdIsMismatch, detail: "block \(id.blockHeight) above height \(height) in group \(groupID)")
+        }
+        let found: Event? = try await pool.read { db in
+            for topic in candidates {
+                guard let row = try Row.fetchOne(
+                    db, sql: "SELECT block, timestamp, content, extensions FROM events WHERE topic = ? AND seq = ?",
+                    arguments: [topic, Int64(id.sequence)]
+                ) else { continue }
+                let block: Int64 = row["block"]
+                if UInt64(block) != id.blockHeight {
+                    throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(block)")
+                }
+                let content: Data = row["content"]
+                let extensions: String = row["extensions"]
+                return Event(
+                    id: id, topic: topic, content: Array(content),
+                    extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
+                )
+            }
+            return nil
+        }
+        guard let found else { throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)") }
+        return found
+    }
+
+    public func verify() async throws -> VerificationReport {
+        try await pool.read { db in try ChainVerifier.verify(db, groupID: self.groupID) }
+    }
+}
+
+private struct WriterCompletion {
+    var finished = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+}
+
+/// A topic as the ledger keeps it.
+struct TopicRecord: Sendable, Equatable {
+    var created: Int64
+    var sequence: UInt64
+    var lastBlock: UInt64
+    var lastTimestamp: Int64
+    var isOpen: Bool
+    /// Creation order, for stable paging in `rest/list`.
+    var order: Int
+
+    func state(name: String) -> TopicState {
+        TopicState(
+            name: name, createdTimestamp: created, sequenceNumber: sequence,
+            blockNumber: lastBlock, lastTimestamp: lastTimestamp
+        )
+    }
+}
+
+/// What readers see: the durable state as of the last commit.
+struct LedgerView: Sendable {
+    var topics: [String: TopicRecord] = [:]
+    var topicsByHash: [String: [String]] = [:]
+    var height: UInt64 = 0
+    var lastHash: [UInt8] = BlockHash.zero
+    var eventCount: UInt64 = 0
+
+    static func load(_ db: Database) throws -> LedgerView {
+        var view = LedgerView()
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM topics") {
+            let name: String = row["name"]
+            view.add(name, TopicRecord(
+                created: row["created"], sequence: UInt64(row["seq"] as Int64),
+                lastBlock: UInt64(row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
+                isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64)
+            ))
+        }
+        if let row = try Row.fetchOne(db, sql: "SELECT height, hash, first_position, event_count FROM blocks ORDER BY height DESC LIMIT 1") {
+            view.height = UInt64(row["height"] as Int64)
+            view.lastHash = Array(row["hash"] as Data)
+            view.eventCount = UInt64((row["first_position"] as Int64) + (row["event_count"] as Int64) - 1)
+        }
+        return view
+    }
+
+    mutating func add(_ name: String, _ record: TopicRecord) {
+        if topics.updateValue(record, forKey: name) == nil {
+            topicsByHash[EventID.topicHash(name), default: []].append(name)
+        }
+    }
+}
+
+enum LedgerSchema {
+    static func create(_ db: Database, groupID: String) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS blocks(
+                height INTEGER PRIMARY KEY,
+                prev_hash BLOB NOT NULL,
+                merkle_root BLOB NOT NULL,
+                hash BLOB NOT NULL,
+                timestamp INTEGER NOT NULL,
+                event_count INTEGER NOT NULL,
+                first_position INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS events(
+                position INTEGER PRIMARY KEY,
+                block INTEGER NOT NULL,
+                topic TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                timestamp INTEGER NOT NULL,
+                content BLOB NOT NULL,
+                extensions TEXT NOT NULL,
+                hash BLOB NOT NULL);
+            CREATE UNIQUE INDEX IF NOT EXISTS events_topic_seq ON events(topic, seq);
+            CREATE TABLE IF NOT EXISTS topics(
+                name TEXT PRIMARY KEY,
+                created INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                last_block INTEGER NOT NULL,
+                last_timestamp INTEGER NOT NULL,
+                open INTEGER NOT NULL,
+                ord INTEGER NOT NULL);
+            """)
+        if let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'") {
+            guard stored == groupID else {
+                throw WeEventError(.unknownError, detail: "ledger file belongs to group \(stored), not \(groupID)")
+            }
+        } else {
+            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1')", arguments: [groupID])
+        }
+    }
+}
+
+/// Extensions as stored: a JSON object with sorted keys.
+enum ExtensionCoding {
+    static func encode(_ extensions: [String: String]) -> String {
+        if extensions.isEmpty { return "{}" }
+        let data = (try? JSONSerialization.data(withJSONObject: extensions, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [String: String] {
+        if text == "{}" { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else { return [:] }
+        return object
+    }
+}

@@ -1,0 +1,75 @@
+import Hummingbird
+import WeEvent
+
+/// Request parameters from the query string and, for POST, an
+/// `application/x-www-form-urlencoded` body; a body value wins over the query's.
+/// `+` means a space in both, as in the Java servlet containers WeEvent runs on.
+public struct RequestParameters: Sendable {
+    public private(set) var values: [String: String] = [:]
+
+    public subscript(name: String) -> String? { values[name] }
+
+    public init(_ values: [String: String]) {
+        self.values = values
+    }
+
+    static func collect(_ request: Request, maxBodyBytes: Int) async throws -> RequestParameters {
+        var parameters = RequestParameters([:])
+        if let query = request.uri.query {
+            try parameters.merge(formEncoded: Substring(query))
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        if request.method == .post, contentType.hasPrefix("application/x-www-form-urlencoded") {
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: maxBodyBytes)
+            } catch {
+                throw WeEventError(.eventContentExceedsMaxLength, detail: "request body above \(maxBodyBytes) bytes")
+            }
+            try parameters.merge(formEncoded: Substring(String(buffer: buffer)))
+        }
+        return parameters
+    }
+
+    mutating func merge(formEncoded text: Substring) throws(WeEventError) {
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
+                throw WeEventError(.invalidInputParam, message: "malformed percent-encoding in parameter '\(parts[0])'")
+            }
+            if !name.isEmpty { values[name] = value }
+        }
+    }
+
+    /// Percent-decoding with `+` as space; nil when an escape is malformed or the bytes are not UTF-8.
+    static func decode(_ text: Substring) -> String? {
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+
+    /// `weevent-*` parameters, which a publish keeps as the event's extensions.
+    var extensions: [String: String] {
+        values.filter { $0.key.hasPrefix(Validation.extensionPrefix) }
+    }
+}

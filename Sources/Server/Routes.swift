@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+import WeEvent
+
+/// The HTTP API of DESIGN §4: `/weevent/rest/*` and `/weevent/admin/*`.
+public struct WeEventRoutes: Sendable {
+    public typealias Context = WeEventRequestContext
+
+    let ledgers: LedgerSet
+    let configuration: WeEvent.Configuration
+
+    public init(ledgers: LedgerSet, configuration: WeEvent.Configuration) {
+        self.ledgers = ledgers
+        self.configuration = configuration
+    }
+
+    /// Upper bound of a form body: the content and extensions, percent-encoded, and room for the other fields.
+    var maxBodyBytes: Int { 3 * (configuration.contentMaxLength + configuration.extensionsMaxLength) + 16 * 1024 }
+
+    public func register(on router: Router<Context>) {
+        let api = router.group("weevent")
+        endpoint(api, "rest/open") { p in
+            let topic = try Validation.topic(p["topic"])
+            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic))
+        }
+        endpoint(api, "rest/close") { p in
+            let topic = try Validation.topic(p["topic"])
+            try await ledgers.ledger(p["groupId"]).close(topic: topic)
+            return JSONBody.bool(true)
+        }
+        endpoint(api, "rest/exist") { p in
+            let topic = try Validation.topic(p["topic"])
+            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).exists(topic: topic))
+        }
+        endpoint(api, "rest/state") { p in
+            let topic = try Validation.topic(p["topic"])
+            return try JSONBody.response(TopicInfo(try await ledgers.ledger(p["groupId"]).state(topic: topic)))
+        }
+        endpoint(api, "rest/list") { p in
+            let index = try p["pageIndex"].map { raw throws(WeEventError) in try Validation.pageIndex(raw) } ?? 0
+            let size = try p["pageSize"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
+            let page = try await ledgers.ledger(p["groupId"]).list(pageIndex: index, pageSize: size)
+            return try JSONBody.response(TopicPageBody(
+                total: page.total, pageIndex: page.pageIndex, pageSize: page.pageSize, topicInfoList: page.topics.map(TopicInfo.init)
+            ))
+        }
+        endpoint(api, "rest/publish") { p in
+            let topic = try Validation.topic(p["topic"])
+            let ledger = try ledgers.ledger(p["groupId"])
+            let content = Array((p["content"] ?? "").utf8)
+            try Validation.content(content, maxLength: configuration.contentMaxLength)
+            let extensions = p.extensions
+            try Validation.extensions(extensions, maxLength: configuration.extensionsMaxLength)
+            let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
+            return try JSONBody.response(PublishBody(status: "SUCCESS", topic: topic, eventId: id.description))
+        }
+        endpoint(api, "rest/getEvent") { p in
+            let id = try EventID.parse(p["eventId"])
+            let event = try await ledgers.ledger(p["groupId"]).event(id: id)
+            return try JSONBody.response(EventBody(
+                topic: event.topic, content: Data(event.content).base64EncodedString(),
+                extensions: event.extensions, eventId: event.id.description
+            ))
+        }
+        endpoint(api, "admin/listGroup") { _ in
+            try JSONBody.response(ledgers.groups)
+        }
+        endpoint(api, "admin/blockchaininfo") { p in
+            let info = try await ledgers.ledger(p["groupId"]).chainInfo()
+            return try JSONBody.response(ChainInfoBody(
+                groupId: info.groupID, blockHeight: info.blockHeight, lastBlockHash: info.lastBlockHash,
+                eventCount: info.eventCount, topicCount: info.topicCount
+            ))
+        }
+        // Liveness, answered without touching a ledger; also the trivial endpoint of `make bench`.
+        api.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
+    }
+
+    private func endpoint(
+        _ group: RouterGroup<Context>, _ path: RouterPath,
+        _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
+    ) {
+        let limit = maxBodyBytes
+        let responder: @Sendable (Request, Context) async throws -> Response = { request, _ in
+            try await handler(try await RequestParameters.collect(request, maxBodyBytes: limit))
+        }
+        group.get(path, use: responder)
+        group.post(path, use: responder)
+    }
+}
+
+struct TopicInfo: Encodable {
+    let topicName: String
+    let createdTimestamp: Int64
+    let sequenceNumber: UInt64
+    let blockNumber: UInt64
+    let lastTimestamp: Int64
+
+    init(_ state: TopicState) {
+        topicName = state.name
+        createdTimestamp = state.createdTimestamp
+        sequenceNumber = state.sequenceNumber
+        blockNumber = state.blockNumber
+        lastTimestamp = state.lastTimestamp
+    }
+}
+
+struct TopicPageBody: Encodable {
+    let total: Int
+    let pageIndex: Int
+    let pageSize: Int
+    let topicInfoList: [TopicInfo]
+}
+
+struct PublishBody: Encodable {
+    let status: String
+    let topic: String
+    let eventId: String
+}
+
+struct EventBody: Encodable {
+    let topic: String
+    let content: String
+    let extensions: [String: String]
+    let eventId: String
+}
+
+struct ChainInfoBody: Encodable {
+    let groupId: String
+    let blockHeight: UInt64
+    let lastBlockHash: String
+    let eventCount: UInt64
+    let topicCount: Int
+}

@@ -1,0 +1,198 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The broker's settings, read from conf/weevent.properties (DESIGN §3, docs/configuration.md).
+public struct Configuration: Sendable, Equatable {
+    // HTTP server
+    public var serverHost = "0.0.0.0"
+    public var serverPort = 8080
+    public var ipWhiteTable: [String] = []
+    /// When set, /weevent/master/* requires `token=<value>` or header `Authorization: Bearer <value>`.
+    public var masterAccessToken = ""
+
+    // Ledger
+    public var ledgerPath = "./data"
+    public var ledgerGroups = ["1"]
+    public var blockMaxEvents = 1000
+    public var blockMaxDelayMilliseconds = 2
+    public var contentMaxLength = 10240
+    public var extensionsMaxLength = 1024
+
+    // MQTT bridge
+    public var mqttBrokerURL = "tcp://127.0.0.1:1883"
+    public var mqttUser = ""
+    public var mqttPassword = ""
+    public var mqttQoS = 2
+    public var mqttTimeoutMilliseconds = 5000
+    public var mqttKeepAliveSeconds = 15
+    public var mqttClientID = "weevent-bridge"
+    public var mqttCAFile = ""
+    public var mqttCertFile = ""
+    public var mqttKeyFile = ""
+
+    // ZooKeeper
+    public var zookeeperHosts = "127.0.0.1:2181"
+    public var zookeeperPath = "/event_broker"
+    public var zookeeperTimeoutMilliseconds = 3000
+
+    /// Keys that were present but are not known; start-up logs them as warnings.
+    public var unknownKeys: [Properties.Entry] = []
+
+    public init() {}
+
+    /// Every key this broker understands, in the order docs/configuration.md lists them.
+    public static let knownKeys: [String] = [
+        "server.host", "server.port", "ip.check.white-table", "master.access-token",
+        "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
+        "event.content.max-length", "event.extensions.max-length",
+        "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
+        "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
+        "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile",
+        "broker.zookeeper.ip", "broker.zookeeper.path", "broker.zookeeper.timeout",
+    ]
+
+    /// Reads and validates a properties file; a malformed value throws an error naming key and line.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> Configuration
+    {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError(source: path, line: nil, key: "(file)", message: "cannot read: \(error.localizedDescription)")
+        }
+        guard let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) else {
+            throw ConfigurationError(source: path, line: nil, key: "(file)", message: "not text")
+        }
+        return try Configuration(properties: Properties(parsing: text, source: path, environment: environment))
+    }
+
+    public init(properties: Properties) throws(ConfigurationError) {
+        let reader = Reader(properties: properties)
+        serverHost = try reader.string("server.host", default: serverHost, nonEmpty: true)
+        serverPort = try reader.int("server.port", default: serverPort, in: 1...65535)
+        ipWhiteTable = try reader.list("ip.check.white-table") { value in
+            Configuration.isIPAddress(value) ? nil : "'\(value)' is not an IPv4 or IPv6 address"
+        }
+        masterAccessToken = try reader.string("master.access-token", default: "")
+        ledgerPath = try reader.string("ledger.path", default: ledgerPath, nonEmpty: true)
+        ledgerGroups = try reader.list("ledger.groups", default: ledgerGroups) { value in
+            value.utf8.count <= 64 && value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") })
+                ? nil : "group id '\(value)' must be printable ASCII without '/', at most 64 bytes"
+        }
+        if ledgerGroups.isEmpty {
+            throw reader.error("ledger.groups", "at least one group is needed")
+        }
+        if Set(ledgerGroups).count != ledgerGroups.count {
+            throw reader.error("ledger.groups", "a group is listed twice")
+        }
+        blockMaxEvents = try reader.int("ledger.block.max-events", default: blockMaxEvents, in: 1...100_000)
+        blockMaxDelayMilliseconds = try reader.int("ledger.block.max-delay-ms", default: blockMaxDelayMilliseconds, in: 0...1000)
+        contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
+        extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
+
+        mqttBrokerURL = try reader.string("mqtt.broker.url", default: mqttBrokerURL)
+        if !mqttBrokerURL.isEmpty, !Configuration.isBrokerURL(mqttBrokerURL) {
+            throw reader.error("mqtt.broker.url", "'\(mqttBrokerURL)' is not tcp://host:port or ssl://host:port")
+        }
+        mqttUser = try reader.string("mqtt.broker.user", default: "")
+        mqttPassword = try reader.string("mqtt.broker.password", default: "")
+        mqttQoS = try reader.int("mqtt.broker.qos", default: mqttQoS, in: 0...2)
+        mqttTimeoutMilliseconds = try reader.int("mqtt.broker.timeout", default: mqttTimeoutMilliseconds, in: 1...600_000)
+        mqttKeepAliveSeconds = try reader.int("mqtt.broker.keep-alive", default: mqttKeepAliveSeconds, in: 0...65535)
+        mqttClientID = try reader.string("mqtt.broker.client-id", default: mqttClientID, nonEmpty: true)
+        if mqttClientID.utf8.count > 65535 {
+            throw reader.error("mqtt.broker.client-id", "longer than 65535 bytes")
+        }
+        mqttCAFile = try reader.string("mqtt.broker.cafile", default: "")
+        mqttCertFile = try reader.string("mqtt.broker.certfile", default: "")
+        mqttKeyFile = try reader.string("mqtt.broker.keyfile", default: "")
+        if mqttCertFile.isEmpty != mqttKeyFile.isEmpty {
+            throw reader.error(mqttCertFile.isEmpty ? "mqtt.broker.certfile" : "mqtt.broker.keyfile",
+                               "mqtt.broker.certfile and mqtt.broker.keyfile go together")
+        }
+
+        zookeeperHosts = try reader.string("broker.zookeeper.ip", default: zookeeperHosts)
+        if !zookeeperHosts.isEmpty {
+            for host in zookeeperHosts.split(separator: ",") {
+                let parts = host.trimmingCharacters(in: .whitespaces).split(separator: ":")
+                guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                    throw reader.error("broker.zookeeper.ip", "'\(host)' is not host:port")
+                }
+            }
+        }
+        zookeeperPath = try reader.string("broker.zookeeper.path", default: zookeeperPath)
+        if !zookeeperPath.hasPrefix("/") || (zookeeperPath.count > 1 && zookeeperPath.hasSuffix("/")) {
+            throw reader.error("broker.zookeeper.path", "'\(zookeeperPath)' must start with '/' and not end with '/'")
+        }
+        zookeeperTimeoutMilliseconds = try reader.int("broker.zookeeper.timeout", default: zookeeperTimeoutMilliseconds, in: 100...600_000)
+
+        let known = Set(Configuration.knownKeys)
+        unknownKeys = properties.entries.filter { !known.contains($0.key) }
+    }
+
+    static func isBrokerURL(_ url: String) -> Bool {
+        let rest: Substring
+        if url.hasPrefix("tcp://") {
+            rest = url.dropFirst(6)
+        } else if url.hasPrefix("ssl://") {
+            rest = url.dropFirst(6)
+        } else {
+            return false
+        }
+        guard let colon = rest.lastIndex(of: ":") else { return false }
+        let host = rest[..<colon]
+        guard !host.isEmpty, let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return false }
+        return true
+    }
+
+    public static func isIPAddress(_ text: String) -> Bool {
+        let v4 = text.split(separator: ".", omittingEmptySubsequences: false)
+        if v4.count == 4, v4.allSatisfy({ !$0.isEmpty && $0.count <= 3 && (UInt8($0) != nil) }) { return true }
+        if text.contains(":") {
+            return text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && text.split(separator: ":").count <= 8
+        }
+        return false
+    }
+}
+
+/// Reads typed values, remembering where each came from for error messages.
+private struct Reader {
+    let properties: Properties
+    let values: [String: Properties.Entry]
+
+    init(properties: Properties) {
+        self.properties = properties
+        self.values = properties.values
+    }
+
+    func error(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(source: properties.source, line: values[key]?.line, key: key, message: message)
+    }
+
+    func string(_ key: String, default value: String, nonEmpty: Bool = false) throws(ConfigurationError) -> String {
+        guard let entry = values[key] else { return value }
+        if nonEmpty && entry.value.isEmpty { throw error(key, "must not be empty") }
+        return entry.value
+    }
+
+    func int(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let entry = values[key] else { return value }
+        guard let parsed = Int(entry.value), range.contains(parsed) else {
+            throw error(key, "'\(entry.value)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return parsed
+    }
+
+    func list(_ key: String, default value: [String] = [], check: (String) -> String?) throws(ConfigurationError) -> [String] {
+        guard let entry = values[key] else { return value }
+        let items = entry.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for item in items {
+            if let problem = check(item) { throw error(key, problem) }
+        }
+        return items
+    }
+}

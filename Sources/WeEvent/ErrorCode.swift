@@ -1,0 +1,97 @@
+/// WeEvent's numbered error codes (client errors 1xxxxx, server errors 2xxxxx).
+///
+/// The numbers and messages are those of WeEvent's REST API, so existing clients
+/// keep working. Codes this project adds are marked.
+public enum ErrorCode: Int, Sendable, CaseIterable {
+    case topicAlreadyExist = 100100
+    case topicNotExist = 100101
+    case topicExceedMaxLength = 100102
+    case topicIsBlank = 100103
+    case pageIndexInvalid = 100104
+    case topicContainInvalidChar = 100106
+    case pageSizeInvalid = 100107
+    case patternInvalid = 100109
+    case eventContentIsBlank = 100200
+    case eventContentExceedsMaxLength = 100201
+    case eventExtensionsExceedsMaxLength = 100204
+    case eventExtensionsKeyInvalid = 100206
+    case eventIdIsBlank = 100300
+    case eventIdExceedsMaxLength = 100301
+    case eventIdIsIllegal = 100302
+    case eventIdNotExist = 100303
+    case eventIdIsMismatch = 100304
+    case groupIdNotFound = 100305
+    case groupIdInvalid = 100306
+    case mqttNotConfigured = 100600
+    /// Ours: the caller's address is not in `ip.check.white-table`.
+    case ipNotAllowed = 100700
+    /// Ours: the master endpoints need `master.access-token` and it was missing or wrong.
+    case accessTokenInvalid = 100701
+    /// Ours: the broker is shutting down and takes no more writes.
+    case shuttingDown = 200002
+    case unknownError = 200000
+    case invalidInputParam = 200001
+
+    public var message: String {
+        switch self {
+        case .topicAlreadyExist: "topic already exist"
+        case .topicNotExist: "topic not exist"
+        case .topicExceedMaxLength: "topic name exceeds max length[64 bytes]"
+        case .topicIsBlank: "topic name is blank"
+        case .pageIndexInvalid: "page index should be an integer start from 0"
+        case .topicContainInvalidChar: "topic name contain invalid char, ascii must be in[32, 128] except wildcard(+,#)"
+        case .pageSizeInvalid: "page size should be an integer in(1, 100)"
+        case .patternInvalid: "invalid topic pattern"
+        case .eventContentIsBlank: "event content is blank"
+        case .eventContentExceedsMaxLength: "event content exceeds max length[10k bytes]"
+        case .eventExtensionsExceedsMaxLength: "event extensions exceeds max length[1k bytes]"
+        case .eventExtensionsKeyInvalid: "event extensions key not startwith weevent-"
+        case .eventIdIsBlank: "eventId is blank"
+        case .eventIdExceedsMaxLength: "eventId exceeds max length[64 bytes]"
+        case .eventIdIsIllegal: "eventId is illegal"
+        case .eventIdNotExist: "eventId is not exist"
+        case .eventIdIsMismatch: "eventId is mismatch with block chain"
+        case .groupIdNotFound: "event group id is not found"
+        case .groupIdInvalid: "event group id should be a string start from 1"
+        case .mqttNotConfigured: "no mqtt.broker.url configuration"
+        case .ipNotAllowed: "client ip is not in ip.check.white-table"
+        case .accessTokenInvalid: "master access token is missing or invalid"
+        case .shuttingDown: "broker is shutting down"
+        case .unknownError: "unknown error, see more details in log"
+        case .invalidInputParam: "invalid input param"
+        }
+    }
+
+    /// The HTTP status that fits the code: 4xx for client errors, 5xx for server errors.
+    public var httpStatus: Int {
+        switch self {
+        case .topicNotExist, .eventIdNotExist, .groupIdNotFound: 404
+        case .topicAlreadyExist: 409
+        case .ipNotAllowed: 403
+        case .accessTokenInvalid: 401
+        case .mqttNotConfigured: 400
+        case .shuttingDown: 503
+        case .unknownError: 500
+        default: rawValue < 200_000 ? 400 : 500
+        }
+    }
+}
+
+/// An error a WeEvent client sees: a code, its message and, for the log, what was being done.
+public struct WeEventError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: ErrorCode
+    /// The message sent to the client. WeEvent's own message unless a more precise one helps.
+    public let message: String
+    /// Context for logs only.
+    public let detail: String?
+
+    public init(_ code: ErrorCode, message: String? = nil, detail: String? = nil) {
+        self.code = code
+        self.message = message ?? code.message
+        self.detail = detail
+    }
+
+    public var description: String {
+        "\(code.rawValue) \(message)" + (detail.map { " (\($0))" } ?? "")
+    }
+}

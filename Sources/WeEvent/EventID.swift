@@ -1,0 +1,65 @@
+import Crypto
+
+/// WeEvent's event id: `<first 8 hex of SHA-256(topic)>-<per-topic sequence from 1>-<block height>`,
+/// for example `2cf24dba-59-1124`.
+public struct EventID: Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
+    /// First 4 bytes of SHA-256(topic), as 8 lowercase hex digits.
+    public let topicHash: String
+    public let sequence: UInt64
+    public let blockHeight: UInt64
+
+    public init(topic: String, sequence: UInt64, blockHeight: UInt64) {
+        self.init(topicHash: EventID.topicHash(topic), sequence: sequence, blockHeight: blockHeight)
+    }
+
+    public init(topicHash: String, sequence: UInt64, blockHeight: UInt64) {
+        self.topicHash = topicHash
+        self.sequence = sequence
+        self.blockHeight = blockHeight
+    }
+
+    public var description: String { "\(topicHash)-\(sequence)-\(blockHeight)" }
+
+    /// Parses an id without the WeEvent error mapping; nil when malformed.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+            parts[0].utf8.count == 8,
+            parts[0].utf8.allSatisfy({ EventID.isLowerHex($0) }),
+            parts[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            parts[2].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let sequence = UInt64(parts[1]), sequence >= 1,
+            let height = UInt64(parts[2]), height >= 1
+        else { return nil }
+        self.init(topicHash: String(parts[0]), sequence: sequence, blockHeight: height)
+    }
+
+    /// Parses an id from a request, with WeEvent's codes: blank 100300, too long 100301, malformed 100302.
+    public static func parse(_ text: String?) throws(WeEventError) -> EventID {
+        guard let text, !text.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.eventIdIsBlank) }
+        if text.utf8.count > Validation.maxEventIDLength { throw WeEventError(.eventIdExceedsMaxLength) }
+        guard let id = EventID(text) else { throw WeEventError(.eventIdIsIllegal, detail: text) }
+        return id
+    }
+
+    public static func topicHash(_ topic: String) -> String {
+        let digest = SHA256.hash(data: Array(topic.utf8))
+        return digest.prefix(4).map { hexByte($0) }.joined()
+    }
+
+    static func isLowerHex(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)
+    }
+}
+
+public func hexByte(_ byte: UInt8) -> String {
+    let digits: [Character] = Array("0123456789abcdef")
+    return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+}
+
+/// Lowercase hex of a byte sequence.
+public func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    var out = ""
+    for byte in bytes { out += hexByte(byte) }
+    return out
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+import Server
+import WeEvent
+
+@main
+struct Weevent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weevent",
+        abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
+        subcommands: [Serve.self, Verify.self]
+    )
+}
+
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "Path of weevent.properties.")
+    var config: String = "conf/weevent.properties"
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Reads the configuration; a problem is printed with its key and line, and ends the process.
+    func load(logger: Logger) throws -> WeEvent.Configuration {
+        do {
+            let configuration = try WeEvent.Configuration.load(path: config)
+            for entry in configuration.unknownKeys {
+                logger.warning("unknown configuration key", metadata: ["key": "\(entry.key)", "line": "\(config):\(entry.line)"])
+            }
+            return configuration
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("weevent: configuration error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    func bootstrapLogging() -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "weevent")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the broker until SIGTERM or SIGINT.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let logger = options.bootstrapLogging()
+        let configuration = try options.load(logger: logger)
+        let ledgers = try LedgerSet.openEmbedded(
+            path: configuration.ledgerPath, groups: configuration.ledgerGroups,
+            blockMaxEvents: configuration.blockMaxEvents,
+            blockMaxDelayMilliseconds: configuration.blockMaxDelayMilliseconds, logger: logger
+        )
+        logger.info("ledgers open", metadata: [
+            "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
+        ])
+        let app = WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute every group's hash chain and Merkle roots; exit 1 if any block does not match."
+    )
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let logger = options.bootstrapLogging()
+        let configuration = try options.load(logger: logger)
+        var intact = true
+        for group in configuration.ledgerGroups {
+            let directory = "\(configuration.ledgerPath)/group-\(group)"
+            guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
+                print("group \(group): no ledger at \(directory)")
+                continue
+            }
+            let ledger = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+            let report = try await ledger.verify()
+            await ledger.shutdown()
+            print(report)
+            intact = intact && report.isIntact
+        }
+        if !intact { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The real `weevent` executable, run as a child process on a free loopback port.
+final class BrokerProcess: @unchecked Sendable {
+    // @unchecked: `process` is replaced only by start(), which tests call from one task.
+    let directory: String
+    let port: Int
+    let configPath: String
+    private var process: Process?
+    let logPath: String
+
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["WEEVENT_BIN"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/weevent").path
+    }
+
+    init(extraConfig: String = "") throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("broker-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        port = try freePort()
+        configPath = directory + "/weevent.properties"
+        logPath = directory + "/broker.log"
+        let config = """
+            server.host=0.0.0.0
+            server.port=\(port)
+            ledger.path=\(directory)/data
+            ledger.groups=1
+            ledger.block.max-events=200
+            ledger.block.max-delay-ms=1
+            mqtt.broker.url=
+            broker.zookeeper.ip=
+            \(extraConfig)
+            """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)/weevent" }
+
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", configPath]
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if let reply = try? await http("\(baseURL)/admin/health"), reply.status == 200 { return }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrokerError("broker did not come up; log:\n\(log())")
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func kill(signal: Int32) {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to end and returns its exit status (negative for a signal).
+    func waitForExit() async -> Int32 {
+        guard let process else { return 0 }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
+    }
+
+    func remove() {
+        if process?.isRunning == true {
+            kill(signal: SIGKILL)
+            process?.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs `weevent <arguments>` to completion: exit status and standard output.
+    func run(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+struct BrokerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct HTTPReply: Sendable {
+    let status: Int
+    let body: Data
+    var object: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+let session: URLSession = {
+    let config = URLSessionConfiguration.ephemeral
+    config.httpMaximumConnectionsPerHost = 64
+    config.timeoutIntervalForRequest = 30
+    return URLSession(configuration: config)
+}()
+
+func http(_ url: String) async throws -> HTTPReply {
+    let (data, response) = try await session.data(from: URL(string: url)!)
+    return HTTPReply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+}
+
+/// A loopback TCP port nobody listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard bound else { throw BrokerError("no free port") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// An IPv4 address of this machine that is not loopback, if it has one.
+func nonLoopbackIPv4() -> String? {
+    var list: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&list) == 0, let first = list else { return nil }
+    defer { freeifaddrs(list) }
+    var cursor: UnsafeMutablePointer<ifaddrs>? = first
+    while let entry = cursor {
+        defer { cursor = entry.pointee.ifa_next }
+        guard let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(addr, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { continue }
+        let ip = String(cString: host)
+        if !ip.hasPrefix("127.") { return ip }
+    }
+    return nil
+}

@@ -1,0 +1,151 @@
+import Testing
+@testable import WeEvent
+
+@Suite struct PropertiesTests {
+    @Test func readsCommentsSeparatorsAndBlankLines() throws {
+        let text = """
+            # a comment
+            ! another comment
+              
+            a=1
+            b: 2
+            c 3
+            d   =   four  
+            e=
+            """
+        let p = try Properties(parsing: text)
+        #expect(p["a"] == "1")
+        #expect(p["b"] == "2")
+        #expect(p["c"] == "3")
+        #expect(p["d"] == "four")
+        #expect(p["e"] == "")
+        #expect(p.values["d"]?.line == 7)
+        #expect(p.entries.count == 5)
+    }
+
+    @Test func joinsContinuationLinesDroppingLeadingBlanks() throws {
+        let p = try Properties(parsing: "list=a,\\\n    b,\\\n\tc\nnext=x\n")
+        #expect(p["list"] == "a,b,c")
+        #expect(p["next"] == "x")
+        #expect(p.values["next"]?.line == 4)
+    }
+
+    @Test func evenBackslashesDoNotContinue() throws {
+        let p = try Properties(parsing: "path=C:\\\\\nother=1")
+        #expect(p["path"] == "C:\\")
+        #expect(p["other"] == "1")
+    }
+
+    @Test func decodesEscapes() throws {
+        let p = try Properties(parsing: #"greeting=\u4f60\u597d tab\tend\=x"# + "\nkey\\ with\\ space=v\nk\\:colon=w")
+        #expect(p["greeting"] == "你好 tab\tend=x")
+        #expect(p["key with space"] == "v")
+        #expect(p["k:colon"] == "w")
+    }
+
+    @Test func malformedUnicodeEscapeNamesKeyAndLine() {
+        #expect(throws: ConfigurationError(source: "f", line: 2, key: "bad", message: "malformed \\uXXXX escape '\\u12G4'")) {
+            try Properties(parsing: "ok=1\nbad=\\u12G4", source: "f")
+        }
+    }
+
+    @Test func expandsEnvironmentVariables() throws {
+        let p = try Properties(parsing: "mqtt.broker.user=${user}\nurl=tcp://${HOST}:${PORT}/x", environment: ["user": "alice", "HOST": "h", "PORT": "1"])
+        #expect(p["mqtt.broker.user"] == "alice")
+        #expect(p["url"] == "tcp://h:1/x")
+    }
+
+    @Test func unsetEnvironmentVariableNamesKeyAndLine() {
+        do {
+            _ = try Properties(parsing: "# c\nmqtt.broker.password=${password}", source: "conf/weevent.properties")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 2)
+            #expect(error.key == "mqtt.broker.password")
+            #expect(error.description == "conf/weevent.properties:2: mqtt.broker.password: environment variable 'password' is not set")
+        }
+    }
+
+    @Test func handlesCRLFAndCR() throws {
+        let p = try Properties(parsing: "a=1\r\nb=2\rc=3")
+        #expect(p["a"] == "1" && p["b"] == "2" && p["c"] == "3")
+        #expect(p.values["c"]?.line == 3)
+    }
+}
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsMatchTheDesign() throws {
+        let c = try Configuration(properties: Properties(parsing: ""))
+        #expect(c.serverPort == 8080)
+        #expect(c.ledgerGroups == ["1"])
+        #expect(c.mqttBrokerURL == "tcp://127.0.0.1:1883")
+        #expect(c.mqttQoS == 2)
+        #expect(c.mqttTimeoutMilliseconds == 5000)
+        #expect(c.mqttKeepAliveSeconds == 15)
+        #expect(c.zookeeperHosts == "127.0.0.1:2181")
+        #expect(c.zookeeperPath == "/event_broker")
+        #expect(c.zookeeperTimeoutMilliseconds == 3000)
+        #expect(c.contentMaxLength == 10240)
+        #expect(c.extensionsMaxLength == 1024)
+    }
+
+    @Test func readsTheSourceDocumentsKeys() throws {
+        let text = """
+            mqtt.broker.url=tcp://127.0.0.1:1883
+            mqtt.broker.user=${user}
+            mqtt.broker.password=${password}
+            mqtt.broker.qos=2
+            mqtt.broker.timeout=5000
+            #mosquitto default 20s
+            mqtt.broker.keep-alive=15
+            broker.zookeeper.ip=127.0.0.1:2181     
+            broker.zookeeper.path=/event_broker
+            broker.zookeeper.timeout=3000
+            """
+        let c = try Configuration(properties: Properties(parsing: text, environment: ["user": "u", "password": "p"]))
+        #expect(c.mqttUser == "u")
+        #expect(c.mqttPassword == "p")
+        #expect(c.zookeeperHosts == "127.0.0.1:2181")
+        #expect(c.unknownKeys.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("server.port=http", "server.port", "'http' is not an integer in 1...65535"),
+        ("server.port=70000", "server.port", "'70000' is not an integer in 1...65535"),
+        ("mqtt.broker.qos=3", "mqtt.broker.qos", "'3' is not an integer in 0...2"),
+        ("mqtt.broker.url=http://x:1", "mqtt.broker.url", "'http://x:1' is not tcp://host:port or ssl://host:port"),
+        ("broker.zookeeper.ip=localhost", "broker.zookeeper.ip", "'localhost' is not host:port"),
+        ("broker.zookeeper.path=event_broker", "broker.zookeeper.path", "'event_broker' must start with '/' and not end with '/'"),
+        ("ip.check.white-table=10.0.0.1, example.com", "ip.check.white-table", "'example.com' is not an IPv4 or IPv6 address"),
+        ("ledger.groups=1,1", "ledger.groups", "a group is listed twice"),
+        ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/', at most 64 bytes"),
+    ])
+    func malformedValueNamesKeyAndLine(line: String, key: String, message: String) {
+        do {
+            _ = try Configuration(properties: Properties(parsing: "# first\n\(line)", source: "w.properties"))
+            Issue.record("expected an error for \(line)")
+        } catch {
+            #expect(error == ConfigurationError(source: "w.properties", line: 2, key: key, message: message))
+        }
+    }
+
+    @Test func unknownKeysAreReportedNotFatal() throws {
+        let c = try Configuration(properties: Properties(parsing: "server.port=9000\nserver.prot=1"))
+        #expect(c.serverPort == 9000)
+        #expect(c.unknownKeys.map(\.key) == ["server.prot"])
+        #expect(c.unknownKeys.first?.line == 2)
+    }
+
+    @Test func emptyBridgeAndZooKeeperMeanOff() throws {
+        let c = try Configuration(properties: Properties(parsing: "mqtt.broker.url=\nbroker.zookeeper.ip="))
+        #expect(c.mqttBrokerURL.isEmpty)
+        #expect(c.zookeeperHosts.isEmpty)
+    }
+
+    @Test func theShippedConfigurationLoads() throws {
+        let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let c = try Configuration.load(path: "/\(root)/conf/weevent.properties", environment: [:])
+        #expect(c.serverPort == 8080)
+        #expect(c.unknownKeys.isEmpty)
+    }
+}
