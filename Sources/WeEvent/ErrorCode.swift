@@ -69,7 +69,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .topicAlreadyExist: 409
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
-        case .mqttNotConfigured: 400
+        case .mqttNotConfigured, .invalidInputParam: 400
         case .shuttingDown: 503
         case .unknownError: 500
         default: rawValue < 200_000 ? 400 : 500

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -45,10 +46,10 @@ final class BrokerProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--config", configPath]
         FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
+        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        logFile.seekToEndOfFile()
+        process.standardOutput = logFile
+        process.standardError = logFile
         try process.run()
         self.process = process
         for _ in 0..<200 {
@@ -118,6 +119,13 @@ let session: URLSession = {
 func http(_ url: String) async throws -> HTTPReply {
     let (data, response) = try await session.data(from: URL(string: url)!)
     return HTTPReply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+}
+
+/// Values shared by concurrent test tasks.
+final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
 }
 
 /// A loopback TCP port nobody listens on right now.

@@ -6,6 +6,11 @@ import Testing
 import FoundationNetworking
 #endif
 
+struct Acknowledged: Sendable {
+    let id: String
+    let content: String
+}
+
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct CrashSafetyTests {
     /// Publishers hammer the broker; it is SIGKILLed mid-stream; after a restart every
@@ -16,18 +21,18 @@ struct CrashSafetyTests {
         try await broker.start()
         #expect(try await http("\(broker.baseURL)/rest/open?topic=crash.test").text == "true")
 
-        let acknowledged = Mutex<[(String, String)]>([])
-        let stop = Atomic<Bool>(false)
+        let acknowledged = Shared<[Acknowledged]>([])
+        let stop = Shared(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<32 {
                 group.addTask {
                     var i = 0
-                    while !stop.load(ordering: .relaxed) {
+                    while !stop.withLock({ $0 }) {
                         let content = "c-\(client)-\(i)"
                         i += 1
                         guard let reply = try? await http("\(broker.baseURL)/rest/publish?topic=crash.test&content=\(content)") else { return }
                         if reply.object["status"] as? String == "SUCCESS", let id = reply.object["eventId"] as? String {
-                            acknowledged.withLock { $0.append((id, content)) }
+                            acknowledged.withLock { $0.append(Acknowledged(id: id, content: content)) }
                         }
                     }
                 }
@@ -36,7 +41,7 @@ struct CrashSafetyTests {
                 // Kill once a good number of publishes were answered, while the rest are in flight.
                 while acknowledged.withLock({ $0.count }) < 1500 { try await Task.sleep(for: .milliseconds(10)) }
                 broker.kill(signal: SIGKILL)
-                stop.store(true, ordering: .relaxed)
+                stop.withLock { $0 = true }
             }
             try await group.waitForAll()
         }
@@ -46,14 +51,14 @@ struct CrashSafetyTests {
 
         try await broker.start()
         var missing: [String] = []
-        for (id, content) in answered {
+        for (id, content) in answered.map({ ($0.id, $0.content) }) {
             let reply = try await http("\(broker.baseURL)/rest/getEvent?eventId=\(id)")
             let stored = (reply.object["content"] as? String).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
             if stored != content { missing.append("\(id): \(reply.text)") }
         }
         #expect(missing.isEmpty, "\(missing.count) acknowledged events lost, first: \(missing.prefix(3))")
         // The ids are unique: no sequence was handed out twice across the crash.
-        #expect(Set(answered.map(\.0)).count == answered.count)
+        #expect(Set(answered.map(\.id)).count == answered.count)
         // After the restart the topic goes on from where the durable state was.
         let after = try await http("\(broker.baseURL)/rest/publish?topic=crash.test&content=after")
         #expect(after.object["status"] as? String == "SUCCESS")
@@ -118,7 +123,7 @@ struct CrashSafetyTests {
         defer { broker.remove() }
         let (status, output) = try broker.run(["serve", "--config", broker.configPath])
         #expect(status == 2)
-        // server.port appears twice; the last one (line 10) wins and is the one named.
-        #expect(output.contains("weevent.properties:10: server.port: 'eighty' is not an integer in 1...65535"), "\(output)")
+        // server.port appears twice; the last one (line 9) wins and is the one named.
+        #expect(output.contains("weevent.properties:9: server.port: 'eighty' is not an integer in 1...65535"), "\(output)")
     }
 }

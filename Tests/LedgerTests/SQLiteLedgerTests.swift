@@ -179,7 +179,7 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
     @Test(arguments: [
         ("UPDATE events SET content = X'41' WHERE position = 5", "does not match its stored hash"),
         ("UPDATE events SET hash = X'00' WHERE position = 5", "does not match its stored hash"),
-        ("UPDATE blocks SET merkle_root = X'00' WHERE height = 2", "block hash does not match its header"),
+        ("UPDATE blocks SET merkle_root = X'00' WHERE height = 2", "Merkle root does not match its events"),
         ("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"),
         ("DELETE FROM events WHERE position = 5", "holds 2 events, header says 3"),
     ])

@@ -2,12 +2,14 @@ import Testing
 @testable import WeEvent
 
 @Suite struct ValidationTests {
-    func code(_ body: () throws(WeEventError) -> Void) -> Int? {
+    func code(_ body: () throws -> Void) -> Int? {
         do {
             try body()
             return nil
-        } catch {
+        } catch let error as WeEventError {
             return error.code.rawValue
+        } catch {
+            return -1
         }
     }
 
@@ -35,8 +37,8 @@ import Testing
     @Test func extensionRules() {
         #expect(code { try Validation.extensions(["weevent-url": "x"], maxLength: 1024) } == nil)
         #expect(code { try Validation.extensions(["url": "x"], maxLength: 1024) } == 100206)
-        #expect(code { try Validation.extensions(["weevent-a": String(repeating: "v", count: 1015)], maxLength: 1024) } == 100204)
-        #expect(code { try Validation.extensions(["weevent-a": String(repeating: "v", count: 1014)], maxLength: 1024) } == nil)
+        #expect(code { try Validation.extensions(["weevent-a": String(repeating: "v", count: 1016)], maxLength: 1024) } == 100204)
+        #expect(code { try Validation.extensions(["weevent-a": String(repeating: "v", count: 1015)], maxLength: 1024) } == nil)
     }
 
     @Test func pagingRules() {
