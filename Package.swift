@@ -61,6 +61,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "LedgerBench",
+            dependencies: ["WeEvent", "Ledger"],
+            path: "benchmarks/LedgerBench",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",

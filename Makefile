@@ -1,0 +1,32 @@
+# The front door: `make run` and `make test` work on a fresh Debian machine with Swift.
+SWIFT ?= swift
+CONFIG ?= conf/weevent.properties
+BIN_DEBUG = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
+
+.PHONY: run test build bench deps clean
+
+## Install what is missing, build, serve on :8080 with conf/weevent.properties.
+run:
+	scripts/install-deps.sh run
+	$(SWIFT) build --product weevent
+	$(BIN_DEBUG)/weevent serve --config $(CONFIG)
+
+## Everything the tests need, then every test (real brokers included).
+test:
+	scripts/install-deps.sh test
+	$(SWIFT) build --build-tests
+	WEEVENT_BIN=$(BIN_DEBUG)/weevent $(SWIFT) test --skip-build
+
+build:
+	$(SWIFT) build
+
+## Throughput and latency tables (release build); see docs/performance.md.
+bench:
+	scripts/install-deps.sh bench
+	scripts/bench.sh
+
+deps:
+	scripts/install-deps.sh test
+
+clean:
+	rm -rf .build .build-* data

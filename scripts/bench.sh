@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make bench`: durable REST publish vs a trivial endpoint of the same server (wrk,
+# same box), and in-process ledger appends. Prints markdown tables.
+# Environment: DURATION (s per wrk run, default 10), EVENTS (ledger bench, default 200000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+EVENTS=${EVENTS:-200000}
+
+swift build -c release --product weevent >&2
+swift build -c release --product LedgerBench >&2
+BIN=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/weevent.properties" <<CONF
+server.host=127.0.0.1
+server.port=$port
+ledger.path=$work/data
+mqtt.broker.url=
+broker.zookeeper.ip=
+CONF
+"$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port/weevent/rest/open?topic=bench" >/dev/null
+
+# run_wrk URL CONNECTIONS -> "req/s p50 p99"
+run_wrk() {
+  local threads=2
+  [ "$2" -lt 2 ] && threads=1
+  wrk -t"$threads" -c"$2" -d"${DURATION}s" --latency "$1" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = $2 }
+    /^ +99%/ { p99 = $2 }
+    END { printf "%d %s %s\n", rps, p50, p99 }'
+}
+
+publish="http://127.0.0.1:$port/weevent/rest/publish?topic=bench&content=hello-weevent-bench-100-bytes-of-content-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+trivial="http://127.0.0.1:$port/weevent/admin/health"
+run_wrk "$trivial" 16 >/dev/null  # warm-up
+
+echo
+echo "| connections | publish req/s | publish p50 | publish p99 | trivial req/s | trivial p50 | trivial p99 | publish / trivial |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in 1 16 64; do
+  read -r prps pp50 pp99 < <(run_wrk "$publish" "$c")
+  read -r trps tp50 tp99 < <(run_wrk "$trivial" "$c")
+  ratio=$(python3 -c "print(f'{$prps/$trps:.2f}' if $trps else 'n/a')")
+  echo "| $c | $prps | $pp50 | $pp99 | $trps | $tp50 | $tp99 | $ratio |"
+done
+blocks=$(curl -s "http://127.0.0.1:$port/weevent/admin/blockchaininfo")
+echo
+echo "chain after the run: $blocks"
+kill -TERM $pid; wait $pid || true
+"$BIN/weevent" verify --config "$work/weevent.properties" --log-level warning
+echo
+"$BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the broker, its tests and its benchmarks need, if missing.
+# Usage: scripts/install-deps.sh [run|test|bench]
+set -euo pipefail
+
+need=(libsqlite3-dev sqlite3 curl)
+case "${1:-test}" in
+  run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
+  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl) ;;
+  bench) need+=(mosquitto mosquitto-clients wrk) ;;
+esac
+
+missing=()
+for pkg in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+install() { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+# A mirror can fail transiently: try once more before giving up.
+install || { sleep 5; install; }
