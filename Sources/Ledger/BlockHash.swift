@@ -15,34 +15,44 @@ public enum BlockHash {
 
     public static func event(topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]) -> [UInt8] {
         var hasher = SHA256()
-        var buffer: [UInt8] = [0x00]
-        buffer.reserveCapacity(64 + topic.utf8.count)
-        append(UInt32(topic.utf8.count), to: &buffer)
-        buffer.append(contentsOf: topic.utf8)
-        append(sequence, to: &buffer)
-        append(UInt64(bitPattern: timestamp), to: &buffer)
-        append(UInt32(content.count), to: &buffer)
-        hasher.update(data: buffer)
-        hasher.update(data: content)
-        buffer.removeAll(keepingCapacity: true)
-        append(UInt32(extensions.count), to: &buffer)
-        for key in extensions.keys.sorted() {
-            let value = extensions[key]!
-            append(UInt32(key.utf8.count), to: &buffer)
-            buffer.append(contentsOf: key.utf8)
-            append(UInt32(value.utf8.count), to: &buffer)
-            buffer.append(contentsOf: value.utf8)
+        var topic = topic
+        var header: (UInt8, UInt32) = (0x00, UInt32(topic.utf8.count).bigEndian)
+        withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }
+        topic.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        var fields: (UInt64, UInt64, UInt32) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian, UInt32(content.count).bigEndian)
+        withUnsafeBytes(of: &fields.0) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &fields.1) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &fields.2) { hasher.update(bufferPointer: $0) }
+        content.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        var count = UInt32(extensions.count).bigEndian
+        withUnsafeBytes(of: &count) { hasher.update(bufferPointer: $0) }
+        if !extensions.isEmpty {
+            var buffer: [UInt8] = []
+            for key in extensions.keys.sorted() {
+                let value = extensions[key]!
+                append(UInt32(key.utf8.count), to: &buffer)
+                buffer.append(contentsOf: key.utf8)
+                append(UInt32(value.utf8.count), to: &buffer)
+                buffer.append(contentsOf: value.utf8)
+            }
+            hasher.update(data: buffer)
         }
-        hasher.update(data: buffer)
-        return Array(hasher.finalize())
+        return bytes(hasher.finalize())
+    }
+
+    @inline(__always)
+    static func bytes(_ digest: SHA256.Digest) -> [UInt8] {
+        digest.withUnsafeBytes { Array($0) }
     }
 
     public static func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        var prefix: UInt8 = 0x01
+        withUnsafeBytes(of: &prefix) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return bytes(hasher.finalize())
     }
 
     /// Merkle root of the leaves; 32 zero bytes for none.
@@ -107,7 +117,7 @@ public enum BlockHash {
         buffer.append(contentsOf: merkleRoot)
         append(UInt64(bitPattern: timestamp), to: &buffer)
         append(eventCount, to: &buffer)
-        return Array(SHA256.hash(data: buffer))
+        return bytes(SHA256.hash(data: buffer))
     }
 
     @inline(__always)

@@ -81,20 +81,28 @@ struct BlockWriter {
             current = []
         }
         func append(_ event: NewEvent) -> Result<EventID, WeEventError> {
-            guard var rec = record(event.topic), rec.isOpen else {
-                return .failure(WeEventError(.topicNotExist, detail: "topic \(event.topic) in group \(ledger.groupID)"))
+            // One hash lookup per event once a topic is in `changes` (the common case under load).
+            var index = changes.index(forKey: event.topic)
+            if index == nil {
+                guard let rec = base.topics[event.topic] else { return .failure(notOpen(event.topic)) }
+                changes[event.topic] = rec
+                index = changes.index(forKey: event.topic)
             }
+            guard let index, changes.values[index].isOpen else { return .failure(notOpen(event.topic)) }
             if current.count >= maxEvents { seal() }
-            rec.sequence += 1
             let h = height()
-            rec.lastBlock = h
-            rec.lastTimestamp = now
-            changes[event.topic] = rec
+            let sequence = changes.values[index].sequence + 1
+            changes.values[index].sequence = sequence
+            changes.values[index].lastBlock = h
+            changes.values[index].lastTimestamp = now
             current.append(PendingEvent(
-                topic: event.topic, sequence: rec.sequence, content: event.content, extensions: event.extensions,
-                hash: BlockHash.event(topic: event.topic, sequence: rec.sequence, timestamp: now, content: event.content, extensions: event.extensions)
+                topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions,
+                hash: BlockHash.event(topic: event.topic, sequence: sequence, timestamp: now, content: event.content, extensions: event.extensions)
             ))
-            return .success(EventID(topic: event.topic, sequence: rec.sequence, blockHeight: h))
+            return .success(EventID(topicHash: changes.values[index].idPrefix, sequence: sequence, blockHeight: h))
+        }
+        func notOpen(_ topic: String) -> WeEventError {
+            WeEventError(.topicNotExist, detail: "topic \(topic) in group \(ledger.groupID)")
         }
 
         for op in batch {
@@ -113,7 +121,10 @@ struct BlockWriter {
                         changes[topic] = rec
                     }
                 } else {
-                    changes[topic] = TopicRecord(created: now, sequence: 0, lastBlock: 0, lastTimestamp: now, isOpen: true, order: nextOrder)
+                    changes[topic] = TopicRecord(
+                        created: now, sequence: 0, lastBlock: 0, lastTimestamp: now, isOpen: true, order: nextOrder,
+                        idPrefix: EventID.topicHash(topic)
+                    )
                     nextOrder += 1
                 }
                 answers.append(.opened(c))

@@ -207,6 +207,8 @@ struct TopicRecord: Sendable, Equatable {
     var isOpen: Bool
     /// Creation order, for stable paging in `rest/list`.
     var order: Int
+    /// The first part of the topic's event ids, computed once.
+    var idPrefix: String
 
     func state(name: String) -> TopicState {
         TopicState(
@@ -231,7 +233,8 @@ struct LedgerView: Sendable {
             view.add(name, TopicRecord(
                 created: row["created"], sequence: UInt64(row["seq"] as Int64),
                 lastBlock: UInt64(row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
-                isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64)
+                isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64),
+                idPrefix: EventID.topicHash(name)
             ))
         }
         if let row = try Row.fetchOne(db, sql: "SELECT height, hash, first_position, event_count FROM blocks ORDER BY height DESC LIMIT 1") {
@@ -244,7 +247,7 @@ struct LedgerView: Sendable {
 
     mutating func add(_ name: String, _ record: TopicRecord) {
         if topics.updateValue(record, forKey: name) == nil {
-            topicsByHash[EventID.topicHash(name), default: []].append(name)
+            topicsByHash[record.idPrefix, default: []].append(name)
         }
     }
 }

@@ -44,7 +44,7 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, LosslessStri
 
     public static func topicHash(_ topic: String) -> String {
         let digest = SHA256.hash(data: Array(topic.utf8))
-        return digest.prefix(4).map { hexByte($0) }.joined()
+        return hexString(digest.prefix(4))
     }
 
     static func isLowerHex(_ c: UInt8) -> Bool {
@@ -52,14 +52,15 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, LosslessStri
     }
 }
 
-public func hexByte(_ byte: UInt8) -> String {
-    let digits: [Character] = Array("0123456789abcdef")
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-}
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 /// Lowercase hex of a byte sequence.
 public func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    var out = ""
-    for byte in bytes { out += hexByte(byte) }
-    return out
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for byte in bytes {
+        out.append(hexDigits[Int(byte >> 4)])
+        out.append(hexDigits[Int(byte & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }
