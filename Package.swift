@@ -41,9 +41,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "Server",
+            name: "Bridge",
             dependencies: [
                 "WeEvent", "Ledger",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "WeEvent", "Ledger", "Bridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,10 +86,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server",
+                "WeEvent", "Ledger", "Server", "Bridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -78,7 +78,7 @@ public struct WeEventRoutes: Sendable {
         api.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
     }
 
-    private func endpoint(
+    func endpoint(
         _ group: RouterGroup<Context>, _ path: RouterPath,
         _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
     ) {

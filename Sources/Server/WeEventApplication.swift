@@ -1,3 +1,4 @@
+import Bridge
 import Hummingbird
 import Ledger
 import Logging
@@ -6,11 +7,20 @@ import WeEvent
 
 /// Builds the broker's HTTP application around a set of ledgers.
 public enum WeEventApplication {
-    public static func router(ledgers: LedgerSet, configuration: WeEvent.Configuration) -> Router<WeEventRequestContext> {
+    /// - Parameters:
+    ///   - bindings: the binding store, nil when no MQTT bridge is configured (master endpoints answer 100600).
+    ///   - status: the bridge's per-binding counters, shown by mqtt_list_topic.
+    public static func router(
+        ledgers: LedgerSet, configuration: WeEvent.Configuration,
+        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil
+    ) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: IPWhiteTableMiddleware(table: IPWhiteTable(configuration.ipWhiteTable)))
-        WeEventRoutes(ledgers: ledgers, configuration: configuration).register(on: router)
+        let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration)
+        routes.register(on: router)
+        MasterRoutes(ledgers: ledgers, configuration: configuration, store: bindings, status: status)
+            .register(on: router, endpoint: routes.endpoint)
         return router
     }
 

@@ -1,3 +1,4 @@
+import Bridge
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -9,6 +10,7 @@ import WeEvent
 /// Runs `body` against the broker's router with fresh ledgers for groups 1 and 2.
 func withAPI(
     _ configure: (inout WeEvent.Configuration) -> Void = { _ in },
+    bridge: Bool = false,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
@@ -19,7 +21,10 @@ func withAPI(
     let ledgers = try LedgerSet.openEmbedded(
         path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100, blockMaxDelayMilliseconds: 0, logger: .init(label: "test")
     )
-    let app = Application(router: WeEventApplication.router(ledgers: ledgers, configuration: configuration))
+    let store: (any BindingStore)? = bridge ? try LocalBindingStore(directory: dir) : nil
+    let app = Application(router: WeEventApplication.router(
+        ledgers: ledgers, configuration: configuration, bindings: store, status: bridge ? BridgeStatusBoard(instance: "test:1") : nil
+    ))
     do {
         try await app.test(.router, body)
     } catch {
@@ -41,8 +46,8 @@ struct Reply: Sendable {
 }
 
 extension TestClientProtocol {
-    func call(_ uri: String, method: HTTPRequest.Method = .get, form: String? = nil) async throws -> Reply {
-        var headers: HTTPFields = [:]
+    func call(_ uri: String, method: HTTPRequest.Method = .get, form: String? = nil, headers extra: HTTPFields = [:]) async throws -> Reply {
+        var headers = extra
         var body: ByteBuffer?
         if let form {
             headers[.contentType] = "application/x-www-form-urlencoded"

@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+import WeEvent
+
+/// Where bindings live: ZooKeeper when `broker.zookeeper.ip` is set (every instance sees
+/// every change), a local file otherwise. The master endpoints and the bridge use only this.
+public protocol BindingStore: Sendable {
+    /// Every binding now.
+    func bindings() async throws -> [Binding]
+    /// Adds or replaces the binding with the same key; returns the stored binding
+    /// (an existing binding with the same settings is kept as it is, checkpoint included).
+    func put(_ binding: Binding) async throws -> Binding
+    /// Removes the binding; false if there was none.
+    func remove(_ key: Binding.Key) async throws -> Bool
+    /// Moves an outbound binding's checkpoint forward (never back).
+    func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws
+    /// The full set of bindings after every change, starting with the current one.
+    func changes() -> AsyncStream<[Binding]>
+}
+
+/// Bindings in one JSON file under `ledger.path`, for a single broker instance.
+/// Every change is written to a temporary file, fsynced and renamed over the old one.
+public final class LocalBindingStore: BindingStore {
+    let path: String
+    private let state: Mutex<State>
+
+    private struct State {
+        var bindings: [Binding.Key: Binding] = [:]
+        var watchers: [UInt64: AsyncStream<[Binding]>.Continuation] = [:]
+        var nextWatcher: UInt64 = 0
+    }
+
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/bindings.json"
+        var initial = State()
+        if FileManager.default.fileExists(atPath: path) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            for binding in try JSONDecoder().decode([Binding].self, from: data) {
+                initial.bindings[binding.key] = binding
+            }
+        }
+        state = Mutex(initial)
+    }
+
+    public func bindings() async throws -> [Binding] {
+        state.withLock { Self.sorted($0.bindings) }
+    }
+
+    public func put(_ binding: Binding) async throws -> Binding {
+        try update { bindings in
+            if let existing = bindings[binding.key], existing.sameSettings(as: binding) { return existing }
+            var stored = binding
+            // Changing the MQTT topic or QoS of an outbound binding keeps its place in the ledger.
+            if let existing = bindings[binding.key] { stored.checkpoint = existing.checkpoint }
+            bindings[binding.key] = stored
+            return stored
+        }
+    }
+
+    public func remove(_ key: Binding.Key) async throws -> Bool {
+        try update { bindings in bindings.removeValue(forKey: key) != nil }
+    }
+
+    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
+        try update { bindings in
+            if let existing = bindings[key], existing.checkpoint < position { bindings[key]?.checkpoint = position }
+        }
+    }
+
+    public func changes() -> AsyncStream<[Binding]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [Binding].self, bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            let id = state.nextWatcher
+            state.nextWatcher += 1
+            state.watchers[id] = continuation
+            continuation.yield(Self.sorted(state.bindings))
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Applies a change, writes the file durably while holding the lock (writes are rare), tells watchers.
+    private func update<T>(_ change: (inout [Binding.Key: Binding]) -> T) throws -> T {
+        try state.withLock { state in
+            var bindings = state.bindings
+            let result = change(&bindings)
+            if bindings != state.bindings {
+                try Self.persist(Self.sorted(bindings), to: path)
+                state.bindings = bindings
+                let snapshot = Self.sorted(bindings)
+                for watcher in state.watchers.values { watcher.yield(snapshot) }
+            }
+            return result
+        }
+    }
+
+    static func sorted(_ bindings: [Binding.Key: Binding]) -> [Binding] {
+        bindings.values.sorted { ($0.direction.rawValue, $0.groupId, $0.topic) < ($1.direction.rawValue, $1.groupId, $1.topic) }
+    }
+
+    static func persist(_ bindings: [Binding], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(bindings)
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw WeEventError(.unknownError, detail: "cannot write \(temporary): errno \(errno)") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == data.count, synced else { throw WeEventError(.unknownError, detail: "cannot write \(temporary)") }
+        guard rename(temporary, path) == 0 else { throw WeEventError(.unknownError, detail: "cannot rename \(temporary)") }
+        let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Synchronization
+
+/// What the bridge has done for one binding, as mqtt_list_topic shows it.
+public struct BindingStatus: Sendable, Equatable, Codable {
+    /// The instance (`host:port`) running the binding, nil when no leader runs it.
+    public var instance: String?
+    public var bridged: UInt64 = 0
+    public var rejected: UInt64 = 0
+    public var lastError: String?
+
+    public init(instance: String? = nil, bridged: UInt64 = 0, rejected: UInt64 = 0, lastError: String? = nil) {
+        self.instance = instance
+        self.bridged = bridged
+        self.rejected = rejected
+        self.lastError = lastError
+    }
+}
+
+/// Counters of the bindings this instance runs; the bridge writes, the master endpoints read.
+public final class BridgeStatusBoard: Sendable {
+    private let statuses = Mutex<[Binding.Key: BindingStatus]>([:])
+    public let instance: String
+
+    public init(instance: String) {
+        self.instance = instance
+    }
+
+    public func snapshot() -> [Binding.Key: BindingStatus] {
+        statuses.withLock { $0 }
+    }
+
+    public func recordBridged(_ key: Binding.Key, count: UInt64 = 1) {
+        statuses.withLock { $0[key, default: BindingStatus(instance: instance)].bridged += count }
+    }
+
+    public func recordRejected(_ key: Binding.Key, reason: String) {
+        statuses.withLock {
+            $0[key, default: BindingStatus(instance: instance)].rejected += 1
+            $0[key]?.lastError = reason
+        }
+    }
+
+    public func recordError(_ key: Binding.Key, _ error: String) {
+        statuses.withLock { $0[key, default: BindingStatus(instance: instance)].lastError = error }
+    }
+
+    public func forget(_ key: Binding.Key) {
+        _ = statuses.withLock { $0.removeValue(forKey: key) }
+    }
+}

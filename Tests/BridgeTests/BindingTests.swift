@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+@testable import Bridge
+
+@Suite struct MQTTTopicRulesTests {
+    @Test(arguments: [
+        ("sport/tennis/player1/#", "sport/tennis/player1", true),
+        ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
+        ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
+        ("sport/#", "sport", true),
+        ("#", "a/b/c", true),
+        ("sport/tennis/+", "sport/tennis/player1", true),
+        ("sport/tennis/+", "sport/tennis/player1/ranking", false),
+        ("sport/+", "sport/", true),
+        ("+/+", "/finance", true),
+        ("/+", "/finance", true),
+        ("+", "/finance", false),
+        ("#", "$SYS/broker", false),
+        ("$SYS/#", "$SYS/broker", true),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json", true),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/xml", false),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/cmd/status/fmt/json", false),
+        ("a/b", "a/b", true),
+        ("a/b", "a/b/c", false),
+    ])
+    func matching(filter: String, name: String, expected: Bool) {
+        #expect(MQTTTopicRules.matches(filter: filter, name: name) == expected)
+    }
+
+    @Test func filterValidity() {
+        for valid in ["#", "+", "a/+/b", "a/#", "+/+", "/", "a//b"] { #expect(MQTTTopicRules.isValidFilter(valid), "\(valid)") }
+        for invalid in ["", "a/#/b", "a#", "a/b+", "+a", "a\u{0}b"] { #expect(!MQTTTopicRules.isValidFilter(invalid), "\(invalid)") }
+        #expect(MQTTTopicRules.isValidName("a/b"))
+        #expect(!MQTTTopicRules.isValidName("a/+"))
+        #expect(!MQTTTopicRules.isValidName(""))
+    }
+}
+
+@Suite struct NodeNameTests {
+    @Test(arguments: ["1/com.weevent.iot.event", "1/a/b c/%/温度", "group-2/x~y_z"])
+    func roundTrips(_ text: String) {
+        let encoded = NodeName.encode(text)
+        #expect(!encoded.contains("/"))
+        #expect(NodeName.decode(encoded) == text)
+    }
+}
+
+@Suite struct LocalBindingStoreTests {
+    func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("bindings-\(UUID().uuidString)").path
+    }
+
+    func binding(_ topic: String, _ direction: Binding.Direction = .inbound, mqtt: String? = nil, qos: Int = 1) -> Binding {
+        Binding(direction: direction, groupId: "1", topic: topic, mqttTopic: mqtt ?? topic, qos: qos, createdAt: 1)
+    }
+
+    @Test func bindingsSurviveReopening() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LocalBindingStore(directory: dir)
+        _ = try await store.put(binding("a"))
+        _ = try await store.put(binding("b", .outbound))
+        try await store.advanceCheckpoint(binding("b", .outbound).key, to: 42)
+        #expect(try await store.remove(binding("a").key))
+        #expect(try await store.remove(binding("a").key) == false)
+        let reopened = try LocalBindingStore(directory: dir)
+        let all = try await reopened.bindings()
+        #expect(all.map(\.topic) == ["b"])
+        #expect(all.first?.checkpoint == 42)
+    }
+
+    @Test func puttingTheSameBindingKeepsItAndChangingItKeepsTheCheckpoint() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LocalBindingStore(directory: dir)
+        _ = try await store.put(binding("o", .outbound))
+        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 7)
+        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 3)
+        #expect(try await store.put(binding("o", .outbound)).checkpoint == 7)
+        let changed = try await store.put(binding("o", .outbound, mqtt: "devices/cmd", qos: 2))
+        #expect(changed.mqttTopic == "devices/cmd" && changed.qos == 2 && changed.checkpoint == 7)
+    }
+
+    @Test func watchersSeeEveryChange() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LocalBindingStore(directory: dir)
+        var changes = store.changes().makeAsyncIterator()
+        #expect(await changes.next()?.isEmpty == true)
+        _ = try await store.put(binding("a"))
+        #expect(await changes.next()?.map(\.topic) == ["a"])
+        _ = try await store.remove(binding("a").key)
+        #expect(await changes.next()?.isEmpty == true)
+    }
+}
