@@ -28,13 +28,14 @@ struct BlockWriter {
         case batch(CheckedContinuation<[Result<EventID, WeEventError>], any Error>, [Result<EventID, WeEventError>])
         case opened(CheckedContinuation<Bool, any Error>)
         case closed(CheckedContinuation<Void, any Error>)
+        case released(CheckedContinuation<Void, any Error>)
 
         func succeed() {
             switch self {
             case .eventID(let c, let id): c.resume(returning: id)
             case .batch(let c, let results): c.resume(returning: results)
             case .opened(let c): c.resume(returning: true)
-            case .closed(let c): c.resume()
+            case .closed(let c), .released(let c): c.resume()
             }
         }
 
@@ -43,7 +44,7 @@ struct BlockWriter {
             case .eventID(let c, _): c.resume(throwing: error)
             case .batch(let c, _): c.resume(throwing: error)
             case .opened(let c): c.resume(throwing: error)
-            case .closed(let c): c.resume(throwing: error)
+            case .closed(let c), .released(let c): c.resume(throwing: error)
             }
         }
     }
@@ -62,6 +63,8 @@ struct BlockWriter {
         var blocks: [SealedBlock] = []
         var current: [PendingEvent] = []
         var answers: [Answer] = []
+        var receiptsToStore: [(InboundReceipt, String)] = []
+        var receiptsToRelease: [InboundReceipt] = []
         answers.reserveCapacity(batch.count)
         let maxEvents = ledger.blockMaxEvents
 
@@ -112,8 +115,20 @@ struct BlockWriter {
                 case .success(let id): answers.append(.eventID(c, id))
                 case .failure(let error): c.resume(throwing: error)
                 }
-            case .publishBatch(let events, let c):
-                answers.append(.batch(c, events.map { append($0) }))
+            case .publishBatch(let events, let receipts, let c):
+                var results: [Result<EventID, WeEventError>] = []
+                results.reserveCapacity(events.count)
+                for (i, event) in events.enumerated() {
+                    let result = append(event)
+                    if case .success(let id) = result, let receipt = receipts?[i] {
+                        receiptsToStore.append((receipt, id.description))
+                    }
+                    results.append(result)
+                }
+                answers.append(.batch(c, results))
+            case .releaseReceipts(let receipts, let c):
+                receiptsToRelease.append(contentsOf: receipts)
+                answers.append(.released(c))
             case .open(let topic, let c):
                 if var rec = record(topic) {
                     if !rec.isOpen {
@@ -140,13 +155,23 @@ struct BlockWriter {
         }
         seal()
 
-        if changes.isEmpty && blocks.isEmpty {
+        if changes.isEmpty && blocks.isEmpty && receiptsToRelease.isEmpty {
             for answer in answers { answer.succeed() }
             return
         }
         do {
             try ledger.pool.write { db in
                 try Self.insert(blocks, into: db)
+                if !receiptsToRelease.isEmpty {
+                    let delete = try db.cachedStatement(sql: "DELETE FROM mqtt_receipts WHERE session = ? AND packet_id = ?")
+                    for receipt in receiptsToRelease { try delete.execute(arguments: [receipt.session, Int64(receipt.packetID)]) }
+                }
+                if !receiptsToStore.isEmpty {
+                    let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO mqtt_receipts(session, packet_id, event_id) VALUES (?, ?, ?)")
+                    for (receipt, id) in receiptsToStore {
+                        try upsert.execute(arguments: [receipt.session, Int64(receipt.packetID), id])
+                    }
+                }
                 let upsert = try db.cachedStatement(sql: """
                     INSERT INTO topics(name, created, seq, last_block, last_timestamp, open, ord) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,

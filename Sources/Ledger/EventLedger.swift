@@ -23,6 +23,15 @@ public protocol EventLedger: Sendable {
     /// Appends several events in order, all in the same or consecutive blocks; one result per event.
     func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>]
 
+    /// Appends events like `publish(_:)`, and in the same transaction records, for each stored
+    /// event whose receipt slot is not nil, that this MQTT packet was stored as that event.
+    /// This is how the bridge stores an inbound QoS 2 message exactly once across crashes.
+    func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>]
+    /// The event a recorded MQTT packet became, if its receipt is still held.
+    func receipt(_ receipt: InboundReceipt) async throws -> EventID?
+    /// Forgets receipts (durably) once the MQTT broker released the packets (PUBREL).
+    func release(_ receipts: [InboundReceipt]) async throws
+
     /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
     func event(id: EventID) async throws -> Event
     func chainInfo() async throws -> ChainInfo
@@ -32,6 +41,17 @@ public protocol EventLedger: Sendable {
 
     /// Finishes pending writes and closes the store. Later writes fail with 200002.
     func shutdown() async
+}
+
+/// An inbound MQTT QoS 2 packet: the MQTT session (client id) and its packet identifier.
+public struct InboundReceipt: Sendable, Hashable {
+    public var session: String
+    public var packetID: UInt16
+
+    public init(session: String, packetID: UInt16) {
+        self.session = session
+        self.packetID = packetID
+    }
 }
 
 /// The outcome of recomputing a chain.

@@ -109,7 +109,27 @@ public final class SQLiteLedger: EventLedger {
 
     public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
         if events.isEmpty { return [] }
-        return try await submit { .publishBatch(events, $0) }
+        return try await submit { .publishBatch(events, nil, $0) }
+    }
+
+    public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
+        precondition(events.count == receipts.count, "one receipt slot per event")
+        if events.isEmpty { return [] }
+        return try await submit { .publishBatch(events, receipts, $0) }
+    }
+
+    public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT event_id FROM mqtt_receipts WHERE session = ? AND packet_id = ?",
+                arguments: [receipt.session, Int64(receipt.packetID)]
+            ).flatMap(EventID.init)
+        }
+    }
+
+    public func release(_ receipts: [InboundReceipt]) async throws {
+        if receipts.isEmpty { return }
+        try await submit { .releaseReceipts(receipts, $0) }
     }
 
     public func shutdown() async {
@@ -274,6 +294,11 @@ enum LedgerSchema {
                 extensions TEXT NOT NULL,
                 hash BLOB NOT NULL);
             CREATE UNIQUE INDEX IF NOT EXISTS events_topic_seq ON events(topic, seq);
+            CREATE TABLE IF NOT EXISTS mqtt_receipts(
+                session TEXT NOT NULL,
+                packet_id INTEGER NOT NULL,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY(session, packet_id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS topics(
                 name TEXT PRIMARY KEY,
                 created INTEGER NOT NULL,

@@ -4,22 +4,25 @@ import WeEvent
 /// A write waiting for the ledger's writer thread.
 enum WriteOp {
     case publish(NewEvent, CheckedContinuation<EventID, any Error>)
-    case publishBatch([NewEvent], CheckedContinuation<[Result<EventID, WeEventError>], any Error>)
+    /// Events in order; `receipts`, when given, has one entry per event to record in the same transaction.
+    case publishBatch([NewEvent], [InboundReceipt?]?, CheckedContinuation<[Result<EventID, WeEventError>], any Error>)
+    case releaseReceipts([InboundReceipt], CheckedContinuation<Void, any Error>)
     case open(String, CheckedContinuation<Bool, any Error>)
     case close(String, CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
         switch self {
         case .publish: 1
-        case .publishBatch(let events, _): events.count
-        case .open, .close: 0
+        case .publishBatch(let events, _, _): events.count
+        case .open, .close, .releaseReceipts: 0
         }
     }
 
     func fail(_ error: any Error) {
         switch self {
         case .publish(_, let c): c.resume(throwing: error)
-        case .publishBatch(_, let c): c.resume(throwing: error)
+        case .publishBatch(_, _, let c): c.resume(throwing: error)
+        case .releaseReceipts(_, let c): c.resume(throwing: error)
         case .open(_, let c): c.resume(throwing: error)
         case .close(_, let c): c.resume(throwing: error)
         }

@@ -197,3 +197,45 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 }
+
+@Suite struct InboundReceiptTests {
+    @Test func receiptIsStoredWithItsEventAndSurvivesReopening() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let receipt = InboundReceipt(session: "weevent-bridge", packetID: 7)
+        let id = try await withLedger(keep: dir) { ledger, _ in
+            _ = try await ledger.open(topic: "t")
+            #expect(try await ledger.receipt(receipt) == nil)
+            let results = try await ledger.publish(
+                [NewEvent(topic: "t", content: [1]), NewEvent(topic: "t", content: [2])],
+                receipts: [nil, receipt]
+            )
+            return try results[1].get()
+        }
+        try await withLedger(keep: dir) { ledger, _ in
+            #expect(try await ledger.receipt(receipt) == id)
+            #expect(try await ledger.event(id: id).content == [2])
+            try await ledger.release([receipt])
+            #expect(try await ledger.receipt(receipt) == nil)
+        }
+    }
+
+    @Test func noReceiptForAnEventThatWasRefused() async throws {
+        try await withLedger { ledger, _ in
+            let receipt = InboundReceipt(session: "s", packetID: 1)
+            let results = try await ledger.publish([NewEvent(topic: "closed", content: [1])], receipts: [receipt])
+            #expect((try? results[0].get()) == nil)
+            #expect(try await ledger.receipt(receipt) == nil)
+        }
+    }
+
+    @Test func aReusedPacketIDPointsAtTheNewestEvent() async throws {
+        try await withLedger { ledger, _ in
+            _ = try await ledger.open(topic: "t")
+            let receipt = InboundReceipt(session: "s", packetID: 9)
+            _ = try await ledger.publish([NewEvent(topic: "t", content: [1])], receipts: [receipt])
+            let second = try await ledger.publish([NewEvent(topic: "t", content: [2])], receipts: [receipt])
+            #expect(try await ledger.receipt(receipt) == (try second[0].get()))
+        }
+    }
+}
