@@ -13,12 +13,17 @@ public struct MasterRoutes: Sendable {
     /// nil when `mqtt.broker.url` is empty: every master endpoint answers 100600.
     let store: (any BindingStore)?
     let status: BridgeStatusBoard?
+    let rejected: RejectedMessageLog?
 
-    public init(ledgers: LedgerSet, configuration: WeEvent.Configuration, store: (any BindingStore)?, status: BridgeStatusBoard?) {
+    public init(
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, store: (any BindingStore)?,
+        status: BridgeStatusBoard?, rejected: RejectedMessageLog? = nil
+    ) {
         self.ledgers = ledgers
         self.configuration = configuration
         self.store = store
         self.status = status
+        self.rejected = rejected
     }
 
     public func register(on router: Router<Context>, endpoint: (RouterGroup<Context>, RouterPath, @escaping @Sendable (RequestParameters) async throws -> Response) -> Void) {
@@ -37,6 +42,14 @@ public struct MasterRoutes: Sendable {
                 BindingRow(binding, statuses[binding.key] ?? BindingStatus())
             }
             return try JSONBody.response(rows)
+        }
+        // Inbound messages that could not become events (too large, blank...), newest last.
+        endpoint(master, "mqtt_list_rejected") { p in
+            _ = try requireStore()
+            let topic = try p["topic"].map { raw throws(WeEventError) in try Validation.topic(raw) }
+            let groupID = try p["groupId"].map { _ throws(WeEventError) in try ledgers.ledger(p["groupId"]).groupID }
+            let limit = try p["pageSize"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 100
+            return try JSONBody.response(rejected?.read(groupId: groupID, topic: topic, limit: limit) ?? [])
         }
     }
 

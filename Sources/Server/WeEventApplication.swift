@@ -12,14 +12,14 @@ public enum WeEventApplication {
     ///   - status: the bridge's per-binding counters, shown by mqtt_list_topic.
     public static func router(
         ledgers: LedgerSet, configuration: WeEvent.Configuration,
-        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil
+        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil, rejected: RejectedMessageLog? = nil
     ) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: IPWhiteTableMiddleware(table: IPWhiteTable(configuration.ipWhiteTable)))
         let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration)
         routes.register(on: router)
-        MasterRoutes(ledgers: ledgers, configuration: configuration, store: bindings, status: status)
+        MasterRoutes(ledgers: ledgers, configuration: configuration, store: bindings, status: status, rejected: rejected)
             .register(on: router, endpoint: routes.endpoint)
         return router
     }
@@ -27,15 +27,18 @@ public enum WeEventApplication {
     /// The application with the ledgers as a service: on SIGTERM the server stops
     /// taking requests and finishes those in flight, then the ledgers drain and close.
     public static func make(
-        ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger,
+        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil, rejected: RejectedMessageLog? = nil,
+        services: [any Service] = []
     ) -> some ApplicationProtocol {
         Application(
-            router: router(ledgers: ledgers, configuration: configuration),
+            router: router(ledgers: ledgers, configuration: configuration, bindings: bindings, status: status, rejected: rejected),
             configuration: .init(
                 address: .hostname(configuration.serverHost, port: configuration.serverPort),
                 serverName: "weevent"
             ),
-            services: [LedgerService(ledgers: ledgers, logger: logger)],
+            // Shut down in reverse: the server finishes its requests, then the bridge stops, then the ledgers close.
+            services: [LedgerService(ledgers: ledgers, logger: logger)] + services,
             logger: logger
         )
     }

@@ -65,7 +65,11 @@ struct Serve: AsyncParsableCommand {
         logger.info("ledgers open", metadata: [
             "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
         ])
-        let app = WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger)
+        let bridge = try BridgeParts.make(configuration: configuration, ledgers: ledgers, logger: logger)
+        let app = WeEventApplication.make(
+            ledgers: ledgers, configuration: configuration, logger: logger,
+            bindings: bridge.store, status: bridge.status, rejected: bridge.rejected, services: bridge.services
+        )
         try await app.runService()
     }
 }

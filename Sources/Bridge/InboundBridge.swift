@@ -1,0 +1,228 @@
+import Foundation
+import Ledger
+import Logging
+import MQTT
+import NIOCore
+import Synchronization
+import WeEvent
+
+/// Device → ledger. Messages on bound filters become events; each message is acknowledged
+/// to the MQTT broker (PUBACK/PUBREC) only after every event it became is durable.
+///
+/// A reader task moves messages from the client into a bounded buffer; a committer task
+/// takes everything buffered, stores it with one ledger call per group (so one fsync covers
+/// the whole batch) and then acknowledges in arrival order, as MQTT wants PUBACKs sent.
+/// QoS 2 messages carry a receipt stored in the same transaction as their events; a
+/// redelivered (DUP) QoS 2 message whose receipt is held is acknowledged without storing it again.
+struct InboundBridge: Sendable {
+    let client: MQTTClient
+    let ledgers: LedgerSet
+    let bindings: BindingSnapshot
+    let status: BridgeStatusBoard
+    let rejected: RejectedMessageLog
+    let contentMaxLength: Int
+    let session: String
+    let logger: Logger
+    /// Most messages held between the client and the ledger before the reader stops reading
+    /// (TCP backpressure then reaches the MQTT broker).
+    var bufferLimit = 50_000
+
+    func run() async throws {
+        let buffer = MessageBuffer(limit: bufferLimit)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in client.messages {
+                    await buffer.append(message)
+                }
+                buffer.finish()
+            }
+            group.addTask {
+                while let batch = await buffer.take() {
+                    try await commit(batch)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Stores a batch and acknowledges it. Retries the ledger until it succeeds: an
+    /// unacknowledged message would otherwise sit in the broker until the next connection.
+    func commit(_ batch: [MQTTMessage]) async throws {
+        let bound = bindings.inbound()
+        var perGroup: [String: PendingGroup] = [:]
+        for message in batch {
+            let targets = bound.filter { MQTTTopicRules.matches(filter: $0.mqttTopic, name: message.topic) }
+            if targets.isEmpty {
+                logger.debug("message on a topic no inbound binding matches; acknowledged", metadata: ["mqttTopic": "\(message.topic)"])
+                continue
+            }
+            let content = Array(message.payload.readableBytesView)
+            for binding in targets {
+                if let reason = rejection(content: content, message: message) {
+                    reject(message, binding: binding, reason: reason)
+                    continue
+                }
+                let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
+                perGroup[binding.groupId, default: PendingGroup()].add(
+                    NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic]),
+                    receipt: receipt, duplicateCandidate: message.dup && receipt != nil, binding: binding, message: message
+                )
+            }
+        }
+        for (groupID, pending) in perGroup {
+            let ledger = try ledgers.ledger(groupID)
+            try await store(pending, in: ledger)
+        }
+        for message in batch { message.ack() }
+    }
+
+    private func store(_ pending: PendingGroup, in ledger: any EventLedger) async throws {
+        var pending = pending
+        // A redelivered QoS 2 message whose receipt this ledger holds was stored before the crash.
+        var held: Set<InboundReceipt> = []
+        for receipt in Set(pending.duplicateCandidates) where try await ledger.receipt(receipt) != nil {
+            held.insert(receipt)
+        }
+        if !held.isEmpty {
+            logger.info("redelivered QoS 2 messages already stored; not storing them again", metadata: ["count": "\(held.count)"])
+            pending.drop { held.contains($0) }
+        }
+        if pending.events.isEmpty { return }
+        var attempt = 0
+        while true {
+            do {
+                let results = try await ledger.publish(pending.events, receipts: pending.receipts)
+                for (i, result) in results.enumerated() {
+                    switch result {
+                    case .success: status.recordBridged(pending.bindings[i].key)
+                    case .failure(let error): reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
+                    }
+                }
+                return
+            } catch let error as WeEventError where error.code == .shuttingDown {
+                throw error
+            } catch {
+                attempt += 1
+                logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
+                try await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
+            }
+        }
+    }
+
+    private func rejection(content: [UInt8], message: MQTTMessage) -> String? {
+        if content.isEmpty { return ErrorCode.eventContentIsBlank.message }
+        if content.count > contentMaxLength {
+            return "event content exceeds max length[\(contentMaxLength) bytes]: \(content.count) bytes"
+        }
+        if message.topic.utf8.count + MQTTBridge.mqttTopicExtension.utf8.count > 1024 {
+            return ErrorCode.eventExtensionsExceedsMaxLength.message
+        }
+        return nil
+    }
+
+    private func reject(_ message: MQTTMessage, binding: Binding, reason: String) {
+        logger.warning("inbound message rejected; acknowledged and kept in the rejected log", metadata: [
+            "mqttTopic": "\(message.topic)", "topic": "\(binding.topic)", "group": "\(binding.groupId)", "reason": "\(reason)",
+        ])
+        status.recordRejected(binding.key, reason: reason)
+        rejected.append(RejectedMessage(
+            binding: binding, mqttTopic: message.topic, qos: Int(message.qos.rawValue),
+            payload: Array(message.payload.readableBytesView), reason: reason
+        ))
+    }
+}
+
+/// Events bound for one group's ledger, with where each came from.
+private struct PendingGroup {
+    var events: [NewEvent] = []
+    var receipts: [InboundReceipt?] = []
+    var bindings: [Binding] = []
+    var messages: [MQTTMessage] = []
+    var duplicateCandidates: [InboundReceipt] = []
+
+    mutating func add(_ event: NewEvent, receipt: InboundReceipt?, duplicateCandidate: Bool, binding: Binding, message: MQTTMessage) {
+        events.append(event)
+        receipts.append(receipt)
+        bindings.append(binding)
+        messages.append(message)
+        if duplicateCandidate, let receipt { duplicateCandidates.append(receipt) }
+    }
+
+    mutating func drop(where heldReceipt: (InboundReceipt) -> Bool) {
+        let keep = receipts.indices.filter { receipts[$0].map { !heldReceipt($0) } ?? true }
+        events = keep.map { events[$0] }
+        receipts = keep.map { receipts[$0] }
+        bindings = keep.map { bindings[$0] }
+        messages = keep.map { messages[$0] }
+    }
+}
+
+/// The hand-off between the reader and the committer: bounded, one reader, one taker.
+final class MessageBuffer: Sendable {
+    private struct State {
+        var messages: [MQTTMessage] = []
+        var finished = false
+        var taker: CheckedContinuation<[MQTTMessage]?, Never>?
+        var readers: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func append(_ message: MQTTMessage) async {
+        let full: Bool = state.withLock { state in
+            if let taker = state.taker {
+                state.taker = nil
+                taker.resume(returning: [message])
+                return false
+            }
+            state.messages.append(message)
+            return state.messages.count >= limit
+        }
+        if full {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.messages.count < limit { return true }
+                    state.readers.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    func finish() {
+        state.withLock { state in
+            state.finished = true
+            if let taker = state.taker, state.messages.isEmpty {
+                state.taker = nil
+                taker.resume(returning: nil)
+            }
+        }
+    }
+
+    /// Everything buffered, waiting for at least one message; nil once finished and drained.
+    func take() async -> [MQTTMessage]? {
+        await withCheckedContinuation { continuation in
+            let (batch, readers): ([MQTTMessage]??, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+                if !state.messages.isEmpty {
+                    let batch = state.messages
+                    state.messages = []
+                    let readers = state.readers
+                    state.readers = []
+                    return (.some(batch), readers)
+                }
+                if state.finished { return (.some(nil), []) }
+                state.taker = continuation
+                return (nil, [])
+            }
+            for reader in readers { reader.resume() }
+            if let batch { continuation.resume(returning: batch) }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Ledger
+import Logging
+import MQTT
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import WeEvent
+
+/// Decides which instance runs the bridge: the ZooKeeper election, or this one alone.
+public protocol LeadershipSource: Sendable {
+    /// `true` when this instance becomes leader, `false` the moment it stops being one.
+    func leadershipChanges() -> AsyncStream<Bool>
+}
+
+/// Without ZooKeeper the only instance is always the leader.
+public struct SingleInstanceLeadership: LeadershipSource {
+    public init() {}
+
+    public func leadershipChanges() -> AsyncStream<Bool> {
+        AsyncStream { continuation in continuation.yield(true) }
+    }
+}
+
+/// The bindings as the running bridge sees them; replaced on every store change.
+final class BindingSnapshot: Sendable {
+    private let current = Mutex<[Binding]>([])
+
+    func replace(_ bindings: [Binding]) { current.withLock { $0 = bindings } }
+    func inbound() -> [Binding] { current.withLock { $0.filter { $0.direction == .inbound } } }
+    func outbound() -> [Binding] { current.withLock { $0.filter { $0.direction == .outbound } } }
+}
+
+/// The MQTT bridge (DESIGN §6): while this instance leads, one MQTT connection with a fixed
+/// client id and clean session off carries every binding; when leadership ends the
+/// connection is closed at once and the next leader takes over from the durable state
+/// (the MQTT broker's session, the ledger's QoS 2 receipts, the outbound checkpoints).
+public final class MQTTBridge: Service {
+    /// The extension an inbound event carries: the MQTT topic the message came from.
+    public static let mqttTopicExtension = "weevent-mqtt-topic"
+
+    let configuration: WeEvent.Configuration
+    let ledgers: LedgerSet
+    let store: any BindingStore
+    let status: BridgeStatusBoard
+    let rejected: RejectedMessageLog
+    let leadership: any LeadershipSource
+    let logger: Logger
+
+    public init(
+        configuration: WeEvent.Configuration, ledgers: LedgerSet, store: any BindingStore, status: BridgeStatusBoard,
+        rejected: RejectedMessageLog, leadership: any LeadershipSource, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.ledgers = ledgers
+        self.store = store
+        self.status = status
+        self.rejected = rejected
+        self.leadership = leadership
+        var logger = logger
+        logger[metadataKey: "component"] = "bridge"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.followLeadership()
+        }
+        logger.info("bridge stopped")
+    }
+
+    /// Runs one term of the bridge per stretch of leadership.
+    private func followLeadership() async {
+        await withTaskGroup(of: Void.self) { group in
+            var leading = false
+            for await leader in leadership.leadershipChanges() {
+                if leader && !leading {
+                    leading = true
+                    logger.info("leader: starting the bridge")
+                    group.addTask { await self.term() }
+                } else if !leader && leading {
+                    leading = false
+                    logger.warning("leadership lost: stopping the bridge")
+                    group.cancelAll()
+                    await group.waitForAll()
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func mqttConfiguration() throws -> MQTTConfiguration {
+        let tls = MQTTTLSConfiguration(
+            caFile: configuration.mqttCAFile.nonEmpty,
+            certificateFile: configuration.mqttCertFile.nonEmpty,
+            privateKeyFile: configuration.mqttKeyFile.nonEmpty
+        )
+        var mqtt = try MQTTConfiguration(url: configuration.mqttBrokerURL, clientID: configuration.mqttClientID, tls: tls)
+        mqtt.cleanSession = false
+        mqtt.keepAlive = .seconds(Int64(configuration.mqttKeepAliveSeconds))
+        mqtt.username = configuration.mqttUser.nonEmpty
+        mqtt.password = configuration.mqttPassword.nonEmpty
+        mqtt.connectTimeout = .milliseconds(Int64(configuration.mqttTimeoutMilliseconds))
+        return mqtt
+    }
+
+    /// One leadership term: connect, subscribe, bridge until cancelled, disconnect.
+    private func term() async {
+        let client: MQTTClient
+        do {
+            client = try MQTTClient(configuration: mqttConfiguration(), logger: logger)
+        } catch {
+            logger.critical("bridge cannot start", metadata: ["error": "\(error)"])
+            return
+        }
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                let sessionPresent = try await client.connect()
+                logger.info("connected to the MQTT broker", metadata: ["url": "\(configuration.mqttBrokerURL)", "sessionPresent": "\(sessionPresent)"])
+                break
+            } catch {
+                attempt += 1
+                let delay = MQTTReconnectPolicy().delay(attempt: attempt)
+                logger.error("cannot connect to the MQTT broker; retrying", metadata: [
+                    "url": "\(configuration.mqttBrokerURL)", "error": "\(error)", "retryInMs": "\(delay.nanoseconds / 1_000_000)",
+                ])
+                try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+            }
+        }
+        if Task.isCancelled {
+            await client.disconnect()
+            return
+        }
+        let snapshot = BindingSnapshot()
+        let inbound = InboundBridge(
+            client: client, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
+            contentMaxLength: configuration.contentMaxLength, session: configuration.mqttClientID, logger: logger
+        )
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await inbound.run()
+                } catch {
+                    self.logger.error("inbound bridge stopped", metadata: ["error": "\(error)"])
+                }
+            }
+            group.addTask { await self.reconcile(client: client, snapshot: snapshot) }
+            group.addTask {
+                for await state in client.connectionStates {
+                    self.logger.info("MQTT connection", metadata: ["state": "\(state)"])
+                }
+            }
+            // Close the connection when the term is cancelled; the streams above then end.
+            group.addTask {
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                await client.disconnect()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await client.disconnect()
+    }
+
+    /// Keeps subscriptions and outbound publishers in line with the binding store.
+    private func reconcile(client: MQTTClient, snapshot: BindingSnapshot) async {
+        var subscribed: [String: MQTTQoS] = [:]
+        for await bindings in store.changes() {
+            snapshot.replace(bindings)
+            var wanted: [String: MQTTQoS] = [:]
+            for binding in bindings where binding.direction == .inbound {
+                let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
+                wanted[binding.mqttTopic] = max(wanted[binding.mqttTopic] ?? .atMostOnce, qos)
+            }
+            let toSubscribe = wanted.filter { subscribed[$0.key] != $0.value }.map { MQTTSubscription(topicFilter: $0.key, qos: $0.value) }
+            let toUnsubscribe = subscribed.keys.filter { wanted[$0] == nil }
+            do {
+                if !toSubscribe.isEmpty {
+                    try await client.subscribe(to: toSubscribe)
+                    for s in toSubscribe { subscribed[s.topicFilter] = s.qos }
+                    logger.info("subscribed", metadata: ["filters": "\(toSubscribe.map(\.topicFilter))"])
+                }
+                if !toUnsubscribe.isEmpty {
+                    try await client.unsubscribe(from: Array(toUnsubscribe))
+                    for f in toUnsubscribe { subscribed[f] = nil }
+                    logger.info("unsubscribed", metadata: ["filters": "\(toUnsubscribe)"])
+                }
+            } catch {
+                logger.error("changing subscriptions failed", metadata: ["error": "\(error)"])
+                for binding in bindings where binding.direction == .inbound && toSubscribe.contains(where: { $0.topicFilter == binding.mqttTopic }) {
+                    status.recordError(binding.key, "subscribe: \(error)")
+                }
+            }
+        }
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,373 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// The client's state, confined to its event loop: session, pending requests, the current
+/// connection and the reconnect supervisor.
+final class MQTTClientCore: MQTTConnectionDelegate {
+    enum Phase {
+        case idle
+        case connecting(attempt: UInt64)
+        case connected(MQTTChannelHandler, attempt: UInt64)
+        case waitingToReconnect(Scheduled<Void>)
+        case closed
+    }
+
+    let configuration: MQTTConfiguration
+    let eventLoop: any EventLoop
+    let logger: Logger
+    private let sslContext: NIOSSLContext?
+    private var session: MQTTSession
+    private var phase: Phase = .idle
+    private var attemptCounter: UInt64 = 0
+    private var connectPromise: EventLoopPromise<Bool>?
+    private var reconnectAttempt = 0
+    private var sessionEpoch: UInt64 = 0
+    private var publishPromises: [UInt16: EventLoopPromise<Void>] = [:]
+    private var subscribeRequests: [UInt16: (packet: SubscribePacket, promise: EventLoopPromise<[MQTTSubackReturnCode]>?)] = [:]
+    private var unsubscribeRequests: [UInt16: (packet: UnsubscribePacket, promise: EventLoopPromise<Void>?)] = [:]
+    private let messages: AsyncStream<MQTTMessage>.Continuation
+    private let states: AsyncStream<MQTTConnectionState>.Continuation
+    var acknowledger: MQTTAcknowledger?
+
+    init(configuration: MQTTConfiguration, eventLoop: any EventLoop, session: MQTTSessionState?, logger: Logger,
+         messages: AsyncStream<MQTTMessage>.Continuation, states: AsyncStream<MQTTConnectionState>.Continuation) throws {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.session = session.map(MQTTSession.init) ?? MQTTSession()
+        self.messages = messages
+        self.states = states
+        if let tls = configuration.tls {
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            if let ca = tls.caFile { tlsConfiguration.trustRoots = .file(ca) }
+            if let cert = tls.certificateFile {
+                tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            }
+            if let key = tls.privateKeyFile {
+                tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            tlsConfiguration.certificateVerification = tls.verifyHostname ? .fullVerification : .noHostnameVerification
+            sslContext = try NIOSSLContext(configuration: tlsConfiguration)
+        } else {
+            sslContext = nil
+        }
+    }
+
+    private var connectedHandler: MQTTChannelHandler? {
+        if case .connected(let handler, _) = phase { return handler }
+        return nil
+    }
+
+    // MARK: Connecting and the reconnect supervisor
+
+    func connect(promise: EventLoopPromise<Bool>) {
+        guard case .idle = phase else {
+            if case .closed = phase {
+                promise.fail(MQTTClientError(.closed))
+            } else {
+                promise.fail(MQTTClientError(.alreadyConnected))
+            }
+            return
+        }
+        connectPromise = promise
+        startConnection()
+    }
+
+    private func startConnection() {
+        attemptCounter += 1
+        let attempt = attemptCounter
+        phase = .connecting(attempt: attempt)
+        states.yield(.connecting)
+        let keepAliveSeconds = max(0, min(Int64(UInt16.max), configuration.keepAlive.nanoseconds / 1_000_000_000))
+        let connect = ConnectPacket(
+            clientID: configuration.clientID,
+            cleanSession: configuration.cleanSession,
+            keepAlive: UInt16(keepAliveSeconds),
+            username: configuration.username,
+            password: configuration.password.map { ByteBuffer(string: $0) },
+            will: configuration.will
+        )
+        let keepAlive = TimeAmount.seconds(keepAliveSeconds)
+        let handler = MQTTChannelHandler(
+            connect: connect, keepAlive: keepAlive, pingTimeout: configuration.pingTimeout ?? keepAlive,
+            connectTimeout: configuration.connectTimeout, delegate: self, trace: configuration.packetTrace, logger: logger
+        )
+        let handlerBox = NIOLoopBound(handler, eventLoop: eventLoop)
+        let sslContext = self.sslContext
+        let serverName = configuration.tls?.serverName ?? configuration.host
+        let sniName: String? = (try? SocketAddress(ipAddress: serverName, port: 0)) == nil ? serverName : nil
+        let maxPacketSize = configuration.maxPacketSize
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    if let sslContext {
+                        let tlsHandler = try NIOSSLClientHandler(context: sslContext, serverHostname: sniName)
+                        try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maxPacketSize: maxPacketSize)))
+                    try channel.pipeline.syncOperations.addHandler(handlerBox.value)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        currentAttemptHandler = handler
+        bootstrap.connect(host: configuration.host, port: configuration.port).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                if case .closed = phase {
+                    // The client was closed while this attempt was under way.
+                    channel.close(promise: nil)
+                }
+            case .failure(let error):
+                attemptEnded(attempt: attempt, error: error)
+            }
+        }
+    }
+
+    private var currentAttemptHandler: MQTTChannelHandler?
+
+    func connectionAccepted(_ handler: MQTTChannelHandler, sessionPresent: Bool) {
+        guard case .connecting(let attempt) = phase, currentAttemptHandler === handler else {
+            handler.close(MQTTClientError(.closed))
+            return
+        }
+        phase = .connected(handler, attempt: attempt)
+        reconnectAttempt = 0
+        logger.debug("MQTT connected", metadata: ["sessionPresent": "\(sessionPresent)"])
+        if !sessionPresent {
+            session.brokerLostSession()
+            sessionEpoch += 1
+            // The broker forgot our subscriptions: subscribe again.
+            if !session.subscriptions.isEmpty, let id = session.allocateRequestID() {
+                let packet = SubscribePacket(packetID: id, subscriptions: session.subscriptions)
+                subscribeRequests[id] = (packet, nil)
+            }
+        }
+        for id in subscribeRequests.keys.sorted() { handler.send(.subscribe(subscribeRequests[id]!.packet)) }
+        for id in unsubscribeRequests.keys.sorted() { handler.send(.unsubscribe(unsubscribeRequests[id]!.packet)) }
+        for packet in session.packetsToResend() { handler.send(packet) }
+        session.markAllSent()
+        states.yield(.connected(sessionPresent: sessionPresent))
+        if let promise = connectPromise {
+            connectPromise = nil
+            promise.succeed(sessionPresent)
+        }
+    }
+
+    func connectionClosed(_ handler: MQTTChannelHandler, error: (any Error)?) {
+        switch phase {
+        case .connected(let current, let attempt) where current === handler:
+            attemptEnded(attempt: attempt, error: error)
+        case .connecting(let attempt) where currentAttemptHandler === handler:
+            attemptEnded(attempt: attempt, error: error)
+        default:
+            break
+        }
+    }
+
+    private func attemptEnded(attempt: UInt64, error: (any Error)?) {
+        switch phase {
+        case .connecting(let current) where current == attempt: break
+        case .connected(_, let current) where current == attempt: break
+        default: return
+        }
+        currentAttemptHandler = nil
+        let error = error ?? MQTTClientError(.connectionLost, "connection closed by the broker")
+        if let promise = connectPromise {
+            // The first connect reports its failure to the caller instead of retrying.
+            connectPromise = nil
+            phase = .idle
+            states.yield(.disconnected(reason: "\(error)"))
+            promise.fail(error)
+            return
+        }
+        reconnectAttempt += 1
+        if let max = configuration.reconnect.maxAttempts, reconnectAttempt > max {
+            logger.warning("MQTT connection lost, not reconnecting", metadata: ["error": "\(error)"])
+            shutdown(error: max == 0 ? error : MQTTClientError(.reconnectAttemptsExhausted, "\(max) attempts, last: \(error)"))
+            return
+        }
+        let delay = configuration.reconnect.delay(attempt: reconnectAttempt)
+        logger.info("MQTT connection lost, reconnecting", metadata: ["error": "\(error)", "attempt": "\(reconnectAttempt)", "delayMs": "\(delay.nanoseconds / 1_000_000)"])
+        states.yield(.disconnected(reason: "\(error)"))
+        let task = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            if case .waitingToReconnect = phase { startConnection() }
+        }
+        phase = .waitingToReconnect(task)
+    }
+
+    func disconnect(promise: EventLoopPromise<Void>) {
+        let phase = self.phase
+        let attemptHandler = currentAttemptHandler
+        // Closed first, so the connection closing below is not taken for a lost one.
+        shutdown(error: MQTTClientError(.closed))
+        switch phase {
+        case .connected(let handler, _):
+            if let closeFuture = handler.closeFuture {
+                closeFuture.cascade(to: promise)
+            } else {
+                promise.succeed(())
+            }
+            handler.disconnect()
+        case .connecting:
+            attemptHandler?.close(MQTTClientError(.closed))
+            promise.succeed(())
+        case .waitingToReconnect(let task):
+            task.cancel()
+            promise.succeed(())
+        case .idle, .closed:
+            promise.succeed(())
+        }
+    }
+
+    private func shutdown(error: any Error) {
+        if case .closed = phase { return }
+        phase = .closed
+        currentAttemptHandler = nil
+        connectPromise?.fail(error)
+        connectPromise = nil
+        let publishes = publishPromises
+        publishPromises = [:]
+        for (_, promise) in publishes { promise.fail(error) }
+        let subscribes = subscribeRequests
+        subscribeRequests = [:]
+        for (_, request) in subscribes { request.promise?.fail(error) }
+        let unsubscribes = unsubscribeRequests
+        unsubscribeRequests = [:]
+        for (_, request) in unsubscribes { request.promise?.fail(error) }
+        states.yield(.closed)
+        states.finish()
+        messages.finish()
+    }
+
+    // MARK: Requests from the application
+
+    func publish(_ packet: PublishPacket, promise: EventLoopPromise<Void>) {
+        var packet = packet
+        if case .closed = phase {
+            promise.fail(MQTTClientError(.closed))
+            return
+        }
+        if packet.qos == .atMostOnce {
+            guard let handler = connectedHandler else {
+                promise.fail(MQTTClientError(.notConnected, "QoS 0 message to '\(packet.topic)' dropped"))
+                return
+            }
+            handler.send(.publish(packet))
+            promise.succeed(())
+            return
+        }
+        guard let id = session.allocatePacketID() else {
+            promise.fail(MQTTClientError(.packetIDsExhausted))
+            return
+        }
+        packet.packetID = id
+        let handler = connectedHandler
+        session.startPublish(packet, sent: handler != nil)
+        publishPromises[id] = promise
+        handler?.send(.publish(packet))
+    }
+
+    func subscribe(_ subscriptions: [MQTTSubscription], promise: EventLoopPromise<[MQTTSubackReturnCode]>) {
+        if case .closed = phase { promise.fail(MQTTClientError(.closed)); return }
+        guard let id = session.allocateRequestID() else { promise.fail(MQTTClientError(.packetIDsExhausted)); return }
+        let packet = SubscribePacket(packetID: id, subscriptions: subscriptions)
+        subscribeRequests[id] = (packet, promise)
+        connectedHandler?.send(.subscribe(packet))
+    }
+
+    func unsubscribe(_ filters: [String], promise: EventLoopPromise<Void>) {
+        if case .closed = phase { promise.fail(MQTTClientError(.closed)); return }
+        guard let id = session.allocateRequestID() else { promise.fail(MQTTClientError(.packetIDsExhausted)); return }
+        let packet = UnsubscribePacket(packetID: id, topicFilters: filters)
+        unsubscribeRequests[id] = (packet, promise)
+        connectedHandler?.send(.unsubscribe(packet))
+    }
+
+    func acknowledge(packetID: UInt16, qos: MQTTQoS, sessionEpoch: UInt64) {
+        guard sessionEpoch == self.sessionEpoch else {
+            logger.debug("acknowledgement for a message of a lost session dropped", metadata: ["packetID": "\(packetID)"])
+            return
+        }
+        switch session.acknowledge(packetID, qos: qos) {
+        case .sendPuback: connectedHandler?.send(.puback(PubackPacket(packetID: packetID)))
+        case .sendPubrec: connectedHandler?.send(.pubrec(PubrecPacket(packetID: packetID)))
+        case .nothing: break
+        }
+    }
+
+    func sessionState() -> MQTTSessionState { session.snapshot }
+
+    // MARK: Packets from the broker
+
+    func received(_ packet: MQTTPacket, on handler: MQTTChannelHandler) {
+        switch packet {
+        case .publish(let publish):
+            switch session.receivedPublish(publish) {
+            case .deliver:
+                messages.yield(MQTTMessage(
+                    topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
+                    packetID: publish.packetID, acknowledger: acknowledger, sessionEpoch: sessionEpoch
+                ))
+            case .resendPubrec:
+                handler.send(.pubrec(PubrecPacket(packetID: publish.packetID!)))
+            case .ignoreDuplicate:
+                break
+            }
+        case .puback(let ack):
+            if session.receivedPuback(ack.packetID) == .completed {
+                publishPromises.removeValue(forKey: ack.packetID)?.succeed(())
+            } else {
+                logger.debug("stray PUBACK ignored", metadata: ["packetID": "\(ack.packetID)"])
+            }
+        case .pubrec(let rec):
+            if session.receivedPubrec(rec.packetID) == .sendPubrel {
+                handler.send(.pubrel(PubrelPacket(packetID: rec.packetID)))
+            } else {
+                logger.debug("stray PUBREC ignored", metadata: ["packetID": "\(rec.packetID)"])
+            }
+        case .pubcomp(let comp):
+            if session.receivedPubcomp(comp.packetID) == .completed {
+                publishPromises.removeValue(forKey: comp.packetID)?.succeed(())
+            } else {
+                logger.debug("stray PUBCOMP ignored", metadata: ["packetID": "\(comp.packetID)"])
+            }
+        case .pubrel(let rel):
+            session.receivedPubrel(rel.packetID)
+            handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
+        case .suback(let suback):
+            guard let request = subscribeRequests.removeValue(forKey: suback.packetID) else {
+                logger.debug("stray SUBACK ignored", metadata: ["packetID": "\(suback.packetID)"])
+                return
+            }
+            session.releaseRequestID(suback.packetID)
+            var codes = suback.returnCodes
+            while codes.count < request.packet.subscriptions.count { codes.append(.failure) }
+            for (subscription, code) in zip(request.packet.subscriptions, codes) where code != .failure {
+                session.subscribed(subscription)
+            }
+            if let promise = request.promise {
+                promise.succeed(codes)
+            } else {
+                for (subscription, code) in zip(request.packet.subscriptions, codes) where code == .failure {
+                    logger.warning("broker refused restored subscription", metadata: ["filter": "\(subscription.topicFilter)"])
+                }
+            }
+        case .unsuback(let unsuback):
+            guard let request = unsubscribeRequests.removeValue(forKey: unsuback.packetID) else {
+                logger.debug("stray UNSUBACK ignored", metadata: ["packetID": "\(unsuback.packetID)"])
+                return
+            }
+            session.releaseRequestID(unsuback.packetID)
+            for filter in request.packet.topicFilters { session.unsubscribed(filter) }
+            request.promise?.succeed(())
+        default:
+            break
+        }
+    }
+}

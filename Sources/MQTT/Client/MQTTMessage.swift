@@ -1,0 +1,75 @@
+import NIOCore
+
+/// A message the broker delivered.
+///
+/// For QoS 1 and 2 the broker is told the message arrived only when the application calls `ack()`,
+/// so a message the application has not finished with is redelivered after a crash or reconnect.
+public struct MQTTMessage: Sendable {
+    public let topic: String
+    public let payload: ByteBuffer
+    public let qos: MQTTQoS
+    public let retain: Bool
+    /// The broker says it may have delivered this message before.
+    public let dup: Bool
+    /// nil at QoS 0.
+    public let packetID: UInt16?
+    let acknowledger: MQTTAcknowledger?
+    let sessionEpoch: UInt64
+
+    public init(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false, packetID: UInt16? = nil) {
+        self.init(topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID, acknowledger: nil, sessionEpoch: 0)
+    }
+
+    init(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?, acknowledger: MQTTAcknowledger?, sessionEpoch: UInt64) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+        self.packetID = packetID
+        self.acknowledger = acknowledger
+        self.sessionEpoch = sessionEpoch
+    }
+
+    /// The payload as UTF-8 text (invalid sequences repaired).
+    public var payloadString: String { String(decoding: payload.readableBytesView, as: UTF8.self) }
+
+    /// Tells the broker the application has processed the message: PUBACK at QoS 1, PUBREC at QoS 2.
+    /// Does nothing at QoS 0. Returns at once; the acknowledgement goes out with the next flush.
+    /// If the connection was lost meanwhile, a QoS 2 acknowledgement is still remembered and answers
+    /// the broker's redelivery; a QoS 1 message is simply delivered again.
+    public func ack() {
+        guard qos != .atMostOnce, let packetID, let acknowledger else { return }
+        acknowledger.acknowledge(packetID: packetID, qos: qos, sessionEpoch: sessionEpoch)
+    }
+}
+
+/// The connection as the application sees it.
+public enum MQTTConnectionState: Sendable, Hashable {
+    case connecting
+    case connected(sessionPresent: Bool)
+    /// Lost; a reconnect is scheduled.
+    case disconnected(reason: String)
+    /// For good: `disconnect()` was called or reconnecting gave up.
+    case closed
+}
+
+/// Routes `MQTTMessage.ack()` to the client's event loop.
+final class MQTTAcknowledger: Sendable {
+    let core: NIOLoopBoundBox<MQTTClientCore>
+    let eventLoop: any EventLoop
+
+    init(core: NIOLoopBoundBox<MQTTClientCore>, eventLoop: any EventLoop) {
+        self.core = core
+        self.eventLoop = eventLoop
+    }
+
+    func acknowledge(packetID: UInt16, qos: MQTTQoS, sessionEpoch: UInt64) {
+        if eventLoop.inEventLoop {
+            core.value.acknowledge(packetID: packetID, qos: qos, sessionEpoch: sessionEpoch)
+        } else {
+            let core = self.core
+            eventLoop.execute { core.value.acknowledge(packetID: packetID, qos: qos, sessionEpoch: sessionEpoch) }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import NIOCore
+
+/// A snapshot of a client's session state, for an application that wants it to survive a restart.
+///
+/// Pass it back to `MQTTClient.init(configuration:session:)` with the same client id and
+/// `cleanSession == false`, and unacknowledged messages are resent and inbound QoS 2 messages
+/// that were already processed are not delivered twice.
+public struct MQTTSessionState: Sendable, Hashable, Codable {
+    /// An outbound QoS 1/2 message the broker has not fully acknowledged.
+    public struct OutboundMessage: Sendable, Hashable, Codable {
+        public var packetID: UInt16
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: MQTTQoS
+        public var retain: Bool
+        /// QoS 2 only: PUBREC was received, so only PUBREL remains to be resent.
+        public var released: Bool
+
+        public init(packetID: UInt16, topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool, released: Bool) {
+            self.packetID = packetID
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+            self.released = released
+        }
+    }
+
+    /// The next packet identifier to try.
+    public var nextPacketID: UInt16
+    /// In the order they were first sent.
+    public var outbound: [OutboundMessage]
+    /// Inbound QoS 2 packet identifiers the application acknowledged (PUBREC) that the broker has not released yet.
+    public var inboundQoS2Acknowledged: [UInt16]
+    /// Inbound QoS 2 packet identifiers delivered to the application and not acknowledged by it yet.
+    public var inboundQoS2Pending: [UInt16]
+    /// Subscriptions restored when the broker has lost the session.
+    public var subscriptions: [MQTTSubscription]
+
+    public init(nextPacketID: UInt16 = 1, outbound: [OutboundMessage] = [], inboundQoS2Acknowledged: [UInt16] = [], inboundQoS2Pending: [UInt16] = [], subscriptions: [MQTTSubscription] = []) {
+        self.nextPacketID = nextPacketID
+        self.outbound = outbound
+        self.inboundQoS2Acknowledged = inboundQoS2Acknowledged
+        self.inboundQoS2Pending = inboundQoS2Pending
+        self.subscriptions = subscriptions
+    }
+}
+
+/// The session rules of MQTT 3.1.1 section 4.3/4.4 as a value: every method says what to send.
+/// It spans connections; the client keeps it, the channel handler feeds it packets.
+struct MQTTSession {
+    enum Outbound {
+        /// Awaiting PUBACK (QoS 1) or PUBREC (QoS 2). `sent` is false until it first went out.
+        case publish(PublishPacket, sent: Bool)
+        /// Awaiting PUBCOMP.
+        case released
+    }
+
+    enum Inbound {
+        case awaitingApplication
+        case acknowledged
+    }
+
+    enum AckOutcome: Equatable {
+        case completed
+        case ignored
+    }
+
+    enum PubrecOutcome: Equatable {
+        case sendPubrel
+        case ignored
+    }
+
+    enum PublishOutcome: Equatable {
+        case deliver
+        case resendPubrec
+        case ignoreDuplicate
+    }
+
+    enum AcknowledgeOutcome: Equatable {
+        case sendPuback
+        case sendPubrec
+        case nothing
+    }
+
+    private(set) var outbound: [UInt16: (order: UInt64, state: Outbound)] = [:]
+    private(set) var inboundQoS2: [UInt16: Inbound] = [:]
+    private(set) var subscriptions: [MQTTSubscription] = []
+    private var requestIDs: Set<UInt16> = []
+    private var nextID: UInt16 = 1
+    private var order: UInt64 = 0
+
+    init() {}
+
+    init(_ state: MQTTSessionState) {
+        nextID = state.nextPacketID == 0 ? 1 : state.nextPacketID
+        for message in state.outbound {
+            order += 1
+            if message.released {
+                outbound[message.packetID] = (order, .released)
+            } else {
+                var buffer = ByteBufferAllocator().buffer(capacity: message.payload.count)
+                buffer.writeBytes(message.payload)
+                let packet = PublishPacket(topic: message.topic, payload: buffer, qos: message.qos, retain: message.retain, dup: false, packetID: message.packetID)
+                outbound[message.packetID] = (order, .publish(packet, sent: true))
+            }
+        }
+        for id in state.inboundQoS2Acknowledged { inboundQoS2[id] = .acknowledged }
+        for id in state.inboundQoS2Pending { inboundQoS2[id] = .awaitingApplication }
+        subscriptions = state.subscriptions
+    }
+
+    var snapshot: MQTTSessionState {
+        let messages = outbound.sorted { $0.value.order < $1.value.order }.compactMap { id, entry -> MQTTSessionState.OutboundMessage? in
+            switch entry.state {
+            case .publish(let p, _):
+                return .init(packetID: id, topic: p.topic, payload: Array(p.payload.readableBytesView), qos: p.qos, retain: p.retain, released: false)
+            case .released:
+                return .init(packetID: id, topic: "", payload: [], qos: .exactlyOnce, retain: false, released: true)
+            }
+        }
+        return MQTTSessionState(
+            nextPacketID: nextID,
+            outbound: messages,
+            inboundQoS2Acknowledged: inboundQoS2.filter { $0.value == .acknowledged }.map(\.key).sorted(),
+            inboundQoS2Pending: inboundQoS2.filter { $0.value == .awaitingApplication }.map(\.key).sorted(),
+            subscriptions: subscriptions
+        )
+    }
+
+    var inFlightCount: Int { outbound.count }
+
+    // MARK: Packet identifiers
+
+    /// Allocates an identifier not in use, counting up from 1 and wrapping. Nil when all 65535 are in use.
+    mutating func allocatePacketID() -> UInt16? {
+        guard outbound.count + requestIDs.count < Int(UInt16.max) else { return nil }
+        while true {
+            let id = nextID
+            nextID = nextID == UInt16.max ? 1 : nextID + 1
+            if outbound[id] == nil && !requestIDs.contains(id) { return id }
+        }
+    }
+
+    mutating func allocateRequestID() -> UInt16? {
+        guard let id = allocatePacketID() else { return nil }
+        requestIDs.insert(id)
+        return id
+    }
+
+    mutating func releaseRequestID(_ id: UInt16) {
+        requestIDs.remove(id)
+    }
+
+    // MARK: Outbound
+
+    /// Records a QoS 1/2 publish as in flight; returns the packet to send.
+    mutating func startPublish(_ packet: PublishPacket, sent: Bool) {
+        guard let id = packet.packetID else { return }
+        order += 1
+        outbound[id] = (order, .publish(packet, sent: sent))
+    }
+
+    mutating func markSent(_ id: UInt16) {
+        if let entry = outbound[id], case .publish(let p, sent: false) = entry.state {
+            outbound[id] = (entry.order, .publish(p, sent: true))
+        }
+    }
+
+    mutating func receivedPuback(_ id: UInt16) -> AckOutcome {
+        guard let entry = outbound[id], case .publish(let p, _) = entry.state, p.qos == .atLeastOnce else { return .ignored }
+        outbound[id] = nil
+        return .completed
+    }
+
+    mutating func receivedPubrec(_ id: UInt16) -> PubrecOutcome {
+        guard let entry = outbound[id] else { return .ignored }
+        switch entry.state {
+        case .publish(let p, _):
+            guard p.qos == .exactlyOnce else { return .ignored }
+            outbound[id] = (entry.order, .released)
+            return .sendPubrel
+        case .released:
+            // A repeated PUBREC: our PUBREL may have been lost, send it again.
+            return .sendPubrel
+        }
+    }
+
+    mutating func receivedPubcomp(_ id: UInt16) -> AckOutcome {
+        guard let entry = outbound[id], case .released = entry.state else { return .ignored }
+        outbound[id] = nil
+        return .completed
+    }
+
+    /// What to send again on a new connection, in the order first sent: PUBLISH with DUP once sent, PUBREL.
+    func packetsToResend() -> [MQTTPacket] {
+        outbound.sorted { $0.value.order < $1.value.order }.map { id, entry in
+            switch entry.state {
+            case .publish(var p, let sent):
+                p.dup = sent
+                return .publish(p)
+            case .released:
+                return .pubrel(PubrelPacket(packetID: id))
+            }
+        }
+    }
+
+    /// Marks every resent PUBLISH as sent.
+    mutating func markAllSent() {
+        for (id, entry) in outbound {
+            if case .publish(let p, sent: false) = entry.state { outbound[id] = (entry.order, .publish(p, sent: true)) }
+        }
+    }
+
+    /// Drops an outbound message whose publisher gave up (QoS 1/2 publish cancelled before it was sent).
+    mutating func dropUnsent(_ id: UInt16) -> Bool {
+        guard let entry = outbound[id], case .publish(_, sent: false) = entry.state else { return false }
+        outbound[id] = nil
+        return true
+    }
+
+    // MARK: Inbound
+
+    mutating func receivedPublish(_ packet: PublishPacket) -> PublishOutcome {
+        guard packet.qos == .exactlyOnce, let id = packet.packetID else { return .deliver }
+        switch inboundQoS2[id] {
+        case nil:
+            inboundQoS2[id] = .awaitingApplication
+            return .deliver
+        case .awaitingApplication:
+            // Redelivered before the application acknowledged: it already has the message.
+            return .ignoreDuplicate
+        case .acknowledged:
+            return .resendPubrec
+        }
+    }
+
+    /// The application finished with an inbound message.
+    mutating func acknowledge(_ id: UInt16, qos: MQTTQoS) -> AcknowledgeOutcome {
+        switch qos {
+        case .atMostOnce:
+            return .nothing
+        case .atLeastOnce:
+            return .sendPuback
+        case .exactlyOnce:
+            guard inboundQoS2[id] != nil else { return .nothing }
+            inboundQoS2[id] = .acknowledged
+            return .sendPubrec
+        }
+    }
+
+    /// PUBREL is always answered with PUBCOMP, known or not (MQTT-4.3.3-2 and robustness after a lost session).
+    mutating func receivedPubrel(_ id: UInt16) {
+        inboundQoS2[id] = nil
+    }
+
+    /// The broker has no session for us: inbound identifiers it used no longer mean anything.
+    mutating func brokerLostSession() {
+        inboundQoS2.removeAll()
+    }
+
+    // MARK: Subscriptions
+
+    mutating func subscribed(_ subscription: MQTTSubscription) {
+        if let index = subscriptions.firstIndex(where: { $0.topicFilter == subscription.topicFilter }) {
+            subscriptions[index] = subscription
+        } else {
+            subscriptions.append(subscription)
+        }
+    }
+
+    mutating func unsubscribed(_ filter: String) {
+        subscriptions.removeAll { $0.topicFilter == filter }
+    }
+}

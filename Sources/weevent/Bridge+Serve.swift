@@ -1,0 +1,30 @@
+import Bridge
+import Foundation
+import Ledger
+import Logging
+import ServiceLifecycle
+import WeEvent
+
+/// The bridge's parts for `serve`, or none when `mqtt.broker.url` is empty.
+struct BridgeParts {
+    var store: (any BindingStore)?
+    var status: BridgeStatusBoard?
+    var rejected: RejectedMessageLog?
+    var services: [any Service] = []
+
+    static func make(configuration: WeEvent.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BridgeParts {
+        guard !configuration.mqttBrokerURL.isEmpty else {
+            logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
+            return BridgeParts()
+        }
+        let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
+        let status = BridgeStatusBoard(instance: instance)
+        let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
+        let store = try LocalBindingStore(directory: configuration.ledgerPath)
+        let bridge = MQTTBridge(
+            configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
+            leadership: SingleInstanceLeadership(), logger: logger
+        )
+        return BridgeParts(store: store, status: status, rejected: rejected, services: [bridge])
+    }
+}
