@@ -113,6 +113,17 @@ public final class MQTTBridge: Service {
             logger.critical("bridge cannot start", metadata: ["error": "\(error)"])
             return
         }
+        // Know the bindings before the broker hands over what it queued for this session.
+        let snapshot = BindingSnapshot()
+        while !Task.isCancelled {
+            do {
+                snapshot.replace(try await store.bindings())
+                break
+            } catch {
+                logger.error("cannot read the bindings; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
         var attempt = 0
         while !Task.isCancelled {
             do {
@@ -132,7 +143,6 @@ public final class MQTTBridge: Service {
             await client.disconnect()
             return
         }
-        let snapshot = BindingSnapshot()
         let inbound = InboundBridge(
             client: client, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
             contentMaxLength: configuration.contentMaxLength, session: configuration.mqttClientID, logger: logger

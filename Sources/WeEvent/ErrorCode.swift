@@ -31,6 +31,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case shuttingDown = 200002
     case unknownError = 200000
     case invalidInputParam = 200001
+    case zookeeperError = 200400
 
     public var message: String {
         switch self {
@@ -59,6 +60,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
         case .invalidInputParam: "invalid input param"
+        case .zookeeperError: "access zookeeper failed"
         }
     }
 
@@ -70,7 +72,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
-        case .shuttingDown: 503
+        case .shuttingDown, .zookeeperError: 503
         case .unknownError: 500
         default: rawValue < 200_000 ? 400 : 500
         }

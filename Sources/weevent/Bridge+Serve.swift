@@ -20,11 +20,25 @@ struct BridgeParts {
         let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
         let status = BridgeStatusBoard(instance: instance)
         let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
-        let store = try LocalBindingStore(directory: configuration.ledgerPath)
+        if configuration.zookeeperHosts.isEmpty {
+            logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledgerPath)/bindings.json")
+            let store = try LocalBindingStore(directory: configuration.ledgerPath)
+            let bridge = MQTTBridge(
+                configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
+                leadership: SingleInstanceLeadership(), logger: logger
+            )
+            return BridgeParts(store: store, status: status, rejected: rejected, services: [bridge])
+        }
+        let coordinator = ZooKeeperCoordinator(
+            hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instance,
+            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
+        )
+        let store = ZooKeeperBindingStore(coordinator: coordinator, logger: logger)
         let bridge = MQTTBridge(
             configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
-            leadership: SingleInstanceLeadership(), logger: logger
+            leadership: coordinator, logger: logger
         )
-        return BridgeParts(store: store, status: status, rejected: rejected, services: [bridge])
+        // The bridge stops before the ZooKeeper session closes (services stop in reverse order).
+        return BridgeParts(store: store, status: status, rejected: rejected, services: [coordinator, bridge])
     }
 }

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import WeEvent
+import ZooKeeper
+
+/// Bindings in ZooKeeper (DESIGN §7), shared by every broker instance:
+///
+///     <root>/mqtt_topic                      data: bumped on every add/remove, so one watch sees every change
+///     <root>/mqtt_topic/inbound/<encoded>    JSON binding
+///     <root>/mqtt_topic/outbound/<encoded>   JSON binding with its checkpoint
+///
+/// `<encoded>` is `<groupId>/<topic>` percent-encoded. Updates are compare-and-set on the node
+/// version, so concurrent master requests on different instances cannot lose one another.
+public final class ZooKeeperBindingStore: BindingStore {
+    let coordinator: ZooKeeperCoordinator
+    let logger: Logger
+
+    public init(coordinator: ZooKeeperCoordinator, logger: Logger) {
+        self.coordinator = coordinator
+        self.logger = logger
+    }
+
+    private func path(_ key: Binding.Key) -> String {
+        "\(coordinator.bindingsPath)/\(key.direction.rawValue)/\(key.nodeName)"
+    }
+
+    /// Runs a ZooKeeper operation for a request; ZooKeeper failures become 200400.
+    private func withClient<T>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
+        let client = try coordinator.connectedClient()
+        do {
+            return try await body(client)
+        } catch let error as ZooKeeperError {
+            throw WeEventError(.zookeeperError, detail: "\(error)")
+        }
+    }
+
+    public func bindings() async throws -> [Binding] {
+        try await withClient { try await Self.read($0, root: coordinator.bindingsPath) }
+    }
+
+    static func read(_ client: ZooKeeperClient, root: String) async throws -> [Binding] {
+        var all: [Binding] = []
+        let decoder = JSONDecoder()
+        for direction in Binding.Direction.allCases {
+            let dir = "\(root)/\(direction.rawValue)"
+            let names: [String]
+            do {
+                names = try await client.children(dir)
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                continue
+            }
+            for name in names.sorted() {
+                do {
+                    let node = try await client.get("\(dir)/\(name)")
+                    all.append(try decoder.decode(Binding.self, from: Data(node.data)))
+                } catch let error as ZooKeeperError where error.code == .noNode {
+                    continue  // removed meanwhile
+                }
+            }
+        }
+        return all
+    }
+
+    public func put(_ binding: Binding) async throws -> Binding {
+        try await withClient { client in
+            let path = path(binding.key)
+            while true {
+                do {
+                    let node = try await client.get(path)
+                    let existing = try JSONDecoder().decode(Binding.self, from: Data(node.data))
+                    if existing.sameSettings(as: binding) { return existing }
+                    var stored = binding
+                    stored.checkpoint = existing.checkpoint
+                    try await client.set(path, data: Self.encode(stored), version: node.stat.version)
+                    try await bump(client)
+                    return stored
+                } catch let error as ZooKeeperError where error.code == .noNode {
+                    do {
+                        try await client.create(path, data: Self.encode(binding))
+                        try await bump(client)
+                        return binding
+                    } catch let error as ZooKeeperError where error.code == .nodeExists {
+                        continue
+                    }
+                } catch let error as ZooKeeperError where error.code == .badVersion {
+                    continue
+                }
+            }
+        }
+    }
+
+    public func remove(_ key: Binding.Key) async throws -> Bool {
+        try await withClient { client in
+            do {
+                try await client.delete(path(key))
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                return false
+            }
+            try await bump(client)
+            return true
+        }
+    }
+
+    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
+        try await withClient { client in
+            let path = path(key)
+            while true {
+                do {
+                    let node = try await client.get(path)
+                    var binding = try JSONDecoder().decode(Binding.self, from: Data(node.data))
+                    guard binding.checkpoint < position else { return }
+                    binding.checkpoint = position
+                    try await client.set(path, data: Self.encode(binding), version: node.stat.version)
+                    return
+                } catch let error as ZooKeeperError where error.code == .noNode {
+                    return  // removed meanwhile
+                } catch let error as ZooKeeperError where error.code == .badVersion {
+                    continue
+                }
+            }
+        }
+    }
+
+    private func bump(_ client: ZooKeeperClient) async throws {
+        try await client.set(coordinator.bindingsPath, data: Array("\(Date().timeIntervalSince1970)".utf8))
+    }
+
+    static func encode(_ binding: Binding) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(binding))
+    }
+
+    public func changes() -> AsyncStream<[Binding]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [Binding].self, bufferingPolicy: .bufferingNewest(1))
+        let coordinator = self.coordinator
+        let logger = self.logger
+        // The watch loop lives as long as its consumer: cancelled when the stream is dropped.
+        let task = Task {
+            while !Task.isCancelled {
+                let client = await coordinator.client()
+                do {
+                    let watch = try await client.watch(coordinator.bindingsPath, for: .data)
+                    continuation.yield(try await Self.read(client, root: coordinator.bindingsPath))
+                    for try await _ in watch {
+                        continuation.yield(try await Self.read(client, root: coordinator.bindingsPath))
+                    }
+                } catch {
+                    logger.warning("watching bindings failed; watching again", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}

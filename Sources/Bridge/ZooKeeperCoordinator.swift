@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WeEvent
+import ZooKeeper
+
+/// This instance's place in the cluster (DESIGN §7): one ZooKeeper session at a time,
+/// `/nodes/<host:port>` while it lives, a candidate in `/leader`, and leadership for the
+/// bridge. An expired session is replaced by a new one (new registration, new candidacy);
+/// leadership ends the moment the session is suspended or lost.
+public final class ZooKeeperCoordinator: Service, LeadershipSource {
+    public let hosts: String
+    public let root: String
+    public let instance: String
+    let sessionTimeout: Duration
+    let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var client: ZooKeeperClient?
+        var clientWaiters: [CheckedContinuation<ZooKeeperClient, Never>] = []
+        var leading = false
+        var watchers: [Int: AsyncStream<Bool>.Continuation] = [:]
+        var nextWatcher = 0
+    }
+
+    public init(hosts: String, root: String, instance: String, sessionTimeoutMilliseconds: Int, logger: Logger) {
+        self.hosts = hosts
+        self.root = root == "/" ? "" : root
+        self.instance = instance
+        self.sessionTimeout = .milliseconds(sessionTimeoutMilliseconds)
+        var logger = logger
+        logger[metadataKey: "component"] = "zookeeper"
+        self.logger = logger
+    }
+
+    public var nodesPath: String { root + "/nodes" }
+    public var leaderPath: String { root + "/leader" }
+    public var bindingsPath: String { root + "/mqtt_topic" }
+
+    public func leadershipChanges() -> AsyncStream<Bool> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(8))
+        let id = state.withLock { state in
+            let id = state.nextWatcher
+            state.nextWatcher += 1
+            state.watchers[id] = continuation
+            continuation.yield(state.leading)
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) } }
+        return stream
+    }
+
+    private func setLeading(_ leading: Bool) {
+        state.withLock { state in
+            guard state.leading != leading else { return }
+            state.leading = leading
+            for watcher in state.watchers.values { watcher.yield(leading) }
+        }
+    }
+
+    /// The current session's client, waiting for one when there is none.
+    public func client() async -> ZooKeeperClient {
+        await withCheckedContinuation { continuation in
+            let ready: ZooKeeperClient? = state.withLock { state in
+                if let client = state.client { return client }
+                state.clientWaiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The current client if there is a connected session, for requests that must not wait.
+    public func connectedClient() throws(WeEventError) -> ZooKeeperClient {
+        guard let client = state.withLock({ $0.client }), client.sessionState == .connected else {
+            throw WeEventError(.zookeeperError, detail: "no ZooKeeper session with \(hosts)")
+        }
+        return client
+    }
+
+    private func publish(_ client: ZooKeeperClient?) {
+        let waiters = state.withLock { state in
+            state.client = client
+            guard client != nil else { return [CheckedContinuation<ZooKeeperClient, Never>]() }
+            defer { state.clientWaiters = [] }
+            return state.clientWaiters
+        }
+        if let client { for waiter in waiters { waiter.resume(returning: client) } }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var attempt = 0
+            while !Task.isCancelled {
+                do {
+                    try await self.session()
+                    attempt = 0
+                } catch is CancellationError {
+                    break
+                } catch {
+                    attempt += 1
+                    self.setLeading(false)
+                    self.logger.error("ZooKeeper session ended; starting a new one", metadata: [
+                        "hosts": "\(self.hosts)", "error": "\(error)", "attempt": "\(attempt)",
+                    ])
+                    try? await Task.sleep(for: .milliseconds(min(5000, 200 * attempt)))
+                }
+            }
+        }
+        setLeading(false)
+        logger.info("left the cluster", metadata: ["instance": "\(instance)"])
+    }
+
+    /// One session: register, stand for election, follow leadership until the session ends.
+    private func session() async throws {
+        let client = try await ZooKeeperClient.connect(to: hosts, sessionTimeout: sessionTimeout, logger: logger)
+        defer { publish(nil) }
+        do {
+            for path in [nodesPath, leaderPath, bindingsPath + "/inbound", bindingsPath + "/outbound"] {
+                try await client.ensurePath(path)
+            }
+            let node = nodesPath + "/" + NodeName.encode(instance)
+            do {
+                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral)
+            } catch let error as ZooKeeperError where error.code == .nodeExists {
+                // Left by this instance's previous session, which ZooKeeper has not expired yet.
+                try? await client.delete(node)
+                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral)
+            }
+            logger.info("joined the cluster", metadata: ["instance": "\(instance)", "hosts": "\(hosts)"])
+            publish(client)
+            let election = LeaderElection(client: client, path: leaderPath, candidateData: Array(instance.utf8), logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await election.run() }
+                group.addTask {
+                    for await leadership in election.leadershipChanges() {
+                        self.logger.info("leadership", metadata: ["state": "\(leadership)", "instance": "\(self.instance)"])
+                        self.setLeading(leadership == .leader)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            setLeading(false)
+            await client.close()
+            throw error
+        }
+        setLeading(false)
+        await client.close()
+        if Task.isCancelled { throw CancellationError() }
+    }
+}

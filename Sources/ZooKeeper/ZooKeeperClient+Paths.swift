@@ -1,0 +1,35 @@
+extension ZooKeeperClient {
+    /// Creates `path` and any missing parents as persistent nodes with `acl`; nodes that exist
+    /// already (also when another client creates them concurrently) are left as they are.
+    public func ensurePath(_ path: String, acl: [ACL] = ACL.openUnsafe) async throws {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if try await exists(current) != nil { continue }
+            do {
+                try await create(current, mode: .persistent, acl: acl)
+            } catch let error as ZooKeeperError where error.code == .nodeExists {
+                continue
+            }
+        }
+    }
+
+    /// Deletes `path` and everything below it; a node that is already gone is not an error.
+    public func deleteRecursively(_ path: String) async throws {
+        let children: [String]
+        do {
+            children = try await self.children(path)
+        } catch let error as ZooKeeperError where error.code == .noNode {
+            return
+        }
+        for child in children {
+            try await deleteRecursively(path == "/" ? "/\(child)" : "\(path)/\(child)")
+        }
+        guard path != "/" else { return }
+        do {
+            try await delete(path)
+        } catch let error as ZooKeeperError where error.code == .noNode {
+            return
+        }
+    }
+}
