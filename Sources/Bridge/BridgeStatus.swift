@@ -44,7 +44,30 @@ public final class BridgeStatusBoard: Sendable {
         statuses.withLock { $0[key, default: BindingStatus(instance: instance)].lastError = error }
     }
 
-    public func forget(_ key: Binding.Key) {
-        _ = statuses.withLock { $0.removeValue(forKey: key) }
+    /// Keeps counters for exactly these bindings: new ones start at zero, removed ones go.
+    public func track(_ keys: Set<Binding.Key>) {
+        statuses.withLock { statuses in
+            statuses = statuses.filter { keys.contains($0.key) }
+            for key in keys where statuses[key] == nil { statuses[key] = BindingStatus(instance: instance) }
+        }
     }
+}
+
+/// Where mqtt_list_topic reads the counters from.
+public protocol BridgeStatusSource: Sendable {
+    func statuses() async -> [Binding.Key: BindingStatus]
+}
+
+extension BridgeStatusBoard: BridgeStatusSource {
+    public func statuses() async -> [Binding.Key: BindingStatus] { snapshot() }
+}
+
+/// One binding's counters as stored in ZooKeeper.
+struct BindingStatusRecord: Codable {
+    var direction: Binding.Direction
+    var groupId: String
+    var topic: String
+    var status: BindingStatus
+
+    var key: Binding.Key { Binding.Key(direction: direction, groupId: groupId, topic: topic) }
 }

@@ -45,12 +45,14 @@ public final class MQTTBridge: Service {
     let status: BridgeStatusBoard
     let rejected: RejectedMessageLog
     let leadership: any LeadershipSource
+    let sharedStatus: ZooKeeperStatus?
     let logger: Logger
 
     public init(
         configuration: WeEvent.Configuration, ledgers: LedgerSet, store: any BindingStore, status: BridgeStatusBoard,
-        rejected: RejectedMessageLog, leadership: any LeadershipSource, logger: Logger
+        rejected: RejectedMessageLog, leadership: any LeadershipSource, sharedStatus: ZooKeeperStatus? = nil, logger: Logger
     ) {
+        self.sharedStatus = sharedStatus
         self.configuration = configuration
         self.ledgers = ledgers
         self.store = store
@@ -156,6 +158,9 @@ public final class MQTTBridge: Service {
                 }
             }
             group.addTask { await self.reconcile(client: client, snapshot: snapshot) }
+            if let sharedStatus {
+                group.addTask { await sharedStatus.publishWhileLeading() }
+            }
             group.addTask {
                 for await state in client.connectionStates {
                     self.logger.info("MQTT connection", metadata: ["state": "\(state)"])
@@ -177,6 +182,7 @@ public final class MQTTBridge: Service {
         var subscribed: [String: MQTTQoS] = [:]
         for await bindings in store.changes() {
             snapshot.replace(bindings)
+            status.track(Set(bindings.map(\.key)))
             var wanted: [String: MQTTQoS] = [:]
             for binding in bindings where binding.direction == .inbound {
                 let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce

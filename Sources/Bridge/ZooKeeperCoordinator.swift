@@ -35,6 +35,8 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         self.logger = logger
     }
 
+    public var isLeading: Bool { state.withLock { $0.leading } }
+
     public var nodesPath: String { root + "/nodes" }
     public var leaderPath: String { root + "/leader" }
     public var bindingsPath: String { root + "/mqtt_topic" }

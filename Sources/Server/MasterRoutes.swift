@@ -12,12 +12,12 @@ public struct MasterRoutes: Sendable {
     let configuration: WeEvent.Configuration
     /// nil when `mqtt.broker.url` is empty: every master endpoint answers 100600.
     let store: (any BindingStore)?
-    let status: BridgeStatusBoard?
+    let status: (any BridgeStatusSource)?
     let rejected: RejectedMessageLog?
 
     public init(
         ledgers: LedgerSet, configuration: WeEvent.Configuration, store: (any BindingStore)?,
-        status: BridgeStatusBoard?, rejected: RejectedMessageLog? = nil
+        status: (any BridgeStatusSource)?, rejected: RejectedMessageLog? = nil
     ) {
         self.ledgers = ledgers
         self.configuration = configuration
@@ -37,7 +37,7 @@ public struct MasterRoutes: Sendable {
         endpoint(master, "mqtt_remove_outbound_topic") { p in try await remove(.outbound, p) }
         endpoint(master, "mqtt_list_topic") { _ in
             let store = try requireStore()
-            let statuses = status?.snapshot() ?? [:]
+            let statuses = await status?.statuses() ?? [:]
             let rows = try await store.bindings().map { binding in
                 BindingRow(binding, statuses[binding.key] ?? BindingStatus())
             }
@@ -96,7 +96,6 @@ public struct MasterRoutes: Sendable {
         guard try await store.remove(key) else {
             throw WeEventError(.topicNotExist, message: "topic not exist: no \(direction.rawValue) binding for \(topic) in group \(ledger.groupID)")
         }
-        status?.forget(key)
         return JSONBody.bool(true)
     }
 }

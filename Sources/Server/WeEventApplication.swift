@@ -12,7 +12,7 @@ public enum WeEventApplication {
     ///   - status: the bridge's per-binding counters, shown by mqtt_list_topic.
     public static func router(
         ledgers: LedgerSet, configuration: WeEvent.Configuration,
-        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil, rejected: RejectedMessageLog? = nil
+        bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil
     ) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
@@ -28,7 +28,7 @@ public enum WeEventApplication {
     /// taking requests and finishes those in flight, then the ledgers drain and close.
     public static func make(
         ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger,
-        bindings: (any BindingStore)? = nil, status: BridgeStatusBoard? = nil, rejected: RejectedMessageLog? = nil,
+        bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil,
         services: [any Service] = []
     ) -> some ApplicationProtocol {
         Application(

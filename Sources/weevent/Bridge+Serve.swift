@@ -8,7 +8,7 @@ import WeEvent
 /// The bridge's parts for `serve`, or none when `mqtt.broker.url` is empty.
 struct BridgeParts {
     var store: (any BindingStore)?
-    var status: BridgeStatusBoard?
+    var status: (any BridgeStatusSource)?
     var rejected: RejectedMessageLog?
     var services: [any Service] = []
 
@@ -34,11 +34,12 @@ struct BridgeParts {
             sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
         )
         let store = ZooKeeperBindingStore(coordinator: coordinator, logger: logger)
+        let shared = ZooKeeperStatus(coordinator: coordinator, board: status, logger: logger)
         let bridge = MQTTBridge(
             configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
-            leadership: coordinator, logger: logger
+            leadership: coordinator, sharedStatus: shared, logger: logger
         )
         // The bridge stops before the ZooKeeper session closes (services stop in reverse order).
-        return BridgeParts(store: store, status: status, rejected: rejected, services: [coordinator, bridge])
+        return BridgeParts(store: store, status: shared, rejected: rejected, services: [coordinator, bridge])
     }
 }

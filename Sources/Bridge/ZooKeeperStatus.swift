@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import WeEvent
+import ZooKeeper
+
+/// Shares the leader's bridge counters with every instance through `<root>/status`,
+/// so mqtt_list_topic shows the same figures whichever instance answers.
+public final class ZooKeeperStatus: BridgeStatusSource {
+    let coordinator: ZooKeeperCoordinator
+    let board: BridgeStatusBoard
+    let logger: Logger
+
+    public init(coordinator: ZooKeeperCoordinator, board: BridgeStatusBoard, logger: Logger) {
+        self.coordinator = coordinator
+        self.board = board
+        self.logger = logger
+    }
+
+    var path: String { coordinator.root + "/status" }
+
+    public func statuses() async -> [Binding.Key: BindingStatus] {
+        if coordinator.isLeading { return board.snapshot() }
+        guard let client = try? coordinator.connectedClient(), let node = try? await client.get(path),
+            let records = try? JSONDecoder().decode([BindingStatusRecord].self, from: Data(node.data))
+        else { return [:] }
+        return Dictionary(records.map { ($0.key, $0.status) }, uniquingKeysWith: { $1 })
+    }
+
+    /// While leading: writes the counters when they changed, every `interval`.
+    func publishWhileLeading(interval: Duration = .seconds(2)) async {
+        var last: [Binding.Key: BindingStatus]?
+        while !Task.isCancelled {
+            let now = board.snapshot()
+            if now != last, let client = try? coordinator.connectedClient() {
+                let records = now.map { BindingStatusRecord(direction: $0.key.direction, groupId: $0.key.groupId, topic: $0.key.topic, status: $0.value) }
+                do {
+                    let data = Array(try JSONEncoder().encode(records))
+                    do {
+                        try await client.set(path, data: data)
+                    } catch let error as ZooKeeperError where error.code == .noNode {
+                        try await client.create(path, data: data)
+                    }
+                    last = now
+                } catch {
+                    logger.debug("publishing bridge counters failed", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
