@@ -66,6 +66,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "MQTTCLI",
+            dependencies: [
+                "MQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Bridge",
             dependencies: [
                 "WeEvent", "Ledger", "MQTT", "ZooKeeper",
@@ -88,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "weevent",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge",
+                "WeEvent", "Ledger", "Server", "Bridge", "MQTTCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,6 +112,11 @@ let package = Package(
             path: "benchmarks/LedgerBench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "MQTTBench",
+            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",
@@ -110,6 +125,21 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MQTTTests",
+            dependencies: [
+                "MQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MQTTIntegrationTests",
+            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),

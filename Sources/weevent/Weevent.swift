@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import Logging
+import MQTTCLI
 import Server
 import WeEvent
 
@@ -11,7 +12,7 @@ struct Weevent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weevent",
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
-        subcommands: [Serve.self, Verify.self]
+        subcommands: [Serve.self, Verify.self, MQTTCommand.self]
     )
 }
 

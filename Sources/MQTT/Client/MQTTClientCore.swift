@@ -151,7 +151,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         for id in subscribeRequests.keys.sorted() { handler.send(.subscribe(subscribeRequests[id]!.packet)) }
         for id in unsubscribeRequests.keys.sorted() { handler.send(.unsubscribe(unsubscribeRequests[id]!.packet)) }
         for packet in session.packetsToResend() { handler.send(packet) }
-        session.markAllSent()
+        sendQueuedPublishes()
         states.yield(.connected(sessionPresent: sessionPresent))
         if let promise = connectPromise {
             connectPromise = nil
@@ -267,10 +267,17 @@ final class MQTTClientCore: MQTTConnectionDelegate {
             return
         }
         packet.packetID = id
-        let handler = connectedHandler
-        session.startPublish(packet, sent: handler != nil)
+        session.startPublish(packet, sent: false)
         publishPromises[id] = promise
-        handler?.send(.publish(packet))
+        sendQueuedPublishes()
+    }
+
+    /// Sends waiting publishes while fewer than `maxInflight` await acknowledgement.
+    private func sendQueuedPublishes() {
+        guard let handler = connectedHandler else { return }
+        while session.sentInFlight < max(1, configuration.maxInflight), let packet = session.takeNextUnsent() {
+            handler.send(.publish(packet))
+        }
     }
 
     func subscribe(_ subscriptions: [MQTTSubscription], promise: EventLoopPromise<[MQTTSubackReturnCode]>) {
@@ -322,6 +329,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         case .puback(let ack):
             if session.receivedPuback(ack.packetID) == .completed {
                 publishPromises.removeValue(forKey: ack.packetID)?.succeed(())
+                sendQueuedPublishes()
             } else {
                 logger.debug("stray PUBACK ignored", metadata: ["packetID": "\(ack.packetID)"])
             }
@@ -334,6 +342,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         case .pubcomp(let comp):
             if session.receivedPubcomp(comp.packetID) == .completed {
                 publishPromises.removeValue(forKey: comp.packetID)?.succeed(())
+                sendQueuedPublishes()
             } else {
                 logger.debug("stray PUBCOMP ignored", metadata: ["packetID": "\(comp.packetID)"])
             }

@@ -75,6 +75,9 @@ public struct MQTTConfiguration: Sendable {
     /// Largest inbound packet accepted; a larger one closes the connection.
     public var maxPacketSize: Int
     public var reconnect: MQTTReconnectPolicy
+    /// Most QoS 1/2 publishes on the wire awaiting acknowledgement; more wait in order. mosquitto
+    /// disconnects a client that exceeds its `max_inflight_messages` (20 by default) at QoS 2.
+    public var maxInflight: Int = 20
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
 

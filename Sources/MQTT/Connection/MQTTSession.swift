@@ -87,6 +87,10 @@ struct MQTTSession {
     private(set) var inboundQoS2: [UInt16: Inbound] = [:]
     private(set) var subscriptions: [MQTTSubscription] = []
     private var requestIDs: Set<UInt16> = []
+    /// Publishes not sent yet, oldest first (ids; an id may be stale if dropped meanwhile).
+    private var unsentQueue: [UInt16] = []
+    private var unsentHead = 0
+    private(set) var unsentCount = 0
     private var nextID: UInt16 = 1
     private var order: UInt64 = 0
 
@@ -159,12 +163,31 @@ struct MQTTSession {
         guard let id = packet.packetID else { return }
         order += 1
         outbound[id] = (order, .publish(packet, sent: sent))
+        if !sent {
+            unsentQueue.append(id)
+            unsentCount += 1
+        }
     }
 
-    mutating func markSent(_ id: UInt16) {
-        if let entry = outbound[id], case .publish(let p, sent: false) = entry.state {
-            outbound[id] = (entry.order, .publish(p, sent: true))
+    /// Outbound messages on the wire awaiting an acknowledgement.
+    var sentInFlight: Int { outbound.count - unsentCount }
+
+    /// The oldest publish not sent yet, now marked sent.
+    mutating func takeNextUnsent() -> PublishPacket? {
+        while unsentHead < unsentQueue.count {
+            let id = unsentQueue[unsentHead]
+            unsentHead += 1
+            if unsentHead > 1024 && unsentHead * 2 > unsentQueue.count {
+                unsentQueue.removeFirst(unsentHead)
+                unsentHead = 0
+            }
+            if let entry = outbound[id], case .publish(let p, sent: false) = entry.state {
+                outbound[id] = (entry.order, .publish(p, sent: true))
+                unsentCount -= 1
+                return p
+            }
         }
+        return nil
     }
 
     mutating func receivedPuback(_ id: UInt16) -> AckOutcome {
@@ -192,12 +215,14 @@ struct MQTTSession {
         return .completed
     }
 
-    /// What to send again on a new connection, in the order first sent: PUBLISH with DUP once sent, PUBREL.
+    /// What to send again on a new connection, in the order first sent: PUBLISH with DUP, PUBREL.
+    /// Publishes never sent stay queued for `takeNextUnsent()`.
     func packetsToResend() -> [MQTTPacket] {
-        outbound.sorted { $0.value.order < $1.value.order }.map { id, entry in
+        outbound.sorted { $0.value.order < $1.value.order }.compactMap { id, entry in
             switch entry.state {
             case .publish(var p, let sent):
-                p.dup = sent
+                guard sent else { return nil }
+                p.dup = true
                 return .publish(p)
             case .released:
                 return .pubrel(PubrelPacket(packetID: id))
@@ -205,17 +230,11 @@ struct MQTTSession {
         }
     }
 
-    /// Marks every resent PUBLISH as sent.
-    mutating func markAllSent() {
-        for (id, entry) in outbound {
-            if case .publish(let p, sent: false) = entry.state { outbound[id] = (entry.order, .publish(p, sent: true)) }
-        }
-    }
-
     /// Drops an outbound message whose publisher gave up (QoS 1/2 publish cancelled before it was sent).
     mutating func dropUnsent(_ id: UInt16) -> Bool {
         guard let entry = outbound[id], case .publish(_, sent: false) = entry.state else { return false }
         outbound[id] = nil
+        unsentCount -= 1
         return true
     }
 

@@ -1,0 +1,72 @@
+import Foundation
+import MQTT
+import Testing
+
+/// The built `weevent` binary, next to this test bundle.
+let weeventBinary: String? = {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let path = dir.appendingPathComponent("weevent").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+@Suite(.enabled(if: mosquittoInstalled, skipMessage), .serialized)
+struct CLITests {
+    func binary() throws -> String {
+        try #require(weeventBinary, "build the weevent executable first (swift build)")
+    }
+
+    @Test func pubLinesReachOurSubscriberAndSubPrintsWithTopic() async throws {
+        let weevent = try binary()
+        let broker = try await Mosquitto.start()
+        defer { Task { await broker.stop() } }
+        let client = try MQTTClient(configuration: broker.configuration(clientID: "cli-check"))
+        try await withTimeout(30, "CLI pub -l") {
+            try await client.connect()
+            let inbox = Inbox.draining(client)
+            try await client.subscribe(to: [MQTTSubscription(topicFilter: "cli/#", qos: .exactlyOnce)])
+            let pub = try await run(weevent, ["mqtt", "pub", "-p", "\(broker.port)", "-t", "cli/lines", "-q", "2", "-l"], stdin: "one\ntwo\nthree\n")
+            #expect(pub.status == 0, "\(pub.stderr)")
+            await inbox.waitFor(count: 3)
+            #expect(await inbox.payloads == ["one", "two", "three"])
+        }
+        let sub = try Child(weevent, ["mqtt", "sub", "-p", "\(broker.port)", "-t", "cli/+", "-q", "1", "-v", "-C", "1"])
+        try await withTimeout(30, "CLI sub") {
+            while sub.isRunning {
+                try await client.publish(to: "cli/x", payload: "hello", qos: .atLeastOnce)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let result = await sub.wait()
+        #expect(result.status == 0)
+        #expect(result.stdout == "cli/x hello\n")
+        await client.disconnect()
+    }
+
+    @Test func failuresExitNonZeroWithAClearMessage() async throws {
+        let weevent = try binary()
+        let broker = try await Mosquitto.start()
+        defer { Task { await broker.stop() } }
+        await broker.stop()
+        let unreachable = try await run(weevent, ["mqtt", "pub", "-p", "\(broker.port)", "-t", "a", "-m", "x"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.contains("Error: cannot connect to localhost:\(broker.port)"))
+        let usage = try await run(weevent, ["mqtt", "pub", "-t", "a/#", "-m", "x"])
+        #expect(usage.status != 0 && usage.stderr.contains("invalid topic"))
+    }
+
+    @Test func subExitsPromptlyOnSIGTERM() async throws {
+        let weevent = try binary()
+        let broker = try await Mosquitto.start()
+        defer { Task { await broker.stop() } }
+        let sub = try Child(weevent, ["mqtt", "sub", "-p", "\(broker.port)", "-t", "x", "-d"])
+        // Wait until it has subscribed (its -d trace says so), then terminate it.
+        try await withTimeout(30, "sub subscribing") {
+            while !FileManager.default.fileExists(atPath: "/proc/\(sub.process.processIdentifier)") { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        sub.terminate()
+        let result = try await withTimeout(10, "sub exiting on SIGTERM") { await sub.wait() }
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("sending SUBSCRIBE"))
+    }
+}

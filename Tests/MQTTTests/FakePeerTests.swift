@@ -1,0 +1,327 @@
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+
+@testable import MQTT
+
+/// Exact packet flows between our client and a scripted broker on loopback.
+@Suite(.serialized) struct FakePeerTests {
+    func makeClient(_ broker: FakeBroker, cleanSession: Bool = true) throws -> MQTTClient {
+        var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "fake-peer-test", cleanSession: cleanSession, keepAlive: .seconds(60))
+        configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50))
+        return try MQTTClient(configuration: configuration)
+    }
+
+    @Test func qos2PublishRunsTheFullExchange() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            async let published: Void = client.publish(to: "cmd/1", payload: "on", qos: .exactlyOnce)
+            guard case .publish(let publish) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
+            #expect(publish.qos == .exactlyOnce && publish.packetID == 1 && publish.topic == "cmd/1" && !publish.dup)
+            try await peer.send(.pubrec(PubrecPacket(packetID: 1)))
+            #expect(await peer.receive() == .pubrel(PubrelPacket(packetID: 1)))
+            let midway = try await client.sessionState()
+            #expect(midway.outbound.map(\.released) == [true])
+            try await peer.send(.pubcomp(PubcompPacket(packetID: 1)))
+            try await published
+            #expect(try await client.sessionState().outbound.isEmpty)
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func qos2MessageIsDeliveredOnceAndAcknowledgedOnlyByTheApplication() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            var messages = client.messages.makeAsyncIterator()
+            let publish = PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "t=21"), qos: .exactlyOnce, packetID: 9)
+            try await peer.send(.publish(publish))
+            var dup = publish
+            dup.dup = true
+            try await peer.send(.publish(dup))
+            let message = await messages.next()!
+            #expect(message.topic == "dev/1" && message.payloadString == "t=21" && message.qos == .exactlyOnce)
+            // Not acknowledged yet: the next thing the broker sees is what the application does next.
+            async let subscribed = client.subscribe(to: [MQTTSubscription(topicFilter: "x", qos: .atMostOnce)])
+            guard case .subscribe(let subscribe) = await peer.receive() else { Issue.record("expected SUBSCRIBE, not an acknowledgement"); return }
+            try await peer.send(.suback(SubackPacket(packetID: subscribe.packetID, returnCodes: [.grantedQoS0])))
+            _ = try await subscribed
+            message.ack()
+            #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: 9)))
+            try await peer.send(.pubrel(PubrelPacket(packetID: 9)))
+            #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 9)))
+            // The duplicate was not delivered: the next message is the marker.
+            try await peer.send(.publish(PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "marker"))))
+            #expect(await messages.next()?.payloadString == "marker")
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func qos1MessageIsAcknowledgedAfterAck() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            var messages = client.messages.makeAsyncIterator()
+            try await peer.send(.publish(PublishPacket(topic: "a", payload: ByteBuffer(string: "1"), qos: .atLeastOnce, packetID: 3)))
+            let message = await messages.next()!
+            message.ack()
+            #expect(await peer.receive() == .puback(PubackPacket(packetID: 3)))
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func unacknowledgedPublishesAreResentWithDupAfterADroppedConnection() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker, cleanSession: false)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            var peer = await broker.nextPeer()
+            let connect = try await peer.acceptConnect()
+            #expect(!connect.cleanSession)
+            _ = try await connected
+            async let first: Void = client.publish(to: "q/1", payload: "one", qos: .atLeastOnce)
+            guard case .publish(let p1) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
+            async let second: Void = client.publish(to: "q/2", payload: "two", qos: .exactlyOnce)
+            guard case .publish(let p2) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
+            try await peer.send(.pubrec(PubrecPacket(packetID: p2.packetID!)))
+            #expect(await peer.receive() == .pubrel(PubrelPacket(packetID: p2.packetID!)))
+            // The broker drops the connection before acknowledging anything else.
+            try await peer.channel.close()
+            peer = await broker.nextPeer()
+            try await peer.acceptConnect(sessionPresent: true)
+            var resent = p1
+            resent.dup = true
+            #expect(await peer.receive() == .publish(resent))
+            #expect(await peer.receive() == .pubrel(PubrelPacket(packetID: p2.packetID!)))
+            try await peer.send(.puback(PubackPacket(packetID: p1.packetID!)))
+            try await peer.send(.pubcomp(PubcompPacket(packetID: p2.packetID!)))
+            try await first
+            try await second
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func subscriptionsAreRestoredWhenTheBrokerLostTheSession() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker, cleanSession: false)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            var peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            async let subscribed = client.subscribe(to: [MQTTSubscription(topicFilter: "s/#", qos: .atLeastOnce)])
+            guard case .subscribe(let s) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
+            try await peer.send(.suback(SubackPacket(packetID: s.packetID, returnCodes: [.grantedQoS1])))
+            #expect(try await subscribed == [.atLeastOnce])
+            try await peer.channel.close()
+            peer = await broker.nextPeer()
+            try await peer.acceptConnect(sessionPresent: false)
+            guard case .subscribe(let again) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
+            #expect(again.subscriptions == [MQTTSubscription(topicFilter: "s/#", qos: .atLeastOnce)])
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func unexpectedPubrelIsAnsweredWithPubcomp() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            try await peer.send(.pubrel(PubrelPacket(packetID: 42)))
+            #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 42)))
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func strayAcknowledgementsAreIgnored() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            try await peer.send(.puback(PubackPacket(packetID: 1)))
+            try await peer.send(.pubcomp(PubcompPacket(packetID: 2)))
+            try await peer.send(.pubrec(PubrecPacket(packetID: 3)))
+            try await peer.send(.unsuback(UnsubackPacket(packetID: 4)))
+            // The client neither answered nor dropped the connection: its next packet is our publish, id 1.
+            async let published: Void = client.publish(to: "a", payload: "x", qos: .atLeastOnce)
+            guard case .publish(let p) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
+            #expect(p.packetID == 1)
+            try await peer.send(.puback(PubackPacket(packetID: 1)))
+            try await published
+            #expect(peer.channel.isActive)
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func refusedConnectionIsATypedError() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            let connected = Task { try await client.connect() }
+            let peer = await broker.nextPeer()
+            _ = await peer.receive()
+            try await peer.send(.connack(ConnackPacket(sessionPresent: false, returnCode: 4)))
+            await #expect(throws: MQTTConnectError(returnCode: .badUsernameOrPassword)) { try await connected.value }
+        }
+        await broker.stop()
+    }
+
+    @Test func refusedSubscriptionNamesTheFilter() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            let subscribed = Task { try await client.subscribe(to: [MQTTSubscription(topicFilter: "ok", qos: .atLeastOnce), MQTTSubscription(topicFilter: "secret/#", qos: .atLeastOnce)]) }
+            guard case .subscribe(let s) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
+            try await peer.send(.suback(SubackPacket(packetID: s.packetID, returnCodes: [.grantedQoS1, .failure])))
+            await #expect(throws: MQTTSubscribeError(refusedFilters: ["secret/#"])) { try await subscribed.value }
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test func malformedPacketFromTheBrokerClosesTheConnection() async throws {
+        let broker = try await FakeBroker.start()
+        var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "m", keepAlive: .seconds(60))
+        configuration.reconnect = .never
+        let client = try MQTTClient(configuration: configuration)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            // PUBACK with packet identifier 0, as raw bytes.
+            try await peer.sendRaw([0x40, 0x02, 0x00, 0x00])
+            #expect(await peer.receive() == nil)
+            var states: [MQTTConnectionState] = []
+            for await state in client.connectionStates { states.append(state) }
+            #expect(states.last == .closed)
+        }
+        await broker.stop()
+    }
+}
+
+/// Keep-alive on a test event loop, where time moves only when the test says so.
+@Suite struct KeepAliveTests {
+    final class RecordingDelegate: MQTTConnectionDelegate {
+        var accepted = false
+        var closedWith: (any Error)??
+        func connectionAccepted(_ handler: MQTTChannelHandler, sessionPresent: Bool) { accepted = true }
+        func received(_ packet: MQTTPacket, on handler: MQTTChannelHandler) {}
+        func connectionClosed(_ handler: MQTTChannelHandler, error: (any Error)?) { closedWith = .some(error) }
+    }
+
+    func outbound(_ channel: EmbeddedChannel) throws -> [MQTTPacket] {
+        var packets: [MQTTPacket] = []
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            while let p = try MQTTPacket.read(from: &buffer) { packets.append(p) }
+        }
+        return packets
+    }
+
+    @Test func idleConnectionSendsPingreqAndADeadPeerIsDetected() throws {
+        let delegate = RecordingDelegate()
+        let handler = MQTTChannelHandler(
+            connect: ConnectPacket(clientID: "k", keepAlive: 10), keepAlive: .seconds(10), pingTimeout: .seconds(10),
+            connectTimeout: .seconds(5), delegate: delegate, trace: nil, logger: .init(label: "test")
+        )
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
+        channel.embeddedEventLoop.run()
+        #expect(try outbound(channel) == [.connect(ConnectPacket(clientID: "k", keepAlive: 10))])
+        try channel.writeInbound(MQTTPacket.connack(ConnackPacket(sessionPresent: false, returnCode: 0)))
+        #expect(delegate.accepted)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(try outbound(channel).isEmpty)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(try outbound(channel) == [.pingreq])
+        try channel.writeInbound(MQTTPacket.pingresp)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(try outbound(channel) == [.pingreq])
+        #expect(channel.isActive)
+        // No PINGRESP this time.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!channel.isActive)
+        let error = delegate.closedWith.flatMap { $0 } as? MQTTClientError
+        #expect(error?.kind == .connectionLost)
+    }
+
+    @Test func missingConnackTimesOut() throws {
+        let delegate = RecordingDelegate()
+        let handler = MQTTChannelHandler(
+            connect: ConnectPacket(clientID: "k"), keepAlive: .seconds(10), pingTimeout: .seconds(10),
+            connectTimeout: .seconds(5), delegate: delegate, trace: nil, logger: .init(label: "test")
+        )
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(!channel.isActive)
+        #expect((delegate.closedWith.flatMap { $0 } as? MQTTClientError)?.kind == .timeout)
+    }
+
+    @Test func reconnectDelaysGrowAndStayBounded() {
+        let policy = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(2), jitter: 0.5)
+        for attempt in 1...20 {
+            let delay = policy.delay(attempt: attempt)
+            let base = min(100 * (1 << min(attempt - 1, 20)), 2000)
+            #expect(delay <= .milliseconds(Int64(base)))
+            #expect(delay >= .milliseconds(Int64(base / 2)))
+        }
+    }
+}
+
+@Suite struct SessionTests {
+    @Test func packetIdentifiersStartAtOneAndSkipThoseInUse() {
+        var session = MQTTSession()
+        #expect(session.allocatePacketID() == 1)
+        session.startPublish(PublishPacket(topic: "a", payload: ByteBuffer(), qos: .atLeastOnce, packetID: 2), sent: true)
+        #expect(session.allocatePacketID() == 3)
+    }
+
+    @Test func sessionStateSurvivesASnapshot() {
+        var session = MQTTSession()
+        session.startPublish(PublishPacket(topic: "a", payload: ByteBuffer(string: "p"), qos: .atLeastOnce, packetID: 1), sent: true)
+        session.startPublish(PublishPacket(topic: "b", payload: ByteBuffer(), qos: .exactlyOnce, packetID: 2), sent: true)
+        _ = session.receivedPubrec(2)
+        _ = session.receivedPublish(PublishPacket(topic: "c", payload: ByteBuffer(), qos: .exactlyOnce, packetID: 7))
+        _ = session.acknowledge(7, qos: .exactlyOnce)
+        let restored = MQTTSession(session.snapshot)
+        #expect(restored.snapshot == session.snapshot)
+        #expect(restored.packetsToResend() == [
+            .publish(PublishPacket(topic: "a", payload: ByteBuffer(string: "p"), qos: .atLeastOnce, dup: true, packetID: 1)),
+            .pubrel(PubrelPacket(packetID: 2)),
+        ])
+        var copy = restored
+        #expect(copy.receivedPublish(PublishPacket(topic: "c", payload: ByteBuffer(), qos: .exactlyOnce, dup: true, packetID: 7)) == .resendPubrec)
+    }
+}

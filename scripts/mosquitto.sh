@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Start or stop a throw-away mosquitto on a free loopback port.
+#
+#   scripts/mosquitto.sh start [DIR] [PORT]
+#       Writes DIR/mosquitto.conf (DIR defaults to a new temp dir), appending DIR/extra.conf if it
+#       exists (lines for the listener: password_file, certfile, ...), starts mosquitto in the
+#       background with persistence in DIR, waits until it accepts connections and prints
+#       "PORT PID DIR". Give PORT to restart on the same port.
+#   scripts/mosquitto.sh stop PID
+#       SIGTERM (mosquitto saves its persistence file), then waits for it to exit.
+set -euo pipefail
+
+cmd=${1:-}
+case "$cmd" in
+start)
+    command -v mosquitto >/dev/null || { echo "mosquitto not installed" >&2; exit 3; }
+    dir=${2:-}
+    [ -n "$dir" ] || dir=$(mktemp -d /tmp/weevent-mosquitto.XXXXXX)
+    mkdir -p "$dir"
+    port=${3:-}
+    if [ -z "$port" ]; then
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    fi
+    {
+        echo "user root"
+        echo "persistence true"
+        echo "persistence_location $dir/"
+        echo "autosave_interval 1"
+        echo "log_dest file $dir/mosquitto.log"
+        echo "log_type error"
+        echo "log_type warning"
+        echo "log_type notice"
+        echo "max_queued_messages 0"
+        echo "max_inflight_messages 20"
+        echo "listener $port 127.0.0.1"
+        if [ -f "$dir/extra.conf" ]; then cat "$dir/extra.conf"; else echo "allow_anonymous true"; fi
+    } > "$dir/mosquitto.conf"
+    # Started through python3 so that mosquitto gets default signal dispositions and an empty
+    # signal mask (a test runner may have SIGTERM blocked, and the mask is inherited) and no
+    # inherited descriptor beyond stdio (a caller's pipe would otherwise stay open).
+    python3 -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT):
+    signal.signal(s, signal.SIG_DFL)
+os.closerange(3, 65536)
+os.setsid()
+os.execvp("mosquitto", ["mosquitto", "-c", sys.argv[1]])
+' "$dir/mosquitto.conf" >"$dir/stdout.log" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 1 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "mosquitto exited at start; see $dir/stdout.log and $dir/mosquitto.log" >&2
+            cat "$dir/stdout.log" "$dir/mosquitto.log" >&2 2>/dev/null || true
+            exit 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port $pid $dir"
+            exit 0
+        fi
+        sleep 0.05
+    done
+    echo "mosquitto did not listen on $port within 5 s" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+    ;;
+stop)
+    pid=${2:?usage: mosquitto.sh stop PID}
+    kill "$pid" 2>/dev/null || exit 0
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || exit 0
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    ;;
+*)
+    echo "usage: $0 start [DIR] [PORT] | stop PID" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Starts and stops a standalone ZooKeeper server from Debian's `zookeeper`
+# package on loopback, for tests and local runs.
+#
+#   scripts/zookeeper.sh start [PORT] [DIR]  start (or restart on the same PORT and DIR; PORT may be "");
+#                                            prints "port=PORT pid=PID dir=DIR" on stdout
+#   scripts/zookeeper.sh stop PID            stop the server started with that pid
+#   scripts/zookeeper.sh cmd PORT WORD       send a four-letter word (ruok, stat, wchp, ...)
+#
+# PORT defaults to a free loopback port, DIR to a new temporary directory.
+# With ZK_PARENT_PID set, the server is stopped when that process ends.
+# tickTime is 500 ms so sessions between 1 s and 60 s are allowed.
+set -euo pipefail
+
+CLASSPATH_ZK="${ZOOKEEPER_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar}"
+JAVA="${JAVA:-java}"
+
+four_letter_word() { # PORT WORD
+    local port="$1" word="$2" reply
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+    printf '%s' "$word" >&3
+    reply="$(cat <&3 || true)"
+    exec 3<&- 3>&-
+    printf '%s' "$reply"
+}
+
+port_in_use() { # PORT
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$(( 20000 + RANDOM % 40000 ))
+        if ! port_in_use "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+start() {
+    local port="${1:-}" dir="${2:-}"
+    [ -n "$port" ] || port="$(free_port)"
+    [ -n "$dir" ] || dir="$(mktemp -d "${TMPDIR:-/tmp}/weevent-zk.XXXXXX")"
+    mkdir -p "$dir/data"
+    if [ ! -f /usr/share/java/zookeeper.jar ]; then
+        echo "ZooKeeper is not installed: apt-get install -y zookeeper" >&2
+        return 1
+    fi
+    if port_in_use "$port"; then
+        echo "port $port is already in use" >&2
+        return 1
+    fi
+    cat >"$dir/zoo.cfg" <<EOF
+tickTime=500
+minSessionTimeout=1000
+maxSessionTimeout=60000
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+EOF
+    # setsid: the server must not die with the shell (or test process group) that started it.
+    setsid "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Dzookeeper.admin.enableServer=false \
+        -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+        -cp "$CLASSPATH_ZK" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
+        >>"$dir/zookeeper.log" 2>&1 </dev/null &
+    local pid=$!
+    if [ -n "${ZK_PARENT_PID:-}" ]; then
+        # Tests pass their pid: the server goes when they do, even if they crash.
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill "$2" 2>/dev/null' \
+            zk-watchdog "$ZK_PARENT_PID" "$pid" >/dev/null 2>&1 </dev/null &
+    fi
+    for _ in $(seq 1 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "zookeeper exited during start-up; see $dir/zookeeper.log" >&2
+            tail -n 20 "$dir/zookeeper.log" >&2 || true
+            return 1
+        fi
+        # ruok answers before the server serves requests; srvr tells its mode once it does.
+        if four_letter_word "$port" srvr 2>/dev/null | grep -q '^Mode:'; then
+            echo "port=$port pid=$pid dir=$dir"
+            return 0
+        fi
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "zookeeper did not answer on port $port within 30 s; see $dir/zookeeper.log" >&2
+    return 1
+}
+
+stop() {
+    local pid="${1:?usage: zookeeper.sh stop PID}"
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
+case "${1:-}" in
+    start) shift; start "$@" ;;
+    stop) shift; stop "$@" ;;
+    cmd) shift; four_letter_word "${1:?port}" "${2:?word}"; echo ;;
+    *) echo "usage: $0 start [PORT] [DIR] | stop PID | cmd PORT WORD" >&2; exit 2 ;;
+esac
