@@ -18,7 +18,7 @@ public final class CommitFeed: Sendable {
         var bytes = 0
         /// The buffer holds every matching event up to here (since the last take).
         var through: UInt64
-        /// The buffer overflowed: events after `gapFrom` must be read from the store.
+        /// The buffer overflowed and was dropped: the follower reads up to the head from the store.
         var overflowed = false
         var wakeRequested = false
         var waiter: CheckedContinuation<Void, Never>?
