@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // Already in the graph (HummingbirdTesting); used by the stream tests and StreamBench as an SSE client.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
         .target(
@@ -41,9 +43,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "Server",
+            name: "Subscriptions",
             dependencies: [
                 "WeEvent", "Ledger",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "WeEvent", "Ledger", "Subscriptions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -67,6 +79,15 @@ let package = Package(
             path: "benchmarks/LedgerBench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "StreamBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/StreamBench",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",
@@ -80,9 +101,10 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server",
+                "WeEvent", "Ledger", "Server", "Subscriptions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
         ),

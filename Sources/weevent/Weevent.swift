@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("ledgers open", metadata: [
             "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
         ])
-        let app = WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger)
+        let app = try await WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger)
         try await app.runService()
     }
 }
