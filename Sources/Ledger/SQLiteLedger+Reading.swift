@@ -14,6 +14,8 @@ extension SQLiteLedger {
         if position >= upper || topics?.isEmpty == true || limit <= 0 {
             return EventRange(events: [], scannedThrough: max(position, upper))
         }
+        // NOT INDEXED: walk the position (rowid) range in order; with `topic IN` SQLite would
+        // otherwise pick the (topic, seq) index and sort every event of those topics.
         var sql = "SELECT position, block, topic, seq, timestamp, content, extensions FROM events NOT INDEXED WHERE position > ? AND position <= ?"
         var arguments: StatementArguments = [Int64(position), Int64(upper)]
         if let topics {

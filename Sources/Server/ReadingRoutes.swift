@@ -91,7 +91,7 @@ extension WeEventRoutes {
                         }
                         for item in batch {
                             buffer.writeString("id: \(item.event.id)\ndata: ")
-                            buffer.writeBytes(try JSONBody.encoder.encode(EventBody(item.event)))
+                            EventJSON.write(item.event, into: &buffer)
                             buffer.writeString("\n\n")
                         }
                         try await writer.write(buffer)

@@ -186,3 +186,21 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
         }
     }
 }
+
+@Suite struct EventJSONTests {
+    @Test(arguments: [
+        ("plain", ["weevent-a": "1"]),
+        ("quote\" back\\slash /slash", ["weevent-x": "tab\tnew\nline\r\u{1}\u{1f}", "weevent-b": "温度 ✓"]),
+        ("t", [:]),
+    ])
+    func streamEncodingEqualsGetEventEncoding(topic: String, extensions: [String: String]) throws {
+        let event = Event(
+            id: EventID(topic: topic, sequence: 7, blockHeight: 3), topic: topic,
+            content: Array("content \"x\" \u{0}".utf8), extensions: extensions, timestamp: 1
+        )
+        var buffer = ByteBuffer()
+        EventJSON.write(event, into: &buffer)
+        let expected = try JSONBody.encoder.encode(EventBody(event))
+        #expect(String(buffer: buffer) == String(decoding: expected, as: UTF8.self))
+    }
+}

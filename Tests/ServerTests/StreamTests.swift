@@ -18,6 +18,10 @@ struct StreamedEvent: Sendable, Equatable {
 
 /// Runs `body` against the broker served on a loopback port (SSE needs a real socket).
 func withLiveAPI(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String) async throws -> Void) async throws {
+    try await withLiveAPI { client, base, _ in try await body(client, base) }
+}
+
+func withLiveAPI(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ ledger: any EventLedger) async throws -> Void) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("live-\(UUID().uuidString)").path
     var configuration = WeEvent.Configuration()
     configuration.ledgerPath = dir
@@ -28,7 +32,7 @@ func withLiveAPI(_ body: @escaping @Sendable (_ client: any TestClientProtocol, 
     )
     do {
         try await app.test(.live) { client in
-            try await body(client, "http://127.0.0.1:\(client.port!)/weevent")
+            try await body(client, "http://127.0.0.1:\(client.port!)/weevent", try ledgers.ledger("1"))
         }
     } catch {
         await ledgers.shutdown()
@@ -230,6 +234,42 @@ struct StreamTests {
                     let sequences = events.compactMap { EventID($0.id)?.sequence }
                     #expect(sequences == sequences.sorted())
                 }
+            }
+        }
+    }
+
+    /// A reader that reads nothing while megabytes are published does not hold publishers
+    /// up; when it reads, it gets every event in order (from the ledger, its buffer long gone).
+    @Test func aStalledReaderDoesNotHoldPublishersAndLaterGetsEverything() async throws {
+        try await withLiveAPI { client, base, ledger in
+            try await withHTTPClient { http in
+                _ = try await client.call("/weevent/rest/open?topic=stall")
+                let response = try await http.execute(HTTPClientRequest(url: "\(base)/rest/stream?topic=stall"), timeout: .seconds(120))
+                var body = response.body.makeAsyncIterator()
+                var text = ""
+                while !text.contains("\n\n"), let chunk = try await body.next() { text += String(buffer: chunk) }
+                #expect(text.hasPrefix(": weevent stream"))
+                text = String(text[text.range(of: "\n\n")!.upperBound...])
+
+                // About 12 MB: far more than the stream's buffer and the socket's.
+                let content = [UInt8](repeating: UInt8(ascii: "x"), count: 1500)
+                var ids: [String] = []
+                for _ in 0..<16 {
+                    let results = try await ledger.publish(Array(repeating: NewEvent(topic: "stall", content: content), count: 500))
+                    ids += try results.map { try $0.get().description }
+                }
+                var received: [String] = []
+                while received.count < ids.count, let chunk = try await body.next() {
+                    text += String(buffer: chunk)
+                    var start = text.startIndex
+                    while let end = text[start...].range(of: "\n\n") {
+                        let block = text[start..<end.lowerBound]
+                        if block.hasPrefix("id: ") { received.append(String(block.dropFirst(4).prefix { $0 != "\n" })) }
+                        start = end.upperBound
+                    }
+                    text = String(text[start...])
+                }
+                #expect(received == ids)
             }
         }
     }
