@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "weevent",
             dependencies: [
-                "WeEvent", "Ledger", "Server",
+                "WeEvent", "Ledger", "Server", "Subscriptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -17,22 +17,20 @@ public enum WeEventApplication {
         return router
     }
 
-    /// The application with the ledgers and callback delivery as services: on SIGTERM the
+    /// The application with the ledgers (and callback delivery) as services: on SIGTERM the
     /// server stops taking requests and ends its streams, callback delivery saves its
     /// positions and stops, then the ledgers drain and close.
     public static func make(
-        ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger
-    ) async throws -> some ApplicationProtocol {
-        let subscriptions = try await CallbackSubscriptions.open(
-            ledgers: ledgers, store: SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite"), logger: logger
-        )
-        return Application(
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger,
+        subscriptions: CallbackSubscriptions? = nil
+    ) -> some ApplicationProtocol {
+        Application(
             router: router(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions),
             configuration: .init(
                 address: .hostname(configuration.serverHost, port: configuration.serverPort),
                 serverName: "weevent"
             ),
-            services: [LedgerService(ledgers: ledgers, logger: logger), subscriptions],
+            services: [LedgerService(ledgers: ledgers, logger: logger)] + (subscriptions.map { [$0] } ?? []),
             logger: logger
         )
     }

@@ -4,6 +4,7 @@ import Hummingbird
 import Ledger
 import Logging
 import Server
+import Subscriptions
 import WeEvent
 
 @main
@@ -65,7 +66,10 @@ struct Serve: AsyncParsableCommand {
         logger.info("ledgers open", metadata: [
             "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
         ])
-        let app = try await WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger)
+        let subscriptions = try await CallbackSubscriptions.open(
+            ledgers: ledgers, store: SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite"), logger: logger
+        )
+        let app = WeEventApplication.make(ledgers: ledgers, configuration: configuration, logger: logger, subscriptions: subscriptions)
         try await app.runService()
     }
 }
