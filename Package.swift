@@ -20,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
-        // Already in the graph (HummingbirdTesting); used by the stream tests and StreamBench as an SSE client.
+        // Already in the graph (HummingbirdTesting); the stream tests and StreamBench use it as an SSE client.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
@@ -43,33 +43,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "Subscriptions",
-            dependencies: [
-                "WeEvent", "Ledger",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
-        ),
-        .target(
             name: "Server",
             dependencies: [
-                "WeEvent", "Ledger", "Subscriptions",
+                "WeEvent", "Ledger",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "weevent",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Subscriptions",
+                "WeEvent", "Ledger", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),
@@ -77,6 +69,17 @@ let package = Package(
             name: "LedgerBench",
             dependencies: ["WeEvent", "Ledger"],
             path: "benchmarks/LedgerBench",
+            swiftSettings: strict
+        ),
+        // Callback subscriptions (issue 5): durable store and delivery service.
+        .target(
+            name: "Subscriptions",
+            dependencies: [
+                "WeEvent", "Ledger",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -101,10 +104,11 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Subscriptions",
+                "WeEvent", "Ledger", "Server",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),
