@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // Already in the graph (HummingbirdTesting); the stream tests and StreamBench use it as an SSE client.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
         .target(
@@ -92,6 +94,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),
@@ -103,6 +106,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),
@@ -115,6 +119,26 @@ let package = Package(
         .executableTarget(
             name: "MQTTBench",
             dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        // Callback subscriptions (issue 5): durable store and delivery service.
+        .target(
+            name: "Subscriptions",
+            dependencies: [
+                "WeEvent", "Ledger",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "StreamBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/StreamBench",
             swiftSettings: strict
         ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
@@ -142,6 +166,7 @@ let package = Package(
             dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
@@ -149,6 +174,8 @@ let package = Package(
                 "WeEvent", "Ledger", "Server", "Bridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "Subscriptions",
             ],
             swiftSettings: strict
         ),

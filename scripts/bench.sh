@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: durable REST publish vs a trivial endpoint of the same server (wrk,
 # same box), and in-process ledger appends. Prints markdown tables.
-# Environment: DURATION (s per wrk run, default 10), EVENTS (ledger bench, default 200000).
+# Environment: DURATION (s per wrk run, default 10), EVENTS (ledger bench, default 200000),
+# STREAM_RATE (events/s, 1000), STREAM_SECONDS (10), STREAMS (100), STREAM_BURST (20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -9,6 +10,7 @@ EVENTS=${EVENTS:-200000}
 
 swift build -c release --product weevent >&2
 swift build -c release --product LedgerBench >&2
+swift build -c release --product StreamBench >&2
 BIN=$(swift build -c release --show-bin-path)
 
 work=$(mktemp -d)
@@ -50,6 +52,9 @@ for c in 1 16 64; do
   ratio=$(python3 -c "print(f'{$prps/$trps:.2f}' if $trps else 'n/a')")
   echo "| $c | $prps | $pp50 | $pp99 | $trps | $tp50 | $tp99 | $ratio |"
 done
+# Streams (issue 5): publish-to-stream latency at a steady rate, fan-out to many streams.
+echo
+"$BIN/StreamBench" "http://127.0.0.1:$port/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}" "${STREAMS:-100}" "${STREAM_BURST:-20000}"
 blocks=$(curl -s "http://127.0.0.1:$port/weevent/admin/blockchaininfo")
 echo
 echo "chain after the run: $blocks"

@@ -15,17 +15,16 @@ set -euo pipefail
 CLASSPATH_ZK="${ZOOKEEPER_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar}"
 JAVA="${JAVA:-java}"
 
-four_letter_word() { # PORT WORD
-    local port="$1" word="$2" reply
-    exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
-    printf '%s' "$word" >&3
-    reply="$(cat <&3 || true)"
-    exec 3<&- 3>&-
-    printf '%s' "$reply"
+four_letter_word() { # PORT WORD; gives up after 3 s (a server still starting may not answer)
+    timeout 3 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "%s" "$2" >&3
+        cat <&3
+    ' four-letter-word "$1" "$2"
 }
 
 port_in_use() { # PORT
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' port-in-use "$1" 2>/dev/null
 }
 
 free_port() {

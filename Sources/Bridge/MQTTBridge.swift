@@ -71,24 +71,24 @@ public final class MQTTBridge: Service {
         logger.info("bridge stopped")
     }
 
-    /// Runs one term of the bridge per stretch of leadership.
+    /// Runs one term of the bridge per stretch of leadership. Each term is its own task: a
+    /// task group would stay cancelled after the first lost leadership.
     private func followLeadership() async {
-        await withTaskGroup(of: Void.self) { group in
-            var leading = false
-            for await leader in leadership.leadershipChanges() {
-                if leader && !leading {
-                    leading = true
-                    logger.info("leader: starting the bridge")
-                    group.addTask { await self.term() }
-                } else if !leader && leading {
-                    leading = false
-                    logger.warning("leadership lost: stopping the bridge")
-                    group.cancelAll()
-                    await group.waitForAll()
-                }
+        var current: Task<Void, Never>?
+        for await leader in leadership.leadershipChanges() {
+            if leader && current == nil {
+                logger.info("leader: starting the bridge")
+                current = Task { await self.term() }
+            } else if !leader, let term = current {
+                logger.warning("leadership lost: stopping the bridge")
+                term.cancel()
+                await term.value
+                current = nil
             }
-            group.cancelAll()
         }
+        // Shutting down (the leadership stream ends when this task is cancelled).
+        current?.cancel()
+        await current?.value
     }
 
     func mqttConfiguration() throws -> MQTTConfiguration {

@@ -26,7 +26,7 @@ public final class ZooKeeperBindingStore: BindingStore {
 
     /// Runs a ZooKeeper operation for a request; ZooKeeper failures become 200400.
     private func withClient<T>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
-        let client = try coordinator.connectedClient()
+        let client = try await coordinator.connectedClient(waiting: true)
         do {
             return try await body(client)
         } catch let error as ZooKeeperError {

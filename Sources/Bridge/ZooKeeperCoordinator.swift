@@ -82,6 +82,17 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         return client
     }
 
+    /// A connected client, waiting up to the session timeout for one (start-up, a reconnect);
+    /// 200400 when there is still none.
+    public func connectedClient(waiting: Bool) async throws(WeEventError) -> ZooKeeperClient {
+        let deadline = ContinuousClock.now + sessionTimeout
+        while true {
+            if let client = try? connectedClient() { return client }
+            if !waiting || ContinuousClock.now >= deadline { return try connectedClient() }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     private func publish(_ client: ZooKeeperClient?) {
         let waiters = state.withLock { state in
             state.client = client

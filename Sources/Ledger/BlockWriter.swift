@@ -199,7 +199,32 @@ struct BlockWriter {
                 view.eventCount = last.firstPosition + UInt64(last.events.count) - 1
             }
         }
+        if let last = blocks.last {
+            ledger.commits.committed(through: last.firstPosition + UInt64(last.events.count) - 1) {
+                Self.positioned(blocks)
+            }
+        }
         for answer in answers { answer.succeed() }
+    }
+
+    /// The committed events as live readers get them (`CommitFeed`).
+    private static func positioned(_ blocks: [SealedBlock]) -> [PositionedEvent] {
+        var topicHashes: [String: String] = [:]
+        var result: [PositionedEvent] = []
+        result.reserveCapacity(blocks.reduce(0) { $0 + $1.events.count })
+        for block in blocks {
+            var position = block.firstPosition
+            for event in block.events {
+                let topicHash = topicHashes[event.topic] ?? EventID.topicHash(event.topic)
+                topicHashes[event.topic] = topicHash
+                let id = EventID(topicHash: topicHash, sequence: event.sequence, blockHeight: block.header.height)
+                result.append(PositionedEvent(position: position, event: Event(
+                    id: id, topic: event.topic, content: event.content, extensions: event.extensions, timestamp: block.header.timestamp
+                )))
+                position += 1
+            }
+        }
+        return result
     }
 
     private static func insert(_ blocks: [SealedBlock], into db: Database) throws {

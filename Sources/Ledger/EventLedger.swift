@@ -36,6 +36,20 @@ public protocol EventLedger: Sendable {
     func event(id: EventID) async throws -> Event
     func chainInfo() async throws -> ChainInfo
 
+    // MARK: reading in ledger order (streams, history, callbacks, proofs)
+
+    /// Durable events with a position in `(after, through]` (`through` nil: up to the head)
+    /// whose topic matches `filter`, in ledger order, at most `limit`.
+    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange
+    /// The position of an event; the same errors as `event(id:)`.
+    func position(of id: EventID) async throws -> UInt64
+    /// The position of the first event of block `height`; 100307 when there is no such block.
+    func firstPosition(ofBlock height: UInt64) async throws -> UInt64
+    /// The event's Merkle path, its block and the headers up to the head; errors as `event(id:)`.
+    func proof(of id: EventID) async throws -> EventProof
+    /// Fired after every durable commit, so readers follow the ledger without polling.
+    var commits: CommitFeed { get }
+
     /// Recomputes every event hash, Merkle root and block link.
     func verify() async throws -> VerificationReport
 

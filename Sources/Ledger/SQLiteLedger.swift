@@ -20,6 +20,7 @@ public final class SQLiteLedger: EventLedger {
     let view: Mutex<LedgerView>
     let blockMaxEvents: Int
     let logger: Logger
+    public let commits: CommitFeed
     private let writerDone: Mutex<WriterCompletion> = Mutex(WriterCompletion())
 
     /// Opens (creating if needed) the ledger of `groupID` under `directory` and starts its writer thread.
@@ -56,6 +57,7 @@ public final class SQLiteLedger: EventLedger {
         self.groupID = groupID
         self.pool = pool
         self.view = Mutex(view)
+        self.commits = CommitFeed(head: view.eventCount)
         self.blockMaxEvents = blockMaxEvents
         self.queue = WriteQueue(maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
         var logger = logger
@@ -141,6 +143,7 @@ public final class SQLiteLedger: EventLedger {
             }
             if finished { continuation.resume() }
         }
+        commits.close()
         do {
             try pool.close()
         } catch {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import Logging
+import Subscriptions
 import WeEvent
 
 /// The HTTP API of DESIGN §4: `/weevent/rest/*` and `/weevent/admin/*`.
@@ -10,10 +11,13 @@ public struct WeEventRoutes: Sendable {
 
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
+    /// Callback subscriptions (rest/subscribe); nil: those endpoints answer 200000.
+    let subscriptions: CallbackSubscriptions?
 
-    public init(ledgers: LedgerSet, configuration: WeEvent.Configuration) {
+    public init(ledgers: LedgerSet, configuration: WeEvent.Configuration, subscriptions: CallbackSubscriptions? = nil) {
         self.ledgers = ledgers
         self.configuration = configuration
+        self.subscriptions = subscriptions
     }
 
     /// Upper bound of a form body: the content and extensions, percent-encoded, and room for the other fields.
@@ -74,6 +78,7 @@ public struct WeEventRoutes: Sendable {
                 eventCount: info.eventCount, topicCount: info.topicCount
             ))
         }
+        registerReading(on: api)
         // Liveness, answered without touching a ledger; also the trivial endpoint of `make bench`.
         api.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
     }

@@ -3,6 +3,7 @@ import Hummingbird
 import Ledger
 import Logging
 import ServiceLifecycle
+import Subscriptions
 import WeEvent
 
 /// Builds the broker's HTTP application around a set of ledgers.
@@ -10,35 +11,42 @@ public enum WeEventApplication {
     /// - Parameters:
     ///   - bindings: the binding store, nil when no MQTT bridge is configured (master endpoints answer 100600).
     ///   - status: the bridge's per-binding counters, shown by mqtt_list_topic.
+    ///   - subscriptions: callback subscriptions (rest/subscribe), nil to leave them out.
     public static func router(
         ledgers: LedgerSet, configuration: WeEvent.Configuration,
-        bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil
+        bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil,
+        subscriptions: CallbackSubscriptions? = nil
     ) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: IPWhiteTableMiddleware(table: IPWhiteTable(configuration.ipWhiteTable)))
-        let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration)
+        let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions)
         routes.register(on: router)
         MasterRoutes(ledgers: ledgers, configuration: configuration, store: bindings, status: status, rejected: rejected)
             .register(on: router, endpoint: routes.endpoint)
         return router
     }
 
-    /// The application with the ledgers as a service: on SIGTERM the server stops
-    /// taking requests and finishes those in flight, then the ledgers drain and close.
+    /// The application with the ledgers (and callback delivery) as services: on SIGTERM the
+    /// server stops taking requests and ends its streams, callback delivery saves its
+    /// positions and stops, then the ledgers drain and close.
     public static func make(
         ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger,
         bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil,
-        services: [any Service] = []
+        subscriptions: CallbackSubscriptions? = nil, services: [any Service] = []
     ) -> some ApplicationProtocol {
         Application(
-            router: router(ledgers: ledgers, configuration: configuration, bindings: bindings, status: status, rejected: rejected),
+            router: router(
+                ledgers: ledgers, configuration: configuration, bindings: bindings, status: status, rejected: rejected,
+                subscriptions: subscriptions
+            ),
             configuration: .init(
                 address: .hostname(configuration.serverHost, port: configuration.serverPort),
                 serverName: "weevent"
             ),
-            // Shut down in reverse: the server finishes its requests, then the bridge stops, then the ledgers close.
-            services: [LedgerService(ledgers: ledgers, logger: logger)] + services,
+            // Shut down in reverse: the server finishes its requests and streams, the bridge stops,
+            // callback delivery saves its positions, then the ledgers close.
+            services: [LedgerService(ledgers: ledgers, logger: logger)] + (subscriptions.map { [$0] } ?? []) + services,
             logger: logger
         )
     }

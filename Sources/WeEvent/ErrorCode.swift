@@ -22,6 +22,13 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case eventIdIsMismatch = 100304
     case groupIdNotFound = 100305
     case groupIdInvalid = 100306
+    case blockHeightInvalid = 100307
+    case offsetIsBlank = 100500
+    case urlInvalid = 100501
+    case subscriptionIdIsBlank = 100503
+    case subscriptionIdNotExist = 100504
+    case subscriptionIdInvalid = 100505
+    case subscriptionIdAlreadyExist = 100507
     case mqttNotConfigured = 100600
     /// Ours: the caller's address is not in `ip.check.white-table`.
     case ipNotAllowed = 100700
@@ -54,6 +61,13 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .eventIdIsMismatch: "eventId is mismatch with block chain"
         case .groupIdNotFound: "event group id is not found"
         case .groupIdInvalid: "event group id should be a string start from 1"
+        case .blockHeightInvalid: "invalid block height"
+        case .offsetIsBlank: "offset blank"
+        case .urlInvalid: "invalid url format"
+        case .subscriptionIdIsBlank: "subscription id blank"
+        case .subscriptionIdNotExist: "subscribe id is not exist"
+        case .subscriptionIdInvalid: "subscribe id format invalid"
+        case .subscriptionIdAlreadyExist: "subscriptionId is already exist"
         case .mqttNotConfigured: "no mqtt.broker.url configuration"
         case .ipNotAllowed: "client ip is not in ip.check.white-table"
         case .accessTokenInvalid: "master access token is missing or invalid"
@@ -67,8 +81,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     /// The HTTP status that fits the code: 4xx for client errors, 5xx for server errors.
     public var httpStatus: Int {
         switch self {
-        case .topicNotExist, .eventIdNotExist, .groupIdNotFound: 404
-        case .topicAlreadyExist: 409
+        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist: 404
+        case .topicAlreadyExist, .subscriptionIdAlreadyExist: 409
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400

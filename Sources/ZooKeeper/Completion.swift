@@ -18,6 +18,13 @@ struct Reply: Sendable {
 /// submission itself failed. The locked state makes sure the awaiting caller is resumed exactly
 /// once even when a cancellation and the C completion race.
 final class CompletionBox: Sendable {
+    /// The client's record of boxes the C library holds; see `InFlightCalls`.
+    let inFlight: InFlightCalls
+
+    init(inFlight: InFlightCalls) {
+        self.inFlight = inFlight
+    }
+
     private enum State {
         case initial
         case waiting(CheckedContinuation<Reply?, Never>)
@@ -78,10 +85,43 @@ final class CompletionBox: Sendable {
 
 // MARK: - C completion callbacks (top-level functions matching the C typedefs)
 
-/// Takes back the reference `passRetained` gave the C library; called exactly once per call.
+/// Takes back the reference `passRetained` gave the C library; the library calls each completion
+/// at most once, and a box it never calls back is taken back by `InFlightCalls.abandonAll`.
 private func takeBox(_ data: UnsafeRawPointer?) -> CompletionBox? {
     guard let data else { return nil }
-    return Unmanaged<CompletionBox>.fromOpaque(data).takeRetainedValue()
+    let box = Unmanaged<CompletionBox>.fromOpaque(data).takeRetainedValue()
+    box.inFlight.remove(box)
+    return box
+}
+
+/// The boxes the C library holds a reference to.
+///
+/// `zookeeper_close` hands pending completions ZCLOSING by queueing fake replies for its
+/// completion thread, which may already have stopped: such completions are then never called.
+/// Once `zookeeper_close` has returned the library calls nothing any more, so the boxes still
+/// listed here are given back and their callers resumed with ZCLOSING.
+final class InFlightCalls: Sendable {
+    private let boxes = NIOLockedValueBox([ObjectIdentifier: CompletionBox]())
+
+    func insert(_ box: CompletionBox) {
+        boxes.withLockedValue { $0[ObjectIdentifier(box)] = box }
+    }
+
+    func remove(_ box: CompletionBox) {
+        boxes.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(box)) }
+    }
+
+    /// Only after `zookeeper_close` returned.
+    func abandonAll() {
+        let abandoned = boxes.withLockedValue { boxes in
+            defer { boxes = [:] }
+            return Array(boxes.values)
+        }
+        for box in abandoned {
+            Unmanaged.passUnretained(box).release()  // the library's reference
+            box.complete(Reply(rc: ZCLOSING.rawValue))
+        }
+    }
 }
 
 extension Stat {

@@ -8,6 +8,7 @@ import Logging
 final class SessionCore: Sendable {
     let state = StateBroadcast(SessionState.connecting)
     let watches = WatchRegistry()
+    let inFlight = InFlightCalls()
     let logger: Logger
 
     init(logger: Logger) {

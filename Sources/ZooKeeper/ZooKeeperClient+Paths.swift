@@ -14,22 +14,29 @@ extension ZooKeeperClient {
         }
     }
 
-    /// Deletes `path` and everything below it; a node that is already gone is not an error.
+    /// Deletes `path` and everything below it; a node that is already gone is not an error, and a
+    /// child added meanwhile by another client is deleted too (a few rounds, then `.notEmpty`).
     public func deleteRecursively(_ path: String) async throws {
-        let children: [String]
-        do {
-            children = try await self.children(path)
-        } catch let error as ZooKeeperError where error.code == .noNode {
-            return
-        }
-        for child in children {
-            try await deleteRecursively(path == "/" ? "/\(child)" : "\(path)/\(child)")
-        }
-        guard path != "/" else { return }
-        do {
-            try await delete(path)
-        } catch let error as ZooKeeperError where error.code == .noNode {
-            return
+        var attempt = 0
+        while true {
+            let children: [String]
+            do {
+                children = try await self.children(path)
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                return
+            }
+            for child in children {
+                try await deleteRecursively(path == "/" ? "/\(child)" : "\(path)/\(child)")
+            }
+            guard path != "/" else { return }
+            do {
+                try await delete(path)
+                return
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                return
+            } catch let error as ZooKeeperError where error.code == .notEmpty && attempt < 10 {
+                attempt += 1
+            }
         }
     }
 }

@@ -129,6 +129,8 @@ public final class ZooKeeperClient: Sendable {
         // pending completion with ZCLOSING before it returns.
         await runOnDedicatedThread {
             _ = zookeeper_close(handle.pointer)
+            // Completions the library dropped instead of calling: resume them with ZCLOSING.
+            core.inFlight.abandonAll()
             // The library no longer calls back: give back the context reference from connect.
             Unmanaged<SessionCore>.passUnretained(core).release()
         }
@@ -194,17 +196,20 @@ public final class ZooKeeperClient: Sendable {
         _ call: (OpaquePointer, UnsafeRawPointer) -> Int32
     ) async throws -> Reply {
         if cancellable { try Task.checkCancellation() }
-        let box = CompletionBox()
+        let box = CompletionBox(inFlight: core.inFlight)
+        core.inFlight.insert(box)
         let pointer = UnsafeRawPointer(Unmanaged.passRetained(box).toOpaque())
         let rc: Int32 = gate.withLockedValue { gate in
             guard case .open(let handle) = gate else { return ZCLOSING.rawValue }
             return call(handle.pointer, pointer)
         }
         if rc != ZOK.rawValue {
-            // Not submitted, so the library will not call the completion: give the reference back.
-            // Exception: ZSYSTEMERROR can come after the completion was queued (allocation failure
-            // while queueing the request); leaking the box is then safer than a double release.
-            if rc != ZSYSTEMERROR.rawValue {
+            // Usually not submitted, so the library will not call the completion: give the
+            // reference back. ZMARSHALLINGERROR is ambiguous (the completion may have been queued
+            // before queueing the request failed): the box stays in flight, for either its
+            // completion or the sweep after zookeeper_close to take back.
+            if rc != ZMARSHALLINGERROR.rawValue && rc != ZSYSTEMERROR.rawValue {
+                core.inFlight.remove(box)
                 Unmanaged<CompletionBox>.fromOpaque(pointer).release()
             }
             throw ZooKeeperError(rc: rc, operation, path)

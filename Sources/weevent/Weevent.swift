@@ -5,6 +5,7 @@ import Ledger
 import Logging
 import MQTTCLI
 import Server
+import Subscriptions
 import WeEvent
 
 @main
@@ -66,10 +67,14 @@ struct Serve: AsyncParsableCommand {
         logger.info("ledgers open", metadata: [
             "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
         ])
+        let subscriptions = try await CallbackSubscriptions.open(
+            ledgers: ledgers, store: SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite"), logger: logger
+        )
         let bridge = try BridgeParts.make(configuration: configuration, ledgers: ledgers, logger: logger)
         let app = WeEventApplication.make(
             ledgers: ledgers, configuration: configuration, logger: logger,
-            bindings: bridge.store, status: bridge.status, rejected: bridge.rejected, services: bridge.services
+            bindings: bridge.store, status: bridge.status, rejected: bridge.rejected,
+            subscriptions: subscriptions, services: bridge.services
         )
         try await app.runService()
     }

@@ -25,6 +25,17 @@ func runCommand(_ path: String, _ arguments: [String], input: String? = nil, env
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// Runs one of our scripts with system(3), output to a file: Foundation's Process does not
+/// always notice the end of a script whose children live on in their own session (setsid).
+func runScript(_ arguments: [String], environment: String = "") -> (Int32, String) {
+    let outputFile = "/tmp/weevent-script-\(getpid())-\(UInt32.random(in: .min ... .max)).out"
+    let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
+    let status = system("\(environment) /bin/bash \(quoted) >'\(outputFile)'")
+    let text = (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? ""
+    unlink(outputFile)
+    return (status, text)
+}
+
 /// A real mosquitto from Debian on a free loopback port (scripts/mosquitto.sh), stopped by pid.
 final class Mosquitto: @unchecked Sendable {
     // @unchecked: pid changes only in start/restart, which a test calls from one task.
@@ -33,7 +44,7 @@ final class Mosquitto: @unchecked Sendable {
     private(set) var pid: Int32
 
     init() throws {
-        let (status, output) = try runCommand("/bin/bash", [repositoryRoot + "/scripts/mosquitto.sh", "start"])
+        let (status, output) = runScript([repositoryRoot + "/scripts/mosquitto.sh", "start"])
         let parts = output.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
         guard status == 0, parts.count == 3, let port = Int(parts[0]), let pid = Int32(parts[1]) else {
             throw BrokerError("mosquitto did not start: \(output)")
@@ -46,13 +57,13 @@ final class Mosquitto: @unchecked Sendable {
     var url: String { "tcp://127.0.0.1:\(port)" }
 
     func stop() throws {
-        try runCommand("/bin/bash", [repositoryRoot + "/scripts/mosquitto.sh", "stop", "\(pid)"])
+        _ = runScript([repositoryRoot + "/scripts/mosquitto.sh", "stop", "\(pid)"])
     }
 
     /// Stops and starts again on the same port with the same persistence directory.
     func restart() throws {
         try stop()
-        let (status, output) = try runCommand("/bin/bash", [repositoryRoot + "/scripts/mosquitto.sh", "start", directory, "\(port)"])
+        let (status, output) = runScript([repositoryRoot + "/scripts/mosquitto.sh", "start", directory, "\(port)"])
         let parts = output.split(separator: " ")
         guard status == 0, parts.count == 3, let pid = Int32(parts[1]) else { throw BrokerError("mosquitto did not restart: \(output)") }
         self.pid = pid
@@ -114,7 +125,7 @@ final class ZooKeeperServer: @unchecked Sendable {
         var arguments = [repositoryRoot + "/scripts/zookeeper.sh", "start"]
         if let port { arguments.append("\(port)") }
         if let directory { arguments.append(directory) }
-        let (status, output) = try runCommand("/bin/bash", arguments, environment: ["ZK_PARENT_PID": "\(getpid())"])
+        let (status, output) = runScript(arguments, environment: "ZK_PARENT_PID=\(getpid())")
         var values: [String: String] = [:]
         for field in output.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
             let kv = field.split(separator: "=", maxSplits: 1)
@@ -131,7 +142,7 @@ final class ZooKeeperServer: @unchecked Sendable {
     var hosts: String { "127.0.0.1:\(port)" }
 
     func stop() throws {
-        try runCommand("/bin/bash", [repositoryRoot + "/scripts/zookeeper.sh", "stop", "\(pid)"])
+        _ = runScript([repositoryRoot + "/scripts/zookeeper.sh", "stop", "\(pid)"])
     }
 
     func restart() throws {

@@ -136,7 +136,8 @@ struct MQTTBridgeTests {
         for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=failover").text == "true") }
         // A binding made on either instance is seen by both.
         #expect(try await http("\(b.baseURL)/master/mqtt_add_inbound_topic?topic=failover&qos=1").text == "true")
-        #expect(await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") })
+        #expect(await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") },
+                "A:\n\(a.log().suffix(3000))\nB:\n\(b.log().suffix(3000))")
         let (leader, follower) = a.log().contains("[Bridge] subscribed") ? (a, b) : (b, a)
         let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]]
         #expect(listed?.count == 1)
@@ -168,7 +169,8 @@ struct MQTTBridgeTests {
         defer { broker.remove() }
         try await broker.start()
         _ = try await http("\(broker.baseURL)/rest/open?topic=zk.restart")
-        #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=zk.restart&qos=1").text == "true")
+        let added = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=zk.restart&qos=1").text
+        #expect(added == "true", "\(added)\n\(broker.log().suffix(3000))")
         #expect(await waitUntilBridging(broker))
         try mosquitto.publish(topic: "zk.restart", message: "before")
         #expect(try await eventually { try storedContents(broker, topic: "zk.restart") == ["before"] })
@@ -179,6 +181,7 @@ struct MQTTBridgeTests {
             (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(string: "\(broker.baseURL)/master/mqtt_list_topic")!)) as? [[String: Any]])?.count == 1
         })
         try mosquitto.publish(topic: "zk.restart", message: "after")
-        #expect(try await eventually(timeout: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") })
+        #expect(try await eventually(timeout: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
+                "\(broker.log().suffix(4000))")
     }
 }

@@ -1,0 +1,184 @@
+import Synchronization
+import WeEvent
+
+/// Tells live readers about each durable commit, and hands them its events.
+///
+/// The ledger's writer calls `committed` after a transaction is on disk. Each follower
+/// (an `EventTail`) has a bounded buffer: matching events are copied into it, and a
+/// waiting follower is resumed. When a follower's buffer would grow past its bound, the
+/// buffer is dropped and the follower is told to read the missed range from the store;
+/// the writer never waits for a reader and never holds more than the bounds.
+public final class CommitFeed: Sendable {
+    private let state: Mutex<State>
+
+    struct Follower {
+        var filter: TopicFilter
+        var capacity: Int
+        var buffered: [PositionedEvent] = []
+        var bytes = 0
+        /// The buffer holds every matching event up to here (since the last take).
+        var through: UInt64
+        /// The buffer overflowed and was dropped: the follower reads up to the head from the store.
+        var overflowed = false
+        var wakeRequested = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    struct State {
+        var head: UInt64
+        var followers: [Int: Follower] = [:]
+        var nextID = 0
+        var closed = false
+    }
+
+    public init(head: UInt64) {
+        state = Mutex(State(head: head))
+    }
+
+    /// Position of the last committed event the feed has announced.
+    public var head: UInt64 { state.withLock { $0.head } }
+
+    public var followerCount: Int { state.withLock { $0.followers.count } }
+
+    /// Called by the writer after each durable commit that added events. `events` (in
+    /// position order, ending at `head`) is built only when someone follows.
+    public func committed(through head: UInt64, events: () -> [PositionedEvent]) {
+        let needed = state.withLock { $0.head < head && !$0.followers.isEmpty }
+        let all = needed ? events() : []
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard head > state.head else { return [] }
+            state.head = head
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            for (id, var follower) in state.followers {
+                guard !follower.overflowed else { continue }
+                var added = false
+                if !needed {
+                    // Registered while the events were not built: let it read them from the store.
+                    follower.overflowed = true
+                    follower.buffered = []
+                    follower.bytes = 0
+                }
+                for item in all where !follower.overflowed && item.position > follower.through && follower.filter.matches(item.event.topic) {
+                    follower.bytes += item.event.content.count + 160
+                    follower.buffered.append(item)
+                    added = true
+                    if follower.bytes > follower.capacity {
+                        follower.overflowed = true
+                        follower.buffered = []
+                        follower.bytes = 0
+                        break
+                    }
+                }
+                if !follower.overflowed { follower.through = head }
+                if added || follower.overflowed, let waiter = follower.waiter {
+                    follower.waiter = nil
+                    resumed.append(waiter)
+                }
+                state.followers[id] = follower
+            }
+            return resumed
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Ends every follower: their `next()` answers nil. Called when the ledger shuts down.
+    public func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            for (id, follower) in state.followers {
+                if let waiter = follower.waiter { resumed.append(waiter) }
+                state.followers[id]?.waiter = nil
+            }
+            return resumed
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: followers (EventTail)
+
+    /// Registers a follower; the buffer starts after the current head, which is returned.
+    func register(filter: TopicFilter, capacity: Int) -> (id: Int, head: UInt64) {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.followers[id] = Follower(filter: filter, capacity: capacity, through: state.head)
+            return (id, state.head)
+        }
+    }
+
+    func remove(_ id: Int) {
+        let waiter = state.withLock { $0.followers.removeValue(forKey: id)?.waiter }
+        waiter?.resume()
+    }
+
+    enum Take {
+        /// Buffered events; every matching event up to `through` has now been handed out.
+        case events([PositionedEvent], through: UInt64)
+        /// The buffer overflowed: read `(cursor, through]` from the store; the buffer goes on after `through`.
+        case gap(through: UInt64)
+        case woken
+        case closed
+    }
+
+    /// Takes what is buffered, or waits until something is (or a wake-up, close, or cancellation).
+    func take(_ id: Int) async -> Take {
+        while true {
+            if let ready = takeNow(id) { return ready }
+            if Task.isCancelled { return .closed }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        guard !state.closed, var follower = state.followers[id], follower.buffered.isEmpty,
+                            !follower.overflowed, !follower.wakeRequested, !Task.isCancelled
+                        else { return true }
+                        follower.waiter = continuation
+                        state.followers[id] = follower
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.followers[id]?.waiter = nil }
+                    return state.followers[id]?.waiter
+                }
+                waiter?.resume()
+            }
+        }
+    }
+
+    private func takeNow(_ id: Int) -> Take? {
+        state.withLock { state -> Take? in
+            guard !state.closed, var follower = state.followers[id] else { return .closed }
+            defer { state.followers[id] = follower }
+            if follower.overflowed {
+                follower.overflowed = false
+                follower.through = state.head
+                return .gap(through: state.head)
+            }
+            if !follower.buffered.isEmpty {
+                let events = follower.buffered
+                follower.buffered = []
+                follower.bytes = 0
+                return .events(events, through: follower.through)
+            }
+            if follower.wakeRequested {
+                follower.wakeRequested = false
+                return .woken
+            }
+            return nil
+        }
+    }
+
+    /// Makes a waiting (or the next) `take` return `.woken`, e.g. to send a heartbeat.
+    func wake(_ id: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.followers[id] != nil else { return nil }
+            state.followers[id]?.wakeRequested = true
+            defer { state.followers[id]?.waiter = nil }
+            return state.followers[id]?.waiter
+        }
+        waiter?.resume()
+    }
+}

@@ -1,0 +1,76 @@
+import Synchronization
+import WeEvent
+
+/// Follows one ledger from a position on, for one reader: the stored events first, read
+/// page by page, then each commit as the writer announces it (`CommitFeed`), without polling.
+///
+/// Memory is bounded: the live buffer holds at most `bufferBytes` (about); a reader that
+/// falls further behind loses the buffer and catches up from the store, page by page, so a
+/// slow reader costs reads, never publisher time or unbounded memory.
+///
+/// One task calls `next()` at a time; `wake()` and `close()` may come from anywhere.
+public final class EventTail: Sendable {
+    public static let defaultBufferBytes = 1 << 20
+    static let pageSize = 256
+
+    private let ledger: any EventLedger
+    private let feed: CommitFeed
+    private let id: Int
+    public let filter: TopicFilter
+    private let cursorState: Mutex<Cursor>
+
+    struct Cursor {
+        /// Every matching event up to here has been returned.
+        var position: UInt64
+        /// Events up to here are read from the store; after it they come from the feed.
+        var storeThrough: UInt64
+    }
+
+    init(ledger: any EventLedger, after position: UInt64, matching filter: TopicFilter, bufferBytes: Int) {
+        self.ledger = ledger
+        self.feed = ledger.commits
+        self.filter = filter
+        let (id, head) = feed.register(filter: filter, capacity: bufferBytes)
+        self.id = id
+        self.cursorState = Mutex(Cursor(position: position, storeThrough: max(head, position)))
+    }
+
+    deinit { feed.remove(id) }
+
+    /// The position this reader has passed: every matching event up to it was returned.
+    public var position: UInt64 { cursorState.withLock { $0.position } }
+
+    /// The next events, in ledger order; an empty array when `wake()` was called and nothing
+    /// is new; nil when the tail or the ledger was closed or the task cancelled.
+    public func next() async throws -> [PositionedEvent]? {
+        while true {
+            let cursor = cursorState.withLock { $0 }
+            if cursor.position < cursor.storeThrough {
+                let range = try await ledger.events(
+                    after: cursor.position, through: cursor.storeThrough, matching: filter, limit: Self.pageSize
+                )
+                cursorState.withLock { $0.position = range.scannedThrough }
+                if !range.events.isEmpty { return range.events }
+                continue
+            }
+            switch await feed.take(id) {
+            case .events(let events, let through):
+                let fresh = events.filter { $0.position > cursor.position }
+                cursorState.withLock { $0.position = max($0.position, through) }
+                if !fresh.isEmpty { return fresh }
+            case .gap(let through):
+                cursorState.withLock { $0.storeThrough = max($0.storeThrough, through) }
+            case .woken:
+                return []
+            case .closed:
+                return nil
+            }
+        }
+    }
+
+    /// Makes a waiting `next()` return an empty batch (a reader's heartbeat tick).
+    public func wake() { feed.wake(id) }
+
+    /// Ends the tail: a waiting or later `next()` returns nil.
+    public func close() { feed.remove(id) }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import Hummingbird
+import Ledger
+import ServiceLifecycle
+import Subscriptions
+import WeEvent
+
+/// Reading events over HTTP: live Server-Sent Event streams, history pages, callback
+/// subscriptions and Merkle proofs (docs/api.md).
+extension WeEventRoutes {
+    /// Heartbeat comment on an idle stream, so proxies and clients keep it open.
+    static let heartbeatInterval: Duration = .seconds(15)
+
+    func registerReading(on api: RouterGroup<Context>) {
+        api.get("rest/stream") { request, _ in
+            try await stream(request)
+        }
+        endpoint(api, "rest/events") { p in
+            let ledger = try ledgers.ledger(p["groupId"])
+            let filter = try TopicFilter.parse(p["topic"])
+            try await requireOpen(filter, in: ledger)
+            let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
+            let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
+            let range = try await ledger.events(after: start, through: nil, matching: filter, limit: limit)
+            return try JSONBody.response(EventPageBody(
+                events: range.events.map { EventBody($0.event) },
+                nextOffset: try await offsetName(range.scannedThrough, in: ledger)
+            ))
+        }
+        endpoint(api, "rest/proof") { p in
+            let ledger = try ledgers.ledger(p["groupId"])
+            return try JSONBody.response(ProofBody(try await ledger.proof(of: try EventID.parse(p["eventId"]))))
+        }
+        endpoint(api, "rest/subscribe") { p in
+            let subscriptions = try requireSubscriptions()
+            let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
+            let ledger = try ledgers.ledger(groupID)
+            let filter = try TopicFilter.parse(p["topic"])
+            try await requireOpen(filter, in: ledger)
+            let url = try Self.callbackURL(p["url"])
+            let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
+            let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
+            let answer = try await subscriptions.subscribe(groupID: groupID, filter: filter, url: url, id: id, position: start)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain;charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(string: answer))
+            )
+        }
+        endpoint(api, "rest/unSubscribe") { p in
+            let subscriptions = try requireSubscriptions()
+            try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
+            return JSONBody.bool(true)
+        }
+        endpoint(api, "admin/listSubscription") { _ in
+            try JSONBody.response(try requireSubscriptions().list().map(SubscriptionBody.init))
+        }
+    }
+
+    // MARK: rest/stream
+
+    private func stream(_ request: Request) async throws -> Response {
+        let p = try await RequestParameters.collect(request, maxBodyBytes: maxBodyBytes)
+        let ledger = try ledgers.ledger(p["groupId"])
+        let filter = try TopicFilter.parse(p["topic"])
+        try await requireOpen(filter, in: ledger)
+        let start: UInt64
+        let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
+        if let lastEventID, !lastEventID.isEmpty {
+            start = try await ledger.position(of: try EventID.parse(lastEventID))
+        } else {
+            start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
+        }
+        // Registered now, so nothing committed from here on can be missed.
+        let tail = ledger.tail(after: start, matching: filter)
+        let body = ResponseBody { writer in
+            defer { tail.close() }
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: Self.heartbeatInterval)
+                            tail.wake()
+                        }
+                    }
+                    // A first comment tells the client the stream is live (and flushes the headers).
+                    try await writer.write(ByteBuffer(string: ": weevent stream after position \(start)\nretry: 2000\n\n"))
+                    while let batch = try await tail.next() {
+                        var buffer = ByteBuffer()
+                        if batch.isEmpty {
+                            buffer.writeString(": keep-alive\n\n")
+                        }
+                        for item in batch {
+                            buffer.writeString("id: \(item.event.id)\ndata: ")
+                            EventJSON.write(item.event, into: &buffer)
+                            buffer.writeString("\n\n")
+                        }
+                        try await writer.write(buffer)
+                    }
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                tail.close()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream;charset=UTF-8", .cacheControl: "no-cache"],
+            body: body
+        )
+    }
+
+    // MARK: helpers
+
+    /// Every concrete topic of the filter must be open (100101); patterns may match none yet.
+    private func requireOpen(_ filter: TopicFilter, in ledger: any EventLedger) async throws {
+        for topic in filter.topics.sorted() where !(try await ledger.exists(topic: topic)) {
+            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(ledger.groupID)")
+        }
+    }
+
+    private func requireSubscriptions() throws(WeEventError) -> CallbackSubscriptions {
+        guard let subscriptions else { throw WeEventError(.unknownError, detail: "callback subscriptions are not running") }
+        return subscriptions
+    }
+
+    /// The offset that reads on after `position`: the id of the event there (whatever its
+    /// topic), or OFFSET_FIRST for an empty ledger.
+    private func offsetName(_ position: UInt64, in ledger: any EventLedger) async throws -> String {
+        guard position > 0 else { return "OFFSET_FIRST" }
+        let range = try await ledger.events(after: position - 1, through: position, matching: .all, limit: 1)
+        return range.events.first.map { $0.event.id.description } ?? "OFFSET_FIRST"
+    }
+
+    /// An absolute http or https URL with a host; 100501 otherwise (also when blank).
+    static func callbackURL(_ raw: String?) throws(WeEventError) -> String {
+        guard let raw, let url = URL(string: raw.trimmingCharacters(in: .whitespaces)),
+            let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
+        else { throw WeEventError(.urlInvalid, detail: raw ?? "(none)") }
+        return url.absoluteString
+    }
+
+    /// 100503 blank, 100505 not a UUID.
+    static func subscriptionID(_ raw: String?) throws(WeEventError) -> String {
+        guard let raw, !raw.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.subscriptionIdIsBlank) }
+        guard let uuid = UUID(uuidString: raw) else { throw WeEventError(.subscriptionIdInvalid, detail: raw) }
+        return uuid.uuidString.lowercased()
+    }
+}
+
+extension EventBody {
+    init(_ event: Event) {
+        self.init(
+            topic: event.topic, content: Data(event.content).base64EncodedString(),
+            extensions: event.extensions, eventId: event.id.description
+        )
+    }
+}
+
+struct EventPageBody: Encodable {
+    let events: [EventBody]
+    /// Pass as `offset` to get the next page.
+    let nextOffset: String
+}
+
+struct SubscriptionBody: Encodable {
+    let subscriptionId: String
+    let groupId: String
+    let topic: String
+    let url: String
+    let position: UInt64
+    let delivered: UInt64
+    let failedAttempts: UInt64
+    let lastError: String?
+    let lastEventId: String?
+    let createdTimestamp: Int64
+
+    init(_ status: CallbackSubscriptions.Status) {
+        subscriptionId = status.subscription.id
+        groupId = status.subscription.groupID
+        topic = status.subscription.topic
+        url = status.subscription.url
+        position = status.subscription.position
+        delivered = status.subscription.delivered
+        failedAttempts = status.failedAttempts
+        lastError = status.lastError
+        lastEventId = status.lastEventID
+        createdTimestamp = status.subscription.createdTimestamp
+    }
+}
+
+/// `rest/proof`: byte strings as lowercase hex, content as base64 (as getEvent); see docs/ledger.md.
+struct ProofBody: Encodable {
+    struct EventFields: Encodable {
+        let topic: String
+        let sequence: UInt64
+        let timestamp: Int64
+        let content: String
+        let extensions: [String: String]
+    }
+
+    struct Step: Encodable {
+        let sibling: String
+        /// Where the sibling sits: "left" means hash(sibling ‖ current).
+        let side: String
+    }
+
+    struct Header: Encodable {
+        let height: UInt64
+        let previousHash: String
+        let merkleRoot: String
+        let timestamp: Int64
+        let eventCount: UInt32
+        let hash: String
+
+        init(_ header: BlockHeader) {
+            height = header.height
+            previousHash = hexString(header.previousHash)
+            merkleRoot = hexString(header.merkleRoot)
+            timestamp = header.timestamp
+            eventCount = header.eventCount
+            hash = hexString(header.hash)
+        }
+    }
+
+    struct Head: Encodable {
+        let height: UInt64
+        let hash: String
+    }
+
+    let groupId: String
+    let eventId: String
+    let event: EventFields
+    let eventHash: String
+    let index: Int
+    let merklePath: [Step]
+    let block: Header
+    let links: [Header]
+    let head: Head
+
+    init(_ proof: EventProof) {
+        groupId = proof.groupID
+        eventId = proof.event.id.description
+        event = EventFields(
+            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
+            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
+        )
+        eventHash = hexString(proof.eventHash)
+        index = proof.index
+        merklePath = proof.path.map { Step(sibling: hexString($0.sibling), side: $0.siblingIsLeft ? "left" : "right") }
+        block = Header(proof.block)
+        links = proof.links.map(Header.init)
+        head = Head(height: proof.head.height, hash: hexString(proof.head.hash))
+    }
+}

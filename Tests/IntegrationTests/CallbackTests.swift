@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// scripts/callback-receiver.py on a loopback port: appends every POSTed body as a line.
+final class CallbackReceiver: @unchecked Sendable {
+    // @unchecked: `process` is replaced only by start()/stop(), called from one test task.
+    let port: Int
+    let outPath: String
+    private var process: Process?
+
+    init(directory: String) throws {
+        port = try freePort()
+        outPath = directory + "/callbacks.jsonl"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    }
+
+    var url: String { "http://127.0.0.1:\(port)/callback" }
+
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", repositoryRoot + "/scripts/callback-receiver.py", "\(port)", outPath]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        // Up once it accepts a connection.
+        for _ in 0..<200 {
+            if (try? await http("http://127.0.0.1:\(port)/")) != nil { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrokerError("callback receiver did not come up")
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        // SIGKILL: a child may inherit SIGTERM ignored from the test runner.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Event ids in the order they arrived (duplicates included: delivery is at least once).
+    func received() -> [String] {
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            return (object?["event"] as? [String: Any])?["eventId"] as? String
+        }
+    }
+
+    /// Waits until `count` distinct events arrived; their ids in order of first arrival.
+    func waitForDistinct(_ count: Int, seconds: Int = 60) async throws -> [String] {
+        for _ in 0..<(seconds * 20) {
+            let distinct = Self.firstArrivals(received())
+            if distinct.count >= count { return distinct }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrokerError("only \(Self.firstArrivals(received()).count) of \(count) callbacks arrived")
+    }
+
+    static func firstArrivals(_ ids: [String]) -> [String] {
+        var seen: Set<String> = []
+        return ids.filter { seen.insert($0).inserted }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct CallbackTests {
+    /// The receiver is down for ten seconds, and the broker restarts meanwhile: every event
+    /// still arrives, in ledger order, and the subscription goes on after the restart.
+    @Test func callbacksSurviveADownReceiverAndABrokerRestart() async throws {
+        let broker = try BrokerProcess()
+        defer { broker.remove() }
+        try await broker.start()
+        let receiver = try CallbackReceiver(directory: broker.directory)
+        defer { receiver.stop() }
+        try await receiver.start()
+
+        let topic = "callback.test"
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true")
+        var published: [String] = []
+        func publish(_ n: Int) async throws {
+            for _ in 0..<n {
+                let reply = try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=event-\(published.count)")
+                published.append(try #require(reply.object["eventId"] as? String))
+            }
+        }
+        try await publish(5)
+        let url = receiver.url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let subscribe = try await http("\(broker.baseURL)/rest/subscribe?topic=\(topic)&url=\(url)&offset=OFFSET_FIRST")
+        #expect(subscribe.status == 200, "\(subscribe.text)")
+        let subscriptionID = subscribe.text
+        #expect(UUID(uuidString: subscriptionID) != nil)
+        #expect(try await receiver.waitForDistinct(5) == published)
+
+        // Down for ten seconds; events published meanwhile; the broker restarts in between.
+        receiver.stop()
+        let downSince = ContinuousClock.now
+        try await publish(10)
+        broker.kill(signal: SIGTERM)
+        #expect(await broker.waitForExit() == 0)
+        try await broker.start()
+        let listed = try await http("\(broker.baseURL)/admin/listSubscription")
+        let entries = try #require(try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]])
+        #expect(entries.map { $0["subscriptionId"] as? String } == [subscriptionID])
+        #expect((entries.first?["delivered"] as? Int ?? 0) >= 5)
+        try await Task.sleep(until: downSince + .seconds(10))
+        try await receiver.start()
+        #expect(try await receiver.waitForDistinct(15) == published)
+
+        // Resuming by id answers the same subscription, and it keeps delivering.
+        let resumed = try await http("\(broker.baseURL)/rest/subscribe?topic=\(topic)&url=\(url)&subscriptionId=\(subscriptionID)")
+        #expect(resumed.text == subscriptionID)
+        try await publish(5)
+        #expect(try await receiver.waitForDistinct(20) == published)
+        // In order: each event's first arrival comes after every earlier event's.
+        #expect(CallbackReceiver.firstArrivals(receiver.received()) == published)
+
+        #expect(try await http("\(broker.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)").text == "true")
+        let after = try await http("\(broker.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)")
+        #expect(after.object["code"] as? Int == 100504)
+    }
+
+    /// `curl -N` follows a stream; SIGTERM ends the stream and the broker exits cleanly.
+    @Test func curlFollowsAStreamAndSIGTERMEndsIt() async throws {
+        let broker = try BrokerProcess()
+        defer { broker.remove() }
+        try await broker.start()
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=curl.test").text == "true")
+        let out = broker.directory + "/stream.txt"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        curl.arguments = ["curl", "-sN", "-o", out, "\(broker.baseURL)/rest/stream?topic=curl.test&offset=OFFSET_FIRST"]
+        try curl.run()
+        defer { if curl.isRunning { curl.terminate() } }
+        for i in 0..<3 {
+            _ = try await http("\(broker.baseURL)/rest/publish?topic=curl.test&content=c\(i)")
+        }
+        var lines: [Substring] = []
+        for _ in 0..<400 {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            lines = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }
+            if lines.count >= 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(lines.count == 3)
+        broker.kill(signal: SIGTERM)
+        #expect(await broker.waitForExit() == 0)
+        curl.waitUntilExit()
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Ledger
+import Testing
+import WeEvent
+
+private func withLedger(_ body: (SQLiteLedger) async throws -> Void) async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
+    let ledger = try SQLiteLedger.open(groupID: "1", directory: dir, blockMaxEvents: 50, blockMaxDelayMilliseconds: 0)
+    do {
+        try await body(ledger)
+    } catch {
+        await ledger.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+        throw error
+    }
+    await ledger.shutdown()
+    try? FileManager.default.removeItem(atPath: dir)
+}
+
+/// Reads from a tail until `count` events arrived.
+private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEvent] {
+    var events: [PositionedEvent] = []
+    while events.count < count, let batch = try await tail.next() { events += batch }
+    return events
+}
+
+@Suite struct EventTailTests {
+    @Test func aReaderFarBehindItsBufferCatchesUpFromTheStoreInOrder() async throws {
+        try await withLedger { ledger in
+            _ = try await ledger.open(topic: "a")
+            _ = try await ledger.open(topic: "b")
+            // A buffer of about 2 KB: the burst below overflows it many times over.
+            let tail = ledger.tail(after: 0, matching: try TopicFilter.parse("a"), bufferBytes: 2048)
+            var expected: [EventID] = []
+            for i in 0..<300 {
+                let batch = (0..<4).map { NewEvent(topic: $0 == 3 ? "b" : "a", content: Array("e\(i)-\($0)".utf8)) }
+                let results = try await ledger.publish(batch)
+                for (event, result) in zip(batch, results) where event.topic == "a" { expected.append(try result.get()) }
+            }
+            let events = try await read(tail, count: expected.count)
+            #expect(events.map(\.event.id) == expected)
+            #expect(events.map(\.position) == events.map(\.position).sorted())
+
+            // And then it follows live commits again.
+            let live = try await ledger.publish(NewEvent(topic: "a", content: Array("live".utf8)))
+            #expect(try await tail.next()?.map(\.event.id) == [live])
+        }
+    }
+
+    @Test func eventsPagesByPositionAndReportsWhatItScanned() async throws {
+        try await withLedger { ledger in
+            _ = try await ledger.open(topic: "x")
+            _ = try await ledger.open(topic: "y")
+            _ = try await ledger.publish((0..<10).map { NewEvent(topic: $0 % 2 == 0 ? "x" : "y", content: [UInt8($0)]) })
+            let all = try await ledger.events(after: 0, through: nil, matching: .all, limit: 100)
+            #expect(all.events.map(\.position) == Array(1...10))
+            #expect(all.scannedThrough == 10)
+            let page = try await ledger.events(after: 0, through: nil, matching: try TopicFilter.parse("y"), limit: 2)
+            #expect(page.events.map(\.position) == [2, 4])
+            #expect(page.scannedThrough == 4)
+            let bounded = try await ledger.events(after: 4, through: 7, matching: try TopicFilter.parse("y"), limit: 10)
+            #expect(bounded.events.map(\.position) == [6])
+            #expect(bounded.scannedThrough == 7)
+            let id = all.events[6].event.id
+            #expect(try await ledger.position(of: id) == 7)
+            let error = await #expect(throws: WeEventError.self) { try await ledger.firstPosition(ofBlock: 99) }
+            #expect(error?.code == .blockHeightInvalid)
+        }
+    }
+
+    @Test func closingTheLedgerEndsItsTails() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try SQLiteLedger.open(groupID: "1", directory: dir)
+        let tail = ledger.tail(after: 0, matching: .all)
+        async let ended = tail.next()
+        await ledger.shutdown()
+        #expect(try await ended == nil)
+    }
+
+    @Test(arguments: [
+        ("iot/+/temp", "iot/a/temp", true), ("iot/+/temp", "iot/a/b/temp", false), ("iot/#", "iot", true),
+        ("iot/#", "iot/a/b", true), ("#", "anything/at/all", true), ("a,b", "b", true), ("a,b", "c", false),
+        ("+", "a", true), ("+", "a/b", false), ("iot/+", "iot/", true),
+    ])
+    func topicFiltersMatchLikeMQTT(filter: String, topic: String, matches: Bool) throws {
+        #expect(try TopicFilter.parse(filter).matches(topic) == matches)
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Subscriptions
+import Testing
+import WeEvent
+@testable import Server
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// The router with callback subscriptions wired in (their delivery service is not run here).
+func withSubscriptionAPI(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("subs-\(UUID().uuidString)").path
+    var configuration = WeEvent.Configuration()
+    configuration.ledgerPath = dir
+    let ledgers = try LedgerSet.openEmbedded(path: dir, groups: ["1"], blockMaxEvents: 100, blockMaxDelayMilliseconds: 0, logger: .init(label: "test"))
+    let subscriptions = try await CallbackSubscriptions.open(
+        ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
+    )
+    let app = Application(router: WeEventApplication.router(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions))
+    do {
+        try await app.test(.router, body)
+    } catch {
+        await ledgers.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+        throw error
+    }
+    await ledgers.shutdown()
+    try? FileManager.default.removeItem(atPath: dir)
+}
+
+/// Runs scripts/check-proof.py on a proof; its exit status and output.
+func checkProof(_ json: String) throws -> (Int32, String) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("proof-\(UUID().uuidString).json").path
+    try json.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", repositoryRoot + "/scripts/check-proof.py", path]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+/// Changes the character `offset` characters after the first `marker`: a digit to the next digit, a letter to `a` or `b`.
+func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws -> String {
+    let range = try #require(text.range(of: marker))
+    var chars = Array(text)
+    let index = text.distance(from: text.startIndex, to: range.upperBound) + offset
+    if let digit = chars[index].wholeNumberValue {
+        chars[index] = Character(String((digit + 1) % 10))
+    } else {
+        chars[index] = chars[index] == "a" ? "b" : "a"
+    }
+    return String(chars)
+}
+
+@Suite struct ReadingAPITests {
+    @Test func proofPassesTheIndependentCheckerAndOneChangedByteFails() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=audit")
+            // Several events per block (concurrent publishers) and several blocks after.
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        let reply = try await client.call("/weevent/rest/publish?topic=audit&content=reading-\(i)&weevent-unit=celsius")
+                        return try #require(reply.object["eventId"] as? String)
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            for i in 0..<3 { _ = try await client.call("/weevent/rest/publish?topic=audit&content=later-\(i)") }
+            let info = try await client.call("/weevent/admin/blockchaininfo").object
+
+            let target = try #require(ids.min { (EventID($0)?.sequence ?? 0) < (EventID($1)?.sequence ?? 0) })
+            let reply = try await client.call("/weevent/rest/proof?eventId=\(target)")
+            #expect(reply.status == 200, "\(reply.body)")
+            let proof = reply.object
+            #expect(proof["eventId"] as? String == target)
+            #expect((proof["head"] as? [String: Any])?["hash"] as? String == info["lastBlockHash"] as? String)
+            #expect(((proof["links"] as? [Any])?.count ?? 0) >= 3)
+
+            let (status, output) = try checkProof(reply.body)
+            #expect(status == 0, "\(output)")
+            #expect(output.hasPrefix("OK"))
+
+            var tampered = [
+                try changeOneByte(reply.body, after: #""content":""#, offset: 2),
+                try changeOneByte(reply.body, after: #""eventHash":""#, offset: 5),
+                try changeOneByte(reply.body, after: #""links":[{"eventCount":"#, offset: 0),
+                try changeOneByte(reply.body, after: #""merkleRoot":""#, offset: 7),
+                try changeOneByte(reply.body, after: #""timestamp":"#, offset: 12),
+                try changeOneByte(reply.body, after: #""head":{"hash":""#, offset: 63),
+            ]
+            if reply.body.contains(#""sibling":""#) {
+                tampered.append(try changeOneByte(reply.body, after: #""sibling":""#, offset: 10))
+            }
+            for text in tampered {
+                #expect(text.count == reply.body.count)
+                let (status, output) = try checkProof(text)
+                #expect(status == 1, "a changed proof passed: \(output)")
+            }
+        }
+    }
+
+    @Test func proofOfAnUnknownEventIsAWeEventError() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=p")
+            let id = try #require(EventID(try await publish(client, "p", "x")))
+            try await client.expectError("/weevent/rest/proof?eventId=\(id.topicHash)-9-\(id.blockHeight)", code: 100303, status: 404)
+            try await client.expectError("/weevent/rest/proof?eventId=\(id.topicHash)-1-99", code: 100304)
+            try await client.expectError("/weevent/rest/proof?eventId=", code: 100300)
+        }
+    }
+
+    @Test func eventsPagesThroughHistoryWithTheNextOffset() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=h")
+            _ = try await client.call("/weevent/rest/open?topic=other")
+            var ids: [String] = []
+            for i in 0..<7 {
+                ids.append(try await publish(client, "h", "h\(i)"))
+                _ = try await publish(client, "other", "o\(i)")
+            }
+            var offset = "OFFSET_FIRST"
+            var seen: [String] = []
+            var contents: [String] = []
+            for _ in 0..<5 {
+                let page = try await client.call("/weevent/rest/events?topic=h&offset=\(offset)&limit=3").object
+                let events = try #require(page["events"] as? [[String: Any]])
+                if events.isEmpty { break }
+                seen += events.compactMap { $0["eventId"] as? String }
+                contents += events.compactMap { ($0["content"] as? String).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } }
+                offset = try #require(page["nextOffset"] as? String)
+            }
+            #expect(seen == ids)
+            #expect(contents == (0..<7).map { "h\($0)" })
+            // Caught up: an empty page that keeps the offset for later.
+            let end = try await client.call("/weevent/rest/events?topic=h&offset=\(offset)").object
+            #expect((end["events"] as? [Any])?.isEmpty == true)
+            #expect(end["nextOffset"] as? String == offset)
+            _ = try await publish(client, "h", "late")
+            let late = try await client.call("/weevent/rest/events?topic=h&offset=\(offset)").object
+            #expect(((late["events"] as? [[String: Any]])?.first?["content"] as? String) == Data("late".utf8).base64EncodedString())
+            try await client.expectError("/weevent/rest/events?topic=h&limit=0", code: 100107)
+            try await client.expectError("/weevent/rest/events?topic=h&limit=101", code: 100107)
+        }
+    }
+
+    @Test func subscribeAnswersAnIdThatResumesAndUnsubscribes() async throws {
+        try await withSubscriptionAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=s")
+            _ = try await client.call("/weevent/rest/open?topic=t")
+            let url = "http%3A%2F%2F127.0.0.1%3A9%2Fhook"
+            let reply = try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)")
+            #expect(reply.status == 200)
+            let id = reply.body
+            #expect(UUID(uuidString: id) != nil)
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=\(id)").body == id)
+            let listed = try await client.call("/weevent/admin/listSubscription")
+            let entries = try #require(listed.json as? [[String: Any]])
+            #expect(entries.count == 1)
+            #expect(entries.first?["subscriptionId"] as? String == id)
+            #expect(entries.first?["topic"] as? String == "s")
+            #expect(entries.first?["url"] as? String == "http://127.0.0.1:9/hook")
+            #expect(entries.first?["delivered"] as? Int == 0)
+
+            try await client.expectError("/weevent/rest/subscribe?topic=t&url=\(url)&subscriptionId=\(id)", code: 100507, status: 409)
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=\(UUID().uuidString)", code: 100504, status: 404)
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=not-an-id", code: 100505)
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=ftp://x/y", code: 100501)
+            try await client.expectError("/weevent/rest/subscribe?topic=s", code: 100501)
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(url)&offset=", code: 100500)
+            try await client.expectError("/weevent/rest/subscribe?topic=missing&url=\(url)", code: 100101, status: 404)
+            try await client.expectError("/weevent/rest/unSubscribe", code: 100503)
+            try await client.expectError("/weevent/rest/unSubscribe?subscriptionId=x", code: 100505)
+
+            #expect(try await client.call("/weevent/rest/unSubscribe?subscriptionId=\(id)").body == "true")
+            try await client.expectError("/weevent/rest/unSubscribe?subscriptionId=\(id)", code: 100504, status: 404)
+            #expect(try await client.call("/weevent/admin/listSubscription").body == "[]")
+        }
+    }
+}
+
+@Suite struct EventJSONTests {
+    @Test(arguments: [
+        ("plain", ["weevent-a": "1"]),
+        ("quote\" back\\slash /slash", ["weevent-x": "tab\tnew\nline\r\u{1}\u{1f}", "weevent-b": "温度 ✓"]),
+        ("t", [:]),
+    ])
+    func streamEncodingEqualsGetEventEncoding(topic: String, extensions: [String: String]) throws {
+        let event = Event(
+            id: EventID(topic: topic, sequence: 7, blockHeight: 3), topic: topic,
+            content: Array("content \"x\" \u{0}".utf8), extensions: extensions, timestamp: 1
+        )
+        var buffer = ByteBuffer()
+        EventJSON.write(event, into: &buffer)
+        let expected = try JSONBody.encoder.encode(EventBody(event))
+        #expect(String(buffer: buffer) == String(decoding: expected, as: UTF8.self))
+    }
+}

@@ -1,0 +1,171 @@
+import Testing
+import ZooKeeper
+
+@Suite("LeaderElection against a real server")
+struct LeaderElectionTests {
+    /// One candidate: its client, election and the task running it.
+    struct Candidate {
+        let client: ZooKeeperClient
+        let election: LeaderElection
+        let task: Task<Void, any Error>
+    }
+
+    func candidate(_ hosts: String, _ path: String, _ name: String) async throws -> Candidate {
+        let client = try await ZooKeeperClient.connect(to: hosts, sessionTimeout: .seconds(4))
+        let election = LeaderElection(client: client, path: path, candidateData: Array(name.utf8))
+        let task = Task { try await election.run() }
+        return Candidate(client: client, election: election, task: task)
+    }
+
+    /// The election nodes that have a watch on them, from the server's `wchp` listing.
+    func watchedPaths(_ server: ZooKeeperServer, under path: String) async throws -> Set<String> {
+        let listing = try await server.command("wchp")
+        return Set(listing.split(separator: "\n").map(String.init).filter { $0.hasPrefix(path) })
+    }
+
+    func settled(_ candidates: [Candidate]) -> Bool {
+        let states = candidates.map(\.election.leadership)
+        return states.filter { $0 == .leader }.count == 1 && states.filter { $0 == .follower }.count == candidates.count - 1
+    }
+
+    @Test func exactlyOneLeaderAndLeadershipPassesOnWhenTheLeaderCloses() async throws {
+        let server = try await ZooKeeperServer.shared.value
+        let path = uniqueRoot() + "/leader"
+        var joined: [Candidate] = []
+        for name in ["a", "b", "c"] {
+            joined.append(try await candidate(server.hosts, path, name))
+            // Join in order, so the nodes' order is the candidates' order.
+            let last = joined.last!.election
+            #expect(try await firstElement(of: last.leadershipChanges()) { $0 != .inactive } != nil)
+        }
+        let candidates = joined
+        #expect(await eventually { settled(candidates) })
+        #expect(candidates[0].election.leadership == .leader)
+
+        // Each follower watches only its predecessor: the first two nodes are watched, the last
+        // one and the parent are not.
+        let nodes = candidates.map { $0.election.candidateNode! }
+        #expect(nodes.map { Int($0.suffix(10))! } == [0, 1, 2])
+        #expect(try await eventually { try await watchedPaths(server, under: path) == [nodes[0], nodes[1]] })
+        #expect(try await watchedPaths(server, under: path).contains(path) == false)
+
+        // Close the leader: the next one takes over (the third keeps following).
+        let nextLeader = candidates[1].election
+        let promoted = Task { try await firstElement(of: nextLeader.leadershipChanges()) { $0 == .leader } }
+        await candidates[0].client.close()
+        #expect(candidates[0].election.leadership == .inactive)
+        #expect(try await promoted.value == .leader)
+        try await candidates[0].task.value  // a closed client ends run() normally
+        #expect(await eventually { settled(Array(candidates.dropFirst())) })
+        #expect(candidates[2].election.leadership == .follower)
+
+        // Cancel the new leader: it resigns and the last candidate leads.
+        candidates[1].task.cancel()
+        try await candidates[1].task.value
+        #expect(candidates[1].election.leadership == .inactive)
+        #expect(await eventually { candidates[2].election.leadership == .leader })
+        #expect(try await candidates[2].client.children(path) == [String(nodes[2].split(separator: "/").last!)])
+
+        for candidate in candidates.dropFirst() { await candidate.client.close() }
+        let cleaner = try await ZooKeeperClient.connect(to: server.hosts)
+        try await cleaner.deleteRecursively(String(path.dropLast("/leader".count)))
+        await cleaner.close()
+    }
+
+    @Test func aCandidateWhoseLeaderDiesBetweenListingAndWatchingStillLeads() async throws {
+        // Many candidates joining and leaving concurrently end with exactly one leader.
+        let server = try await ZooKeeperServer.shared.value
+        let path = uniqueRoot() + "/leader"
+        var joined: [Candidate] = []
+        for name in 0..<6 { joined.append(try await candidate(server.hosts, path, "c\(name)")) }
+        let candidates = joined
+        await withTaskGroup(of: Void.self) { group in
+            for candidate in candidates.prefix(4) { group.addTask { await candidate.client.close() } }
+        }
+        let remaining = Array(candidates.suffix(2))
+        #expect(await eventually { settled(remaining) })
+        for candidate in remaining { await candidate.client.close() }
+        for candidate in candidates { try await candidate.task.value }
+        let cleaner = try await ZooKeeperClient.connect(to: server.hosts)
+        try await cleaner.deleteRecursively(String(path.dropLast("/leader".count)))
+        await cleaner.close()
+    }
+}
+
+@Suite("Server stopped and restarted", .serialized)
+struct ServerRestartTests {
+    @Test func serverStopSuspendsTheSessionAndDropsLeadershipAndRestartReconnects() async throws {
+        var server = try await ZooKeeperServer.start()
+        let client = try await ZooKeeperClient.connect(to: server.hosts, sessionTimeout: .seconds(8))
+        let sessionID = client.sessionID
+        let path = "/restart/leader"
+        let election = LeaderElection(client: client, path: path)
+        let run = Task { try await election.run() }
+        #expect(try await firstElement(of: election.leadershipChanges()) { $0 == .leader } == .leader)
+
+        let root = "/restart/data"
+        try await client.ensurePath(root)
+        let watch = try await client.watch(root, for: .data)
+
+        let states = client.sessionStates()
+        let leadership = election.leadershipChanges()
+        try await server.stop()
+
+        // Suspended, and leadership dropped: the election says so no later than the session does.
+        #expect(try await firstElement(of: states) { $0 != .connected } == .suspended)
+        #expect(election.leadership == .inactive)
+        #expect(try await firstElement(of: leadership) { $0 != .leader } == .inactive)
+        // Calls fail while suspended.
+        let lost = await #expect(throws: ZooKeeperError.self) { try await client.get(root) }
+        #expect(lost?.isConnectionProblem == true)
+
+        server = try await server.restart()
+        #expect(try await firstElement(of: client.sessionStates()) { $0 == .connected } == .connected)
+        #expect(client.sessionID == sessionID)  // the same session, not a new one
+        #expect(try await firstElement(of: election.leadershipChanges()) { $0 == .leader } == .leader)
+        // Watches survive the reconnection.
+        let writer = try await ZooKeeperClient.connect(to: server.hosts)
+        try await writer.set(root, data: [1])
+        var events = watch.makeAsyncIterator()
+        #expect(try await events.next() == NodeEvent(kind: .dataChanged, path: root))
+
+        await writer.close()
+        await client.close()
+        try await run.value
+        #expect(election.leadership == .inactive)
+        try await server.stop()
+    }
+
+    @Test func sessionExpiryEndsLeadershipTheElectionAndWatches() async throws {
+        var server = try await ZooKeeperServer.start()
+        let client = try await ZooKeeperClient.connect(to: server.hosts, sessionTimeout: .seconds(4))
+        let election = LeaderElection(client: client, path: "/expiry/leader")
+        let run = Task { try await election.run() }
+        #expect(try await firstElement(of: election.leadershipChanges()) { $0 == .leader } == .leader)
+        let watch = try await client.watch("/expiry", for: .children)
+        let sessionIDBeforeStop = client.sessionID
+
+        try await server.stop()
+        #expect(try await firstElement(of: client.sessionStates()) { $0 == .suspended } == .suspended)
+        #expect(election.leadership == .inactive)
+        // The server comes back where the client cannot reach it (another port, same data), so
+        // it expires the session once the timeout passes; then it moves back to the client's port.
+        let sessionID = try #require(sessionIDBeforeStop)
+        let elsewhere = try await ZooKeeperServer.start(directory: server.directory)
+        #expect(try await eventually(within: .seconds(60)) {
+            try await !elsewhere.command("dump").contains("0x" + String(UInt64(bitPattern: sessionID), radix: 16))
+        })
+        try await elsewhere.stop()
+        server = try await ZooKeeperServer.start(port: server.port, directory: server.directory)
+        #expect(try await firstElement(of: client.sessionStates(), within: .seconds(60)) { $0.isTerminal } == .expired)
+        let runError = await #expect(throws: ZooKeeperError.self) { try await run.value }
+        #expect(runError?.code == .sessionExpired)
+        var events = watch.makeAsyncIterator()
+        let watchError = await #expect(throws: ZooKeeperError.self) { _ = try await events.next() }
+        #expect(watchError?.code == .sessionExpired)
+        #expect(election.leadership == .inactive)
+        await client.close()
+        #expect(client.sessionState == .closed)
+        try await server.stop()
+    }
+}
