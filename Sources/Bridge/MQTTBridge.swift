@@ -103,6 +103,22 @@ public final class MQTTBridge: Service {
         mqtt.username = configuration.mqttUser.nonEmpty
         mqtt.password = configuration.mqttPassword.nonEmpty
         mqtt.connectTimeout = .milliseconds(Int64(configuration.mqttTimeoutMilliseconds))
+        // The broker released a QoS 2 message: forget its receipt (durably) before PUBCOMP, so the
+        // packet identifier can mean a new message without being mistaken for a redelivery.
+        let ledgers = self.ledgers
+        let session = configuration.mqttClientID
+        let logger = self.logger
+        mqtt.onRelease = { packetID in
+            let receipt = InboundReceipt(session: session, packetID: packetID)
+            for group in ledgers.groups {
+                guard let ledger = ledgers.ledgers[group] else { continue }
+                do {
+                    if try await ledger.receipt(receipt) != nil { try await ledger.release([receipt]) }
+                } catch {
+                    logger.error("releasing a QoS 2 receipt failed", metadata: ["packetID": "\(packetID)", "group": "\(group)", "error": "\(error)"])
+                }
+            }
+        }
         return mqtt
     }
 
