@@ -63,7 +63,7 @@ public final class LocalBindingStore: BindingStore {
     }
 
     public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
-        try update { bindings in
+        try update(notify: false) { bindings in
             if let existing = bindings[key], existing.checkpoint < position { bindings[key]?.checkpoint = position }
         }
     }
@@ -84,15 +84,18 @@ public final class LocalBindingStore: BindingStore {
     }
 
     /// Applies a change, writes the file durably while holding the lock (writes are rare), tells watchers.
-    private func update<T>(_ change: (inout [Binding.Key: Binding]) -> T) throws -> T {
+    /// Checkpoint moves do not notify watchers (as in ZooKeeper, where they do not bump the root).
+    private func update<T>(notify: Bool = true, _ change: (inout [Binding.Key: Binding]) -> T) throws -> T {
         try state.withLock { state in
             var bindings = state.bindings
             let result = change(&bindings)
             if bindings != state.bindings {
                 try Self.persist(Self.sorted(bindings), to: path)
                 state.bindings = bindings
-                let snapshot = Self.sorted(bindings)
-                for watcher in state.watchers.values { watcher.yield(snapshot) }
+                if notify {
+                    let snapshot = Self.sorted(bindings)
+                    for watcher in state.watchers.values { watcher.yield(snapshot) }
+                }
             }
             return result
         }

@@ -12,8 +12,11 @@ import WeEvent
 /// A reader task moves messages from the client into a bounded buffer; a committer task
 /// takes everything buffered, stores it with one ledger call per group (so one fsync covers
 /// the whole batch) and then acknowledges in arrival order, as MQTT wants PUBACKs sent.
-/// QoS 2 messages carry a receipt stored in the same transaction as their events; a
-/// redelivered (DUP) QoS 2 message whose receipt is held is acknowledged without storing it again.
+/// QoS 2 messages carry a receipt (client id, packet id → event id) stored in the same
+/// transaction as their events. A redelivered (DUP) QoS 2 message whose receipt points at an
+/// event with the same MQTT topic and payload was stored before (a crash before PUBREC, or
+/// mosquitto resending after PUBREL) and is acknowledged without storing it again; a
+/// receipt of an older message that reused the packet id does not match and is replaced.
 struct InboundBridge: Sendable {
     let client: MQTTClient
     let ledgers: LedgerSet
@@ -65,7 +68,7 @@ struct InboundBridge: Sendable {
                 let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
                 perGroup[binding.groupId, default: PendingGroup()].add(
                     NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic]),
-                    receipt: receipt, duplicateCandidate: message.dup && receipt != nil, binding: binding, message: message
+                    receipt: receipt, duplicateCandidate: message.dup, binding: binding, message: message
                 )
             }
         }
@@ -78,10 +81,15 @@ struct InboundBridge: Sendable {
 
     private func store(_ pending: PendingGroup, in ledger: any EventLedger) async throws {
         var pending = pending
-        // A redelivered QoS 2 message whose receipt this ledger holds was stored before the crash.
+        // A redelivered QoS 2 message whose receipt names an event with the same topic and payload was stored before.
         var held: Set<InboundReceipt> = []
-        for receipt in Set(pending.duplicateCandidates) where try await ledger.receipt(receipt) != nil {
-            held.insert(receipt)
+        for candidate in pending.duplicateCandidates where !held.contains(candidate.receipt) {
+            guard let id = try await ledger.receipt(candidate.receipt),
+                let stored = try? await ledger.event(id: id),
+                stored.content == candidate.content,
+                stored.extensions[MQTTBridge.mqttTopicExtension] == candidate.mqttTopic
+            else { continue }
+            held.insert(candidate.receipt)
         }
         if !held.isEmpty {
             logger.info("redelivered QoS 2 messages already stored; not storing them again", metadata: ["count": "\(held.count)"])
@@ -139,14 +147,14 @@ private struct PendingGroup {
     var receipts: [InboundReceipt?] = []
     var bindings: [Binding] = []
     var messages: [MQTTMessage] = []
-    var duplicateCandidates: [InboundReceipt] = []
+    var duplicateCandidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)] = []
 
     mutating func add(_ event: NewEvent, receipt: InboundReceipt?, duplicateCandidate: Bool, binding: Binding, message: MQTTMessage) {
         events.append(event)
         receipts.append(receipt)
         bindings.append(binding)
         messages.append(message)
-        if duplicateCandidate, let receipt { duplicateCandidates.append(receipt) }
+        if duplicateCandidate, let receipt { duplicateCandidates.append((receipt, event.content, message.topic)) }
     }
 
     mutating func drop(where heldReceipt: (InboundReceipt) -> Bool) {

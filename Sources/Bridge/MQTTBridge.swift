@@ -91,6 +91,34 @@ public final class MQTTBridge: Service {
         await current?.value
     }
 
+    /// One outbound binding's publisher; restarted from the stored checkpoint after a failure.
+    private func startOutbound(_ binding: Binding, client: MQTTClient) -> Task<Void, Never> {
+        Task {
+            var attempt = 0
+            while !Task.isCancelled {
+                do {
+                    // The newest checkpoint: a restart after a failure must not go back further.
+                    let current = try await store.bindings().first { $0.key == binding.key } ?? binding
+                    let ledger = try ledgers.ledger(binding.groupId)
+                    try await OutboundBridge(
+                        client: client, ledger: ledger, binding: current, store: store, status: status, logger: logger
+                    ).run()
+                    return
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    attempt += 1
+                    status.recordError(binding.key, "\(error)")
+                    logger.error("outbound bridge failed; resuming from its checkpoint", metadata: [
+                        "topic": "\(binding.topic)", "error": "\(error)", "attempt": "\(attempt)",
+                    ])
+                    try? await Task.sleep(for: .milliseconds(min(5000, 200 * attempt)))
+                }
+            }
+        }
+    }
+
     func mqttConfiguration() throws -> MQTTConfiguration {
         let tls = MQTTTLSConfiguration(
             caFile: configuration.mqttCAFile.nonEmpty,
@@ -103,22 +131,8 @@ public final class MQTTBridge: Service {
         mqtt.username = configuration.mqttUser.nonEmpty
         mqtt.password = configuration.mqttPassword.nonEmpty
         mqtt.connectTimeout = .milliseconds(Int64(configuration.mqttTimeoutMilliseconds))
-        // The broker released a QoS 2 message: forget its receipt (durably) before PUBCOMP, so the
-        // packet identifier can mean a new message without being mistaken for a redelivery.
-        let ledgers = self.ledgers
-        let session = configuration.mqttClientID
-        let logger = self.logger
-        mqtt.onRelease = { packetID in
-            let receipt = InboundReceipt(session: session, packetID: packetID)
-            for group in ledgers.groups {
-                guard let ledger = ledgers.ledgers[group] else { continue }
-                do {
-                    if try await ledger.receipt(receipt) != nil { try await ledger.release([receipt]) }
-                } catch {
-                    logger.error("releasing a QoS 2 receipt failed", metadata: ["packetID": "\(packetID)", "group": "\(group)", "error": "\(error)"])
-                }
-            }
-        }
+        // QoS 2 receipts are kept after PUBREL: mosquitto 2.0 can resend a released PUBLISH after
+        // a restart (docs/mqtt-client.md), and the receipt is what recognises it (InboundBridge).
         return mqtt
     }
 
@@ -196,9 +210,23 @@ public final class MQTTBridge: Service {
     /// Keeps subscriptions and outbound publishers in line with the binding store.
     private func reconcile(client: MQTTClient, snapshot: BindingSnapshot) async {
         var subscribed: [String: MQTTQoS] = [:]
+        var outbound: [Binding.Key: (binding: Binding, task: Task<Void, Never>)] = [:]
+        defer {
+            for (_, worker) in outbound { worker.task.cancel() }
+        }
         for await bindings in store.changes() {
             snapshot.replace(bindings)
             status.track(Set(bindings.map(\.key)))
+            let wantedOutbound = Dictionary(bindings.filter { $0.direction == .outbound }.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+            for (key, worker) in outbound where !(wantedOutbound[key].map { $0.sameSettings(as: worker.binding) } ?? false) {
+                worker.task.cancel()
+                await worker.task.value
+                outbound[key] = nil
+                logger.info("outbound bridge stopped", metadata: ["topic": "\(key.topic)", "group": "\(key.groupId)"])
+            }
+            for (key, binding) in wantedOutbound where outbound[key] == nil {
+                outbound[key] = (binding, startOutbound(binding, client: client))
+            }
             var wanted: [String: MQTTQoS] = [:]
             for binding in bindings where binding.direction == .inbound {
                 let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce

@@ -80,9 +80,11 @@ public struct MasterRoutes: Sendable {
             }
             qos = value
         }
+        // An outbound binding starts at the ledger's head: events from now on go out, not the topic's history.
+        let checkpoint = direction == .outbound ? try await ledger.chainInfo().eventCount : 0
         let binding = Binding(
             direction: direction, groupId: ledger.groupID, topic: topic, mqttTopic: mqttTopic, qos: qos,
-            createdAt: Int64(Date().timeIntervalSince1970 * 1000)
+            createdAt: Int64(Date().timeIntervalSince1970 * 1000), checkpoint: checkpoint
         )
         _ = try await store.put(binding)
         return JSONBody.bool(true)

@@ -108,7 +108,8 @@ final class MosquittoSubscriber: @unchecked Sendable {
     }
 
     func stop() {
-        process.terminate()
+        // SIGKILL: the test runner blocks SIGTERM and children inherit that mask.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: outputPath)
     }

@@ -48,6 +48,94 @@ struct MQTTBridgeTests {
         #expect(try storedContents(broker, topic: "com.weevent.iot.event") == [reading, "probe"])
     }
 
+    @Test func theSourceDocumentsOutboundWalkThrough() async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
+        defer { broker.remove() }
+        try await broker.start()
+        let api = broker.baseURL
+        #expect(try await http("\(api)/rest/open?topic=com.weevent.iot.control&groupId=1").text == "true")
+        // History from before the binding is not sent out.
+        _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=old")
+        #expect(try await http("\(api)/master/mqtt_add_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
+        let device = try MosquittoSubscriber(port: mosquitto.port, topic: "com.weevent.iot.control")
+        defer { device.stop() }
+        try await Task.sleep(for: .milliseconds(500))
+        let publish = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=hello&weevent-url=https://github.com/WeBankFinTech/WeEvent")
+        #expect(publish.object["status"] as? String == "SUCCESS")
+        #expect(await device.waitFor(count: 1) == ["hello"])
+
+        #expect(try await http("\(api)/master/mqtt_remove_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
+        #expect(await eventually { broker.log().contains("outbound bridge stopped") })
+        _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=after-removal")
+        try await Task.sleep(for: .seconds(1))
+        #expect(device.lines == ["hello"])
+    }
+
+    /// Both directions bound on one topic: a device's message is stored but not echoed back to it.
+    @Test func anEventThatCameFromMQTTIsNotSentBackToItsTopic() async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
+        defer { broker.remove() }
+        try await broker.start()
+        _ = try await http("\(broker.baseURL)/rest/open?topic=both.ways")
+        _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=both.ways&qos=1")
+        _ = try await http("\(broker.baseURL)/master/mqtt_add_outbound_topic?topic=both.ways&qos=1")
+        #expect(await waitUntilBridging(broker))
+        let listener = try MosquittoSubscriber(port: mosquitto.port, topic: "both.ways")
+        defer { listener.stop() }
+        try await Task.sleep(for: .milliseconds(500))
+        try mosquitto.publish(topic: "both.ways", message: "from-device")
+        #expect(try await eventually { try storedContents(broker, topic: "both.ways") == ["from-device"] })
+        _ = try await http("\(broker.baseURL)/rest/publish?topic=both.ways&content=from-rest")
+        #expect(await listener.waitFor(count: 2) == ["from-device", "from-rest"])
+        try await Task.sleep(for: .seconds(1))
+        // The device's own message reached the listener once (from the device), never a second time from the bridge.
+        #expect(listener.lines == ["from-device", "from-rest"])
+        // What the bridge itself published comes back in over the inbound binding (MQTT 3.1.1 has no
+        // "no local"); that copy carries the MQTT topic and is not sent out again either.
+        #expect(try storedContents(broker, topic: "both.ways").filter { $0 == "from-device" }.count == 1)
+    }
+
+    /// mosquitto restarted during an outbound stream: the device (persistent session) gets every event.
+    @Test func anOutboundStreamSurvivesAMosquittoRestart() async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
+        defer { broker.remove() }
+        try await broker.start()
+        _ = try await http("\(broker.baseURL)/rest/open?topic=commands")
+        _ = try await http("\(broker.baseURL)/master/mqtt_add_outbound_topic?topic=commands&qos=1")
+        let device = try MosquittoSubscriber(port: mosquitto.port, topic: "commands", qos: 1, clientID: "device-1", cleanSession: false)
+        try await Task.sleep(for: .milliseconds(500))
+        let total = 2000
+        let publishers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        for i in stride(from: client, to: total, by: 8) {
+                            _ = try await http("\(broker.baseURL)/rest/publish?topic=commands&content=c\(i)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        #expect(await eventually { device.lines.count >= 300 })
+        try mosquitto.restart()
+        try await publishers.value
+        // mosquitto_sub does not reconnect: start it again on its persistent session to collect the rest.
+        let before = device.lines
+        device.stop()
+        let again = try MosquittoSubscriber(port: mosquitto.port, topic: "commands", qos: 1, clientID: "device-1", cleanSession: false)
+        defer { again.stop() }
+        let all = before + (await again.waitFor(count: total - Set(before).count, timeout: .seconds(60)))
+        print("outbound across a mosquitto restart: \(all.count) received, \(all.count - Set(all).count) duplicates")
+        #expect(Set(all) == Set((0..<total).map { "c\($0)" }))
+    }
+
     @Test func aWildcardBindingStoresExactlyTheMatchingMessages() async throws {
         let mosquitto = try Mosquitto()
         defer { try? mosquitto.stop() }

@@ -1,0 +1,41 @@
+import Ledger
+import Logging
+import MQTT
+import NIOCore
+import WeEvent
+
+/// Ledger → devices for one outbound binding: the topic's events, in ledger order from the
+/// binding's checkpoint on, are published to its MQTT topic at its QoS. The checkpoint moves
+/// only after the broker acknowledged every event up to it (at QoS 0: after they were written),
+/// so a restart or a new leader resumes where the last acknowledged batch ended: at least once.
+///
+/// An event that came in over MQTT from this binding's MQTT topic is not sent back to it.
+struct OutboundBridge: Sendable {
+    let client: MQTTClient
+    let ledger: any EventLedger
+    let binding: Binding
+    let store: any BindingStore
+    let status: BridgeStatusBoard
+    let logger: Logger
+
+    func run() async throws {
+        let filter = try TopicFilter.parse(binding.topic)
+        let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
+        let tail = ledger.tail(after: binding.checkpoint, matching: filter)
+        defer { tail.close() }
+        logger.info("outbound bridge started", metadata: [
+            "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(binding.checkpoint)",
+        ])
+        while let events = try await tail.next() {
+            guard let last = events.last else { continue }
+            var pending: [EventLoopFuture<Void>] = []
+            pending.reserveCapacity(events.count)
+            for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
+                pending.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
+            }
+            for future in pending { try await future.get() }
+            if !pending.isEmpty { status.recordBridged(binding.key, count: UInt64(pending.count)) }
+            try await store.advanceCheckpoint(binding.key, to: last.position)
+        }
+    }
+}
