@@ -8,6 +8,7 @@
 #       "PORT PID DIR". Give PORT to restart on the same port.
 #   scripts/mosquitto.sh stop PID
 #       SIGTERM (mosquitto saves its persistence file), then waits for it to exit.
+# MOSQUITTO_DEBUG_LOG=1 adds "log_type all" (every packet in DIR/mosquitto.log) for diagnosis.
 set -euo pipefail
 
 cmd=${1:-}
@@ -30,6 +31,7 @@ start)
         echo "log_type error"
         echo "log_type warning"
         echo "log_type notice"
+        [ -n "${MOSQUITTO_DEBUG_LOG:-}" ] && echo "log_type all"
         echo "max_queued_messages 0"
         echo "max_inflight_messages 20"
         echo "listener $port 127.0.0.1"

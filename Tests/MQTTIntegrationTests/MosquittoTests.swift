@@ -160,9 +160,17 @@ struct MosquittoTests {
     @Test("mosquitto restarted mid-stream loses nothing", arguments: [MQTTQoS.atLeastOnce, .exactlyOnce])
     func brokerRestartMidStream(qos: MQTTQoS) async throws {
         let total = 10_000
+        // Stopped with SIGTERM, as `kill` does: mosquitto then saves its whole state. SIGKILL would
+        // lose what changed since the last autosave (autosave_interval), messages included, which
+        // no client can make up for.
         var broker = try await Mosquitto.start()
-        let subscriber = try MQTTClient(configuration: broker.configuration(clientID: "restart-sub-\(qos.rawValue)", cleanSession: false))
-        let publisher = try MQTTClient(configuration: broker.configuration(clientID: "restart-pub-\(qos.rawValue)", cleanSession: false))
+        let subscriberLog = PacketLog(), publisherLog = PacketLog()
+        var subscriberConfiguration = broker.configuration(clientID: "restart-sub-\(qos.rawValue)", cleanSession: false)
+        subscriberConfiguration.packetTrace = { sent, packet in subscriberLog.record(sent: sent, packet) }
+        var publisherConfiguration = broker.configuration(clientID: "restart-pub-\(qos.rawValue)", cleanSession: false)
+        publisherConfiguration.packetTrace = { sent, packet in publisherLog.record(sent: sent, packet) }
+        let subscriber = try MQTTClient(configuration: subscriberConfiguration)
+        let publisher = try MQTTClient(configuration: publisherConfiguration)
         try await subscriber.connect()
         let inbox = Inbox.draining(subscriber)
         try await subscriber.subscribe(to: [MQTTSubscription(topicFilter: "stream/\(qos.rawValue)", qos: qos)])
@@ -190,7 +198,21 @@ struct MosquittoTests {
         let expected = Set((0..<total).map { "m\($0)" })
         #expect(Set(payloads) == expected, "lost \(expected.subtracting(payloads).count)")
         if qos == .exactlyOnce {
-            #expect(payloads.count == total, "duplicates at QoS 2: \(payloads.count - Set(payloads).count)")
+            // No duplicate of our client's making. mosquitto 2.0.11 sometimes sends, after a restart,
+            // PUBLISH (DUP=1) for messages it had already released with PUBREL before it stopped
+            // (saved in its mosquitto.db as waiting for PUBCOMP); we had answered PUBCOMP and freed
+            // the id, so by MQTT-4.3.3-2 that PUBLISH is a new message. Those the broker made are
+            // counted, not failed (evidence in docs/mqtt-client.md).
+            let ours = subscriberLog.duplicatesNotReleasedBefore(delivered: payloads)
+            #expect(ours.isEmpty, """
+                duplicates at QoS 2 not released by the broker before they came again: \(ours.count)
+                received: \(subscriberLog.explainDuplicates())
+                published: \(ours.prefix(5).map { "'\($0)' \(publisherLog.sends(of: $0))" }.joined(separator: "; "))
+                """)
+            let brokerMade = payloads.count - Set(payloads).count
+            if brokerMade > 0 {
+                print("mosquitto resent \(brokerMade) QoS 2 messages after their PUBREL:\n\(subscriberLog.explainDuplicates(limit: 3))")
+            }
         }
         await publisher.disconnect()
         await subscriber.disconnect()
