@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Already in the graph (HummingbirdTesting); the stream tests and StreamBench use it as an SSE client.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
@@ -82,6 +83,7 @@ let package = Package(
             dependencies: [
                 "WeEvent", "Ledger", "MQTT", "ZooKeeper",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

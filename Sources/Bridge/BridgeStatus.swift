@@ -20,9 +20,11 @@ public struct BindingStatus: Sendable, Equatable, Codable {
 public final class BridgeStatusBoard: Sendable {
     private let statuses = Mutex<[Binding.Key: BindingStatus]>([:])
     public let instance: String
+    public let metrics: BrokerMetrics?
 
-    public init(instance: String) {
+    public init(instance: String, metrics: BrokerMetrics? = nil) {
         self.instance = instance
+        self.metrics = metrics
     }
 
     public func snapshot() -> [Binding.Key: BindingStatus] {
@@ -31,6 +33,7 @@ public final class BridgeStatusBoard: Sendable {
 
     public func recordBridged(_ key: Binding.Key, count: UInt64 = 1) {
         statuses.withLock { $0[key, default: BindingStatus(instance: instance)].bridged += count }
+        (key.direction == .inbound ? metrics?.inboundBridged : metrics?.outboundBridged)?.increment(by: Int64(count))
     }
 
     public func recordRejected(_ key: Binding.Key, reason: String) {
@@ -38,6 +41,7 @@ public final class BridgeStatusBoard: Sendable {
             $0[key, default: BindingStatus(instance: instance)].rejected += 1
             $0[key]?.lastError = reason
         }
+        metrics?.rejected.increment()
     }
 
     public func recordError(_ key: Binding.Key, _ error: String) {

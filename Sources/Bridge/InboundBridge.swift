@@ -51,6 +51,8 @@ struct InboundBridge: Sendable {
     /// Stores a batch and acknowledges it. Retries the ledger until it succeeds: an
     /// unacknowledged message would otherwise sit in the broker until the next connection.
     func commit(_ batch: [MQTTMessage]) async throws {
+        let started = ContinuousClock.now
+        defer { status.metrics?.inboundStore.record(ContinuousClock.now - started) }
         let bound = bindings.inbound()
         var perGroup: [String: PendingGroup] = [:]
         for message in batch {

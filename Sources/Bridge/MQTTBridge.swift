@@ -77,9 +77,11 @@ public final class MQTTBridge: Service {
         var current: Task<Void, Never>?
         for await leader in leadership.leadershipChanges() {
             if leader && current == nil {
+                status.metrics?.leaderChanges.increment()
                 logger.info("leader: starting the bridge")
                 current = Task { await self.term() }
             } else if !leader, let term = current {
+                status.metrics?.leaderChanges.increment()
                 logger.warning("leadership lost: stopping the bridge")
                 term.cancel()
                 await term.value
@@ -194,6 +196,7 @@ public final class MQTTBridge: Service {
             group.addTask {
                 for await state in client.connectionStates {
                     self.logger.info("MQTT connection", metadata: ["state": "\(state)"])
+                    if case .disconnected = state { self.status.metrics?.reconnects.increment() }
                 }
             }
             // Close the connection when the term is cancelled; the streams above then end.

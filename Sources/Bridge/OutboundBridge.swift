@@ -28,12 +28,14 @@ struct OutboundBridge: Sendable {
         ])
         while let events = try await tail.next() {
             guard let last = events.last else { continue }
+            let started = ContinuousClock.now
             var pending: [EventLoopFuture<Void>] = []
             pending.reserveCapacity(events.count)
             for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
                 pending.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
             }
             for future in pending { try await future.get() }
+            if !pending.isEmpty { status.metrics?.outboundAck.record(ContinuousClock.now - started) }
             if !pending.isEmpty { status.recordBridged(binding.key, count: UInt64(pending.count)) }
             try await store.advanceCheckpoint(binding.key, to: last.position)
         }

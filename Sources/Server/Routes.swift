@@ -1,3 +1,4 @@
+import Bridge
 import Foundation
 import Hummingbird
 import Ledger
@@ -13,8 +14,13 @@ public struct WeEventRoutes: Sendable {
     let configuration: WeEvent.Configuration
     /// Callback subscriptions (rest/subscribe); nil: those endpoints answer 200000.
     let subscriptions: CallbackSubscriptions?
+    let metrics: BrokerMetrics?
 
-    public init(ledgers: LedgerSet, configuration: WeEvent.Configuration, subscriptions: CallbackSubscriptions? = nil) {
+    public init(
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, subscriptions: CallbackSubscriptions? = nil,
+        metrics: BrokerMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.ledgers = ledgers
         self.configuration = configuration
         self.subscriptions = subscriptions
@@ -57,7 +63,9 @@ public struct WeEventRoutes: Sendable {
             try Validation.content(content, maxLength: configuration.contentMaxLength)
             let extensions = p.extensions
             try Validation.extensions(extensions, maxLength: configuration.extensionsMaxLength)
+            let started = ContinuousClock.now
             let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
+            metrics?.restPublish.record(ContinuousClock.now - started)
             return try JSONBody.response(PublishBody(status: "SUCCESS", topic: topic, eventId: id.description))
         }
         endpoint(api, "rest/getEvent") { p in
@@ -79,6 +87,15 @@ public struct WeEventRoutes: Sendable {
             ))
         }
         registerReading(on: api)
+        // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).
+        if let metrics {
+            api.get("metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
+                )
+            }
+        }
         // Liveness, answered without touching a ledger; also the trivial endpoint of `make bench`.
         api.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
     }

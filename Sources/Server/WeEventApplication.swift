@@ -15,12 +15,12 @@ public enum WeEventApplication {
     public static func router(
         ledgers: LedgerSet, configuration: WeEvent.Configuration,
         bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil,
-        subscriptions: CallbackSubscriptions? = nil
+        subscriptions: CallbackSubscriptions? = nil, metrics: BrokerMetrics? = nil
     ) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: IPWhiteTableMiddleware(table: IPWhiteTable(configuration.ipWhiteTable)))
-        let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions)
+        let routes = WeEventRoutes(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions, metrics: metrics)
         routes.register(on: router)
         MasterRoutes(ledgers: ledgers, configuration: configuration, store: bindings, status: status, rejected: rejected)
             .register(on: router, endpoint: routes.endpoint)
@@ -33,12 +33,12 @@ public enum WeEventApplication {
     public static func make(
         ledgers: LedgerSet, configuration: WeEvent.Configuration, logger: Logger,
         bindings: (any BindingStore)? = nil, status: (any BridgeStatusSource)? = nil, rejected: RejectedMessageLog? = nil,
-        subscriptions: CallbackSubscriptions? = nil, services: [any Service] = []
+        subscriptions: CallbackSubscriptions? = nil, metrics: BrokerMetrics? = nil, services: [any Service] = []
     ) -> some ApplicationProtocol {
         Application(
             router: router(
                 ledgers: ledgers, configuration: configuration, bindings: bindings, status: status, rejected: rejected,
-                subscriptions: subscriptions
+                subscriptions: subscriptions, metrics: metrics
             ),
             configuration: .init(
                 address: .hostname(configuration.serverHost, port: configuration.serverPort),

@@ -12,13 +12,13 @@ struct BridgeParts {
     var rejected: RejectedMessageLog?
     var services: [any Service] = []
 
-    static func make(configuration: WeEvent.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BridgeParts {
+    static func make(configuration: WeEvent.Configuration, ledgers: LedgerSet, metrics: BrokerMetrics, logger: Logger) throws -> BridgeParts {
         guard !configuration.mqttBrokerURL.isEmpty else {
             logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
             return BridgeParts()
         }
         let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
-        let status = BridgeStatusBoard(instance: instance)
+        let status = BridgeStatusBoard(instance: instance, metrics: metrics)
         let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
         if configuration.zookeeperHosts.isEmpty {
             logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledgerPath)/bindings.json")

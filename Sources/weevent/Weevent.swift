@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bridge
 import Foundation
 import Hummingbird
 import Ledger
@@ -70,11 +71,12 @@ struct Serve: AsyncParsableCommand {
         let subscriptions = try await CallbackSubscriptions.open(
             ledgers: ledgers, store: SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite"), logger: logger
         )
-        let bridge = try BridgeParts.make(configuration: configuration, ledgers: ledgers, logger: logger)
+        let metrics = BrokerMetrics()
+        let bridge = try BridgeParts.make(configuration: configuration, ledgers: ledgers, metrics: metrics, logger: logger)
         let app = WeEventApplication.make(
             ledgers: ledgers, configuration: configuration, logger: logger,
             bindings: bridge.store, status: bridge.status, rejected: bridge.rejected,
-            subscriptions: subscriptions, services: bridge.services
+            subscriptions: subscriptions, metrics: metrics, services: bridge.services
         )
         try await app.runService()
     }

@@ -177,6 +177,11 @@ struct MQTTBridgeTests {
         #expect(rejected.count == 1)
         #expect((rejected.first?["payload"] as? String).flatMap { Data(base64Encoded: $0) } == Data(String(repeating: "x", count: 17).utf8))
         #expect(rejected.first?["mqttTopic"] as? String == "small")
+        // The same figures in the Prometheus metrics.
+        let metrics = try await http("\(broker.baseURL)/metrics").text
+        #expect(metrics.contains(#"weevent_mqtt_messages_bridged_total{direction="inbound"} 1"#), "\(metrics)")
+        #expect(metrics.contains("weevent_mqtt_messages_rejected_total 1"))
+        #expect(metrics.contains("weevent_leader_changes_total 1"))
     }
 
     /// QoS 2 inbound, weevent SIGKILLed mid-stream and restarted: every message stored exactly once.
