@@ -5,11 +5,12 @@ BIN_DEBUG = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
 .PHONY: run test build bench deps clean
 
-## Install what is missing, build, serve on :8080 with conf/weevent.properties.
+## Install what is missing, build, start a local mosquitto and ZooKeeper on loopback when
+## none is listening, serve on :8080 with conf/weevent.properties.
 run:
 	scripts/install-deps.sh run
 	$(SWIFT) build --product weevent
-	$(BIN_DEBUG)/weevent serve --config $(CONFIG)
+	scripts/run.sh $(BIN_DEBUG)/weevent $(CONFIG)
 
 ## Everything the tests need, then every test (real brokers included).
 test:

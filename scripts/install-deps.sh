@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [run|test|bench]
 set -euo pipefail
 
-need=(libsqlite3-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (callbacks); python3: proof checker, test receiver
+need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (callbacks); python3: proof checker, test receiver
 case "${1:-test}" in
   run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
   test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl) ;;
