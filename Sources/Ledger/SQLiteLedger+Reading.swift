@@ -91,7 +91,7 @@ extension SQLiteLedger {
     // MARK: helpers
 
     /// The stored event named by `id` with its position; 100304/100303 as `event(id:)`.
-    private func locate(_ id: EventID) async throws -> PositionedEvent {
+    func locate(_ id: EventID) async throws -> PositionedEvent {
         let (height, candidates) = view.withLock { ($0.height, $0.topicsByHash[id.topicHash] ?? []) }
         if id.blockHeight > height {
             throw WeEventError(.eventIdIsMismatch, detail: "block \(id.blockHeight) above height \(height) in group \(groupID)")

@@ -184,31 +184,7 @@ public final class SQLiteLedger: EventLedger {
     }
 
     public func event(id: EventID) async throws -> Event {
-        let (height, candidates) = view.withLock { ($0.height, $0.topicsByHash[id.topicHash] ?? []) }
-        if id.blockHeight > height {
-            throw WeEventError(.eventIdIsMismatch, detail: "block \(id.blockHeight) above height \(height) in group \(groupID)")
-        }
-        let found: Event? = try await pool.read { db in
-            for topic in candidates {
-                guard let row = try Row.fetchOne(
-                    db, sql: "SELECT block, timestamp, content, extensions FROM events WHERE topic = ? AND seq = ?",
-                    arguments: [topic, Int64(id.sequence)]
-                ) else { continue }
-                let block: Int64 = row["block"]
-                if UInt64(block) != id.blockHeight {
-                    throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(block)")
-                }
-                let content: Data = row["content"]
-                let extensions: String = row["extensions"]
-                return Event(
-                    id: id, topic: topic, content: Array(content),
-                    extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
-                )
-            }
-            return nil
-        }
-        guard let found else { throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)") }
-        return found
+        try await locate(id).event
     }
 
     public func verify() async throws -> VerificationReport {
