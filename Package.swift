@@ -143,6 +143,17 @@ let package = Package(
             path: "benchmarks/StreamBench",
             swiftSettings: strict
         ),
+        // MQTT bridge (issue 4): inbound/outbound rates and device-to-ledger latency beside mosquitto's own rate.
+        .executableTarget(
+            name: "BridgeBench",
+            dependencies: [
+                "MQTT",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/BridgeBench",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",

@@ -62,3 +62,4 @@ kill -TERM $pid; wait $pid || true
 "$BIN/weevent" verify --config "$work/weevent.properties" --log-level warning
 echo
 "$BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
+scripts/bench-bridge.sh

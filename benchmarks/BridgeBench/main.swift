@@ -1,0 +1,431 @@
+import AsyncHTTPClient
+import Foundation
+import MQTT
+import NIOCore
+import Synchronization
+
+// `make bench` (scripts/bench-bridge.sh) runs this against a release `weevent serve` whose MQTT
+// bridge is connected to a throw-away mosquitto, everything on the same machine:
+//   1. ceiling: our client publishes COUNT 100-byte messages through mosquitto to our client;
+//      rate = COUNT / (last arrival - first publish);
+//   2. inbound: our client publishes COUNT messages to an inbound-bound MQTT topic; rate =
+//      COUNT / time until the ledger topic's sequenceNumber (rest/state) has grown by COUNT;
+//      at QoS 1 (the target's pair) ceiling and inbound alternate REPEATS times and the table
+//      gives medians, as the box is shared; QoS 0 and 2 once each, for reference;
+//   3. outbound: 32 HTTP clients publish COUNT events (rest/publish) to an outbound-bound topic
+//      (QoS 1); rate = COUNT / time until our subscribing client has all of them;
+//   4. device-to-ledger latency: RATE messages/s for SECONDS s to an inbound-bound topic (QoS 1),
+//      each payload carrying its send time; latency = arrival on rest/stream (SSE, which shows
+//      events only once durable) - send time.
+// Usage: BridgeBench MQTT_PORT BASE_URL [COUNT=20000] [RATE=1000] [SECONDS=10] [REPEATS=3]
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value shared by concurrent tasks.
+final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+    var current: Value { value.withLock { $0 } }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+func elapsed(since start: UInt64, to end: UInt64 = now()) -> Double { Double(end &- start) / 1e9 }
+
+/// A 100-byte payload starting with `text`.
+func payload(_ text: String) -> ByteBuffer {
+    var bytes = Array(text.utf8.prefix(100))
+    bytes.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: 100 - bytes.count))
+    return ByteBuffer(bytes: bytes)
+}
+
+@main
+struct BridgeBench {
+    static func main() async throws {
+        let args = CommandLine.arguments
+        guard args.count > 2, let port = Int(args[1]) else {
+            print("usage: BridgeBench MQTT_PORT http://127.0.0.1:8080/weevent [count] [rate] [seconds] [repeats]")
+            exit(2)
+        }
+        let bench = Bench(
+            port: port, base: args[2],
+            count: args.count > 3 ? Int(args[3]) ?? 20000 : 20000,
+            rate: args.count > 4 ? Int(args[4]) ?? 1000 : 1000,
+            seconds: args.count > 5 ? Int(args[5]) ?? 10 : 10,
+            repeats: args.count > 6 ? Int(args[6]) ?? 3 : 3
+        )
+        try await bench.run()
+    }
+}
+
+/// Everything runs off the main actor (nonisolated async), so messages never hop through it.
+struct Bench: Sendable {
+    let port: Int
+    let base: String
+    let count: Int
+    let rate: Int
+    let seconds: Int
+    let repeats: Int
+    let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    func run() async throws {
+        var rows: [String] = []
+        var notes: [String] = []
+        // Warm-up: connections, allocations, page cache.
+        _ = try await ceiling(qos: .atLeastOnce)
+        // The compared pair, QoS 1, alternated `repeats` times: the box is shared, so each figure
+        // is the median of its runs, measured under the same conditions as the other's.
+        var ceiling1: [Double] = []
+        var inbound1: [Double] = []
+        var stored1: [Int] = []
+        for round in 1...repeats {
+            ceiling1.append(try await ceiling(qos: .atLeastOnce).rate)
+            let (rate, stored, note) = try await inboundWithBatches(qos: .atLeastOnce, round: round)
+            inbound1.append(rate)
+            stored1.append(stored)
+            notes.append(note)
+            log("round \(round): ceiling QoS 1 \(Int(ceiling1.last!)) msg/s, inbound QoS 1 \(Int(rate)) msg/s")
+        }
+        // The other QoS levels once each, for reference.
+        var ceilingOther: [MQTTQoS: (Double, Int)] = [:]
+        var inboundOther: [MQTTQoS: (Double, Int)] = [:]
+        for qos in [MQTTQoS.atMostOnce, .exactlyOnce] {
+            ceilingOther[qos] = try await ceiling(qos: qos)
+            let (rate, stored, note) = try await inboundWithBatches(qos: qos, round: 1)
+            inboundOther[qos] = (rate, stored)
+            notes.append(note)
+            log("QoS \(qos.rawValue): ceiling \(Int(ceilingOther[qos]!.0)) msg/s, inbound \(Int(rate)) msg/s")
+        }
+        let (outRate, outReceived, publishRate) = try await outbound(qos: .atLeastOnce)
+        log("outbound QoS 1: \(Int(outRate)) msg/s")
+        let latencies = try await latency()
+
+        func cell(_ runs: [Double]) -> String {
+            let sorted = runs.sorted()
+            return runs.count == 1 ? "\(Int(sorted[0]))" : "\(Int(median(sorted))) (\(Int(sorted.first!))-\(Int(sorted.last!)))"
+        }
+        let qos1 = repeats > 1 ? "median of \(repeats) alternated runs (min-max)" : "one run"
+        print("")
+        print("| path | QoS | delivered | msg/s |")
+        print("|---|---:|---:|---:|")
+        print("| ceiling: our client -> mosquitto -> our client | 0 | \(ceilingOther[.atMostOnce]!.1)/\(count) | \(Int(ceilingOther[.atMostOnce]!.0)) |")
+        print("| ceiling: our client -> mosquitto -> our client | 1 | \(count)/\(count) | \(cell(ceiling1)) |")
+        print("| ceiling: our client -> mosquitto -> our client | 2 | \(ceilingOther[.exactlyOnce]!.1)/\(count) | \(Int(ceilingOther[.exactlyOnce]!.0)) |")
+        print("| inbound: our client -> mosquitto -> bridge -> ledger | 0 | \(inboundOther[.atMostOnce]!.1)/\(count) | \(Int(inboundOther[.atMostOnce]!.0)) |")
+        print("| inbound: our client -> mosquitto -> bridge -> ledger | 1 | \(stored1.min()!)/\(count) | \(cell(inbound1)) |")
+        print("| inbound: our client -> mosquitto -> bridge -> ledger | 2 | \(inboundOther[.exactlyOnce]!.1)/\(count) | \(Int(inboundOther[.exactlyOnce]!.0)) |")
+        print("| outbound: 32 HTTP clients -> rest/publish -> bridge -> mosquitto -> our client | 1 | \(outReceived)/\(count) | \(Int(outRate)) |")
+        print("")
+        print("| device-to-ledger latency, QoS 1, \(rate) msg/s for \(seconds) s | messages | p50 | p99 | max |")
+        print("|---|---:|---:|---:|---:|")
+        print("| MQTT publish -> event on rest/stream (durable) | \(latencies.count)/\(rate * seconds) | \(ms(percentile(latencies, 0.50))) | \(ms(percentile(latencies, 0.99))) | \(ms(latencies.last ?? .nan)) |")
+        print("")
+        let ratio = median(inbound1.sorted()) / max(median(ceiling1.sorted()), 1)
+        print("QoS 1 rows: \(qos1).")
+        print("inbound QoS 1 / mosquitto QoS 1 (medians) = \(String(format: "%.3f", ratio)) (target >= 0.70: \(ratio >= 0.7 ? "met" : "missed")); per round: \(zip(inbound1, ceiling1).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")).")
+        for note in notes { print(note) }
+        print("outbound: the \(count) REST publishes were answered at \(Int(publishRate)) req/s (32 connections).")
+        try await http.shutdown()
+    }
+
+    /// One inbound run, with the bridge's batches from its metrics.
+    func inboundWithBatches(qos: MQTTQoS, round: Int) async throws -> (Double, Int, String) {
+        let batchesBefore = try await metric("weevent_mqtt_inbound_store_seconds_count")
+        let storeBefore = try await metric("weevent_mqtt_inbound_store_seconds_sum")
+        let (rate, stored) = try await inbound(qos: qos, round: round)
+        let batches = try await metric("weevent_mqtt_inbound_store_seconds_count") - batchesBefore
+        let storeSeconds = try await metric("weevent_mqtt_inbound_store_seconds_sum") - storeBefore
+        let note = "inbound QoS \(qos.rawValue)\(qos == .atLeastOnce ? " round \(round)" : ""): \(Int(batches)) ledger batches, \(String(format: "%.1f", Double(stored) / max(batches, 1))) messages and \(String(format: "%.2f", storeSeconds / max(batches, 1) * 1000)) ms store time per batch (weevent_mqtt_inbound_store_seconds)."
+        return (rate, stored, note)
+    }
+
+    // MARK: 1. ceiling
+
+    func ceiling(qos: MQTTQoS) async throws -> (rate: Double, received: Int) {
+        let topic = "ceiling/\(qos.rawValue)/\(now())"
+        let subscriber = try await connect("bench-ceiling-sub")
+        try await subscriber.subscribe(to: [MQTTSubscription(topicFilter: topic, qos: qos)])
+        let counter = Counter()
+        let consumer = consume(subscriber, into: counter) { _ in true }
+        let publisher = try await connect("bench-ceiling-pub")
+        let start = now()
+        try await publish(publisher, topic: topic, qos: qos, count: count) { _ in payload("ceiling") }
+        try await counter.wait(for: count, quiet: qos == .atMostOnce ? 2 : 10)
+        let (received, last) = counter.snapshot
+        consumer.cancel()
+        await publisher.disconnect()
+        await subscriber.disconnect()
+        return (Double(received) / elapsed(since: start, to: last), received)
+    }
+
+    // MARK: 2. inbound
+
+    func inbound(qos: MQTTQoS, round: Int) async throws -> (rate: Double, stored: Int) {
+        let topic = "bench.in.q\(qos.rawValue).r\(round)"
+        let mqttTopic = "bench/in/q\(qos.rawValue)/r\(round)"
+        _ = try await get("rest/open?topic=\(topic)")
+        _ = try await get("master/mqtt_add_inbound_topic?topic=\(topic)&mqttTopic=\(mqttTopic)&qos=\(qos.rawValue)")
+        let publisher = try await connect("bench-inbound-pub")
+        let baseline = try await waitUntilBridged(publisher, topic: topic, mqttTopic: mqttTopic)
+        let start = now()
+        let sending = Task { try await publish(publisher, topic: mqttTopic, qos: qos, count: count) { i in payload("in-\(i)") } }
+        var stored = 0
+        var lastChange = now()
+        var lastProgress = start
+        while stored < count {
+            try await Task.sleep(for: .milliseconds(5))
+            let n = try await sequenceNumber(topic) - baseline
+            if n != stored {
+                stored = n
+                lastChange = now()
+                lastProgress = lastChange
+            } else if elapsed(since: lastChange) > (qos == .atMostOnce ? 3 : 15) {
+                break  // QoS 0 may drop; anything else stalling this long is reported as it is.
+            }
+        }
+        try await sending.value
+        await publisher.disconnect()
+        return (Double(stored) / elapsed(since: start, to: lastProgress), stored)
+    }
+
+    /// Publishes probes until the bridge has subscribed and stored one; returns the sequence number then.
+    func waitUntilBridged(_ client: MQTTClient, topic: String, mqttTopic: String) async throws -> Int {
+        let started = now()
+        let before = try await sequenceNumber(topic)
+        while elapsed(since: started) < 30 {
+            try await client.publish(to: mqttTopic, payload: payload("probe"), qos: .atLeastOnce)
+            try await Task.sleep(for: .milliseconds(200))
+            if try await sequenceNumber(topic) > before {
+                // Let any probe still on its way land before the baseline is taken.
+                try await Task.sleep(for: .milliseconds(300))
+                return try await sequenceNumber(topic)
+            }
+        }
+        throw BenchError("the bridge did not store anything from \(mqttTopic) within 30 s")
+    }
+
+    // MARK: 3. outbound
+
+    func outbound(qos: MQTTQoS) async throws -> (rate: Double, received: Int, publishRate: Double) {
+        let topic = "bench.out"
+        let mqttTopic = "bench/out"
+        _ = try await get("rest/open?topic=\(topic)")
+        _ = try await get("master/mqtt_add_outbound_topic?topic=\(topic)&mqttTopic=\(mqttTopic)&qos=\(qos.rawValue)")
+        let subscriber = try await connect("bench-outbound-sub")
+        try await subscriber.subscribe(to: [MQTTSubscription(topicFilter: mqttTopic, qos: qos)])
+        let probes = Counter()
+        let counter = Counter()
+        let consumer = consume(subscriber, into: counter) { message in
+            if message.payload.readableBytesView.starts(with: "probe".utf8) {
+                probes.add(1)
+                return false
+            }
+            return true
+        }
+        // The outbound publisher starts when the bridge sees the binding: wait for a probe to come through.
+        let started = now()
+        while probes.snapshot.count == 0 {
+            guard elapsed(since: started) < 30 else { throw BenchError("nothing came out of \(mqttTopic) within 30 s") }
+            _ = try await get("rest/publish?topic=\(topic)&content=probe")
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let start = now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let clients = 32
+            for c in 0..<clients {
+                group.addTask {
+                    for i in stride(from: c, to: count, by: clients) {
+                        _ = try await get("rest/publish?topic=\(topic)&content=out-\(i)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let published = now()
+        try await counter.wait(for: count, quiet: 15)
+        let (received, last) = counter.snapshot
+        consumer.cancel()
+        await subscriber.disconnect()
+        return (Double(received) / elapsed(since: start, to: last), received, Double(count) / elapsed(since: start, to: published))
+    }
+
+    // MARK: 4. latency
+
+    func latency() async throws -> [Double] {
+        let topic = "bench.latency"
+        let mqttTopic = "bench/latency"
+        _ = try await get("rest/open?topic=\(topic)")
+        _ = try await get("master/mqtt_add_inbound_topic?topic=\(topic)&mqttTopic=\(mqttTopic)&qos=1")
+        let publisher = try await connect("bench-latency-pub")
+        _ = try await waitUntilBridged(publisher, topic: topic, mqttTopic: mqttTopic)
+        let total = rate * seconds
+        let latencies = Shared([Double]())
+        let opened = Shared(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await follow("\(base)/rest/stream?topic=\(topic)", onOpen: { opened.withLock { $0 = true } }) { data in
+                    let arrival = now()
+                    // content is base64 of "lat <send nanoseconds> xxx..."; decode just that field.
+                    guard let c = data.range(of: #""content":""#), let q = data[c.upperBound...].firstIndex(of: "\""),
+                        let raw = Data(base64Encoded: String(data[c.upperBound..<q]))
+                    else { return true }
+                    let fields = String(decoding: raw, as: UTF8.self).split(separator: " ")
+                    guard fields.count > 1, fields[0] == "lat", let sent = UInt64(fields[1]) else { return true }
+                    let n = latencies.withLock { l in
+                        l.append(Double(arrival &- sent) / 1e6)
+                        return l.count
+                    }
+                    return n < total
+                }
+            }
+            while !opened.current { try await Task.sleep(for: .milliseconds(5)) }
+            let interval = 1_000_000_000 / UInt64(rate)
+            let start = now()
+            var pending: [EventLoopFuture<Void>] = []
+            pending.reserveCapacity(total)
+            for index in 0..<total {
+                let due = start + UInt64(index) * interval
+                let t = now()
+                if due > t { try await Task.sleep(for: .nanoseconds(due - t)) }
+                pending.append(publisher.startPublish(to: mqttTopic, payload: payload("lat \(now()) \(index)"), qos: .atLeastOnce))
+            }
+            for f in pending { try await f.get() }
+            // Stop waiting for stragglers after a while; count what came.
+            group.addTask {
+                try await Task.sleep(for: .seconds(10))
+                throw CancellationError()
+            }
+            do {
+                _ = try await group.next()
+            } catch is CancellationError {}
+            group.cancelAll()
+        }
+        await publisher.disconnect()
+        return latencies.current.sorted()
+    }
+
+    // MARK: helpers
+
+    func connect(_ id: String) async throws -> MQTTClient {
+        let client = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: port, clientID: "\(id)-\(now())"))
+        try await client.connect()
+        return client
+    }
+
+    /// As MQTTBench: up to 1,000 publishes outstanding.
+    func publish(_ client: MQTTClient, topic: String, qos: MQTTQoS, count: Int, payload: (Int) -> ByteBuffer) async throws {
+        var window: [EventLoopFuture<Void>] = []
+        window.reserveCapacity(1000)
+        for i in 0..<count {
+            window.append(client.startPublish(to: topic, payload: payload(i), qos: qos))
+            if window.count >= 1000 {
+                try await window[499].get()
+                window.removeFirst(500)
+            }
+        }
+        for f in window { try await f.get() }
+    }
+
+    /// Acknowledges every message; counts the ones `counts` accepts.
+    func consume(_ client: MQTTClient, into counter: Counter, counts: @escaping @Sendable (MQTTMessage) -> Bool) -> Task<Void, Never> {
+        Task.detached {
+            for await message in client.messages {
+                message.ack()
+                if counts(message) { counter.add(1) }
+            }
+        }
+    }
+
+    func get(_ path: String) async throws -> String {
+        let url = "\(base)/\(path)"
+        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else { throw BenchError("\(url): \(response.status) \(String(buffer: body))") }
+        return String(buffer: body)
+    }
+
+    /// A value from /weevent/metrics (Prometheus text); 0 when absent.
+    func metric(_ name: String) async throws -> Double {
+        let body = try await get("metrics")
+        for line in body.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
+    func sequenceNumber(_ topic: String) async throws -> Int {
+        let body = try await get("rest/state?topic=\(topic)")
+        guard let r = body.range(of: #""sequenceNumber":"#) else { throw BenchError("state without sequenceNumber: \(body)") }
+        return Int(body[r.upperBound...].prefix { $0.isNumber }) ?? 0
+    }
+
+    /// Reads an SSE stream, calling `onEvent` with each event's `data:` line; `onOpen` once live.
+    func follow(_ url: String, onOpen: @Sendable () -> Void, onEvent: @Sendable (Substring) -> Bool) async throws {
+        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(600))
+        guard response.status == .ok else { throw BenchError("stream \(url): \(response.status)") }
+        var pending = ""
+        for try await buffer in response.body {
+            pending += String(buffer: buffer)
+            var consumed = pending.startIndex
+            while let end = pending[consumed...].range(of: "\n\n") {
+                let block = pending[consumed..<end.lowerBound]
+                consumed = end.upperBound
+                if block.hasPrefix(": weevent stream") { onOpen(); continue }
+                if let data = block.range(of: "data: ") {
+                    if !onEvent(block[data.upperBound...]) { return }
+                }
+            }
+            pending = String(pending[consumed...])
+        }
+    }
+
+    func log(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Messages counted by a consumer, with the time of the last one.
+final class Counter: Sendable {
+    private let state = Mutex((count: 0, last: UInt64(0)))
+
+    func add(_ n: Int) { state.withLock { $0.count += n; $0.last = now() } }
+    var snapshot: (count: Int, last: UInt64) { state.withLock { $0 } }
+
+    /// Returns once `target` arrived, or when nothing arrived for `quiet` seconds.
+    func wait(for target: Int, quiet: Double) async throws {
+        var seen = -1
+        var since = now()
+        while true {
+            let (n, _) = snapshot
+            if n >= target { return }
+            if n != seen {
+                seen = n
+                since = now()
+            } else if elapsed(since: since) > quiet {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}
+
+func median(_ sorted: [Double]) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+func ms(_ v: Double) -> String { String(format: "%.2f ms", v) }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# MQTT bridge (issue 4): a release `weevent serve` with its bridge connected to a throw-away
+# mosquitto (scripts/mosquitto.sh), all on this machine; benchmarks/BridgeBench prints the tables.
+#   scripts/bench-bridge.sh [COUNT]        (messages per throughput run, default 20000)
+# Environment: BRIDGE_RATE (latency run, msg/s, 1000), BRIDGE_SECONDS (10), BRIDGE_REPEATS (3,
+# alternated QoS 1 ceiling/inbound pairs),
+# MQTT_INFLIGHT (mosquitto max_inflight_messages for the whole run, ceiling and bridge alike;
+# default: scripts/mosquitto.sh's 20, mosquitto's own default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-${BRIDGE_COUNT:-20000}}
+
+swift build -c release --product weevent >&2
+swift build -c release --product BridgeBench >&2
+BIN=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d)
+mkdir -p "$work/mosquitto"
+if [ -n "${MQTT_INFLIGHT:-}" ]; then
+  printf 'allow_anonymous true\nmax_inflight_messages %s\n' "$MQTT_INFLIGHT" > "$work/mosquitto/extra.conf"
+fi
+read -r mport mpid _ < <(scripts/mosquitto.sh start "$work/mosquitto")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/weevent.properties" <<CONF
+server.host=127.0.0.1
+server.port=$port
+ledger.path=$work/data
+mqtt.broker.url=tcp://127.0.0.1:$mport
+mqtt.broker.client-id=weevent-bench-bridge
+broker.zookeeper.ip=
+CONF
+"$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; scripts/mosquitto.sh stop "$mpid"; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
+
+echo
+echo "MQTT bridge: $(mosquitto -h 2>/dev/null | head -1 | sed 's/ (build.*//'), max_inflight_messages ${MQTT_INFLIGHT:-20}; broker, bridge and clients on the same machine ($(nproc) CPUs)."
+"$BIN/BridgeBench" "$mport" "http://127.0.0.1:$port/weevent" "$count" "${BRIDGE_RATE:-1000}" "${BRIDGE_SECONDS:-10}" "${BRIDGE_REPEATS:-3}"
