@@ -39,18 +39,39 @@ struct InboundBridge: Sendable {
                 }
                 buffer.finish()
             }
-            group.addTask {
-                while let batch = await buffer.take() {
-                    try await commit(batch)
-                }
-            }
+            group.addTask { try await commitInOrder(from: buffer) }
             try await group.waitForAll()
         }
     }
 
-    /// Stores a batch and acknowledges it. Retries the ledger until it succeeds: an
-    /// unacknowledged message would otherwise sit in the broker until the next connection.
-    func commit(_ batch: [MQTTMessage]) async throws {
+    /// Two batches in flight: the next batch goes to the ledger while the previous one waits
+    /// for its fsync (the ledger's writer seals it right after), so deliveries from the MQTT
+    /// broker do not stall for a whole store. Acknowledgements still go out in arrival order:
+    /// a batch is acknowledged after it and every earlier batch are durable.
+    private func commitInOrder(from buffer: MessageBuffer) async throws {
+        let inFlight = InFlightBatches()
+        try await withTaskCancellationHandler {
+            var previous: Task<Void, any Error>?
+            while let batch = await buffer.take() {
+                let earlier = previous
+                let current = Task {
+                    try await store(batch)
+                    try await earlier?.value
+                    for message in batch { message.ack() }
+                }
+                inFlight.set(current)
+                if let earlier { try await earlier.value }
+                previous = current
+            }
+            try await previous?.value
+        } onCancel: {
+            inFlight.cancel()
+        }
+    }
+
+    /// Stores a batch. Retries the ledger until it succeeds: an unacknowledged message would
+    /// otherwise sit in the broker until the next connection.
+    func store(_ batch: [MQTTMessage]) async throws {
         let started = ContinuousClock.now
         defer { status.metrics?.inboundStore.record(ContinuousClock.now - started) }
         let bound = bindings.inbound()
@@ -78,7 +99,6 @@ struct InboundBridge: Sendable {
             let ledger = try ledgers.ledger(groupID)
             try await store(pending, in: ledger)
         }
-        for message in batch { message.ack() }
     }
 
     private func store(_ pending: PendingGroup, in ledger: any EventLedger) async throws {
@@ -166,6 +186,16 @@ private struct PendingGroup {
         bindings = keep.map { bindings[$0] }
         messages = keep.map { messages[$0] }
     }
+}
+
+/// The newest batch task, so cancelling the committer cancels it: its acknowledgements are
+/// skipped. A store under way finishes (it is one ledger call); the broker redelivers what
+/// was not acknowledged.
+private final class InFlightBatches: Sendable {
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+
+    func set(_ current: Task<Void, any Error>) { task.withLock { $0 = current } }
+    func cancel() { task.withLock { $0 }?.cancel() }
 }
 
 /// The hand-off between the reader and the committer: bounded, one reader, one taker.
