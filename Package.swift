@@ -154,6 +154,8 @@ let package = Package(
             path: "benchmarks/BridgeBench",
             swiftSettings: strict
         ),
+        // Helpers shared by the test targets that run child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",
@@ -176,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MQTTIntegrationTests",
-            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["MQTT", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper"], swiftSettings: strict),
@@ -184,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge",
+                "WeEvent", "Ledger", "Server", "Bridge", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -194,7 +196,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WeEvent", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TestSupport", "WeEvent", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -70,14 +71,14 @@ final class BrokerProcess: @unchecked Sendable {
     /// Waits for the process to end and returns its exit status (negative for a signal).
     func waitForExit() async -> Int32 {
         guard let process else { return 0 }
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
+        let status = await childExit(process)
+        return status >= 128 ? -(status - 128) : status
     }
 
     func remove() {
         if process?.isRunning == true {
             kill(signal: SIGKILL)
-            process?.waitUntilExit()
+            if let process { waitForChildExit(process) }
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -92,8 +93,8 @@ final class BrokerProcess: @unchecked Sendable {
         process.standardError = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let status = waitForChildExit(process)
+        return (status, String(decoding: data, as: UTF8.self))
     }
 }
 

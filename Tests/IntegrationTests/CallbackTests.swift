@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -38,7 +39,7 @@ final class CallbackReceiver: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         // SIGKILL: a child may inherit SIGTERM ignored from the test runner.
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForChildExit(process)
     }
 
     /// Event ids in the order they arrived (duplicates included: delivery is at least once).
@@ -149,6 +150,6 @@ struct CallbackTests {
         #expect(lines.count == 3)
         broker.kill(signal: SIGTERM)
         #expect(await broker.waitForExit() == 0)
-        curl.waitUntilExit()
+        waitForChildExit(curl)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import GRDB
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -21,8 +22,8 @@ func runCommand(_ path: String, _ arguments: [String], input: String? = nil, env
         try inputPipe.fileHandleForWriting.close()
     }
     let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let status = waitForChildExit(process)
+    return (status, String(decoding: data, as: UTF8.self))
 }
 
 /// Runs one of our scripts with system(3), output to a file: Foundation's Process does not
@@ -110,7 +111,7 @@ final class MosquittoSubscriber: @unchecked Sendable {
     func stop() {
         // SIGKILL: the test runner blocks SIGTERM and children inherit that mask.
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        waitForChildExit(process)
         try? FileManager.default.removeItem(atPath: outputPath)
     }
 }
@@ -176,3 +177,4 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool
     }
     return try condition()
 }
+

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import MQTT
 import NIOCore
 import Synchronization
@@ -33,6 +34,7 @@ final class Child: @unchecked Sendable {
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
+    private var exitStatus: Int32 = -1
     private let done = DispatchGroup()
 
     init(_ executable: String, _ arguments: [String], stdin: String? = nil) throws {
@@ -67,13 +69,14 @@ final class Child: @unchecked Sendable {
     func wait() async -> ProcessResult {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async { [self] in
-                process.waitUntilExit()
+                let status = waitForChildExit(process)
                 done.wait()
+                lock.withLock { exitStatus = status }
                 continuation.resume()
             }
         }
-        let (out, err) = lock.withLock { (self.out, self.err) }
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        let (out, err, status) = lock.withLock { (self.out, self.err, self.exitStatus) }
+        return ProcessResult(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 }
 
@@ -281,3 +284,4 @@ final class PacketLog: Sendable {
         return lines.joined(separator: "\n")
     }
 }
+

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Hummingbird
 import HummingbirdTesting
 import Ledger
@@ -43,8 +44,7 @@ func checkProof(_ json: String) throws -> (Int32, String) {
     process.standardError = pipe
     try process.run()
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    return (waitForChildExit(process), output)
 }
 
 /// Changes the character `offset` characters after the first `marker`: a digit to the next digit, a letter to `a` or `b`.

@@ -1,0 +1,27 @@
+import Foundation
+
+/// Blocks until `process` has ended and returns its exit status (128 + signal when killed).
+///
+/// Not `Process.waitUntilExit()`: on Linux it spins in its run loop and was seen never noticing
+/// a child's exit, hanging a whole test run at 100% CPU. `waitid` with `WNOWAIT` sees the exit
+/// without reaping, so Foundation can still reap the child as it means to.
+@discardableResult
+public func waitForChildExit(_ process: Process) -> Int32 {
+    var info = siginfo_t()
+    while waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOWAIT) != 0 {
+        if errno == EINTR { continue }
+        // Already reaped by Foundation, which records the status a moment later.
+        for _ in 0..<500 where process.isRunning { usleep(10_000) }
+        if process.isRunning { return -1 }
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+    let status = info._sifields._sigchld.si_status
+    return info.si_code == CLD_EXITED ? status : 128 + status
+}
+
+/// The same without blocking a task's thread: the wait runs on a dispatch thread.
+public func childExit(_ process: Process) async -> Int32 {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: waitForChildExit(process)) }
+    }
+}
