@@ -28,16 +28,9 @@ port_in_use() { # PORT
 }
 
 free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
+    # The kernel's choice: a port nobody is bound to (probing with connect() does not see ports
+    # held by outgoing connections, which then fail the server's bind).
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
 start() {
@@ -109,7 +102,19 @@ stop() {
 }
 
 case "${1:-}" in
-    start) shift; start "$@" ;;
+    start)
+        shift
+        if [ -n "${1:-}" ]; then
+            start "$@"
+        else
+            # A port chosen here can still be taken before the server binds it: try another.
+            for attempt in 1 2 3; do
+                if start "" "${2:-}"; then exit 0; fi
+                echo "zookeeper start attempt $attempt failed; trying another port" >&2
+            done
+            exit 1
+        fi
+        ;;
     stop) shift; stop "$@" ;;
     cmd) shift; four_letter_word "${1:?port}" "${2:?word}"; echo ;;
     *) echo "usage: $0 start [PORT] [DIR] | stop PID | cmd PORT WORD" >&2; exit 2 ;;
