@@ -23,7 +23,9 @@ struct InboundBridge: Sendable {
     let bindings: BindingSnapshot
     let status: BridgeStatusBoard
     let rejected: RejectedMessageLog
+    /// `event.content.max-length` and `event.extensions.max-length`: the same limits as REST.
     let contentMaxLength: Int
+    let extensionsMaxLength: Int
     let session: String
     let logger: Logger
     /// Most messages held between the client and the ledger before the reader stops reading
@@ -84,14 +86,14 @@ struct InboundBridge: Sendable {
             }
             let content = Array(message.payload.readableBytesView)
             for binding in targets {
-                if let reason = rejection(content: content, message: message) {
+                let event = NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic])
+                if let reason = rejection(event) {
                     reject(message, binding: binding, reason: reason)
                     continue
                 }
                 let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
                 perGroup[binding.groupId, default: PendingGroup()].add(
-                    NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic]),
-                    receipt: receipt, duplicateCandidate: message.dup, binding: binding, message: message
+                    event, receipt: receipt, duplicateCandidate: message.dup, binding: binding, message: message
                 )
             }
         }
@@ -140,15 +142,15 @@ struct InboundBridge: Sendable {
         }
     }
 
-    private func rejection(content: [UInt8], message: MQTTMessage) -> String? {
-        if content.isEmpty { return ErrorCode.eventContentIsBlank.message }
-        if content.count > contentMaxLength {
-            return "event content exceeds max length[\(contentMaxLength) bytes]: \(content.count) bytes"
+    /// Why the event cannot be stored, by the rules every publish follows (Validation), or nil.
+    private func rejection(_ event: NewEvent) -> String? {
+        do {
+            try Validation.content(event.content, maxLength: contentMaxLength)
+            try Validation.extensions(event.extensions, maxLength: extensionsMaxLength)
+            return nil
+        } catch {
+            return "\(error.message) (\(event.content.count) bytes)"
         }
-        if message.topic.utf8.count + MQTTBridge.mqttTopicExtension.utf8.count > 1024 {
-            return ErrorCode.eventExtensionsExceedsMaxLength.message
-        }
-        return nil
     }
 
     private func reject(_ message: MQTTMessage, binding: Binding, reason: String) {

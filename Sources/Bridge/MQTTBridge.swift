@@ -179,7 +179,8 @@ public final class MQTTBridge: Service {
         }
         let inbound = InboundBridge(
             client: client, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
-            contentMaxLength: configuration.contentMaxLength, session: configuration.mqttClientID, logger: logger
+            contentMaxLength: configuration.contentMaxLength, extensionsMaxLength: configuration.extensionsMaxLength,
+            session: configuration.mqttClientID, logger: logger
         )
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
