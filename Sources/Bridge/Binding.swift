@@ -110,15 +110,6 @@ public enum MQTTTopicRules {
     /// Whether `name` matches `filter`; a filter starting with a wildcard does not match `$`-topics.
     public static func matches(filter: String, name: String) -> Bool {
         if name.hasPrefix("$") && (filter.hasPrefix("+") || filter.hasPrefix("#")) { return false }
-        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
-        let n = name.split(separator: "/", omittingEmptySubsequences: false)
-        var i = 0
-        while i < f.count {
-            if f[i] == "#" { return true }
-            guard i < n.count else { return false }
-            if f[i] != "+" && f[i] != n[i] { return false }
-            i += 1
-        }
-        return i == n.count
+        return TopicFilter.matches(pattern: filter, topic: name)
     }
 }

@@ -30,6 +30,14 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         return patterns.contains { TopicFilter.match(levels: levels[...], pattern: $0[...]) }
     }
 
+    /// MQTT's matching of one pattern against one topic name, level by level (also the bridge's).
+    public static func matches(pattern: String, topic: String) -> Bool {
+        match(
+            levels: topic.split(separator: "/", omittingEmptySubsequences: false)[...],
+            pattern: pattern.split(separator: "/", omittingEmptySubsequences: false)[...]
+        )
+    }
+
     private static func match(levels: ArraySlice<Substring>, pattern: ArraySlice<Substring>) -> Bool {
         var levels = levels
         var pattern = pattern
