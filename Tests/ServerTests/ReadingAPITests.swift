@@ -12,23 +12,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 /// The router with callback subscriptions wired in (their delivery service is not run here).
 func withSubscriptionAPI(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("subs-\(UUID().uuidString)").path
-    var configuration = WeEvent.Configuration()
-    configuration.ledgerPath = dir
-    let ledgers = try LedgerSet.openEmbedded(path: dir, groups: ["1"], blockMaxEvents: 100, blockMaxDelayMilliseconds: 0, logger: .init(label: "test"))
-    let subscriptions = try await CallbackSubscriptions.open(
-        ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
-    )
-    let app = Application(router: WeEventApplication.router(ledgers: ledgers, configuration: configuration, subscriptions: subscriptions))
-    do {
-        try await app.test(.router, body)
-    } catch {
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-        throw error
-    }
-    await ledgers.shutdown()
-    try? FileManager.default.removeItem(atPath: dir)
+    try await withTestBroker(subscriptions: true) { client, _ in try await body(client) }
 }
 
 /// Runs scripts/check-proof.py on a proof; its exit status and output.

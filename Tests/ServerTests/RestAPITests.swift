@@ -13,27 +13,7 @@ func withAPI(
     bridge: Bool = false,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
-    var configuration = WeEvent.Configuration()
-    configuration.ledgerPath = dir
-    configuration.ledgerGroups = ["1", "2"]
-    configure(&configuration)
-    let ledgers = try LedgerSet.openEmbedded(
-        path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100, blockMaxDelayMilliseconds: 0, logger: .init(label: "test")
-    )
-    let store: (any BindingStore)? = bridge ? try LocalBindingStore(directory: dir) : nil
-    let app = Application(router: WeEventApplication.router(
-        ledgers: ledgers, configuration: configuration, bindings: store, status: bridge ? BridgeStatusBoard(instance: "test:1") : nil
-    ))
-    do {
-        try await app.test(.router, body)
-    } catch {
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-        throw error
-    }
-    await ledgers.shutdown()
-    try? FileManager.default.removeItem(atPath: dir)
+    try await withTestBroker(groups: ["1", "2"], configure: configure, bridge: bridge) { client, _ in try await body(client) }
 }
 
 struct Reply: Sendable {

@@ -22,25 +22,9 @@ func withLiveAPI(_ body: @escaping @Sendable (_ client: any TestClientProtocol, 
 }
 
 func withLiveAPI(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ ledger: any EventLedger) async throws -> Void) async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("live-\(UUID().uuidString)").path
-    var configuration = WeEvent.Configuration()
-    configuration.ledgerPath = dir
-    let ledgers = try LedgerSet.openEmbedded(path: dir, groups: ["1"], blockMaxEvents: 100, blockMaxDelayMilliseconds: 1, logger: .init(label: "test"))
-    let app = Application(
-        router: WeEventApplication.router(ledgers: ledgers, configuration: configuration),
-        configuration: .init(address: .hostname("127.0.0.1", port: 0))
-    )
-    do {
-        try await app.test(.live) { client in
-            try await body(client, "http://127.0.0.1:\(client.port!)/weevent", try ledgers.ledger("1"))
-        }
-    } catch {
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-        throw error
+    try await withTestBroker(blockMaxDelay: 1, live: true) { client, ledgers in
+        try await body(client, "http://127.0.0.1:\(client.port!)/weevent", try ledgers.ledger("1"))
     }
-    await ledgers.shutdown()
-    try? FileManager.default.removeItem(atPath: dir)
 }
 
 /// Opens an SSE stream, runs `whileOpen` once the broker said the stream is live, and

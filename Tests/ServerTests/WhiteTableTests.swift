@@ -34,19 +34,9 @@ import Testing
     }
 
     @Test func loopbackMayCallWhateverTheTableSays() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
-        var configuration = WeEvent.Configuration()
-        configuration.ipWhiteTable = ["192.0.2.10"]
-        let ledgers = try LedgerSet.openEmbedded(path: dir, groups: ["1"], blockMaxEvents: 10, blockMaxDelayMilliseconds: 0, logger: .init(label: "t"))
-        let app = Application(
-            router: WeEventApplication.router(ledgers: ledgers, configuration: configuration),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0))
-        )
-        try await app.test(.live) { client in
+        try await withTestBroker(configure: { $0.ipWhiteTable = ["192.0.2.10"] }, live: true) { client, _ in
             let reply = try await client.call("/weevent/rest/open?topic=t")
             #expect(reply.status == 200 && reply.body == "true")
         }
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
     }
 }

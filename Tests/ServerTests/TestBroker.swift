@@ -1,0 +1,61 @@
+import Bridge
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Subscriptions
+import WeEvent
+@testable import Server
+
+/// The broker's router over fresh ledgers in a temporary directory, for one test; the ledgers
+/// are shut down and the directory removed whatever the test does.
+///
+/// - Parameters:
+///   - groups: `ledger.groups`.
+///   - bridge: a file binding store and counters, so the master endpoints answer.
+///   - subscriptions: callback subscriptions wired in (their delivery service is not run).
+///   - live: served on a loopback socket (needed for SSE and a real peer address) instead of
+///     Hummingbird's in-process router test.
+func withTestBroker(
+    groups: [String] = ["1"],
+    blockMaxDelay: Int = 0,
+    configure: (inout WeEvent.Configuration) -> Void = { _ in },
+    bridge: Bool = false,
+    subscriptions: Bool = false,
+    live: Bool = false,
+    _ body: @escaping @Sendable (any TestClientProtocol, LedgerSet) async throws -> Void
+) async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
+    var configuration = WeEvent.Configuration()
+    configuration.ledgerPath = dir
+    configuration.ledgerGroups = groups
+    configure(&configuration)
+    let ledgers = try LedgerSet.openEmbedded(
+        path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100,
+        blockMaxDelayMilliseconds: blockMaxDelay, logger: .init(label: "test")
+    )
+    do {
+        let store: (any BindingStore)? = bridge ? try LocalBindingStore(directory: dir) : nil
+        let callbacks = subscriptions
+            ? try await CallbackSubscriptions.open(
+                ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
+            )
+            : nil
+        let router = WeEventApplication.router(
+            ledgers: ledgers, configuration: configuration, bindings: store,
+            status: bridge ? BridgeStatusBoard(instance: "test:1") : nil, subscriptions: callbacks
+        )
+        if live {
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in try await body(client, ledgers) }
+        } else {
+            try await Application(router: router).test(.router) { client in try await body(client, ledgers) }
+        }
+    } catch {
+        await ledgers.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+        throw error
+    }
+    await ledgers.shutdown()
+    try? FileManager.default.removeItem(atPath: dir)
+}
