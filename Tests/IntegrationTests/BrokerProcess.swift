@@ -85,16 +85,7 @@ final class BrokerProcess: @unchecked Sendable {
 
     /// Runs `weevent <arguments>` to completion: exit status and standard output.
     func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let status = waitForChildExit(process)
-        return (status, String(decoding: data, as: UTF8.self))
+        try runProcess(Self.binary, arguments, mergeStandardError: true)
     }
 }
 

@@ -4,28 +4,6 @@ import GRDB
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-/// Runs a command to completion; returns its exit status and standard output.
-@discardableResult
-func runCommand(_ path: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.standardError
-    let inputPipe = Pipe()
-    if input != nil { process.standardInput = inputPipe }
-    try process.run()
-    if let input {
-        inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inputPipe.fileHandleForWriting.close()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let status = waitForChildExit(process)
-    return (status, String(decoding: data, as: UTF8.self))
-}
-
 /// Runs one of our scripts with system(3), output to a file: Foundation's Process does not
 /// always notice the end of a script whose children live on in their own session (setsid).
 func runScript(_ arguments: [String], environment: String = "") -> (Int32, String) {
@@ -74,7 +52,7 @@ final class Mosquitto: @unchecked Sendable {
     func publish(topic: String, message: String? = nil, lines: [String]? = nil, qos: Int = 1) throws {
         var arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic]
         if let message { arguments += ["-m", message] } else { arguments += ["-l"] }
-        let (status, _) = try runCommand("/usr/bin/mosquitto_pub", arguments, input: lines.map { $0.joined(separator: "\n") + "\n" })
+        let (status, _) = try runProcess("/usr/bin/mosquitto_pub", arguments, input: lines.map { $0.joined(separator: "\n") + "\n" })
         guard status == 0 else { throw BrokerError("mosquitto_pub failed with \(status)") }
     }
 }

@@ -20,15 +20,7 @@ func checkProof(_ json: String) throws -> (Int32, String) {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("proof-\(UUID().uuidString).json").path
     try json.write(toFile: path, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", repositoryRoot + "/scripts/check-proof.py", path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (waitForChildExit(process), output)
+    return try runProcess("/usr/bin/env", ["python3", repositoryRoot + "/scripts/check-proof.py", path], mergeStandardError: true)
 }
 
 /// Changes the character `offset` characters after the first `marker`: a digit to the next digit, a letter to `a` or `b`.

@@ -1,5 +1,28 @@
 import Foundation
 
+/// Runs a command to completion; returns its exit status and standard output (with standard
+/// error too when `mergeStandardError`, else that goes to the test's own standard error).
+@discardableResult
+public func runProcess(
+    _ path: String, _ arguments: [String], input: String? = nil, mergeStandardError: Bool = false
+) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = mergeStandardError ? output : FileHandle.standardError
+    let inputPipe = Pipe()
+    if input != nil { process.standardInput = inputPipe }
+    try process.run()
+    if let input {
+        inputPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inputPipe.fileHandleForWriting.close()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    return (waitForChildExit(process), String(decoding: data, as: UTF8.self))
+}
+
 /// Blocks until `process` has ended and returns its exit status (128 + signal when killed).
 ///
 /// Not `Process.waitUntilExit()`: on Linux it spins in its run loop and was seen never noticing
