@@ -1,6 +1,9 @@
 # The front door: `make run` and `make test` work on a fresh Debian machine with Swift.
 SWIFT ?= swift
 CONFIG ?= conf/weevent.properties
+# A hung test fails the run after this long instead of stalling CI; stdbuf keeps the test
+# output line by line, so what ran last is visible even then.
+TEST_TIMEOUT ?= 20m
 BIN_DEBUG = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
 .PHONY: run test build bench deps clean
@@ -16,7 +19,7 @@ run:
 test:
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
-	WEEVENT_BIN=$(BIN_DEBUG)/weevent $(SWIFT) test --skip-build
+	WEEVENT_BIN=$(BIN_DEBUG)/weevent timeout -k 10 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build
 
 build:
 	$(SWIFT) build

@@ -37,18 +37,9 @@ start)
         echo "listener $port 127.0.0.1"
         if [ -f "$dir/extra.conf" ]; then cat "$dir/extra.conf"; else echo "allow_anonymous true"; fi
     } > "$dir/mosquitto.conf"
-    # Started through python3 so that mosquitto gets default signal dispositions and an empty
-    # signal mask (a test runner may have SIGTERM blocked, and the mask is inherited) and no
-    # inherited descriptor beyond stdio (a caller's pipe would otherwise stay open).
-    python3 -c '
-import os, signal, sys
-signal.pthread_sigmask(signal.SIG_SETMASK, [])
-for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT):
-    signal.signal(s, signal.SIG_DFL)
-os.closerange(3, 65536)
-os.setsid()
-os.execvp("mosquitto", ["mosquitto", "-c", sys.argv[1]])
-' "$dir/mosquitto.conf" >"$dir/stdout.log" 2>&1 </dev/null &
+    # detach.py: own session, default signals, no descriptor inherited from the caller (a test
+    # process's pipes would otherwise stay open as long as mosquitto runs).
+    python3 "$(dirname "$0")/detach.py" mosquitto -c "$dir/mosquitto.conf" >"$dir/stdout.log" 2>&1 </dev/null &
     pid=$!
     for _ in $(seq 1 100); do
         if ! kill -0 "$pid" 2>/dev/null; then

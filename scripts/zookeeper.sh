@@ -14,6 +14,7 @@ set -euo pipefail
 
 CLASSPATH_ZK="${ZOOKEEPER_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar}"
 JAVA="${JAVA:-java}"
+DETACH="$(cd "$(dirname "$0")" && pwd)/detach.py"
 
 four_letter_word() { # PORT WORD; gives up after 3 s (a server still starting may not answer)
     timeout 3 bash -c '
@@ -57,8 +58,9 @@ maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
 EOF
-    # setsid: the server must not die with the shell (or test process group) that started it.
-    setsid "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    # detach.py: the server must not die with the shell (or test process group) that started it,
+    # nor keep open a descriptor inherited from it (a test's pipe would never see end-of-file).
+    python3 "$DETACH" "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
         -Dzookeeper.admin.enableServer=false \
         -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -cp "$CLASSPATH_ZK" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
@@ -66,7 +68,7 @@ EOF
     local pid=$!
     if [ -n "${ZK_PARENT_PID:-}" ]; then
         # Tests pass their pid: the server goes when they do, even if they crash.
-        setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill "$2" 2>/dev/null' \
+        python3 "$DETACH" bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill "$2" 2>/dev/null' \
             zk-watchdog "$ZK_PARENT_PID" "$pid" >/dev/null 2>&1 </dev/null &
     fi
     for _ in $(seq 1 300); do

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import MQTT
 import Testing
@@ -20,7 +21,7 @@ struct CLITests {
         let broker = try await Mosquitto.start()
         defer { Task { await broker.stop() } }
         let client = try MQTTClient(configuration: broker.configuration(clientID: "cli-check"))
-        try await withTimeout(30, "CLI pub -l") {
+        try await withDeadline(seconds: 30, "CLI pub -l") {
             try await client.connect()
             let inbox = Inbox.draining(client)
             try await client.subscribe(to: [MQTTSubscription(topicFilter: "cli/#", qos: .exactlyOnce)])
@@ -30,7 +31,7 @@ struct CLITests {
             #expect(await inbox.payloads == ["one", "two", "three"])
         }
         let sub = try Child(weevent, ["mqtt", "sub", "-p", "\(broker.port)", "-t", "cli/+", "-q", "1", "-v", "-C", "1"])
-        try await withTimeout(30, "CLI sub") {
+        try await withDeadline(seconds: 30, "CLI sub") {
             while sub.isRunning {
                 try await client.publish(to: "cli/x", payload: "hello", qos: .atLeastOnce)
                 try await Task.sleep(for: .milliseconds(100))
@@ -60,12 +61,12 @@ struct CLITests {
         defer { Task { await broker.stop() } }
         let sub = try Child(weevent, ["mqtt", "sub", "-p", "\(broker.port)", "-t", "x", "-d"])
         // Wait until it has subscribed (its -d trace says so), then terminate it.
-        try await withTimeout(30, "sub subscribing") {
+        try await withDeadline(seconds: 30, "sub subscribing") {
             while !FileManager.default.fileExists(atPath: "/proc/\(sub.process.processIdentifier)") { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(500))
         }
         sub.terminate()
-        let result = try await withTimeout(10, "sub exiting on SIGTERM") { await sub.wait() }
+        let result = try await withDeadline(seconds: 10, "sub exiting on SIGTERM") { await sub.wait() }
         #expect(result.status == 0)
         #expect(result.stderr.contains("sending SUBSCRIBE"))
     }

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import MQTT
 import NIOCore
@@ -9,7 +10,7 @@ struct MosquittoTests {
         let broker = try await Mosquitto.start()
         defer { Task { await broker.stop() } }
         let client = try MQTTClient(configuration: broker.configuration(clientID: "anon"))
-        try await withTimeout(30, "anonymous round trip") {
+        try await withDeadline(seconds: 30, "anonymous round trip") {
             try await client.connect()
             let inbox = Inbox.draining(client)
             try await client.subscribe(to: [MQTTSubscription(topicFilter: "anon/+", qos: .exactlyOnce)])
@@ -75,7 +76,7 @@ struct MosquittoTests {
         var configuration = try MQTTConfiguration(url: "ssl://localhost:\(broker.port)", clientID: "tls", tls: MQTTTLSConfiguration(caFile: "\(dir)/ca.crt"))
         configuration.reconnect = .never
         let client = try MQTTClient(configuration: configuration)
-        try await withTimeout(30, "TLS round trip") {
+        try await withDeadline(seconds: 30, "TLS round trip") {
             try await client.connect()
             let inbox = Inbox.draining(client)
             try await client.subscribe(to: [MQTTSubscription(topicFilter: "tls/t", qos: .atLeastOnce)])
@@ -103,7 +104,7 @@ struct MosquittoTests {
         let client = try MQTTClient(configuration: broker.configuration(clientID: "interop-pub-\(qos.rawValue)"))
         try await client.connect()
         // mosquitto_sub subscribes at its own pace: publish until it has one message and exits.
-        try await withTimeout(30, "mosquitto_sub receiving") {
+        try await withDeadline(seconds: 30, "mosquitto_sub receiving") {
             while sub.isRunning {
                 try await client.publish(to: "interop/out", payload: "from-swift", qos: qos)
                 try await Task.sleep(for: .milliseconds(100))
@@ -120,7 +121,7 @@ struct MosquittoTests {
         let broker = try await Mosquitto.start()
         defer { Task { await broker.stop() } }
         let client = try MQTTClient(configuration: broker.configuration(clientID: "interop-sub-\(qos.rawValue)"))
-        try await withTimeout(30, "receiving from mosquitto_pub") {
+        try await withDeadline(seconds: 30, "receiving from mosquitto_pub") {
             try await client.connect()
             let inbox = Inbox.draining(client)
             try await client.subscribe(to: [MQTTSubscription(topicFilter: "interop/#", qos: qos)])
@@ -147,7 +148,7 @@ struct MosquittoTests {
         }
 
         let second = try MQTTClient(configuration: broker.configuration(clientID: "persistent", cleanSession: false))
-        try await withTimeout(30, "queued messages") {
+        try await withDeadline(seconds: 30, "queued messages") {
             let inbox = Inbox.draining(second)
             let sessionPresent = try await second.connect()
             #expect(sessionPresent)
@@ -186,11 +187,11 @@ struct MosquittoTests {
             }
             for f in window { try await f.get() }
         }
-        try await withTimeout(180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
+        try await withDeadline(seconds: 180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
             await inbox.waitFor(count: total / 4)
         }
         broker = try await broker.restart()
-        try await withTimeout(180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
+        try await withDeadline(seconds: 180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
             try await publishing.value
             await inbox.waitFor(count: total)
         }

@@ -133,20 +133,6 @@ struct MosquittoError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Fails instead of hanging when a broker never delivers what the test waits for.
-func withTimeout<T: Sendable>(_ seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw MosquittoError(message: "timed out after \(seconds) s: \(what)")
-        }
-        let result = try await group.next()!
-        group.cancelAll()
-        return result
-    }
-}
-
 /// Collects messages from a client, acknowledging each after recording it.
 actor Inbox {
     private(set) var payloads: [String] = []

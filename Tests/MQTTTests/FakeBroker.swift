@@ -1,3 +1,4 @@
+import TestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -56,16 +57,7 @@ struct ScriptTimeout: Error {}
 
 /// Runs `body`, failing instead of hanging if the client never does what the script waits for.
 func withScriptTimeout<T: Sendable>(_ seconds: Int = 20, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw ScriptTimeout()
-        }
-        let result = try await group.next()!
-        group.cancelAll()
-        return result
-    }
+    try await withDeadline(seconds: seconds, "the scripted exchange", body)
 }
 
 /// The test's side of one connection: read the next packet, send one.

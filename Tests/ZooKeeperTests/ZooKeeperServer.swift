@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import ZooKeeper
 
@@ -85,17 +86,13 @@ func firstElement<S: AsyncSequence & Sendable>(
     within timeout: Duration = .seconds(30),
     where predicate: @escaping @Sendable (S.Element) -> Bool
 ) async throws -> S.Element? where S.Element: Sendable {
-    try await withThrowingTaskGroup(of: S.Element?.self) { group in
-        group.addTask {
+    do {
+        return try await withDeadline(timeout, "an element of the sequence") {
             for try await element in sequence where predicate(element) { return element }
             return nil
         }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        return try await group.next() ?? nil
+    } catch is DeadlineExceeded {
+        return nil
     }
 }
 
