@@ -48,16 +48,24 @@ struct InboundBridge: Sendable {
 
     /// Two batches in flight: the next batch goes to the ledger while the previous one waits
     /// for its fsync (the ledger's writer seals it right after), so deliveries from the MQTT
-    /// broker do not stall for a whole store. Acknowledgements still go out in arrival order:
+    /// broker do not stall for a whole store. Events keep arrival order: a batch is handed to
+    /// the ledger only once the previous one has its place there (`queued`), since the two
+    /// tasks may otherwise run in either order. Acknowledgements also go out in arrival order:
     /// a batch is acknowledged after it and every earlier batch are durable.
     private func commitInOrder(from buffer: MessageBuffer) async throws {
         let inFlight = InFlightBatches()
         try await withTaskCancellationHandler {
             var previous: Task<Void, any Error>?
+            var previousQueued: OneShot?
             while let batch = await buffer.take() {
                 let earlier = previous
+                let earlierQueued = previousQueued
+                let queued = OneShot()
+                previousQueued = queued
                 let current = Task {
-                    try await store(batch)
+                    defer { queued.fire() }  // also when this batch fails: the next one must not wait for ever
+                    await earlierQueued?.wait()
+                    try await store(batch, queued: queued)
                     try await earlier?.value
                     for message in batch { message.ack() }
                 }
@@ -72,8 +80,11 @@ struct InboundBridge: Sendable {
     }
 
     /// Stores a batch. Retries the ledger until it succeeds: an unacknowledged message would
-    /// otherwise sit in the broker until the next connection.
-    func store(_ batch: [MQTTMessage]) async throws {
+    /// otherwise sit in the broker until the next connection. `queued` fires once every event
+    /// of the batch has its place in its ledger's order (a retry after a failed store may put
+    /// it behind the next batch: a store failure is a disk failure, and order is then second).
+    func store(_ batch: [MQTTMessage], queued: OneShot = OneShot()) async throws {
+        defer { queued.fire() }
         let started = ContinuousClock.now
         defer { status.metrics?.inboundStore.record(ContinuousClock.now - started) }
         let bound = bindings.inbound()
@@ -97,13 +108,17 @@ struct InboundBridge: Sendable {
                 )
             }
         }
-        for (groupID, pending) in perGroup {
+        let groups = perGroup.keys.sorted()
+        for (i, groupID) in groups.enumerated() {
             let ledger = try ledgers.ledger(groupID)
-            try await store(pending, in: ledger)
+            // Groups before the last are stored whole first, so the batch is queued only once all are.
+            let isLast = i == groups.count - 1
+            let signal: @Sendable () -> Void = { if isLast { queued.fire() } }
+            try await store(perGroup[groupID]!, in: ledger, queued: signal)
         }
     }
 
-    private func store(_ pending: PendingGroup, in ledger: any EventLedger) async throws {
+    private func store(_ pending: PendingGroup, in ledger: any EventLedger, queued: @escaping @Sendable () -> Void) async throws {
         var pending = pending
         // A redelivered QoS 2 message whose receipt names an event with the same topic and payload was stored before.
         var held: Set<InboundReceipt> = []
@@ -119,11 +134,14 @@ struct InboundBridge: Sendable {
             logger.info("redelivered QoS 2 messages already stored; not storing them again", metadata: ["count": "\(held.count)"])
             pending.drop { held.contains($0) }
         }
-        if pending.events.isEmpty { return }
+        if pending.events.isEmpty {
+            queued()
+            return
+        }
         var attempt = 0
         while true {
             do {
-                let results = try await ledger.publish(pending.events, receipts: pending.receipts)
+                let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
                 for (i, result) in results.enumerated() {
                     switch result {
                     case .success: status.recordBridged(pending.bindings[i].key)
@@ -198,6 +216,32 @@ private final class InFlightBatches: Sendable {
 
     func set(_ current: Task<Void, any Error>) { task.withLock { $0 = current } }
     func cancel() { task.withLock { $0 }?.cancel() }
+}
+
+/// A signal given once (later calls do nothing); `wait()` returns once it was given.
+final class OneShot: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func fire() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if state.fired { return [] }
+            state.fired = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.fired { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
 }
 
 /// The hand-off between the reader and the committer: bounded, one reader, one taker.

@@ -8,6 +8,9 @@ import WeEvent
 /// Failures a client caused are thrown as `WeEventError`; anything else is a store failure.
 public protocol EventLedger: Sendable {
     var groupID: String { get }
+    /// Names this store: positions count in one store only. Every instance on a shared store
+    /// sees the same id; each embedded ledger has its own (made when its file is created).
+    var ledgerID: String { get }
 
     /// Creates the topic, or reopens a closed one. `true` also when it was already open.
     func open(topic: String) async throws -> Bool
@@ -26,7 +29,13 @@ public protocol EventLedger: Sendable {
     /// Appends events like `publish(_:)`, and in the same transaction records, for each stored
     /// event whose receipt slot is not nil, that this MQTT packet was stored as that event.
     /// This is how the bridge stores an inbound QoS 2 message exactly once across crashes.
-    func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>]
+    ///
+    /// `queued` is called as soon as the events have their place in the ledger's order, before
+    /// they are durable: a caller may then send its next batch without waiting for this one's
+    /// fsync and still keep the order of the two (the bridge's inbound pipeline does).
+    func publish(
+        _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
+    ) async throws -> [Result<EventID, WeEventError>]
     /// The event a recorded MQTT packet became, if its receipt is still held.
     func receipt(_ receipt: InboundReceipt) async throws -> EventID?
     /// Forgets receipts (durably) once the MQTT broker released the packets (PUBREL).
@@ -45,6 +54,8 @@ public protocol EventLedger: Sendable {
     func position(of id: EventID) async throws -> UInt64
     /// The position of the first event of block `height`; 100307 when there is no such block.
     func firstPosition(ofBlock height: UInt64) async throws -> UInt64
+    /// The position of the last event in a block sealed before `timestamp` (ms since 1970), 0 if none.
+    func lastPosition(before timestamp: Int64) async throws -> UInt64
     /// The event's Merkle path, its block and the headers up to the head; errors as `event(id:)`.
     func proof(of id: EventID) async throws -> EventProof
     /// Fired after every durable commit, so readers follow the ledger without polling.
@@ -92,5 +103,12 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
             return "group \(groupID): block \(firstBadBlock) does not match: \(problem ?? "")"
         }
         return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events, chain intact"
+    }
+}
+
+extension EventLedger {
+    /// `publish(_:receipts:queued:)` for a caller that waits for durability before anything else.
+    public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
+        try await publish(events, receipts: receipts, queued: {})
     }
 }

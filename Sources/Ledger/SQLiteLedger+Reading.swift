@@ -64,6 +64,16 @@ extension SQLiteLedger {
         return UInt64(first)
     }
 
+    public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
+        let last = try await pool.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT MAX(first_position + event_count - 1) FROM blocks WHERE timestamp < ?",
+                arguments: [timestamp]
+            )
+        }
+        return last.map { UInt64($0) } ?? 0
+    }
+
     public func proof(of id: EventID) async throws -> EventProof {
         let located = try await locate(id)
         let groupID = self.groupID

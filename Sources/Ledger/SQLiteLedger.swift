@@ -15,6 +15,7 @@ import WeEvent
 /// that is not durable.
 public final class SQLiteLedger: EventLedger {
     public let groupID: String
+    public let ledgerID: String
     let pool: DatabasePool
     let queue: WriteQueue
     let view: Mutex<LedgerView>
@@ -39,10 +40,10 @@ public final class SQLiteLedger: EventLedger {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         let pool = try DatabasePool(path: directory + "/ledger.sqlite", configuration: config)
-        try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
+        let ledgerID = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
         let view = try pool.read { db in try LedgerView.load(db) }
         let ledger = SQLiteLedger(
-            groupID: groupID, pool: pool, view: view,
+            groupID: groupID, ledgerID: ledgerID, pool: pool, view: view,
             blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds,
             logger: logger
         )
@@ -51,10 +52,11 @@ public final class SQLiteLedger: EventLedger {
     }
 
     private init(
-        groupID: String, pool: DatabasePool, view: LedgerView,
+        groupID: String, ledgerID: String, pool: DatabasePool, view: LedgerView,
         blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
     ) {
         self.groupID = groupID
+        self.ledgerID = ledgerID
         self.pool = pool
         self.view = Mutex(view)
         self.commits = CommitFeed(head: view.eventCount)
@@ -84,12 +86,16 @@ public final class SQLiteLedger: EventLedger {
 
     // MARK: writes
 
-    private func submit<T>(_ make: (CheckedContinuation<T, any Error>) -> WriteOp) async throws -> T {
+    /// Queues a write for the writer thread; `queued` runs once it has its place in the order.
+    private func submit<T>(
+        _ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let op = make(continuation)
             if !queue.enqueue(op) {
                 op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
             }
+            queued()
         }
     }
 
@@ -114,10 +120,15 @@ public final class SQLiteLedger: EventLedger {
         return try await submit { .publishBatch(events, nil, $0) }
     }
 
-    public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
+    public func publish(
+        _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
+    ) async throws -> [Result<EventID, WeEventError>] {
         precondition(events.count == receipts.count, "one receipt slot per event")
-        if events.isEmpty { return [] }
-        return try await submit { .publishBatch(events, receipts, $0) }
+        if events.isEmpty {
+            queued()
+            return []
+        }
+        return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
@@ -252,7 +263,8 @@ struct LedgerView: Sendable {
 }
 
 enum LedgerSchema {
-    static func create(_ db: Database, groupID: String) throws {
+    /// Creates what is missing; returns the ledger's id (made once, kept in `meta`).
+    static func create(_ db: Database, groupID: String) throws -> String {
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS blocks(
@@ -294,6 +306,12 @@ enum LedgerSchema {
         } else {
             try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1')", arguments: [groupID])
         }
+        // Files made before ledger ids existed get theirs on first open.
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)",
+            arguments: [UUID().uuidString.lowercased()]
+        )
+        return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ledger_id'") ?? ""
     }
 }
 

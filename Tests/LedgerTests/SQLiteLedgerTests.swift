@@ -139,6 +139,30 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
+    /// The inbound bridge sends its next batch once the previous one is queued, not durable:
+    /// batches handed over that way keep their order, however the tasks are scheduled.
+    @Test func aBatchSentAfterTheQueuedSignalLandsAfterTheEarlierOne() async throws {
+        try await withLedger(maxEvents: 1000, maxDelay: 5) { ledger, _ in
+            _ = try await ledger.open(topic: "t")
+            var tasks: [Task<[Result<EventID, WeEventError>], any Error>] = []
+            for round in 0..<50 {
+                let queued = AsyncStream.makeStream(of: Void.self)
+                tasks.append(Task {
+                    try await ledger.publish(
+                        [NewEvent(topic: "t", content: [UInt8(round), 0]), NewEvent(topic: "t", content: [UInt8(round), 1])],
+                        receipts: [nil, nil], queued: { queued.continuation.yield(); queued.continuation.finish() }
+                    )
+                })
+                for await _ in queued.stream {}
+            }
+            var ids: [EventID] = []
+            for task in tasks { ids += try await task.value.map { try $0.get() } }
+            #expect(ids.map(\.sequence) == Array(1...100))
+            let range = try await ledger.events(after: 0, through: nil, matching: try TopicFilter.parse("t"), limit: 200)
+            #expect(range.events.map(\.event.content) == (0..<50).flatMap { [[UInt8($0), 0], [UInt8($0), 1]] })
+        }
+    }
+
     @Test func stateSurvivesReopening() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
