@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
-                "WeEvent", "Ledger",
+                "WeEvent", "Ledger", "Bridge", "ZooKeeper",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -190,6 +190,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 "Subscriptions",
             ],
             swiftSettings: strict

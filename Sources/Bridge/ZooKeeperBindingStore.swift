@@ -24,18 +24,8 @@ public final class ZooKeeperBindingStore: BindingStore {
         "\(coordinator.bindingsPath)/\(key.direction.rawValue)/\(key.nodeName)"
     }
 
-    /// Runs a ZooKeeper operation for a request; ZooKeeper failures become 200400.
-    private func withClient<T>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
-        let client = try await coordinator.connectedClient(waiting: true)
-        do {
-            return try await body(client)
-        } catch let error as ZooKeeperError {
-            throw WeEventError(.zookeeperError, detail: "\(error)")
-        }
-    }
-
     public func bindings() async throws -> [Binding] {
-        try await withClient { try await Self.read($0, root: coordinator.bindingsPath) }
+        try await coordinator.request { try await Self.read($0, root: coordinator.bindingsPath) }
     }
 
     static func read(_ client: ZooKeeperClient, root: String) async throws -> [Binding] {
@@ -62,7 +52,7 @@ public final class ZooKeeperBindingStore: BindingStore {
     }
 
     public func put(_ binding: Binding) async throws -> Binding {
-        try await withClient { client in
+        try await coordinator.request { client in
             let path = path(binding.key)
             while true {
                 do {
@@ -90,7 +80,7 @@ public final class ZooKeeperBindingStore: BindingStore {
     }
 
     public func remove(_ key: Binding.Key) async throws -> Bool {
-        try await withClient { client in
+        try await coordinator.request { client in
             do {
                 try await client.delete(path(key))
             } catch let error as ZooKeeperError where error.code == .noNode {
@@ -102,7 +92,7 @@ public final class ZooKeeperBindingStore: BindingStore {
     }
 
     public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
-        try await withClient { client in
+        try await coordinator.request { client in
             let path = path(key)
             while true {
                 do {
@@ -132,27 +122,7 @@ public final class ZooKeeperBindingStore: BindingStore {
     }
 
     public func changes() -> AsyncStream<[Binding]> {
-        let (stream, continuation) = AsyncStream.makeStream(of: [Binding].self, bufferingPolicy: .bufferingNewest(1))
-        let coordinator = self.coordinator
-        let logger = self.logger
-        // The watch loop lives as long as its consumer: cancelled when the stream is dropped.
-        let task = Task {
-            while !Task.isCancelled {
-                let client = await coordinator.client()
-                do {
-                    let watch = try await client.watch(coordinator.bindingsPath, for: .data)
-                    continuation.yield(try await Self.read(client, root: coordinator.bindingsPath))
-                    for try await _ in watch {
-                        continuation.yield(try await Self.read(client, root: coordinator.bindingsPath))
-                    }
-                } catch {
-                    logger.warning("watching bindings failed; watching again", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .milliseconds(500))
-                }
-            }
-            continuation.finish()
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+        let root = coordinator.bindingsPath
+        return coordinator.snapshots(watching: root, what: "bindings") { client in try await Self.read(client, root: root) }
     }
 }

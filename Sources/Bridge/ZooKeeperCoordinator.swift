@@ -40,6 +40,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     public var nodesPath: String { root + "/nodes" }
     public var leaderPath: String { root + "/leader" }
     public var bindingsPath: String { root + "/mqtt_topic" }
+    public var subscriptionsPath: String { root + "/subscriptions" }
 
     public func leadershipChanges() -> AsyncStream<Bool> {
         let (stream, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(8))
@@ -72,6 +73,46 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
             }
             if let ready { continuation.resume(returning: ready) }
         }
+    }
+
+    /// Runs a request's ZooKeeper operations on a connected session (waiting up to the session
+    /// timeout for one); ZooKeeper failures become 200400 with their reason.
+    public func request<T>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
+        let client = try await connectedClient(waiting: true)
+        do {
+            return try await body(client)
+        } catch let error as ZooKeeperError {
+            throw WeEventError(.zookeeperError, detail: "\(error)")
+        }
+    }
+
+    /// `read()` once now and again whenever the data of the node at `path` changes, across
+    /// sessions, for as long as the stream is consumed. Stores bump that node's data on every
+    /// change, so one watch sees them all.
+    public func snapshots<T: Sendable>(
+        watching path: String, what: String, read: @escaping @Sendable (ZooKeeperClient) async throws -> T
+    ) -> AsyncStream<T> {
+        let (stream, continuation) = AsyncStream.makeStream(of: T.self, bufferingPolicy: .bufferingNewest(1))
+        let logger = self.logger
+        // The watch loop lives as long as its consumer: cancelled when the stream is dropped.
+        let task = Task {
+            while !Task.isCancelled {
+                let client = await self.client()
+                do {
+                    let watch = try await client.watch(path, for: .data)
+                    continuation.yield(try await read(client))
+                    for try await _ in watch {
+                        continuation.yield(try await read(client))
+                    }
+                } catch {
+                    logger.warning("watching \(what) failed; watching again", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
     }
 
     /// The current client if there is a connected session, for requests that must not wait.
@@ -131,7 +172,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         let client = try await ZooKeeperClient.connect(to: hosts, sessionTimeout: sessionTimeout, logger: logger)
         defer { publish(nil) }
         do {
-            for path in [nodesPath, leaderPath, bindingsPath + "/inbound", bindingsPath + "/outbound"] {
+            for path in [nodesPath, leaderPath, bindingsPath + "/inbound", bindingsPath + "/outbound", subscriptionsPath] {
                 try await client.ensurePath(path)
             }
             let node = nodesPath + "/" + NodeName.encode(instance)

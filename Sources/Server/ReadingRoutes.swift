@@ -40,7 +40,9 @@ extension WeEventRoutes {
             let url = try Self.callbackURL(p["url"])
             let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
-            let answer = try await subscriptions.subscribe(groupID: groupID, filter: filter, url: url, id: id, position: start)
+            let answer = try await subscriptions.subscribe(
+                groupID: groupID, filter: filter, url: url, id: id, position: start, ledgerID: ledger.ledgerID
+            )
             return Response(
                 status: .ok, headers: [.contentType: "text/plain;charset=UTF-8"],
                 body: .init(byteBuffer: ByteBuffer(string: answer))
@@ -52,7 +54,7 @@ extension WeEventRoutes {
             return JSONBody.bool(true)
         }
         endpoint(api, "admin/listSubscription") { _ in
-            try JSONBody.response(try requireSubscriptions().list().map(SubscriptionBody.init))
+            try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
         }
     }
 

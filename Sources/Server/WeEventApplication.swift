@@ -44,9 +44,10 @@ public enum WeEventApplication {
                 address: .hostname(configuration.serverHost, port: configuration.serverPort),
                 serverName: "weevent"
             ),
-            // Shut down in reverse: the server finishes its requests and streams, the bridge stops,
-            // callback delivery saves its positions, then the ledgers close.
-            services: [LedgerService(ledgers: ledgers, logger: logger)] + (subscriptions.map { [$0] } ?? []) + services,
+            // Shut down in reverse: the server finishes its requests and streams, callback delivery
+            // saves its positions, the bridge stops (then the ZooKeeper session, first of
+            // `services`, closes), and the ledgers close last.
+            services: [LedgerService(ledgers: ledgers, logger: logger)] + services + (subscriptions.map { [$0] } ?? []),
             logger: logger
         )
     }

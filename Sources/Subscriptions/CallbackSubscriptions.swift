@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Bridge
 import Ledger
 import Logging
 import ServiceLifecycle
@@ -17,8 +18,16 @@ import WeEvent
 /// delivered just before a crash may come again). Delivery goes through URLSession, which on
 /// Linux is libcurl (FoundationNetworking).
 ///
-/// A `Service`: `run()` owns one delivery loop per subscription in a task group; on graceful
-/// shutdown the loops are cancelled, save their positions and end.
+/// Several instances (ZooKeeper store): every instance accepts subscribe, unSubscribe and
+/// listSubscription, and sees the others' changes through the store's watch; only the leader
+/// (`LeadershipSource`, the election the MQTT bridge uses) delivers, so a subscription is
+/// delivered by one instance at a time and the next leader takes it over from the stored
+/// position. A position counts in one ledger (`Subscription.ledgerID`): a leader whose ledger
+/// is another one (embedded ledgers, one per instance) starts at its own events sealed since
+/// the subscription was created, since the stored position means nothing in its ledger.
+///
+/// A `Service`: `run()` follows the store and leadership; while leading, one delivery loop per
+/// subscription runs in a task group; on graceful shutdown the loops save their positions and end.
 public final class CallbackSubscriptions: Service, Sendable {
     public struct Status: Sendable {
         public var subscription: Subscription
@@ -33,6 +42,14 @@ public final class CallbackSubscriptions: Service, Sendable {
         var lastError: String?
         var lastEventID: String?
         var tail: EventTail?
+        /// This instance runs the subscription's delivery loop (its position is ahead of the store's).
+        var delivering = false
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Starts delivery loops in the current leadership term; nil while not leading.
+        var starter: AsyncStream<String>.Continuation?
     }
 
     /// Backoff between attempts: `initial`, doubled each time, at most `maximum`.
@@ -49,70 +66,74 @@ public final class CallbackSubscriptions: Service, Sendable {
 
     let ledgers: LedgerSet
     let store: any SubscriptionStore
+    let leadership: any LeadershipSource
     let logger: Logger
     let retry: Retry
     private let session: URLSession
-    private let entries: Mutex<[String: Entry]>
-    private let initialIDs: [String]
-    private let starts: AsyncStream<String>
-    private let startContinuation: AsyncStream<String>.Continuation
+    private let state = Mutex(State())
 
-    /// Loads the stored subscriptions; their delivery starts when the service runs.
-    public static func open(ledgers: LedgerSet, store: any SubscriptionStore, retry: Retry = Retry(), logger: Logger) async throws -> CallbackSubscriptions {
-        let stored = try await store.load()
-        return CallbackSubscriptions(ledgers: ledgers, store: store, stored: stored, retry: retry, logger: logger)
+    /// Loads the stored subscriptions (when the store answers now; a ZooKeeper store that does
+    /// not yet is read once `run()` follows it). Delivery starts when the service runs and leads.
+    public static func open(
+        ledgers: LedgerSet, store: any SubscriptionStore, leadership: any LeadershipSource = SingleInstanceLeadership(),
+        retry: Retry = Retry(), logger: Logger
+    ) async throws -> CallbackSubscriptions {
+        let subscriptions = CallbackSubscriptions(ledgers: ledgers, store: store, leadership: leadership, retry: retry, logger: logger)
+        if store is SQLiteSubscriptionStore {
+            subscriptions.merge(try await store.load())
+        }
+        return subscriptions
     }
 
-    private init(ledgers: LedgerSet, store: any SubscriptionStore, stored: [Subscription], retry: Retry, logger: Logger) {
+    private init(ledgers: LedgerSet, store: any SubscriptionStore, leadership: any LeadershipSource, retry: Retry, logger: Logger) {
         self.ledgers = ledgers
         self.store = store
+        self.leadership = leadership
         self.retry = retry
         self.logger = logger
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = retry.requestTimeout
         configuration.httpMaximumConnectionsPerHost = 16
         self.session = URLSession(configuration: configuration)
-        var entries: [String: Entry] = [:]
-        for subscription in stored { entries[subscription.id] = Entry(subscription: subscription) }
-        self.entries = Mutex(entries)
-        self.initialIDs = stored.map(\.id)
-        (starts, startContinuation) = AsyncStream.makeStream(of: String.self)
     }
 
     // MARK: the API of rest/subscribe, rest/unSubscribe, admin/listSubscription
 
-    /// Creates a subscription starting after `position`, or, with `id`, resumes an existing one
-    /// (its position is kept; the URL may change). 100504 unknown id, 100507 id of another topic or group.
-    public func subscribe(groupID: String, filter: TopicFilter, url: String, id: String?, position: UInt64) async throws -> String {
+    /// Creates a subscription starting after `position` of ledger `ledgerID`, or, with `id`,
+    /// resumes an existing one (its position is kept; the URL may change).
+    /// 100504 unknown id, 100507 id of another topic or group.
+    public func subscribe(
+        groupID: String, filter: TopicFilter, url: String, id: String?, position: UInt64, ledgerID: String
+    ) async throws -> String {
         if let id {
-            let existing = entries.withLock { $0[id]?.subscription }
-            guard var existing else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
+            let existing = state.withLock { $0.entries[id]?.subscription }
+            guard let existing else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
             guard existing.groupID == groupID, existing.topic == filter.description else {
                 throw WeEventError(.subscriptionIdAlreadyExist, detail: "\(id) is for topic \(existing.topic) in group \(existing.groupID)")
             }
             if existing.url != url {
-                existing.url = url
-                try await store.save(existing)
-                entries.withLock { $0[id]?.subscription.url = url }
+                try await store.setURL(id: id, url: url)
+                state.withLock { $0.entries[id]?.subscription.url = url }
             }
             return id
         }
         let subscription = Subscription(
             id: UUID().uuidString.lowercased(), groupID: groupID, topic: filter.description, url: url,
-            position: position, createdTimestamp: Int64(Date().timeIntervalSince1970 * 1000)
+            position: position, createdTimestamp: Int64(Date().timeIntervalSince1970 * 1000), ledgerID: ledgerID
         )
         try await store.save(subscription)
-        entries.withLock { $0[subscription.id] = Entry(subscription: subscription) }
-        startContinuation.yield(subscription.id)
+        state.withLock { $0.entries[subscription.id] = Entry(subscription: subscription) }
+        startDelivery(subscription.id)
         logger.info("subscription created", metadata: [
             "subscription": "\(subscription.id)", "topic": "\(subscription.topic)", "url": "\(url)",
         ])
         return subscription.id
     }
 
-    /// Removes a subscription; its delivery stops before the next POST. 100504 when unknown.
+    /// Removes a subscription; its delivery stops before the next POST (on the delivering
+    /// instance once it sees the change). 100504 when unknown.
     public func unsubscribe(id: String) async throws {
-        guard let removed = entries.withLock({ $0.removeValue(forKey: id) }) else {
+        guard let removed = state.withLock({ $0.entries.removeValue(forKey: id) }) else {
             throw WeEventError(.subscriptionIdNotExist, detail: id)
         }
         removed.tail?.close()
@@ -120,51 +141,138 @@ public final class CallbackSubscriptions: Service, Sendable {
         logger.info("subscription removed", metadata: ["subscription": "\(id)"])
     }
 
-    public func list() -> [Status] {
-        entries.withLock { entries in
-            entries.values
+    /// Every subscription. An instance that does not deliver reads the positions from the
+    /// store first (the deliverer saves them after each batch).
+    public func list() async -> [Status] {
+        let delivering = state.withLock { $0.starter != nil }
+        if !delivering, let stored = try? await store.load() { merge(stored) }
+        return state.withLock { state in
+            state.entries.values
                 .sorted { ($0.subscription.createdTimestamp, $0.subscription.id) < ($1.subscription.createdTimestamp, $1.subscription.id) }
                 .map { Status(subscription: $0.subscription, failedAttempts: $0.failedAttempts, lastError: $0.lastError, lastEventID: $0.lastEventID) }
         }
     }
 
+    /// Takes the store's view: new subscriptions start (when leading), removed ones stop,
+    /// URLs follow; positions too, for subscriptions this instance is not delivering.
+    private func merge(_ stored: [Subscription]) {
+        let (added, stopped) = state.withLock { state -> ([String], [EventTail]) in
+            let ids = Set(stored.map(\.id))
+            var stopped: [EventTail] = []
+            for (id, entry) in state.entries where !ids.contains(id) {
+                if let tail = entry.tail { stopped.append(tail) }
+                state.entries[id] = nil
+            }
+            var added: [String] = []
+            for subscription in stored {
+                guard var entry = state.entries[subscription.id] else {
+                    state.entries[subscription.id] = Entry(subscription: subscription)
+                    added.append(subscription.id)
+                    continue
+                }
+                entry.subscription.url = subscription.url
+                if !entry.delivering {
+                    entry.subscription.position = subscription.position
+                    entry.subscription.delivered = subscription.delivered
+                    entry.subscription.ledgerID = subscription.ledgerID
+                }
+                state.entries[subscription.id] = entry
+            }
+            return (added, stopped)
+        }
+        for tail in stopped { tail.close() }
+        for id in added { startDelivery(id) }
+    }
+
+    private func startDelivery(_ id: String) {
+        _ = state.withLock { $0.starter }?.yield(id)
+    }
+
     // MARK: delivery
 
     public func run() async throws {
+        if !(store is SQLiteSubscriptionStore), let stored = try? await store.load() { merge(stored) }
         await withDiscardingTaskGroup { group in
-            for id in initialIDs {
-                group.addTask { await self.deliver(id) }
+            group.addTask {
+                for await stored in self.store.changes().cancelOnGracefulShutdown() { self.merge(stored) }
             }
-            for await id in starts.cancelOnGracefulShutdown() {
-                group.addTask { await self.deliver(id) }
-            }
-            group.cancelAll()
+            group.addTask { await self.deliverWhileLeading() }
         }
         logger.info("callback delivery stopped")
     }
 
+    /// One term of delivery per leadership: started when this instance leads, cancelled the
+    /// moment it stops (its loops save their positions as they end).
+    private func deliverWhileLeading() async {
+        var term: Task<Void, Never>?
+        for await leading in leadership.leadershipChanges().cancelOnGracefulShutdown() {
+            if leading, term == nil {
+                term = Task { await self.deliverAll() }
+            } else if !leading, let running = term {
+                running.cancel()
+                await running.value
+                term = nil
+            }
+        }
+        if let running = term {
+            running.cancel()
+            await running.value
+        }
+    }
+
+    private func deliverAll() async {
+        // Fresh positions: another instance may have delivered since this one last looked.
+        if let stored = try? await store.load() { merge(stored) }
+        await withDiscardingTaskGroup { group in
+            let (starts, continuation) = AsyncStream.makeStream(of: String.self)
+            let ids = state.withLock { state in
+                state.starter = continuation
+                return Array(state.entries.keys)
+            }
+            for id in ids { group.addTask { await self.deliver(id) } }
+            for await id in starts { group.addTask { await self.deliver(id) } }  // ends when the term is cancelled
+            state.withLock { $0.starter = nil }
+            group.cancelAll()
+        }
+    }
+
     private func deliver(_ id: String) async {
-        guard let start = entries.withLock({ $0[id]?.subscription }) else { return }
+        let claimed = state.withLock { state -> Subscription? in
+            guard let entry = state.entries[id], !entry.delivering else { return nil }
+            state.entries[id]?.delivering = true
+            return entry.subscription
+        }
+        guard let start = claimed else { return }
+        defer { state.withLock { $0.entries[id]?.delivering = false } }
         let ledger: any EventLedger
         let filter: TopicFilter
+        var position = start.position
         do {
             ledger = try ledgers.ledger(start.groupID)
             filter = try TopicFilter.parse(start.topic)
+            if let owner = start.ledgerID, owner != ledger.ledgerID {
+                // Taken over from an instance with another ledger: its position means nothing here.
+                position = try await ledger.lastPosition(before: start.createdTimestamp)
+                logger.notice("subscription taken over from another ledger; delivering this ledger's events since it was created", metadata: [
+                    "subscription": "\(id)", "from": "\(position)",
+                ])
+            }
         } catch {
             logger.error("subscription cannot start", metadata: ["subscription": "\(id)", "error": "\(error)"])
             return
         }
-        let tail = ledger.tail(after: start.position, matching: filter)
+        let tail = ledger.tail(after: position, matching: filter)
         defer { tail.close() }
-        let attached = entries.withLock { entries -> Bool in
-            guard entries[id] != nil else { return false }
-            entries[id]?.tail = tail
+        let attached = state.withLock { state -> Bool in
+            guard state.entries[id] != nil else { return false }
+            state.entries[id]?.tail = tail
+            state.entries[id]?.subscription.position = position
+            state.entries[id]?.subscription.ledgerID = ledger.ledgerID
             return true
         }
         guard attached else { return }
 
-        var saved = start.position
-        var position = start.position
+        var saved = start.ledgerID == ledger.ledgerID ? start.position : nil
         var delivered = start.delivered
         do {
             batches: while let batch = try await tail.next() {
@@ -173,16 +281,16 @@ public final class CallbackSubscriptions: Service, Sendable {
                     position = item.position
                     delivered += 1
                     let eventID = item.event.id.description
-                    entries.withLock { entries in
-                        entries[id]?.subscription.position = item.position
-                        entries[id]?.subscription.delivered = delivered
-                        entries[id]?.lastEventID = eventID
+                    state.withLock { state in
+                        state.entries[id]?.subscription.position = item.position
+                        state.entries[id]?.subscription.delivered = delivered
+                        state.entries[id]?.lastEventID = eventID
                     }
                 }
                 position = max(position, tail.position)
-                entries.withLock { $0[id]?.subscription.position = position }
+                state.withLock { $0.entries[id]?.subscription.position = position }
                 if position != saved {
-                    try await store.savePosition(id: id, position: position, delivered: delivered)
+                    try await store.savePosition(id: id, position: position, delivered: delivered, ledgerID: ledger.ledgerID)
                     saved = position
                 }
             }
@@ -192,7 +300,7 @@ public final class CallbackSubscriptions: Service, Sendable {
         }
         if position != saved {
             do {
-                try await store.savePosition(id: id, position: position, delivered: delivered)
+                try await store.savePosition(id: id, position: position, delivered: delivered, ledgerID: ledger.ledgerID)
             } catch {
                 logger.error("saving subscription position failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
             }
@@ -204,7 +312,7 @@ public final class CallbackSubscriptions: Service, Sendable {
         let body = try CallbackBody.encode(subscriptionID: id, event: item.event)
         var attempt = 0
         while true {
-            guard let url = entries.withLock({ $0[id]?.subscription.url }), let target = URL(string: url) else { return false }
+            guard let url = state.withLock({ $0.entries[id]?.subscription.url }), let target = URL(string: url) else { return false }
             try Task.checkCancellation()
             var request = URLRequest(url: target)
             request.httpMethod = "POST"
@@ -220,9 +328,9 @@ public final class CallbackSubscriptions: Service, Sendable {
                 try Task.checkCancellation()
                 problem = "\(error.localizedDescription) (\(url))"
             }
-            entries.withLock { entries in
-                entries[id]?.failedAttempts += 1
-                entries[id]?.lastError = problem
+            state.withLock { state in
+                state.entries[id]?.failedAttempts += 1
+                state.entries[id]?.lastError = problem
             }
             if attempt == 0 {
                 logger.notice("callback failed; retrying with backoff", metadata: [

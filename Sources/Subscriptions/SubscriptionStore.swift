@@ -13,8 +13,15 @@ public struct Subscription: Sendable, Equatable {
     public var position: UInt64
     public var delivered: UInt64
     public var createdTimestamp: Int64
+    /// The ledger `position` counts in (`EventLedger.ledgerID`); nil: the only one there is.
+    /// With several instances on embedded ledgers, an instance taking the subscription over
+    /// from another one's ledger cannot use that position (see `CallbackSubscriptions`).
+    public var ledgerID: String?
 
-    public init(id: String, groupID: String, topic: String, url: String, position: UInt64, delivered: UInt64 = 0, createdTimestamp: Int64) {
+    public init(
+        id: String, groupID: String, topic: String, url: String, position: UInt64, delivered: UInt64 = 0,
+        createdTimestamp: Int64, ledgerID: String? = nil
+    ) {
         self.id = id
         self.groupID = groupID
         self.topic = topic
@@ -22,19 +29,32 @@ public struct Subscription: Sendable, Equatable {
         self.position = position
         self.delivered = delivered
         self.createdTimestamp = createdTimestamp
+        self.ledgerID = ledgerID
     }
 }
 
 /// Where subscriptions and their positions are kept. Every method returns once the change
-/// is durable. The embedded store is a local SQLite file; a ZooKeeper-backed one (so another
-/// instance can take a subscription over) can stand beside it.
+/// is durable. The embedded store is a local SQLite file (one instance); the ZooKeeper store
+/// shares subscriptions between instances, so another one can take their delivery over.
 public protocol SubscriptionStore: Sendable {
     func load() async throws -> [Subscription]
-    /// Inserts or replaces the whole subscription.
+    /// Inserts a new subscription (or replaces one with its id).
     func save(_ subscription: Subscription) async throws
-    /// Advances a subscription's position; nothing happens when it no longer exists.
-    func savePosition(id: String, position: UInt64, delivered: UInt64) async throws
+    /// Changes where a subscription delivers; nothing happens when it no longer exists.
+    func setURL(id: String, url: String) async throws
+    /// Advances a subscription's position (counted in ledger `ledgerID`); nothing happens when
+    /// it no longer exists.
+    func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws
     func remove(id: String) async throws
+    /// Every subscription, each time another instance added, removed or changed one.
+    /// A store only this instance writes never yields.
+    func changes() -> AsyncStream<[Subscription]>
+}
+
+extension SubscriptionStore {
+    public func changes() -> AsyncStream<[Subscription]> {
+        AsyncStream { _ in }
+    }
 }
 
 /// Subscriptions in `ledger.path/subscriptions.sqlite`, `synchronous=FULL`: each write is
@@ -60,8 +80,13 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
                     url TEXT NOT NULL,
                     position INTEGER NOT NULL,
                     delivered INTEGER NOT NULL,
-                    created INTEGER NOT NULL)
+                    created INTEGER NOT NULL,
+                    ledger_id TEXT)
                 """)
+            // Files made before positions named their ledger.
+            if try !db.columns(in: "subscriptions").contains(where: { $0.name == "ledger_id" }) {
+                try db.execute(sql: "ALTER TABLE subscriptions ADD COLUMN ledger_id TEXT")
+            }
         }
     }
 
@@ -71,7 +96,7 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
                 Subscription(
                     id: row["id"], groupID: row["group_id"], topic: row["topic"], url: row["url"],
                     position: UInt64(row["position"] as Int64), delivered: UInt64(row["delivered"] as Int64),
-                    createdTimestamp: row["created"]
+                    createdTimestamp: row["created"], ledgerID: row["ledger_id"]
                 )
             }
         }
@@ -80,17 +105,26 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
     public func save(_ s: Subscription) async throws {
         try await write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO subscriptions(id, group_id, topic, url, position, delivered, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [s.id, s.groupID, s.topic, s.url, Int64(s.position), Int64(s.delivered), s.createdTimestamp]
+                sql: """
+                    INSERT OR REPLACE INTO subscriptions(id, group_id, topic, url, position, delivered, created, ledger_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [s.id, s.groupID, s.topic, s.url, Int64(s.position), Int64(s.delivered), s.createdTimestamp, s.ledgerID]
             )
         }
     }
 
-    public func savePosition(id: String, position: UInt64, delivered: UInt64) async throws {
+    public func setURL(id: String, url: String) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE subscriptions SET url = ? WHERE id = ?", arguments: [url, id])
+        }
+    }
+
+    public func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws {
         try await write { db in
             try db.execute(
-                sql: "UPDATE subscriptions SET position = ?, delivered = ? WHERE id = ?",
-                arguments: [Int64(position), Int64(delivered), id]
+                sql: "UPDATE subscriptions SET position = ?, delivered = ?, ledger_id = ? WHERE id = ?",
+                arguments: [Int64(position), Int64(delivered), ledgerID, id]
             )
         }
     }

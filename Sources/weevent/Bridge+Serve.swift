@@ -12,15 +12,32 @@ struct BridgeParts {
     var rejected: RejectedMessageLog?
     var services: [any Service] = []
 
-    static func make(configuration: WeEvent.Configuration, ledgers: LedgerSet, metrics: BrokerMetrics, logger: Logger) throws -> BridgeParts {
+    /// This instance's name in the cluster and in mqtt_list_topic.
+    static func instanceName(_ configuration: WeEvent.Configuration) -> String {
+        "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
+    }
+
+    /// The ZooKeeper session (registration, election) when `broker.zookeeper.ip` is set: the
+    /// bridge and callback subscriptions share it. A service; it must start before both.
+    static func coordinator(configuration: WeEvent.Configuration, logger: Logger) -> ZooKeeperCoordinator? {
+        guard !configuration.zookeeperHosts.isEmpty else { return nil }
+        return ZooKeeperCoordinator(
+            hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instanceName(configuration),
+            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
+        )
+    }
+
+    static func make(
+        configuration: WeEvent.Configuration, ledgers: LedgerSet, metrics: BrokerMetrics,
+        coordinator: ZooKeeperCoordinator?, logger: Logger
+    ) throws -> BridgeParts {
         guard !configuration.mqttBrokerURL.isEmpty else {
             logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
             return BridgeParts()
         }
-        let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
-        let status = BridgeStatusBoard(instance: instance, metrics: metrics)
+        let status = BridgeStatusBoard(instance: instanceName(configuration), metrics: metrics)
         let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
-        if configuration.zookeeperHosts.isEmpty {
+        guard let coordinator else {
             logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledgerPath)/bindings.json")
             let store = try LocalBindingStore(directory: configuration.ledgerPath)
             let bridge = MQTTBridge(
@@ -29,17 +46,12 @@ struct BridgeParts {
             )
             return BridgeParts(store: store, status: status, rejected: rejected, services: [bridge])
         }
-        let coordinator = ZooKeeperCoordinator(
-            hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instance,
-            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
-        )
         let store = ZooKeeperBindingStore(coordinator: coordinator, logger: logger)
         let shared = ZooKeeperStatus(coordinator: coordinator, board: status, logger: logger)
         let bridge = MQTTBridge(
             configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
             leadership: coordinator, sharedStatus: shared, logger: logger
         )
-        // The bridge stops before the ZooKeeper session closes (services stop in reverse order).
-        return BridgeParts(store: store, status: shared, rejected: rejected, services: [coordinator, bridge])
+        return BridgeParts(store: store, status: shared, rejected: rejected, services: [bridge])
     }
 }

@@ -68,15 +68,22 @@ struct Serve: AsyncParsableCommand {
         logger.info("ledgers open", metadata: [
             "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
         ])
+        let coordinator = BridgeParts.coordinator(configuration: configuration, logger: logger)
+        let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
+            ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
         let subscriptions = try await CallbackSubscriptions.open(
-            ledgers: ledgers, store: SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite"), logger: logger
+            ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(), logger: logger
         )
         let metrics = BrokerMetrics()
-        let bridge = try BridgeParts.make(configuration: configuration, ledgers: ledgers, metrics: metrics, logger: logger)
+        let bridge = try BridgeParts.make(
+            configuration: configuration, ledgers: ledgers, metrics: metrics, coordinator: coordinator, logger: logger
+        )
         let app = WeEventApplication.make(
             ledgers: ledgers, configuration: configuration, logger: logger,
             bindings: bridge.store, status: bridge.status, rejected: bridge.rejected,
-            subscriptions: subscriptions, metrics: metrics, services: bridge.services
+            subscriptions: subscriptions, metrics: metrics,
+            // The ZooKeeper session first: the bridge and callback delivery stop before it closes.
+            services: (coordinator.map { [$0] } ?? []) + bridge.services
         )
         try await app.runService()
     }

@@ -51,6 +51,17 @@ final class CallbackReceiver: @unchecked Sendable {
         }
     }
 
+    /// Event contents in the order they arrived (duplicates included). With several instances on
+    /// embedded ledgers the same event id can name different events, one per ledger.
+    func receivedContents() -> [String] {
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            let content = (object?["event"] as? [String: Any])?["content"] as? String
+            return content.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
     /// Waits until `count` distinct events arrived; their ids in order of first arrival.
     func waitForDistinct(_ count: Int, seconds: Int = 60) async throws -> [String] {
         for _ in 0..<(seconds * 20) {
@@ -122,6 +133,72 @@ struct CallbackTests {
         #expect(try await http("\(broker.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)").text == "true")
         let after = try await http("\(broker.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)")
         #expect(after.object["code"] as? Int == 100504)
+    }
+
+    /// With ZooKeeper, two instances share their subscriptions: one made on either is listed by
+    /// both, only the leader delivers, and when the leader is killed the other takes the
+    /// subscription over. Its own ledger is another one, so it delivers its events sealed since
+    /// the subscription was created (published to it while it was not leading), then new ones.
+    @Test func theNextLeaderTakesSubscriptionsOver() async throws {
+        let zookeeper = try ZooKeeperServer()
+        defer { try? zookeeper.stop() }
+        let config = "broker.zookeeper.ip=\(zookeeper.hosts)\nbroker.zookeeper.timeout=2000"
+        let a = try BrokerProcess(extraConfig: config)
+        let b = try BrokerProcess(extraConfig: config)
+        defer { a.remove(); b.remove() }
+        try await a.start()
+        try await b.start()
+        let topic = "shared.callbacks"
+        for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true") }
+        #expect(await eventually { a.log().contains("state=leader") || b.log().contains("state=leader") })
+        let (leader, follower) = a.log().contains("state=leader") ? (a, b) : (b, a)
+        let receiver = try CallbackReceiver(directory: leader.directory)
+        defer { receiver.stop() }
+        try await receiver.start()
+
+        // Made on the follower, listed by both, delivered by the leader.
+        let url = receiver.url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let subscriptionID = try await http("\(follower.baseURL)/rest/subscribe?topic=\(topic)&url=\(url)").text
+        #expect(UUID(uuidString: subscriptionID) != nil, "\(subscriptionID)")
+        for broker in [leader, follower] {
+            #expect(try await eventually { try await Self.listed(broker) == [subscriptionID] })
+        }
+        func publish(_ n: Int, to broker: BrokerProcess, _ label: String) async throws -> [String] {
+            var contents: [String] = []
+            for i in 0..<n {
+                let reply = try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=\(label)-\(i)")
+                #expect(reply.object["eventId"] is String)
+                contents.append("\(label)-\(i)")
+            }
+            return contents
+        }
+        func arrived(_ count: Int) async -> [String] {
+            _ = await eventually(timeout: .seconds(30)) { Set(receiver.receivedContents()).count >= count }
+            return CallbackReceiver.firstArrivals(receiver.receivedContents())
+        }
+        let fromLeader = try await publish(5, to: leader, "leader")
+        #expect(await arrived(5) == fromLeader)
+        // Published to the follower meanwhile: in its ledger, not delivered while it follows.
+        let fromFollower = try await publish(3, to: follower, "follower")
+        try await Task.sleep(for: .seconds(1))
+        #expect(CallbackReceiver.firstArrivals(receiver.receivedContents()) == fromLeader)
+
+        leader.kill(signal: SIGKILL)
+        #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("state=leader") })
+        let afterTakeover = try await publish(2, to: follower, "later")
+        #expect(await arrived(10) == fromLeader + fromFollower + afterTakeover, "new leader's log:\n\(follower.log().suffix(3000))")
+        #expect(follower.log().contains("subscription taken over from another ledger"))
+
+        let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/admin/listSubscription").body) as? [[String: Any]]
+        #expect(listed?.first?["delivered"] as? Int == 10)
+        #expect(try await http("\(follower.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)").text == "true")
+        #expect(try await Self.listed(follower) == [])
+    }
+
+    static func listed(_ broker: BrokerProcess) async throws -> [String] {
+        let body = try await http("\(broker.baseURL)/admin/listSubscription").body
+        let entries = try JSONSerialization.jsonObject(with: body) as? [[String: Any]] ?? []
+        return entries.compactMap { $0["subscriptionId"] as? String }
     }
 
     /// `curl -N` follows a stream; SIGTERM ends the stream and the broker exits cleanly.

@@ -65,7 +65,7 @@ final class MosquittoSubscriber: @unchecked Sendable {
 
     init(port: Int, topic: String, qos: Int = 1, clientID: String? = nil, cleanSession: Bool = true) throws {
         outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("sub-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
         var arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic]
         if let clientID { arguments += ["-i", clientID] }
@@ -147,12 +147,12 @@ func storedContents(_ broker: BrokerProcess, topic: String, group: String = "1")
 }
 
 /// Polls until `condition` holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async rethrows -> Bool {
+func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if try condition() { return true }
+        if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(100))
     }
-    return try condition()
+    return try await condition()
 }
 
