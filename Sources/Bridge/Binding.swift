@@ -19,8 +19,14 @@ public struct Binding: Codable, Sendable, Hashable {
     public var createdAt: Int64
     /// Outbound: ledger position of the last event the MQTT broker acknowledged (0: none yet).
     public var checkpoint: UInt64
+    /// Outbound: the ledger `checkpoint` counts in (`EventLedger.ledgerID`); nil in bindings
+    /// written before ledgers had ids. A leader on another ledger cannot use the checkpoint.
+    public var checkpointLedger: String?
 
-    public init(direction: Direction, groupId: String, topic: String, mqttTopic: String, qos: Int, createdAt: Int64, checkpoint: UInt64 = 0) {
+    public init(
+        direction: Direction, groupId: String, topic: String, mqttTopic: String, qos: Int, createdAt: Int64,
+        checkpoint: UInt64 = 0, checkpointLedger: String? = nil
+    ) {
         self.direction = direction
         self.groupId = groupId
         self.topic = topic
@@ -28,6 +34,13 @@ public struct Binding: Codable, Sendable, Hashable {
         self.qos = qos
         self.createdAt = createdAt
         self.checkpoint = checkpoint
+        self.checkpointLedger = checkpointLedger
+    }
+
+    /// Whether moving the checkpoint to `position` of ledger `ledgerID` is progress: forward in
+    /// the same ledger, or any position of another ledger (a leader on that ledger took over).
+    func isAdvance(to position: UInt64, in ledgerID: String) -> Bool {
+        checkpointLedger != ledgerID || checkpoint < position
     }
 
     /// Identifies a binding: one per direction, group and WeEvent topic.

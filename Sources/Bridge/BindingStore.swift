@@ -12,8 +12,9 @@ public protocol BindingStore: Sendable {
     func put(_ binding: Binding) async throws -> Binding
     /// Removes the binding; false if there was none.
     func remove(_ key: Binding.Key) async throws -> Bool
-    /// Moves an outbound binding's checkpoint forward (never back).
-    func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws
+    /// Moves an outbound binding's checkpoint forward (never back within one ledger) to
+    /// `position` of ledger `ledgerID`.
+    func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws
     /// The full set of bindings after every change, starting with the current one.
     func changes() -> AsyncStream<[Binding]>
 }
@@ -52,7 +53,10 @@ public final class LocalBindingStore: BindingStore {
             if let existing = bindings[binding.key], existing.sameSettings(as: binding) { return existing }
             var stored = binding
             // Changing the MQTT topic or QoS of an outbound binding keeps its place in the ledger.
-            if let existing = bindings[binding.key] { stored.checkpoint = existing.checkpoint }
+            if let existing = bindings[binding.key] {
+                stored.checkpoint = existing.checkpoint
+                stored.checkpointLedger = existing.checkpointLedger
+            }
             bindings[binding.key] = stored
             return stored
         }
@@ -62,9 +66,12 @@ public final class LocalBindingStore: BindingStore {
         try update { bindings in bindings.removeValue(forKey: key) != nil }
     }
 
-    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
+    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws {
         try update(notify: false) { bindings in
-            if let existing = bindings[key], existing.checkpoint < position { bindings[key]?.checkpoint = position }
+            if let existing = bindings[key], existing.isAdvance(to: position, in: ledgerID) {
+                bindings[key]?.checkpoint = position
+                bindings[key]?.checkpointLedger = ledgerID
+            }
         }
     }
 

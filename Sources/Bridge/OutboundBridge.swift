@@ -8,6 +8,8 @@ import WeEvent
 /// binding's checkpoint on, are published to its MQTT topic at its QoS. The checkpoint moves
 /// only after the broker acknowledged every event up to it (at QoS 0: after they were written),
 /// so a restart or a new leader resumes where the last acknowledged batch ended: at least once.
+/// The checkpoint counts in one ledger: a new leader whose ledger is another one (embedded
+/// ledgers, one per instance) publishes its own events of the topic since the binding was made.
 ///
 /// An event that came in over MQTT from this binding's MQTT topic is not sent back to it.
 struct OutboundBridge: Sendable {
@@ -21,10 +23,18 @@ struct OutboundBridge: Sendable {
     func run() async throws {
         let filter = try TopicFilter.parse(binding.topic)
         let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
-        let tail = ledger.tail(after: binding.checkpoint, matching: filter)
+        var from = binding.checkpoint
+        if let owner = binding.checkpointLedger, owner != ledger.ledgerID {
+            // Taken over from a leader with another ledger: its checkpoint means nothing here.
+            from = try await ledger.lastPosition(before: binding.createdAt)
+            logger.notice("outbound binding taken over from another ledger; publishing this ledger's events since the binding was made", metadata: [
+                "topic": "\(binding.topic)", "from": "\(from)",
+            ])
+        }
+        let tail = ledger.tail(after: from, matching: filter)
         defer { tail.close() }
         logger.info("outbound bridge started", metadata: [
-            "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(binding.checkpoint)",
+            "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(from)",
         ])
         while let events = try await tail.next() {
             guard let last = events.last else { continue }
@@ -37,7 +47,7 @@ struct OutboundBridge: Sendable {
             for future in pending { try await future.get() }
             if !pending.isEmpty { status.metrics?.outboundAck.record(ContinuousClock.now - started) }
             if !pending.isEmpty { status.recordBridged(binding.key, count: UInt64(pending.count)) }
-            try await store.advanceCheckpoint(binding.key, to: last.position)
+            try await store.advanceCheckpoint(binding.key, to: last.position, in: ledger.ledgerID)
         }
     }
 }

@@ -61,6 +61,7 @@ public final class ZooKeeperBindingStore: BindingStore {
                     if existing.sameSettings(as: binding) { return existing }
                     var stored = binding
                     stored.checkpoint = existing.checkpoint
+                    stored.checkpointLedger = existing.checkpointLedger
                     try await client.set(path, data: Self.encode(stored), version: node.stat.version)
                     try await bump(client)
                     return stored
@@ -91,15 +92,16 @@ public final class ZooKeeperBindingStore: BindingStore {
         }
     }
 
-    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64) async throws {
+    public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws {
         try await coordinator.request { client in
             let path = path(key)
             while true {
                 do {
                     let node = try await client.get(path)
                     var binding = try JSONDecoder().decode(Binding.self, from: Data(node.data))
-                    guard binding.checkpoint < position else { return }
+                    guard binding.isAdvance(to: position, in: ledgerID) else { return }
                     binding.checkpoint = position
+                    binding.checkpointLedger = ledgerID
                     try await client.set(path, data: Self.encode(binding), version: node.stat.version)
                     return
                 } catch let error as ZooKeeperError where error.code == .noNode {

@@ -84,7 +84,8 @@ public struct MasterRoutes: Sendable {
         let checkpoint = direction == .outbound ? try await ledger.chainInfo().eventCount : 0
         let binding = Binding(
             direction: direction, groupId: ledger.groupID, topic: topic, mqttTopic: mqttTopic, qos: qos,
-            createdAt: Int64(Date().timeIntervalSince1970 * 1000), checkpoint: checkpoint
+            createdAt: Int64(Date().timeIntervalSince1970 * 1000), checkpoint: checkpoint,
+            checkpointLedger: direction == .outbound ? ledger.ledgerID : nil
         )
         _ = try await store.put(binding)
         return JSONBody.bool(true)

@@ -60,7 +60,7 @@ import Testing
         let store = try LocalBindingStore(directory: dir)
         _ = try await store.put(binding("a"))
         _ = try await store.put(binding("b", .outbound))
-        try await store.advanceCheckpoint(binding("b", .outbound).key, to: 42)
+        try await store.advanceCheckpoint(binding("b", .outbound).key, to: 42, in: "L")
         #expect(try await store.remove(binding("a").key))
         #expect(try await store.remove(binding("a").key) == false)
         let reopened = try LocalBindingStore(directory: dir)
@@ -74,11 +74,16 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try LocalBindingStore(directory: dir)
         _ = try await store.put(binding("o", .outbound))
-        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 7)
-        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 3)
+        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 7, in: "L")
+        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 3, in: "L")
         #expect(try await store.put(binding("o", .outbound)).checkpoint == 7)
         let changed = try await store.put(binding("o", .outbound, mqtt: "devices/cmd", qos: 2))
         #expect(changed.mqttTopic == "devices/cmd" && changed.qos == 2 && changed.checkpoint == 7)
+        #expect(changed.checkpointLedger == "L")
+        // A leader on another ledger took over: its position replaces the old one, even if lower.
+        try await store.advanceCheckpoint(binding("o", .outbound).key, to: 2, in: "M")
+        let taken = try await store.bindings().first
+        #expect(taken?.checkpoint == 2 && taken?.checkpointLedger == "M")
     }
 
     @Test func watchersSeeEveryChange() async throws {

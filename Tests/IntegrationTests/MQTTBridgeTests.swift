@@ -254,6 +254,48 @@ struct MQTTBridgeTests {
         #expect(follower.log().contains("state=leader"))
     }
 
+    /// Outbound across a failover: the checkpoint counts in the old leader's ledger, so the new
+    /// leader publishes its own events since the binding was made (those sent to it while it
+    /// followed included), then new ones; none of its events is skipped.
+    @Test func theNextLeaderPublishesItsOwnEventsSinceTheOutboundBindingWasMade() async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let zookeeper = try ZooKeeperServer()
+        defer { try? zookeeper.stop() }
+        let a = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
+        let b = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
+        defer { a.remove(); b.remove() }
+        try await a.start()
+        try await b.start()
+        let topic = "commands.failover"
+        for broker in [a, b] {
+            #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true")
+            _ = try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=history")
+        }
+        let device = try MosquittoSubscriber(port: mosquitto.port, topic: topic, qos: 1)
+        defer { device.stop() }
+        #expect(try await http("\(a.baseURL)/master/mqtt_add_outbound_topic?topic=\(topic)&qos=1").text == "true")
+        #expect(await eventually { a.log().contains("outbound bridge started") || b.log().contains("outbound bridge started") })
+        let (leader, follower) = a.log().contains("outbound bridge started") ? (a, b) : (b, a)
+        func publish(_ contents: [String], to broker: BrokerProcess) async throws {
+            for content in contents {
+                #expect(try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=\(content)").object["status"] as? String == "SUCCESS")
+            }
+        }
+        try await publish(["l1", "l2", "l3"], to: leader)
+        #expect(await device.waitFor(count: 3) == ["l1", "l2", "l3"])
+        try await publish(["f1", "f2"], to: follower)  // stored in the follower's ledger; it does not bridge
+        try await Task.sleep(for: .seconds(1))
+        #expect(device.lines == ["l1", "l2", "l3"])
+
+        leader.kill(signal: SIGKILL)
+        #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("outbound bridge started") })
+        try await publish(["n1", "n2"], to: follower)
+        let received = await device.waitFor(count: 7, timeout: .seconds(30))
+        #expect(received == ["l1", "l2", "l3", "f1", "f2", "n1", "n2"], "new leader's log:\n\(follower.log().suffix(3000))")
+        #expect(follower.log().contains("outbound binding taken over from another ledger"))
+    }
+
     /// ZooKeeper restarted: the bindings are still there and bridging goes on.
     @Test func bindingsSurviveAZooKeeperRestart() async throws {
         let mosquitto = try Mosquitto()
