@@ -18,6 +18,20 @@ struct MQTTBridgeTests {
         await eventually { broker.log().components(separatedBy: "[Bridge] subscribed").count - 1 >= subscriptions }
     }
 
+    /// A mosquitto, a ZooKeeper and two broker instances bridging through them, started, for `body`.
+    func withTwoInstances(_ body: (Mosquitto, BrokerProcess, BrokerProcess) async throws -> Void) async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let zookeeper = try ZooKeeperServer()
+        defer { try? zookeeper.stop() }
+        let a = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
+        let b = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
+        defer { a.remove(); b.remove() }
+        try await a.start()
+        try await b.start()
+        try await body(mosquitto, a, b)
+    }
+
     @Test func theSourceDocumentsInboundWalkThrough() async throws {
         let mosquitto = try Mosquitto()
         defer { try? mosquitto.stop() }
@@ -219,81 +233,67 @@ struct MQTTBridgeTests {
     /// Two instances: the leader is SIGKILLed during a QoS 1 stream; the other takes over and
     /// every message is in a ledger (at least once; duplicates are counted and reported).
     @Test func theFollowerTakesOverWhenTheLeaderIsKilled() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
-        let a = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
-        let b = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
-        defer { a.remove(); b.remove() }
-        try await a.start()
-        try await b.start()
-        for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=failover").text == "true") }
-        // A binding made on either instance is seen by both.
-        #expect(try await http("\(b.baseURL)/master/mqtt_add_inbound_topic?topic=failover&qos=1").text == "true")
-        #expect(await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") },
-                "A:\n\(a.log().suffix(3000))\nB:\n\(b.log().suffix(3000))")
-        let (leader, follower) = a.log().contains("[Bridge] subscribed") ? (a, b) : (b, a)
-        let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]]
-        #expect(listed?.count == 1)
+        try await withTwoInstances { mosquitto, a, b in
+            for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=failover").text == "true") }
+            // A binding made on either instance is seen by both.
+            #expect(try await http("\(b.baseURL)/master/mqtt_add_inbound_topic?topic=failover&qos=1").text == "true")
+            #expect(await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") },
+                    "A:\n\(a.log().suffix(3000))\nB:\n\(b.log().suffix(3000))")
+            let (leader, follower) = a.log().contains("[Bridge] subscribed") ? (a, b) : (b, a)
+            let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]]
+            #expect(listed?.count == 1)
 
-        let total = 4000
-        let messages = (1...total).map { "f\($0)" }
-        let publisher = Task.detached { try mosquitto.publish(topic: "failover", lines: messages, qos: 1) }
-        #expect(try await eventually { try storedContents(leader, topic: "failover").count >= 500 })
-        leader.kill(signal: SIGKILL)
-        try await publisher.value
-        #expect(try await eventually(timeout: .seconds(60)) {
-            Set(try storedContents(leader, topic: "failover") + storedContents(follower, topic: "failover")).count >= total
-        })
-        let first = try storedContents(leader, topic: "failover")
-        let second = try storedContents(follower, topic: "failover")
-        let all = first + second
-        print("failover: old leader stored \(first.count), new leader \(second.count), \(all.count - Set(all).count) duplicates")
-        #expect(Set(all) == Set(messages))
-        #expect(follower.log().contains("state=leader"))
+            let total = 4000
+            let messages = (1...total).map { "f\($0)" }
+            let publisher = Task.detached { try mosquitto.publish(topic: "failover", lines: messages, qos: 1) }
+            #expect(try await eventually { try storedContents(leader, topic: "failover").count >= 500 })
+            leader.kill(signal: SIGKILL)
+            try await publisher.value
+            #expect(try await eventually(timeout: .seconds(60)) {
+                Set(try storedContents(leader, topic: "failover") + storedContents(follower, topic: "failover")).count >= total
+            })
+            let first = try storedContents(leader, topic: "failover")
+            let second = try storedContents(follower, topic: "failover")
+            let all = first + second
+            print("failover: old leader stored \(first.count), new leader \(second.count), \(all.count - Set(all).count) duplicates")
+            #expect(Set(all) == Set(messages))
+            #expect(follower.log().contains("state=leader"))
+        }
     }
 
     /// Outbound across a failover: the checkpoint counts in the old leader's ledger, so the new
     /// leader publishes its own events since the binding was made (those sent to it while it
     /// followed included), then new ones; none of its events is skipped.
     @Test func theNextLeaderPublishesItsOwnEventsSinceTheOutboundBindingWasMade() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
-        let a = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
-        let b = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
-        defer { a.remove(); b.remove() }
-        try await a.start()
-        try await b.start()
-        let topic = "commands.failover"
-        for broker in [a, b] {
-            #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true")
-            _ = try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=history")
-        }
-        let device = try MosquittoSubscriber(port: mosquitto.port, topic: topic, qos: 1)
-        defer { device.stop() }
-        #expect(try await http("\(a.baseURL)/master/mqtt_add_outbound_topic?topic=\(topic)&qos=1").text == "true")
-        #expect(await eventually { a.log().contains("outbound bridge started") || b.log().contains("outbound bridge started") })
-        let (leader, follower) = a.log().contains("outbound bridge started") ? (a, b) : (b, a)
-        func publish(_ contents: [String], to broker: BrokerProcess) async throws {
-            for content in contents {
-                #expect(try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=\(content)").object["status"] as? String == "SUCCESS")
+        try await withTwoInstances { mosquitto, a, b in
+            let topic = "commands.failover"
+            for broker in [a, b] {
+                #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true")
+                _ = try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=history")
             }
-        }
-        try await publish(["l1", "l2", "l3"], to: leader)
-        #expect(await device.waitFor(count: 3) == ["l1", "l2", "l3"])
-        try await publish(["f1", "f2"], to: follower)  // stored in the follower's ledger; it does not bridge
-        try await Task.sleep(for: .seconds(1))
-        #expect(device.lines == ["l1", "l2", "l3"])
+            let device = try MosquittoSubscriber(port: mosquitto.port, topic: topic, qos: 1)
+            defer { device.stop() }
+            #expect(try await http("\(a.baseURL)/master/mqtt_add_outbound_topic?topic=\(topic)&qos=1").text == "true")
+            #expect(await eventually { a.log().contains("outbound bridge started") || b.log().contains("outbound bridge started") })
+            let (leader, follower) = a.log().contains("outbound bridge started") ? (a, b) : (b, a)
+            func publish(_ contents: [String], to broker: BrokerProcess) async throws {
+                for content in contents {
+                    #expect(try await http("\(broker.baseURL)/rest/publish?topic=\(topic)&content=\(content)").object["status"] as? String == "SUCCESS")
+                }
+            }
+            try await publish(["l1", "l2", "l3"], to: leader)
+            #expect(await device.waitFor(count: 3) == ["l1", "l2", "l3"])
+            try await publish(["f1", "f2"], to: follower)  // stored in the follower's ledger; it does not bridge
+            try await Task.sleep(for: .seconds(1))
+            #expect(device.lines == ["l1", "l2", "l3"])
 
-        leader.kill(signal: SIGKILL)
-        #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("outbound bridge started") })
-        try await publish(["n1", "n2"], to: follower)
-        let received = await device.waitFor(count: 7, timeout: .seconds(30))
-        #expect(received == ["l1", "l2", "l3", "f1", "f2", "n1", "n2"], "new leader's log:\n\(follower.log().suffix(3000))")
-        #expect(follower.log().contains("outbound binding taken over from another ledger"))
+            leader.kill(signal: SIGKILL)
+            #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("outbound bridge started") })
+            try await publish(["n1", "n2"], to: follower)
+            let received = await device.waitFor(count: 7, timeout: .seconds(30))
+            #expect(received == ["l1", "l2", "l3", "f1", "f2", "n1", "n2"], "new leader's log:\n\(follower.log().suffix(3000))")
+            #expect(follower.log().contains("outbound binding taken over from another ledger"))
+        }
     }
 
     /// ZooKeeper restarted: the bindings are still there and bridging goes on.
