@@ -29,7 +29,7 @@ public final class SQLiteLedger: EventLedger {
         groupID: String,
         directory: String,
         blockMaxEvents: Int = 1000,
-        blockMaxDelayMilliseconds: Int = 1,
+        blockMaxDelayMilliseconds: Int = 0,
         logger: Logger = Logger(label: "weevent.ledger")
     ) throws -> SQLiteLedger {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

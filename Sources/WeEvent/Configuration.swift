@@ -17,7 +17,7 @@ public struct Configuration: Sendable, Equatable {
     public var ledgerPath = "./data"
     public var ledgerGroups = ["1"]
     public var blockMaxEvents = 1000
-    public var blockMaxDelayMilliseconds = 2
+    public var blockMaxDelayMilliseconds = 0
     public var contentMaxLength = 10240
     public var extensionsMaxLength = 1024
 
