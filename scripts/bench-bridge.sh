@@ -31,7 +31,7 @@ broker.zookeeper.ip=
 CONF
 "$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; scripts/mosquitto.sh stop "$mpid"; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; scripts/mosquitto.sh stop "$mpid"; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
 
 echo

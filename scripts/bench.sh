@@ -24,7 +24,7 @@ broker.zookeeper.ip=
 CONF
 "$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$port/weevent/rest/open?topic=bench" >/dev/null
 

@@ -20,28 +20,35 @@ public final class BrokerMetrics: Sendable {
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
         ]
+        let bridgedHelp = "MQTT messages stored as events (inbound) or events published to MQTT and acknowledged (outbound)"
         inboundBridged = registry.makeCounter(
-            name: "weevent_mqtt_messages_bridged_total", labels: [("direction", "inbound")],
-            help: "MQTT messages stored as events (inbound) or events published to MQTT and acknowledged (outbound)"
+            descriptor: Self.name("mqtt", "messages_bridged", "total", bridgedHelp), labels: [("direction", "inbound")]
         )
         outboundBridged = registry.makeCounter(
-            name: "weevent_mqtt_messages_bridged_total", labels: [("direction", "outbound")],
-            help: "MQTT messages stored as events (inbound) or events published to MQTT and acknowledged (outbound)"
+            descriptor: Self.name("mqtt", "messages_bridged", "total", bridgedHelp), labels: [("direction", "outbound")]
         )
-        rejected = registry.makeCounter(
-            name: "weevent_mqtt_messages_rejected_total", help: "Inbound MQTT messages that could not become events (kept in the rejected log)"
-        )
-        reconnects = registry.makeCounter(name: "weevent_mqtt_reconnects_total", help: "Lost MQTT connections of the bridge")
-        leaderChanges = registry.makeCounter(name: "weevent_leader_changes_total", help: "Times this instance became or stopped being the bridge leader")
+        rejected = registry.makeCounter(descriptor: Self.name(
+            "mqtt", "messages_rejected", "total", "Inbound MQTT messages that could not become events (kept in the rejected log)"
+        ))
+        reconnects = registry.makeCounter(descriptor: Self.name("mqtt", "reconnects", "total", "Lost MQTT connections of the bridge"))
+        leaderChanges = registry.makeCounter(descriptor: Self.name(
+            nil, "leader_changes", "total", "Times this instance became or stopped being the bridge leader"
+        ))
         inboundStore = registry.makeDurationHistogram(
-            name: "weevent_mqtt_inbound_store_seconds", buckets: buckets, help: "MQTT batch to durable events"
+            descriptor: Self.name("mqtt", "inbound_store", "seconds", "MQTT batch to durable events"), buckets: buckets
         )
         outboundAck = registry.makeDurationHistogram(
-            name: "weevent_mqtt_outbound_ack_seconds", buckets: buckets, help: "Event batch handed to MQTT to the broker's acknowledgement"
+            descriptor: Self.name("mqtt", "outbound_ack", "seconds", "Event batch handed to MQTT to the broker's acknowledgement"),
+            buckets: buckets
         )
         restPublish = registry.makeDurationHistogram(
-            name: "weevent_rest_publish_seconds", buckets: buckets, help: "REST publish: request validated to event durable"
+            descriptor: Self.name("rest", "publish", "seconds", "REST publish: request validated to event durable"), buckets: buckets
         )
+    }
+
+    /// `weevent_<subsystem>_<name>_<unit>`.
+    private static func name(_ subsystem: String?, _ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "weevent", subsystem: subsystem, metricName: metric, unitName: unit, helpText: help)
     }
 
     /// The text exposition format.
