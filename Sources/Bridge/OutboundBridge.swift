@@ -36,18 +36,59 @@ struct OutboundBridge: Sendable {
         logger.info("outbound bridge started", metadata: [
             "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(from)",
         ])
-        while let events = try await tail.next() {
-            guard let last = events.last else { continue }
-            let started = ContinuousClock.now
-            var pending: [EventLoopFuture<Void>] = []
-            pending.reserveCapacity(events.count)
-            for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
-                pending.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
+        // Publishing and acknowledging run side by side: the next commit's events go out while
+        // the previous ones wait for their PUBACK/PUBCOMP, up to `windowsInFlight` commits; the
+        // checkpoint still moves in order, after each commit's last acknowledgement.
+        let (windows, windowSink) = AsyncThrowingStream.makeStream(of: Window.self)
+        let (credits, creditSink) = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    var credit = credits.makeAsyncIterator()
+                    var inFlight = 0
+                    while let events = try await tail.next() {
+                        guard let last = events.last else { continue }
+                        if inFlight == windowsInFlight {
+                            guard await credit.next() != nil else { break }
+                            inFlight -= 1
+                        }
+                        var acks: [EventLoopFuture<Void>] = []
+                        acks.reserveCapacity(events.count)
+                        for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
+                            acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
+                        }
+                        inFlight += 1
+                        windowSink.yield(Window(last: last.position, acks: acks, started: .now))
+                    }
+                    windowSink.finish()
+                } catch {
+                    windowSink.finish(throwing: error)
+                    throw error
+                }
             }
-            for future in pending { try await future.get() }
-            if !pending.isEmpty { status.metrics?.outboundAck.record(ContinuousClock.now - started) }
-            if !pending.isEmpty { status.recordBridged(binding.key, count: UInt64(pending.count)) }
-            try await store.advanceCheckpoint(binding.key, to: last.position, in: ledger.ledgerID)
+            group.addTask {
+                defer { creditSink.finish() }
+                for try await window in windows {
+                    for ack in window.acks { try await ack.get() }
+                    if !window.acks.isEmpty {
+                        status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
+                        status.recordBridged(binding.key, count: UInt64(window.acks.count))
+                    }
+                    try await store.advanceCheckpoint(binding.key, to: window.last, in: ledger.ledgerID)
+                    creditSink.yield()
+                }
+            }
+            try await group.waitForAll()
         }
+    }
+
+    /// Commits whose events may wait for acknowledgements at once.
+    var windowsInFlight = 16
+
+    /// One commit's events handed to the client, with the position to checkpoint once all are acknowledged.
+    private struct Window: Sendable {
+        let last: UInt64
+        let acks: [EventLoopFuture<Void>]
+        let started: ContinuousClock.Instant
     }
 }
