@@ -9,10 +9,12 @@ import FoundationNetworking
 final class BrokerProcess: @unchecked Sendable {
     // @unchecked: `process` is replaced only by start(), which tests call from one task.
     let directory: String
-    let port: Int
+    /// Chosen free before start; moved to another free port if it was taken before the broker bound it.
+    private(set) var port: Int
     let configPath: String
     private var process: Process?
     let logPath: String
+    private let extraConfig: String
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["WEEVENT_BIN"] { return path }
@@ -26,6 +28,11 @@ final class BrokerProcess: @unchecked Sendable {
         port = try freePort()
         configPath = directory + "/weevent.properties"
         logPath = directory + "/broker.log"
+        self.extraConfig = extraConfig
+        try writeConfig()
+    }
+
+    private func writeConfig() throws {
         let config = """
             server.host=0.0.0.0
             server.port=\(port)
@@ -42,11 +49,25 @@ final class BrokerProcess: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(port)/weevent" }
 
+    /// Starts the broker and waits until it answers. A free port can be taken by another test
+    /// between choosing it and the broker binding it: then another port, up to 5 tries.
     func start() async throws {
+        for _ in 0..<4 {
+            do {
+                return try await startOnce()
+            } catch is PortTaken {
+                port = try freePort()
+                try writeConfig()
+            }
+        }
+        try await startOnce()
+    }
+
+    private func startOnce() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--config", configPath]
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)  // each start's log alone
         let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         logFile.seekToEndOfFile()
         process.standardOutput = logFile
@@ -54,12 +75,16 @@ final class BrokerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         for _ in 0..<200 {
-            if let reply = try? await http("\(baseURL)/admin/health"), reply.status == 200 { return }
-            if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(50))
+            if hasExited(process) { break }
+            if let reply = try? await http("\(baseURL)/admin/health"), reply.status == 200 { return }
         }
-        throw BrokerError("broker did not come up; log:\n\(log())")
+        let log = log()
+        if hasExited(process), log.contains("Address already in use") { throw PortTaken() }
+        throw BrokerError("broker did not come up; log:\n\(log)")
     }
+
+    private struct PortTaken: Error {}
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

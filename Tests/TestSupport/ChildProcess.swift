@@ -42,6 +42,16 @@ public func waitForChildExit(_ process: Process) -> Int32 {
     return info.si_code == CLD_EXITED ? status : 128 + status
 }
 
+/// Whether `process` has ended, without waiting or reaping it. Not `Process.isRunning`, which
+/// on Linux was seen to stay true for seconds after the child had exited.
+public func hasExited(_ process: Process) -> Bool {
+    var info = siginfo_t()
+    if waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT) != 0 {
+        return !process.isRunning  // already reaped by Foundation
+    }
+    return info._sifields._sigchld.si_pid != 0
+}
+
 /// The same without blocking a task's thread: the wait runs on a dispatch thread.
 public func childExit(_ process: Process) async -> Int32 {
     await withCheckedContinuation { continuation in
