@@ -11,17 +11,10 @@
 # MOSQUITTO_DEBUG_LOG=1 adds "log_type all" (every packet in DIR/mosquitto.log) for diagnosis.
 set -euo pipefail
 
-cmd=${1:-}
-case "$cmd" in
-start)
-    command -v mosquitto >/dev/null || { echo "mosquitto not installed" >&2; exit 3; }
-    dir=${2:-}
-    [ -n "$dir" ] || dir=$(mktemp -d /tmp/weevent-mosquitto.XXXXXX)
-    mkdir -p "$dir"
-    port=${3:-}
-    if [ -z "$port" ]; then
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-    fi
+# start_once DIR PORT: writes DIR/mosquitto.conf, starts mosquitto, prints "PORT PID DIR" once it
+# listens; non-zero when it exits at start (port taken, bad configuration) or never listens.
+start_once() {
+    local dir=$1 port=$2 pid
     {
         echo "user root"
         echo "persistence true"
@@ -31,7 +24,7 @@ start)
         echo "log_type error"
         echo "log_type warning"
         echo "log_type notice"
-        [ -n "${MOSQUITTO_DEBUG_LOG:-}" ] && echo "log_type all"
+        if [ -n "${MOSQUITTO_DEBUG_LOG:-}" ]; then echo "log_type all"; fi
         echo "max_queued_messages 0"
         echo "max_inflight_messages 20"
         echo "listener $port 127.0.0.1"
@@ -45,16 +38,42 @@ start)
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "mosquitto exited at start; see $dir/stdout.log and $dir/mosquitto.log" >&2
             cat "$dir/stdout.log" "$dir/mosquitto.log" >&2 2>/dev/null || true
-            exit 1
+            return 1
         fi
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            # Something listens; make sure it is this mosquitto, not whoever took the port.
+            sleep 0.1
+            if ! kill -0 "$pid" 2>/dev/null; then
+                echo "mosquitto exited at start (port $port taken?); see $dir/mosquitto.log" >&2
+                return 1
+            fi
             echo "$port $pid $dir"
-            exit 0
+            return 0
         fi
         sleep 0.05
     done
     echo "mosquitto did not listen on $port within 5 s" >&2
     kill "$pid" 2>/dev/null || true
+    return 1
+}
+
+cmd=${1:-}
+case "$cmd" in
+start)
+    command -v mosquitto >/dev/null || { echo "mosquitto not installed" >&2; exit 3; }
+    dir=${2:-}
+    [ -n "$dir" ] || dir=$(mktemp -d /tmp/weevent-mosquitto.XXXXXX)
+    mkdir -p "$dir"
+    if [ -n "${3:-}" ]; then
+        start_once "$dir" "$3"
+        exit $?
+    fi
+    # A port chosen free here can be taken before mosquitto binds it: try another.
+    for attempt in 1 2 3; do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        if start_once "$dir" "$port"; then exit 0; fi
+        echo "mosquitto start attempt $attempt failed; trying another port" >&2
+    done
     exit 1
     ;;
 stop)
