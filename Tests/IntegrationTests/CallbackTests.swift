@@ -7,8 +7,9 @@ import FoundationNetworking
 
 /// scripts/callback-receiver.py on a loopback port: appends every POSTed body as a line.
 final class CallbackReceiver: @unchecked Sendable {
-    // @unchecked: `process` is replaced only by start()/stop(), called from one test task.
-    let port: Int
+    // @unchecked: `process` and `port` are replaced only by start()/stop(), called from one test task.
+    private(set) var port: Int
+    private var started = false
     let outPath: String
     private var process: Process?
 
@@ -20,7 +21,24 @@ final class CallbackReceiver: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)/callback" }
 
+    /// Starts the receiver. The first start moves to another free port if the chosen one was
+    /// taken meanwhile; later starts keep the port (subscriptions point at its URL).
     func start() async throws {
+        for _ in 0..<3 where !started {
+            do {
+                return try await startOnce()
+            } catch is PortTaken {
+                port = try freePort()
+            }
+        }
+        try await startOnce()
+    }
+
+    private struct PortTaken: Error, CustomStringConvertible {
+        var description: String { "callback receiver exited at start (its port taken?)" }
+    }
+
+    private func startOnce() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", repositoryRoot + "/scripts/callback-receiver.py", "\(port)", outPath]
@@ -29,7 +47,11 @@ final class CallbackReceiver: @unchecked Sendable {
         self.process = process
         // Up once it accepts a connection.
         for _ in 0..<200 {
-            if (try? await http("http://127.0.0.1:\(port)/")) != nil { return }
+            if hasExited(process) { throw PortTaken() }  // it exits only when it cannot bind
+            if (try? await http("http://127.0.0.1:\(port)/")) != nil {
+                started = true
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BrokerError("callback receiver did not come up")
