@@ -18,6 +18,16 @@ struct MQTTBridgeTests {
         await eventually { broker.log().components(separatedBy: "[Bridge] subscribed").count - 1 >= subscriptions }
     }
 
+    /// A mosquitto and one broker instance bridging through it (no ZooKeeper), started, for `body`.
+    func withBridgingBroker(extra: String = "", _ body: (Mosquitto, BrokerProcess) async throws -> Void) async throws {
+        let mosquitto = try Mosquitto()
+        defer { try? mosquitto.stop() }
+        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, extra: extra))
+        defer { broker.remove() }
+        try await broker.start()
+        try await body(mosquitto, broker)
+    }
+
     /// A mosquitto, a ZooKeeper and two broker instances bridging through them, started, for `body`.
     func withTwoInstances(_ body: (Mosquitto, BrokerProcess, BrokerProcess) async throws -> Void) async throws {
         let mosquitto = try Mosquitto()
@@ -33,88 +43,81 @@ struct MQTTBridgeTests {
     }
 
     @Test func theSourceDocumentsInboundWalkThrough() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
-        defer { broker.remove() }
-        try await broker.start()
-        let api = broker.baseURL
-        #expect(try await http("\(api)/rest/open?topic=com.weevent.iot.event&groupId=1").text == "true")
-        #expect(try await http("\(api)/master/mqtt_add_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
-        #expect(await waitUntilBridging(broker))
+        try await withBridgingBroker { mosquitto, broker in
+            let api = broker.baseURL
+            #expect(try await http("\(api)/rest/open?topic=com.weevent.iot.event&groupId=1").text == "true")
+            #expect(try await http("\(api)/master/mqtt_add_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
+            #expect(await waitUntilBridging(broker))
 
-        let reading = #"{"timestamp":133345566,"key":"temperature","value":10.0}"#
-        try mosquitto.publish(topic: "com.weevent.iot.event", message: reading)
-        #expect(try await eventually { try storedContents(broker, topic: "com.weevent.iot.event") == [reading] })
-        // The event is readable over REST with its MQTT topic as an extension.
-        let state = try await http("\(api)/rest/state?topic=com.weevent.iot.event").object
-        let block = try #require(state["blockNumber"] as? Int)
-        let hash = try #require(try await http("\(api)/rest/publish?topic=com.weevent.iot.event&content=probe").object["eventId"] as? String)
-            .split(separator: "-").first.map(String.init)
-        let event = try await http("\(api)/rest/getEvent?eventId=\(hash!)-1-\(block)").object
-        #expect((event["content"] as? String).flatMap { Data(base64Encoded: $0) } == Data(reading.utf8))
-        #expect((event["extensions"] as? [String: String])?["weevent-mqtt-topic"] == "com.weevent.iot.event")
+            let reading = #"{"timestamp":133345566,"key":"temperature","value":10.0}"#
+            try mosquitto.publish(topic: "com.weevent.iot.event", message: reading)
+            #expect(try await eventually { try storedContents(broker, topic: "com.weevent.iot.event") == [reading] })
+            // The event is readable over REST with its MQTT topic as an extension.
+            let state = try await http("\(api)/rest/state?topic=com.weevent.iot.event").object
+            let block = try #require(state["blockNumber"] as? Int)
+            let hash = try #require(try await http("\(api)/rest/publish?topic=com.weevent.iot.event&content=probe").object["eventId"] as? String)
+                .split(separator: "-").first.map(String.init)
+            let event = try await http("\(api)/rest/getEvent?eventId=\(hash!)-1-\(block)").object
+            #expect((event["content"] as? String).flatMap { Data(base64Encoded: $0) } == Data(reading.utf8))
+            #expect((event["extensions"] as? [String: String])?["weevent-mqtt-topic"] == "com.weevent.iot.event")
 
-        #expect(try await http("\(api)/master/mqtt_remove_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
-        #expect(await eventually { broker.log().contains("[Bridge] unsubscribed") })
-        try mosquitto.publish(topic: "com.weevent.iot.event", message: "after removal")
-        try await Task.sleep(for: .seconds(1))
-        #expect(try storedContents(broker, topic: "com.weevent.iot.event") == [reading, "probe"])
+            #expect(try await http("\(api)/master/mqtt_remove_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
+            #expect(await eventually { broker.log().contains("[Bridge] unsubscribed") })
+            try mosquitto.publish(topic: "com.weevent.iot.event", message: "after removal")
+            try await Task.sleep(for: .seconds(1))
+            #expect(try storedContents(broker, topic: "com.weevent.iot.event") == [reading, "probe"])
+        }
     }
 
     @Test func theSourceDocumentsOutboundWalkThrough() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
-        defer { broker.remove() }
-        try await broker.start()
-        let api = broker.baseURL
-        #expect(try await http("\(api)/rest/open?topic=com.weevent.iot.control&groupId=1").text == "true")
-        // History from before the binding is not sent out.
-        _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=old")
-        #expect(try await http("\(api)/master/mqtt_add_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
-        let device = try MosquittoSubscriber(port: mosquitto.port, topic: "com.weevent.iot.control")
-        defer { device.stop() }
-        try await Task.sleep(for: .milliseconds(500))
-        let publish = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=hello&weevent-url=https://github.com/WeBankFinTech/WeEvent")
-        #expect(publish.object["status"] as? String == "SUCCESS")
-        #expect(await device.waitFor(count: 1) == ["hello"])
+        try await withBridgingBroker { mosquitto, broker in
+            let api = broker.baseURL
+            #expect(try await http("\(api)/rest/open?topic=com.weevent.iot.control&groupId=1").text == "true")
+            // History from before the binding is not sent out.
+            _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=old")
+            #expect(try await http("\(api)/master/mqtt_add_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
+            let device = try MosquittoSubscriber(port: mosquitto.port, topic: "com.weevent.iot.control")
+            defer { device.stop() }
+            try await Task.sleep(for: .milliseconds(500))
+            let publish = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=hello&weevent-url=https://github.com/WeBankFinTech/WeEvent")
+            #expect(publish.object["status"] as? String == "SUCCESS")
+            #expect(await device.waitFor(count: 1) == ["hello"])
 
-        #expect(try await http("\(api)/master/mqtt_remove_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
-        #expect(await eventually { broker.log().contains("outbound bridge stopped") })
-        _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=after-removal")
-        try await Task.sleep(for: .seconds(1))
-        #expect(device.lines == ["hello"])
+            #expect(try await http("\(api)/master/mqtt_remove_outbound_topic?topic=com.weevent.iot.control&groupId=1").text == "true")
+            #expect(await eventually { broker.log().contains("outbound bridge stopped") })
+            _ = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=after-removal")
+            try await Task.sleep(for: .seconds(1))
+            #expect(device.lines == ["hello"])
+        }
     }
 
     /// Both directions bound on one topic: a device's message is stored but not echoed back to it.
     @Test func anEventThatCameFromMQTTIsNotSentBackToItsTopic() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
-        defer { broker.remove() }
-        try await broker.start()
-        _ = try await http("\(broker.baseURL)/rest/open?topic=both.ways")
-        _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=both.ways&qos=1")
-        _ = try await http("\(broker.baseURL)/master/mqtt_add_outbound_topic?topic=both.ways&qos=1")
-        #expect(await waitUntilBridging(broker))
-        let listener = try MosquittoSubscriber(port: mosquitto.port, topic: "both.ways")
-        defer { listener.stop() }
-        try await Task.sleep(for: .milliseconds(500))
-        try mosquitto.publish(topic: "both.ways", message: "from-device")
-        #expect(try await eventually { try storedContents(broker, topic: "both.ways") == ["from-device"] })
-        _ = try await http("\(broker.baseURL)/rest/publish?topic=both.ways&content=from-rest")
-        #expect(await listener.waitFor(count: 2) == ["from-device", "from-rest"])
-        try await Task.sleep(for: .seconds(1))
-        // The device's own message reached the listener once (from the device), never a second time from the bridge.
-        #expect(listener.lines == ["from-device", "from-rest"])
-        // What the bridge itself published comes back in over the inbound binding (MQTT 3.1.1 has no
-        // "no local"); that copy carries the MQTT topic and is not sent out again either.
-        #expect(try storedContents(broker, topic: "both.ways").filter { $0 == "from-device" }.count == 1)
+        try await withBridgingBroker { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=both.ways")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=both.ways&qos=1")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_outbound_topic?topic=both.ways&qos=1")
+            #expect(await waitUntilBridging(broker))
+            let listener = try MosquittoSubscriber(port: mosquitto.port, topic: "both.ways")
+            defer { listener.stop() }
+            try await Task.sleep(for: .milliseconds(500))
+            try mosquitto.publish(topic: "both.ways", message: "from-device")
+            #expect(try await eventually { try storedContents(broker, topic: "both.ways") == ["from-device"] })
+            _ = try await http("\(broker.baseURL)/rest/publish?topic=both.ways&content=from-rest")
+            #expect(await listener.waitFor(count: 2) == ["from-device", "from-rest"])
+            try await Task.sleep(for: .seconds(1))
+            // The device's own message reached the listener once (from the device), never a second time from the bridge.
+            #expect(listener.lines == ["from-device", "from-rest"])
+            // What the bridge itself published comes back in over the inbound binding (MQTT 3.1.1 has no
+            // "no local"); that copy carries the MQTT topic and is not sent out again either.
+            #expect(try storedContents(broker, topic: "both.ways").filter { $0 == "from-device" }.count == 1)
+        }
     }
 
     /// mosquitto restarted during an outbound stream: the device (persistent session) gets every event.
     @Test func anOutboundStreamSurvivesAMosquittoRestart() async throws {
+        // Set up by hand: inside withBridgingBroker's closure the publishers' Task crashes the
+        // Swift 6.3.1 compiler (SendNonSendable pass).
         let mosquitto = try Mosquitto()
         defer { try? mosquitto.stop() }
         let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
@@ -153,81 +156,72 @@ struct MQTTBridgeTests {
     }
 
     @Test func aWildcardBindingStoresExactlyTheMatchingMessages() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
-        defer { broker.remove() }
-        try await broker.start()
-        _ = try await http("\(broker.baseURL)/rest/open?topic=gateway.json")
-        let filter = "iot-2/type/%2B/id/%2B/evt/%2B/fmt/json"
-        #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=gateway.json&mqttTopic=\(filter)&qos=1").text == "true")
-        #expect(await waitUntilBridging(broker))
-        let matching = ["iot-2/type/gw/id/dev1/evt/status/fmt/json", "iot-2/type/sensor/id/d-2/evt/temp/fmt/json"]
-        let other = ["iot-2/type/gw/id/dev1/evt/status/fmt/xml", "iot-2/type/gw/id/dev1/cmd/reboot/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json/extra"]
-        for (i, topic) in (matching + other).enumerated() {
-            try mosquitto.publish(topic: topic, message: "\(i):\(topic)")
+        try await withBridgingBroker { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=gateway.json")
+            let filter = "iot-2/type/%2B/id/%2B/evt/%2B/fmt/json"
+            #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=gateway.json&mqttTopic=\(filter)&qos=1").text == "true")
+            #expect(await waitUntilBridging(broker))
+            let matching = ["iot-2/type/gw/id/dev1/evt/status/fmt/json", "iot-2/type/sensor/id/d-2/evt/temp/fmt/json"]
+            let other = ["iot-2/type/gw/id/dev1/evt/status/fmt/xml", "iot-2/type/gw/id/dev1/cmd/reboot/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json/extra"]
+            for (i, topic) in (matching + other).enumerated() {
+                try mosquitto.publish(topic: topic, message: "\(i):\(topic)")
+            }
+            try mosquitto.publish(topic: matching[0], message: "last")
+            #expect(try await eventually { try storedContents(broker, topic: "gateway.json").last == "last" })
+            let stored = try storedContents(broker, topic: "gateway.json")
+            #expect(stored == ["0:\(matching[0])", "1:\(matching[1])", "last"])
         }
-        try mosquitto.publish(topic: matching[0], message: "last")
-        #expect(try await eventually { try storedContents(broker, topic: "gateway.json").last == "last" })
-        let stored = try storedContents(broker, topic: "gateway.json")
-        #expect(stored == ["0:\(matching[0])", "1:\(matching[1])", "last"])
     }
 
     @Test func aPayloadThatCannotBeAnEventIsAcknowledgedCountedAndKept() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, extra: "event.content.max-length=16"))
-        defer { broker.remove() }
-        try await broker.start()
-        _ = try await http("\(broker.baseURL)/rest/open?topic=small")
-        _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=small&qos=1")
-        #expect(await waitUntilBridging(broker))
-        try mosquitto.publish(topic: "small", message: String(repeating: "x", count: 17))
-        try mosquitto.publish(topic: "small", message: "fits")
-        #expect(try await eventually { try storedContents(broker, topic: "small") == ["fits"] })
-        let list = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]])
-        #expect(list.first?["rejected"] as? Int == 1)
-        #expect(list.first?["bridged"] as? Int == 1)
-        #expect((list.first?["lastError"] as? String)?.contains("exceeds max length") == true)
-        let rejected = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=small").body) as? [[String: Any]])
-        #expect(rejected.count == 1)
-        #expect((rejected.first?["payload"] as? String).flatMap { Data(base64Encoded: $0) } == Data(String(repeating: "x", count: 17).utf8))
-        #expect(rejected.first?["mqttTopic"] as? String == "small")
-        // The same figures in the Prometheus metrics.
-        let metrics = try await http("\(broker.baseURL)/metrics").text
-        #expect(metrics.contains(#"weevent_mqtt_messages_bridged_total{direction="inbound"} 1"#), "\(metrics)")
-        #expect(metrics.contains("weevent_mqtt_messages_rejected_total 1"))
-        #expect(metrics.contains("weevent_leader_changes_total 1"))
+        try await withBridgingBroker(extra: "event.content.max-length=16") { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=small")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=small&qos=1")
+            #expect(await waitUntilBridging(broker))
+            try mosquitto.publish(topic: "small", message: String(repeating: "x", count: 17))
+            try mosquitto.publish(topic: "small", message: "fits")
+            #expect(try await eventually { try storedContents(broker, topic: "small") == ["fits"] })
+            let list = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]])
+            #expect(list.first?["rejected"] as? Int == 1)
+            #expect(list.first?["bridged"] as? Int == 1)
+            #expect((list.first?["lastError"] as? String)?.contains("exceeds max length") == true)
+            let rejected = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=small").body) as? [[String: Any]])
+            #expect(rejected.count == 1)
+            #expect((rejected.first?["payload"] as? String).flatMap { Data(base64Encoded: $0) } == Data(String(repeating: "x", count: 17).utf8))
+            #expect(rejected.first?["mqttTopic"] as? String == "small")
+            // The same figures in the Prometheus metrics.
+            let metrics = try await http("\(broker.baseURL)/metrics").text
+            #expect(metrics.contains(#"weevent_mqtt_messages_bridged_total{direction="inbound"} 1"#), "\(metrics)")
+            #expect(metrics.contains("weevent_mqtt_messages_rejected_total 1"))
+            #expect(metrics.contains("weevent_leader_changes_total 1"))
+        }
     }
 
     /// QoS 2 inbound, weevent SIGKILLed mid-stream and restarted: every message stored exactly once.
     @Test func qos2InboundIsStoredExactlyOnceAcrossSIGKILL() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
-        defer { broker.remove() }
-        try await broker.start()
-        _ = try await http("\(broker.baseURL)/rest/open?topic=exactly.once")
-        _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=exactly.once&qos=2")
-        #expect(await waitUntilBridging(broker))
+        try await withBridgingBroker { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=exactly.once")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=exactly.once&qos=2")
+            #expect(await waitUntilBridging(broker))
 
-        let total = 3000
-        let messages = (1...total).map { "m\($0)" }
-        let publisher = Task.detached { try mosquitto.publish(topic: "exactly.once", lines: messages, qos: 2) }
-        #expect(try await eventually { try storedContents(broker, topic: "exactly.once").count >= 300 })
-        broker.kill(signal: SIGKILL)
-        _ = await broker.waitForExit()
-        let beforeRestart = try storedContents(broker, topic: "exactly.once").count
-        try await broker.start()
-        try await publisher.value
-        #expect(try await eventually(timeout: .seconds(60)) { try storedContents(broker, topic: "exactly.once").count >= total })
-        try await Task.sleep(for: .seconds(1))
-        let stored = try storedContents(broker, topic: "exactly.once")
-        let duplicates = stored.count - Set(stored).count
-        print("QoS 2 across SIGKILL: \(beforeRestart) stored before the kill, \(stored.count) in all, \(duplicates) duplicates")
-        #expect(Set(stored) == Set(messages))
-        #expect(duplicates == 0)
-        #expect(stored.count == total)
+            let total = 3000
+            let messages = (1...total).map { "m\($0)" }
+            let publisher = Task.detached { try mosquitto.publish(topic: "exactly.once", lines: messages, qos: 2) }
+            #expect(try await eventually { try storedContents(broker, topic: "exactly.once").count >= 300 })
+            broker.kill(signal: SIGKILL)
+            _ = await broker.waitForExit()
+            let beforeRestart = try storedContents(broker, topic: "exactly.once").count
+            try await broker.start()
+            try await publisher.value
+            #expect(try await eventually(timeout: .seconds(60)) { try storedContents(broker, topic: "exactly.once").count >= total })
+            try await Task.sleep(for: .seconds(1))
+            let stored = try storedContents(broker, topic: "exactly.once")
+            let duplicates = stored.count - Set(stored).count
+            print("QoS 2 across SIGKILL: \(beforeRestart) stored before the kill, \(stored.count) in all, \(duplicates) duplicates")
+            #expect(Set(stored) == Set(messages))
+            #expect(duplicates == 0)
+            #expect(stored.count == total)
+        }
     }
 
     /// Two instances: the leader is SIGKILLed during a QoS 1 stream; the other takes over and
