@@ -72,20 +72,13 @@ public final class CallbackSubscriptions: Service, Sendable {
     private let session: URLSession
     private let state = Mutex(State())
 
-    /// Loads the stored subscriptions (when the store answers now; a ZooKeeper store that does
-    /// not yet is read once `run()` follows it). Delivery starts when the service runs and leads.
-    public static func open(
+    /// Nothing is read here: the store is read when delivery starts (each leadership term), when
+    /// another instance changes it (`changes()`), and on demand (an id this instance does not
+    /// know yet, listSubscription while not delivering), so requests work before `run()` too.
+    public init(
         ledgers: LedgerSet, store: any SubscriptionStore, leadership: any LeadershipSource = SingleInstanceLeadership(),
         retry: Retry = Retry(), logger: Logger
-    ) async throws -> CallbackSubscriptions {
-        let subscriptions = CallbackSubscriptions(ledgers: ledgers, store: store, leadership: leadership, retry: retry, logger: logger)
-        if store is SQLiteSubscriptionStore {
-            subscriptions.merge(try await store.load())
-        }
-        return subscriptions
-    }
-
-    private init(ledgers: LedgerSet, store: any SubscriptionStore, leadership: any LeadershipSource, retry: Retry, logger: Logger) {
+    ) {
         self.ledgers = ledgers
         self.store = store
         self.leadership = leadership
@@ -106,8 +99,7 @@ public final class CallbackSubscriptions: Service, Sendable {
         groupID: String, filter: TopicFilter, url: String, id: String?, position: UInt64, ledgerID: String
     ) async throws -> String {
         if let id {
-            let existing = state.withLock { $0.entries[id]?.subscription }
-            guard let existing else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
+            guard let existing = try await known(id) else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
             guard existing.groupID == groupID, existing.topic == filter.description else {
                 throw WeEventError(.subscriptionIdAlreadyExist, detail: "\(id) is for topic \(existing.topic) in group \(existing.groupID)")
             }
@@ -133,12 +125,20 @@ public final class CallbackSubscriptions: Service, Sendable {
     /// Removes a subscription; its delivery stops before the next POST (on the delivering
     /// instance once it sees the change). 100504 when unknown.
     public func unsubscribe(id: String) async throws {
-        guard let removed = state.withLock({ $0.entries.removeValue(forKey: id) }) else {
+        guard try await known(id) != nil, let removed = state.withLock({ $0.entries.removeValue(forKey: id) }) else {
             throw WeEventError(.subscriptionIdNotExist, detail: id)
         }
         removed.tail?.close()
         try await store.remove(id: id)
         logger.info("subscription removed", metadata: ["subscription": "\(id)"])
+    }
+
+    /// The subscription `id`, reading the store when this instance does not know it (yet): made
+    /// on another instance a moment ago, or asked for before delivery read the store.
+    private func known(_ id: String) async throws -> Subscription? {
+        if let local = state.withLock({ $0.entries[id]?.subscription }) { return local }
+        merge(try await store.load())
+        return state.withLock { $0.entries[id]?.subscription }
     }
 
     /// Every subscription. An instance that does not deliver reads the positions from the
@@ -191,7 +191,6 @@ public final class CallbackSubscriptions: Service, Sendable {
     // MARK: delivery
 
     public func run() async throws {
-        if !(store is SQLiteSubscriptionStore), let stored = try? await store.load() { merge(stored) }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await stored in self.store.changes().cancelOnGracefulShutdown() { self.merge(stored) }
@@ -221,8 +220,12 @@ public final class CallbackSubscriptions: Service, Sendable {
     }
 
     private func deliverAll() async {
-        // Fresh positions: another instance may have delivered since this one last looked.
-        if let stored = try? await store.load() { merge(stored) }
+        // Every subscription, with fresh positions: another instance may have delivered since.
+        do {
+            merge(try await store.load())
+        } catch {
+            logger.error("reading subscriptions failed; delivering those known here", metadata: ["error": "\(error)"])
+        }
         await withDiscardingTaskGroup { group in
             let (starts, continuation) = AsyncStream.makeStream(of: String.self)
             let ids = state.withLock { state in

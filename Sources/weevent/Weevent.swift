@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
         let coordinator = BridgeParts.coordinator(configuration: configuration, logger: logger)
         let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
             ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
-        let subscriptions = try await CallbackSubscriptions.open(
+        let subscriptions = CallbackSubscriptions(
             ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(), logger: logger
         )
         let metrics = BrokerMetrics()

@@ -37,7 +37,7 @@ func withTestBroker(
     do {
         let store: (any BindingStore)? = bridge ? try LocalBindingStore(directory: dir) : nil
         let callbacks = subscriptions
-            ? try await CallbackSubscriptions.open(
+            ? try CallbackSubscriptions(
                 ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
             )
             : nil
