@@ -63,7 +63,6 @@ struct InboundBridge: Sendable {
                 let queued = OneShot()
                 previousQueued = queued
                 let current = Task {
-                    defer { queued.fire() }  // also when this batch fails: the next one must not wait for ever
                     await earlierQueued?.wait()
                     try await store(batch, queued: queued)
                     try await earlier?.value
@@ -83,8 +82,8 @@ struct InboundBridge: Sendable {
     /// otherwise sit in the broker until the next connection. `queued` fires once every event
     /// of the batch has its place in its ledger's order (a retry after a failed store may put
     /// it behind the next batch: a store failure is a disk failure, and order is then second).
-    func store(_ batch: [MQTTMessage], queued: OneShot = OneShot()) async throws {
-        defer { queued.fire() }
+    private func store(_ batch: [MQTTMessage], queued: OneShot) async throws {
+        defer { queued.fire() }  // also when nothing was stored or the store failed: the next batch must not wait for ever
         let started = ContinuousClock.now
         defer { status.metrics?.inboundStore.record(ContinuousClock.now - started) }
         let bound = bindings.inbound()
@@ -219,7 +218,7 @@ private final class InFlightBatches: Sendable {
 }
 
 /// A signal given once (later calls do nothing); `wait()` returns once it was given.
-final class OneShot: Sendable {
+private final class OneShot: Sendable {
     private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func fire() {

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import WeEvent
 import ZooKeeper
 
@@ -13,11 +12,9 @@ import ZooKeeper
 /// version, so concurrent master requests on different instances cannot lose one another.
 public final class ZooKeeperBindingStore: BindingStore {
     let coordinator: ZooKeeperCoordinator
-    let logger: Logger
 
-    public init(coordinator: ZooKeeperCoordinator, logger: Logger) {
+    public init(coordinator: ZooKeeperCoordinator) {
         self.coordinator = coordinator
-        self.logger = logger
     }
 
     private func path(_ key: Binding.Key) -> String {

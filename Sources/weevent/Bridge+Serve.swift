@@ -46,7 +46,7 @@ struct BridgeParts {
             )
             return BridgeParts(store: store, status: status, rejected: rejected, services: [bridge])
         }
-        let store = ZooKeeperBindingStore(coordinator: coordinator, logger: logger)
+        let store = ZooKeeperBindingStore(coordinator: coordinator)
         let shared = ZooKeeperStatus(coordinator: coordinator, board: status, logger: logger)
         let bridge = MQTTBridge(
             configuration: configuration, ledgers: ledgers, store: store, status: status, rejected: rejected,
