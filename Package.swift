@@ -137,6 +137,7 @@ let package = Package(
         .executableTarget(
             name: "StreamBench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -147,11 +148,21 @@ let package = Package(
         .executableTarget(
             name: "BridgeBench",
             dependencies: [
-                "MQTT",
+                "MQTT", "BenchSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "benchmarks/BridgeBench",
+            swiftSettings: strict
+        ),
+        // What the HTTP-driven benchmarks share (SSE reader, percentiles, ...).
+        .target(
+            name: "BenchSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/BenchSupport",
             swiftSettings: strict
         ),
         // Helpers shared by the test targets that run child processes.

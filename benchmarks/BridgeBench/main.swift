@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BenchSupport
 import Foundation
 import MQTT
 import NIOCore
@@ -19,21 +20,6 @@ import Synchronization
 //      events only once durable) - send time.
 // Usage: BridgeBench MQTT_PORT BASE_URL [COUNT=20000] [RATE=1000] [SECONDS=10] [REPEATS=3]
 
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A value shared by concurrent tasks.
-final class Shared<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
-    var current: Value { value.withLock { $0 } }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 func elapsed(since start: UInt64, to end: UInt64 = now()) -> Double { Double(end &- start) / 1e9 }
 
 /// A 100-byte payload starting with `text`.
@@ -77,7 +63,6 @@ struct Bench: Sendable {
     }()
 
     func run() async throws {
-        var rows: [String] = []
         var notes: [String] = []
         // Warm-up: connections, allocations, page cache.
         _ = try await ceiling(qos: .atLeastOnce)
@@ -345,14 +330,9 @@ struct Bench: Sendable {
     }
 
     func get(_ path: String) async throws -> String {
-        let url = "\(base)/\(path)"
-        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        guard response.status == .ok else { throw BenchError("\(url): \(response.status) \(String(buffer: body))") }
-        return String(buffer: body)
+        try await getText(http, "\(base)/\(path)")
     }
 
-    /// A value from /weevent/metrics (Prometheus text); 0 when absent.
     func metric(_ name: String) async throws -> Double {
         let body = try await get("metrics")
         for line in body.split(separator: "\n") where line.hasPrefix(name + " ") {
@@ -367,24 +347,8 @@ struct Bench: Sendable {
         return Int(body[r.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 
-    /// Reads an SSE stream, calling `onEvent` with each event's `data:` line; `onOpen` once live.
     func follow(_ url: String, onOpen: @Sendable () -> Void, onEvent: @Sendable (Substring) -> Bool) async throws {
-        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(600))
-        guard response.status == .ok else { throw BenchError("stream \(url): \(response.status)") }
-        var pending = ""
-        for try await buffer in response.body {
-            pending += String(buffer: buffer)
-            var consumed = pending.startIndex
-            while let end = pending[consumed...].range(of: "\n\n") {
-                let block = pending[consumed..<end.lowerBound]
-                consumed = end.upperBound
-                if block.hasPrefix(": weevent stream") { onOpen(); continue }
-                if let data = block.range(of: "data: ") {
-                    if !onEvent(block[data.upperBound...]) { return }
-                }
-            }
-            pending = String(pending[consumed...])
-        }
+        try await followStream(http, url, onOpen: onOpen, onEvent: onEvent)
     }
 
     func log(_ line: String) {
@@ -421,11 +385,6 @@ func median(_ sorted: [Double]) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let mid = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
 
 func ms(_ v: Double) -> String { String(format: "%.2f ms", v) }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BenchSupport
 import Foundation
 import NIOCore
 import Synchronization
@@ -26,51 +27,12 @@ var configuration = HTTPClient.Configuration()
 configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
 let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
 
-/// A value shared by concurrent tasks.
-final class Shared<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
-}
+func get(_ url: String) async throws -> String { try await getText(http, url) }
 
-func get(_ url: String) async throws -> String {
-    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-    let body = try await response.body.collect(upTo: 1 << 20)
-    guard response.status == .ok else { throw BenchError("\(url): \(response.status) \(String(buffer: body))") }
-    return String(buffer: body)
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Reads an SSE stream, calling `onEvent` with each event's `data:` line; `onOpen` once live.
 func follow(_ url: String, onOpen: @Sendable () -> Void, onEvent: @Sendable (Substring) -> Bool) async throws {
-    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(600))
-    guard response.status == .ok else { throw BenchError("stream \(url): \(response.status)") }
-    var pending = ""
-    for try await buffer in response.body {
-        pending += String(buffer: buffer)
-        var consumed = pending.startIndex
-        while let end = pending[consumed...].range(of: "\n\n") {
-            let block = pending[consumed..<end.lowerBound]
-            consumed = end.upperBound
-            if block.hasPrefix(": weevent stream") { onOpen(); continue }
-            if let data = block.range(of: "data: ") {
-                if !onEvent(block[data.upperBound...]) { return }
-            }
-        }
-        pending = String(pending[consumed...])
-    }
+    try await followStream(http, url, onOpen: onOpen, onEvent: onEvent)
 }
 
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-}
-
-let now: @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
 
 // MARK: 1. latency at a steady rate
 
