@@ -20,20 +20,11 @@ if [ -n "${MQTT_INFLIGHT:-}" ]; then
   printf 'allow_anonymous true\nmax_inflight_messages %s\n' "$MQTT_INFLIGHT" > "$work/mosquitto/extra.conf"
 fi
 read -r mport mpid _ < <(scripts/mosquitto.sh start "$work/mosquitto")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/weevent.properties" <<CONF
-server.host=127.0.0.1
-server.port=$port
-ledger.path=$work/data
-mqtt.broker.url=tcp://127.0.0.1:$mport
-mqtt.broker.client-id=weevent-bench-bridge
-broker.zookeeper.ip=
-CONF
-"$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
-pid=$!
+pid=
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; scripts/mosquitto.sh stop "$mpid"; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
-
+. scripts/bench-serve.sh
+start_bench_server "$BIN" "$work" "mqtt.broker.url=tcp://127.0.0.1:$mport
+mqtt.broker.client-id=weevent-bench-bridge"
 echo
 echo "MQTT bridge: $(mosquitto -h 2>/dev/null | head -1 | sed 's/ (build.*//'), max_inflight_messages ${MQTT_INFLIGHT:-20}; broker, bridge and clients on the same machine ($(nproc) CPUs)."
 "$BIN/BridgeBench" "$mport" "http://127.0.0.1:$port/weevent" "$count" "${BRIDGE_RATE:-1000}" "${BRIDGE_SECONDS:-10}" "${BRIDGE_REPEATS:-3}"

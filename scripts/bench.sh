@@ -14,18 +14,10 @@ swift build -c release --product StreamBench >&2
 BIN=$(swift build -c release --show-bin-path)
 
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/weevent.properties" <<CONF
-server.host=127.0.0.1
-server.port=$port
-ledger.path=$work/data
-mqtt.broker.url=
-broker.zookeeper.ip=
-CONF
-"$BIN/weevent" serve --config "$work/weevent.properties" --log-level warning &
-pid=$!
+pid=
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/weevent/admin/health" >/dev/null && break; sleep 0.1; done
+. scripts/bench-serve.sh
+start_bench_server "$BIN" "$work"
 curl -sf "http://127.0.0.1:$port/weevent/rest/open?topic=bench" >/dev/null
 
 # run_wrk URL CONNECTIONS -> "req/s p50 p99"
