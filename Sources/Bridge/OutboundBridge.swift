@@ -2,6 +2,7 @@ import Ledger
 import Logging
 import MQTT
 import NIOCore
+import Synchronization
 import WeEvent
 
 /// Ledger → devices for one outbound binding: the topic's events, in ledger order from the
@@ -38,9 +39,13 @@ struct OutboundBridge: Sendable {
         ])
         // Publishing and acknowledging run side by side: the next commit's events go out while
         // the previous ones wait for their PUBACK/PUBCOMP, up to `windowsInFlight` commits; the
-        // checkpoint still moves in order, after each commit's last acknowledgement.
+        // checkpoint moves in order, after a commit's last acknowledgement. It is written when no
+        // later commit is out (the bridge caught up) or `checkpointInterval` after the last write,
+        // not once per commit: each write is a ZooKeeper update or an fsynced file, and commits
+        // come in thousands per second under load.
         let (windows, windowSink) = AsyncThrowingStream.makeStream(of: Window.self)
         let (credits, creditSink) = AsyncStream.makeStream(of: Void.self)
+        let outstanding = WindowCount()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -58,6 +63,7 @@ struct OutboundBridge: Sendable {
                             acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
                         }
                         inFlight += 1
+                        outstanding.added()
                         windowSink.yield(Window(last: last.position, acks: acks, started: .now))
                     }
                     windowSink.finish()
@@ -68,15 +74,32 @@ struct OutboundBridge: Sendable {
             }
             group.addTask {
                 defer { creditSink.finish() }
-                for try await window in windows {
-                    for ack in window.acks { try await ack.get() }
-                    if !window.acks.isEmpty {
-                        status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
-                        status.recordBridged(binding.key, count: UInt64(window.acks.count))
-                    }
-                    try await store.advanceCheckpoint(binding.key, to: window.last, in: ledger.ledgerID)
-                    creditSink.yield()
+                var acknowledged: UInt64?
+                var written: UInt64?
+                var lastWrite = ContinuousClock.now
+                func write() async throws {
+                    guard let position = acknowledged, position != written else { return }
+                    try await store.advanceCheckpoint(binding.key, to: position, in: ledger.ledgerID)
+                    written = position
+                    lastWrite = .now
                 }
+                do {
+                    for try await window in windows {
+                        for ack in window.acks { try await ack.get() }
+                        if !window.acks.isEmpty {
+                            status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
+                            status.recordBridged(binding.key, count: UInt64(window.acks.count))
+                        }
+                        acknowledged = window.last
+                        let caughtUp = outstanding.acknowledged() == 0
+                        if caughtUp || ContinuousClock.now - lastWrite >= checkpointInterval { try await write() }
+                        creditSink.yield()
+                    }
+                } catch {
+                    try? await write()  // what was acknowledged need not be sent again
+                    throw error
+                }
+                try await write()
             }
             try await group.waitForAll()
         }
@@ -84,6 +107,8 @@ struct OutboundBridge: Sendable {
 
     /// Commits whose events may wait for acknowledgements at once.
     var windowsInFlight = 16
+    /// Longest time an acknowledged position waits for its checkpoint write while commits keep coming.
+    var checkpointInterval: Duration = .milliseconds(100)
 
     /// One commit's events handed to the client, with the position to checkpoint once all are acknowledged.
     private struct Window: Sendable {
@@ -91,4 +116,13 @@ struct OutboundBridge: Sendable {
         let acks: [EventLoopFuture<Void>]
         let started: ContinuousClock.Instant
     }
+}
+
+/// Windows handed to the acknowledging task and not yet acknowledged.
+private final class WindowCount: Sendable {
+    private let count = Mutex(0)
+
+    func added() { count.withLock { $0 += 1 } }
+    /// The windows still out after this one.
+    func acknowledged() -> Int { count.withLock { $0 -= 1; return $0 } }
 }
