@@ -179,7 +179,9 @@ public final class SQLiteLedger: EventLedger {
         let open = view.withLock { view in
             view.topics.filter { $0.value.isOpen }.sorted { $0.value.order < $1.value.order }
         }
-        let start = min(pageIndex * pageSize, open.count)
+        // A page far past the end is empty; the product of two request numbers may not fit an Int.
+        let (skip, overflow) = pageIndex.multipliedReportingOverflow(by: pageSize)
+        let start = overflow ? open.count : min(max(skip, 0), open.count)
         let end = min(start + pageSize, open.count)
         let page = open[start..<end].map { $0.value.state(name: $0.key) }
         return TopicPage(total: open.count, pageIndex: pageIndex, pageSize: pageSize, topics: page)

@@ -8,6 +8,10 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, LosslessStri
     public let sequence: UInt64
     public let blockHeight: UInt64
 
+    /// The largest sequence or block height an id can name: both stores keep them as signed
+    /// 64-bit integers, so anything larger cannot exist and is refused when parsed.
+    public static let maxNumber = UInt64(Int64.max)
+
     public init(topic: String, sequence: UInt64, blockHeight: UInt64) {
         self.init(topicHash: EventID.topicHash(topic), sequence: sequence, blockHeight: blockHeight)
     }
@@ -28,8 +32,8 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, LosslessStri
             parts[0].utf8.allSatisfy({ EventID.isLowerHex($0) }),
             parts[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
             parts[2].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-            let sequence = UInt64(parts[1]), sequence >= 1,
-            let height = UInt64(parts[2]), height >= 1
+            let sequence = UInt64(parts[1]), (1...EventID.maxNumber).contains(sequence),
+            let height = UInt64(parts[2]), (1...EventID.maxNumber).contains(height)
         else { return nil }
         self.init(topicHash: String(parts[0]), sequence: sequence, blockHeight: height)
     }

@@ -104,7 +104,7 @@ public enum Offset: Sendable, Equatable {
         default: break
         }
         if text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            guard let height = UInt64(text), height >= 1 else { throw WeEventError(.blockHeightInvalid, detail: text) }
+            guard let height = UInt64(text), (1...EventID.maxNumber).contains(height) else { throw WeEventError(.blockHeightInvalid, detail: text) }
             return .block(height)
         }
         return .after(try EventID.parse(text))

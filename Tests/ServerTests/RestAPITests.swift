@@ -167,6 +167,33 @@ extension TestClientProtocol {
         }
     }
 
+    /// Numbers from a request are range-checked before any arithmetic: each of these once
+    /// killed the process (an Int overflow in pageIndex * pageSize, Int64(sequence) trapping).
+    @Test func numbersBeyondWhatALedgerHoldsAreErrorsNotCrashes() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=n")
+            _ = try await client.call("/weevent/rest/publish?topic=n&content=x")
+            let page = try await client.call("/weevent/rest/list?pageIndex=\(Int.max)&pageSize=2")
+            #expect(page.status == 200)
+            #expect(page.object["total"] as? Int == 1)
+            #expect((page.object["topicInfoList"] as? [Any])?.isEmpty == true)
+            let hash = EventID.topicHash("n")
+            let tooBig = "9223372036854775808"
+            for id in ["\(hash)-\(tooBig)-1", "\(hash)-1-\(tooBig)", "\(hash)-18446744073709551615-1"] {
+                try await client.expectError("/weevent/rest/getEvent?eventId=\(id)", code: 100302)
+                try await client.expectError("/weevent/rest/proof?eventId=\(id)", code: 100302)
+                try await client.expectError("/weevent/rest/events?topic=n&offset=\(id)", code: 100302)
+                try await client.expectError("/weevent/rest/stream?topic=n&offset=\(id)", code: 100302)
+                let resumed = try await client.call("/weevent/rest/stream?topic=n", headers: [.init("Last-Event-ID")!: id])
+                #expect(resumed.code == 100302, "Last-Event-ID \(id) -> \(resumed.body)")
+            }
+            try await client.expectError("/weevent/rest/stream?topic=n&offset=\(tooBig)", code: 100307)
+            try await client.expectError("/weevent/rest/events?topic=n&offset=\(tooBig)", code: 100307)
+            // The largest number a ledger can hold is a well-formed id of an event that does not exist.
+            try await client.expectError("/weevent/rest/getEvent?eventId=\(hash)-\(Int64.max)-1", code: 100303, status: 404)
+        }
+    }
+
     @Test func eventIdErrors() async throws {
         try await withAPI { client in
             _ = try await client.call("/weevent/rest/open?topic=e")
