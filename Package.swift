@@ -68,6 +68,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // This instance's place in the cluster: ZooKeeper session, election, leader terms, watched JSON documents.
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "ZooKeeper",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "MQTTCLI",
             dependencies: [
@@ -81,7 +91,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "WeEvent", "Ledger", "MQTT", "ZooKeeper",
+                "WeEvent", "Ledger", "MQTT", "Cluster", "ZooKeeper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +102,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "WeEvent", "Ledger", "Bridge",
+                "WeEvent", "Ledger", "Bridge", "Cluster",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "weevent",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge", "MQTTCLI",
+                "WeEvent", "Ledger", "Server", "Bridge", "Cluster", "MQTTCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,11 +133,11 @@ let package = Package(
             dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
-        // Callback subscriptions (issue 5): durable store and delivery service.
+        // Callback subscriptions: durable store and leader-only delivery service.
         .target(
             name: "Subscriptions",
             dependencies: [
-                "WeEvent", "Ledger", "Bridge", "ZooKeeper",
+                "WeEvent", "Ledger", "Cluster",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -193,6 +203,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ZooKeeper", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",

@@ -1,3 +1,4 @@
+import MQTT
 import WeEvent
 
 /// A WeEvent topic in a group bound to an MQTT topic (DESIGN §6).
@@ -8,6 +9,12 @@ public struct Binding: Codable, Sendable, Hashable {
     public enum Direction: String, Codable, Sendable, CaseIterable {
         case inbound
         case outbound
+
+        /// Whether `mqttTopic` can be bound in this direction: an MQTT filter inbound, a
+        /// topic name (no wildcard) outbound (MQTT 3.1.1 §4.7).
+        public func accepts(mqttTopic: String) -> Bool {
+            self == .inbound ? MQTTTopic.isValidFilter(mqttTopic) : MQTTTopic.isValidName(mqttTopic)
+        }
     }
 
     public var direction: Direction
@@ -43,6 +50,24 @@ public struct Binding: Codable, Sendable, Hashable {
         checkpointLedger != ledgerID || checkpoint < position
     }
 
+    /// This binding with its checkpoint moved to `position` of `ledgerID`; nil when that is no progress.
+    func advanced(to position: UInt64, in ledgerID: String) -> Binding? {
+        guard isAdvance(to: position, in: ledgerID) else { return nil }
+        var moved = self
+        moved.checkpoint = position
+        moved.checkpointLedger = ledgerID
+        return moved
+    }
+
+    /// This binding's settings with `existing`'s place in the ledger: changing the MQTT topic or
+    /// QoS of an outbound binding does not send its events again.
+    func keepingCheckpoint(of existing: Binding) -> Binding {
+        var stored = self
+        stored.checkpoint = existing.checkpoint
+        stored.checkpointLedger = existing.checkpointLedger
+        return stored
+    }
+
     /// Identifies a binding: one per direction, group and WeEvent topic.
     public var key: Key { Key(direction: direction, groupId: groupId, topic: topic) }
 
@@ -57,72 +82,11 @@ public struct Binding: Codable, Sendable, Hashable {
             self.topic = topic
         }
 
-        /// The binding's node name in ZooKeeper: `<group>/<topic>` percent-encoded, so `/` in topics is safe.
-        public var nodeName: String { NodeName.encode("\(groupId)/\(topic)") }
-
         public var description: String { "\(direction.rawValue) \(topic) in group \(groupId)" }
     }
 
     /// Same binding in the sense an operator means: same key, MQTT topic and QoS.
     public func sameSettings(as other: Binding) -> Bool {
         key == other.key && mqttTopic == other.mqttTopic && qos == other.qos
-    }
-}
-
-/// Percent-encoding of node names: everything but unreserved ASCII is escaped.
-public enum NodeName {
-    public static func encode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += "%" + hexString([byte]).uppercased()
-            }
-        }
-        return out
-    }
-
-    public static func decode(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-                else { return nil }
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-}
-
-/// MQTT topic names and filters (MQTT 3.1.1 §4.7).
-public enum MQTTTopicRules {
-    /// A filter: non-empty, at most 65535 bytes, no NUL, `#` only as the whole last level, `+` only as a whole level.
-    public static func isValidFilter(_ filter: String) -> Bool {
-        guard !filter.isEmpty, filter.utf8.count <= 65535, !filter.utf8.contains(0) else { return false }
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        for (i, level) in levels.enumerated() {
-            if level.contains("#") && (level != "#" || i != levels.count - 1) { return false }
-            if level.contains("+") && level != "+" { return false }
-        }
-        return true
-    }
-
-    /// A topic name: non-empty, at most 65535 bytes, no NUL and no wildcard.
-    public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 65535 && !name.utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") })
-    }
-
-    /// Whether `name` matches `filter`; a filter starting with a wildcard does not match `$`-topics.
-    public static func matches(filter: String, name: String) -> Bool {
-        if name.hasPrefix("$") && (filter.hasPrefix("+") || filter.hasPrefix("#")) { return false }
-        return TopicFilter.matches(pattern: filter, topic: name)
     }
 }

@@ -51,12 +51,7 @@ public final class LocalBindingStore: BindingStore {
     public func put(_ binding: Binding) async throws -> Binding {
         try update { bindings in
             if let existing = bindings[binding.key], existing.sameSettings(as: binding) { return existing }
-            var stored = binding
-            // Changing the MQTT topic or QoS of an outbound binding keeps its place in the ledger.
-            if let existing = bindings[binding.key] {
-                stored.checkpoint = existing.checkpoint
-                stored.checkpointLedger = existing.checkpointLedger
-            }
+            let stored = bindings[binding.key].map { binding.keepingCheckpoint(of: $0) } ?? binding
             bindings[binding.key] = stored
             return stored
         }
@@ -68,10 +63,7 @@ public final class LocalBindingStore: BindingStore {
 
     public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws {
         try update(notify: false) { bindings in
-            if let existing = bindings[key], existing.isAdvance(to: position, in: ledgerID) {
-                bindings[key]?.checkpoint = position
-                bindings[key]?.checkpointLedger = ledgerID
-            }
+            if let moved = bindings[key]?.advanced(to: position, in: ledgerID) { bindings[key] = moved }
         }
     }
 

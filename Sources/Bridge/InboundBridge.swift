@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Ledger
 import Logging
@@ -89,7 +90,7 @@ struct InboundBridge: Sendable {
         let bound = bindings.inbound()
         var perGroup: [String: PendingGroup] = [:]
         for message in batch {
-            let targets = bound.filter { MQTTTopicRules.matches(filter: $0.mqttTopic, name: message.topic) }
+            let targets = bound.filter { MQTTTopic.matches(filter: $0.mqttTopic, topic: message.topic) }
             if targets.isEmpty {
                 logger.debug("message on a topic no inbound binding matches; acknowledged", metadata: ["mqttTopic": "\(message.topic)"])
                 continue
@@ -154,7 +155,7 @@ struct InboundBridge: Sendable {
                 attempt += 1
                 logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
-                try await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
+                try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
             }
         }
     }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Ledger
 import Logging
@@ -6,21 +7,6 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 import WeEvent
-
-/// Decides which instance runs the bridge: the ZooKeeper election, or this one alone.
-public protocol LeadershipSource: Sendable {
-    /// `true` when this instance becomes leader, `false` the moment it stops being one.
-    func leadershipChanges() -> AsyncStream<Bool>
-}
-
-/// Without ZooKeeper the only instance is always the leader.
-public struct SingleInstanceLeadership: LeadershipSource {
-    public init() {}
-
-    public func leadershipChanges() -> AsyncStream<Bool> {
-        AsyncStream { continuation in continuation.yield(true) }
-    }
-}
 
 /// The bindings as the running bridge sees them; replaced on every store change.
 final class BindingSnapshot: Sendable {
@@ -47,6 +33,8 @@ public final class MQTTBridge: Service {
     let leadership: any LeadershipSource
     let sharedStatus: ZooKeeperStatus?
     let logger: Logger
+    /// Between attempts to reach the MQTT broker at the start of a term (as the client's own reconnects).
+    static let connectBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(30))
 
     public init(
         configuration: WeEvent.Configuration, ledgers: LedgerSet, store: any BindingStore, status: BridgeStatusBoard,
@@ -66,37 +54,24 @@ public final class MQTTBridge: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.followLeadership()
-        }
-        logger.info("bridge stopped")
-    }
-
-    /// Runs one term of the bridge per stretch of leadership. Each term is its own task: a
-    /// task group would stay cancelled after the first lost leadership.
-    private func followLeadership() async {
-        var current: Task<Void, Never>?
-        for await leader in leadership.leadershipChanges() {
-            if leader && current == nil {
-                status.metrics?.leaderChanges.increment()
-                logger.info("leader: starting the bridge")
-                current = Task { await self.term() }
-            } else if !leader, let term = current {
-                status.metrics?.leaderChanges.increment()
-                logger.warning("leadership lost: stopping the bridge")
-                term.cancel()
-                await term.value
-                current = nil
+            await self.leadership.runTerms(changed: { leading in
+                self.status.metrics?.leaderChanges.increment()
+                if leading {
+                    self.logger.info("leader: starting the bridge")
+                } else {
+                    self.logger.warning("leadership lost: stopping the bridge")
+                }
+            }) {
+                await self.term()
             }
         }
-        // Shutting down (the leadership stream ends when this task is cancelled).
-        current?.cancel()
-        await current?.value
+        logger.info("bridge stopped")
     }
 
     /// One outbound binding's publisher; restarted from the stored checkpoint after a failure.
     private func startOutbound(_ binding: Binding, client: MQTTClient) -> Task<Void, Never> {
         Task {
-            var attempt = 0
+            var failures = 0
             while !Task.isCancelled {
                 do {
                     // The newest checkpoint: a restart after a failure must not go back further.
@@ -110,12 +85,12 @@ public final class MQTTBridge: Service {
                     return
                 } catch {
                     if Task.isCancelled { return }
-                    attempt += 1
+                    failures += 1
                     status.recordError(binding.key, "\(error)")
                     logger.error("outbound bridge failed; resuming from its checkpoint", metadata: [
-                        "topic": "\(binding.topic)", "error": "\(error)", "attempt": "\(attempt)",
+                        "topic": "\(binding.topic)", "error": "\(error)", "attempt": "\(failures)",
                     ])
-                    try? await Task.sleep(for: .milliseconds(min(5000, 200 * attempt)))
+                    await Backoff().pause(afterFailures: failures)
                 }
             }
         }
@@ -149,28 +124,30 @@ public final class MQTTBridge: Service {
         }
         // Know the bindings before the broker hands over what it queued for this session.
         let snapshot = BindingSnapshot()
+        var readFailures = 0
         while !Task.isCancelled {
             do {
                 snapshot.replace(try await store.bindings())
                 break
             } catch {
+                readFailures += 1
                 logger.error("cannot read the bindings; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+                await Backoff().pause(afterFailures: readFailures)
             }
         }
-        var attempt = 0
+        var failures = 0
         while !Task.isCancelled {
             do {
                 let sessionPresent = try await client.connect()
                 logger.info("connected to the MQTT broker", metadata: ["url": "\(configuration.mqttBrokerURL)", "sessionPresent": "\(sessionPresent)"])
                 break
             } catch {
-                attempt += 1
-                let delay = MQTTReconnectPolicy().delay(attempt: attempt)
+                failures += 1
+                let delay = Self.connectBackoff.delay(afterFailures: failures)
                 logger.error("cannot connect to the MQTT broker; retrying", metadata: [
-                    "url": "\(configuration.mqttBrokerURL)", "error": "\(error)", "retryInMs": "\(delay.nanoseconds / 1_000_000)",
+                    "url": "\(configuration.mqttBrokerURL)", "error": "\(error)", "retryIn": "\(delay)",
                 ])
-                try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+                try? await Task.sleep(for: delay)
             }
         }
         if Task.isCancelled {

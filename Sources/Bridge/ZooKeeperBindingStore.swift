@@ -1,6 +1,6 @@
+import Cluster
 import Foundation
 import WeEvent
-import ZooKeeper
 
 /// Bindings in ZooKeeper (DESIGN §7), shared by every broker instance:
 ///
@@ -9,119 +9,45 @@ import ZooKeeper
 ///     <root>/mqtt_topic/outbound/<encoded>   JSON binding with its checkpoint
 ///
 /// `<encoded>` is `<groupId>/<topic>` percent-encoded. Updates are compare-and-set on the node
-/// version, so concurrent master requests on different instances cannot lose one another.
+/// version (`WatchedDocuments`), so concurrent master requests on different instances cannot
+/// lose one another. Checkpoint moves do not bump the root: nobody needs to be woken for them.
 public final class ZooKeeperBindingStore: BindingStore {
-    let coordinator: ZooKeeperCoordinator
+    let documents: WatchedDocuments<Binding>
 
     public init(coordinator: ZooKeeperCoordinator) {
-        self.coordinator = coordinator
+        documents = WatchedDocuments(
+            coordinator: coordinator, root: coordinator.root + "/mqtt_topic",
+            folders: Binding.Direction.allCases.map(\.rawValue), what: "bindings"
+        )
     }
 
     private func path(_ key: Binding.Key) -> String {
-        "\(coordinator.bindingsPath)/\(key.direction.rawValue)/\(key.nodeName)"
+        documents.path(folder: key.direction.rawValue, NodeName.encode("\(key.groupId)/\(key.topic)"))
     }
 
     public func bindings() async throws -> [Binding] {
-        try await coordinator.request { try await Self.read($0, root: coordinator.bindingsPath) }
-    }
-
-    static func read(_ client: ZooKeeperClient, root: String) async throws -> [Binding] {
-        var all: [Binding] = []
-        let decoder = JSONDecoder()
-        for direction in Binding.Direction.allCases {
-            let dir = "\(root)/\(direction.rawValue)"
-            let names: [String]
-            do {
-                names = try await client.children(dir)
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                continue
-            }
-            for name in names.sorted() {
-                do {
-                    let node = try await client.get("\(dir)/\(name)")
-                    all.append(try decoder.decode(Binding.self, from: Data(node.data)))
-                } catch let error as ZooKeeperError where error.code == .noNode {
-                    continue  // removed meanwhile
-                }
-            }
-        }
-        return all
+        try await documents.all()
     }
 
     public func put(_ binding: Binding) async throws -> Binding {
-        try await coordinator.request { client in
-            let path = path(binding.key)
-            while true {
-                do {
-                    let node = try await client.get(path)
-                    let existing = try JSONDecoder().decode(Binding.self, from: Data(node.data))
-                    if existing.sameSettings(as: binding) { return existing }
-                    var stored = binding
-                    stored.checkpoint = existing.checkpoint
-                    stored.checkpointLedger = existing.checkpointLedger
-                    try await client.set(path, data: Self.encode(stored), version: node.stat.version)
-                    try await bump(client)
-                    return stored
-                } catch let error as ZooKeeperError where error.code == .noNode {
-                    do {
-                        try await client.create(path, data: Self.encode(binding))
-                        try await bump(client)
-                        return binding
-                    } catch let error as ZooKeeperError where error.code == .nodeExists {
-                        continue
-                    }
-                } catch let error as ZooKeeperError where error.code == .badVersion {
-                    continue
-                }
-            }
+        let stored = try await documents.modify(path(binding.key)) { existing in
+            guard let existing else { return binding }
+            return existing.sameSettings(as: binding) ? nil : binding.keepingCheckpoint(of: existing)
         }
+        return stored ?? binding
     }
 
     public func remove(_ key: Binding.Key) async throws -> Bool {
-        try await coordinator.request { client in
-            do {
-                try await client.delete(path(key))
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                return false
-            }
-            try await bump(client)
-            return true
-        }
+        try await documents.remove(path(key))
     }
 
     public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws {
-        try await coordinator.request { client in
-            let path = path(key)
-            while true {
-                do {
-                    let node = try await client.get(path)
-                    var binding = try JSONDecoder().decode(Binding.self, from: Data(node.data))
-                    guard binding.isAdvance(to: position, in: ledgerID) else { return }
-                    binding.checkpoint = position
-                    binding.checkpointLedger = ledgerID
-                    try await client.set(path, data: Self.encode(binding), version: node.stat.version)
-                    return
-                } catch let error as ZooKeeperError where error.code == .noNode {
-                    return  // removed meanwhile
-                } catch let error as ZooKeeperError where error.code == .badVersion {
-                    continue
-                }
-            }
+        try await documents.modify(path(key), notify: false) { existing in
+            existing?.advanced(to: position, in: ledgerID)
         }
     }
 
-    private func bump(_ client: ZooKeeperClient) async throws {
-        try await client.set(coordinator.bindingsPath, data: Array("\(Date().timeIntervalSince1970)".utf8))
-    }
-
-    static func encode(_ binding: Binding) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(binding))
-    }
-
     public func changes() -> AsyncStream<[Binding]> {
-        let root = coordinator.bindingsPath
-        return coordinator.snapshots(watching: root, what: "bindings") { client in try await Self.read(client, root: root) }
+        documents.changes()
     }
 }

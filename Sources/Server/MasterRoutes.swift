@@ -67,9 +67,9 @@ public struct MasterRoutes: Sendable {
         }
         let mqttTopic = p["mqttTopic"].flatMap { $0.isEmpty ? nil : $0 } ?? topic
         switch direction {
-        case .inbound where !MQTTTopicRules.isValidFilter(mqttTopic):
+        case .inbound where !direction.accepts(mqttTopic: mqttTopic):
             throw WeEventError(.patternInvalid, message: "invalid topic pattern: '\(mqttTopic)' is not an MQTT topic filter")
-        case .outbound where !MQTTTopicRules.isValidName(mqttTopic):
+        case .outbound where !direction.accepts(mqttTopic: mqttTopic):
             throw WeEventError(.patternInvalid, message: "invalid topic pattern: '\(mqttTopic)' is not an MQTT topic name (no + or #)")
         default: break
         }

@@ -1,3 +1,4 @@
+import Cluster
 import Hummingbird
 import Logging
 import NIOCore
@@ -18,6 +19,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 context.logger.debug("request rejected", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             }
             return JSONBody.error(error)
+        } catch let error as CoordinationError {
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return JSONBody.error(WeEventError(.zookeeperError, detail: error.reason))
         } catch let error as any HTTPResponseError {
             let code: ErrorCode = error.status.code >= 500 ? .unknownError : .invalidInputParam
             let message = error.status == .notFound ? "no such endpoint: \(request.uri.path)" : error.status.reasonPhrase

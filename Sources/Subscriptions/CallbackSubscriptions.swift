@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Bridge
+import Cluster
 import Ledger
 import Logging
 import ServiceLifecycle
@@ -52,16 +52,11 @@ public final class CallbackSubscriptions: Service, Sendable {
         var starter: AsyncStream<String>.Continuation?
     }
 
-    /// Backoff between attempts: `initial`, doubled each time, at most `maximum`.
+    /// How deliveries are retried: the pause between attempts, and how long one POST may take.
     public struct Retry: Sendable {
-        public var initial: Duration = .milliseconds(200)
-        public var maximum: Duration = .seconds(2)
+        public var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(2))
         public var requestTimeout: TimeInterval = 10
         public init() {}
-
-        func delay(_ attempt: Int) -> Duration {
-            min(initial * (1 << min(attempt, 20)), maximum)
-        }
     }
 
     let ledgers: LedgerSet
@@ -203,19 +198,8 @@ public final class CallbackSubscriptions: Service, Sendable {
     /// One term of delivery per leadership: started when this instance leads, cancelled the
     /// moment it stops (its loops save their positions as they end).
     private func deliverWhileLeading() async {
-        var term: Task<Void, Never>?
-        for await leading in leadership.leadershipChanges().cancelOnGracefulShutdown() {
-            if leading, term == nil {
-                term = Task { await self.deliverAll() }
-            } else if !leading, let running = term {
-                running.cancel()
-                await running.value
-                term = nil
-            }
-        }
-        if let running = term {
-            running.cancel()
-            await running.value
+        await cancelWhenGracefulShutdown {
+            await self.leadership.runTerms { await self.deliverAll() }
         }
     }
 
@@ -340,8 +324,8 @@ public final class CallbackSubscriptions: Service, Sendable {
                     "subscription": "\(id)", "event": "\(item.event.id)", "error": "\(problem)",
                 ])
             }
-            try await Task.sleep(for: retry.delay(attempt))
             attempt += 1
+            try await Task.sleep(for: retry.backoff.delay(afterFailures: attempt))
         }
     }
 }

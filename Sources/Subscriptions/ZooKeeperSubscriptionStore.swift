@@ -1,125 +1,71 @@
-import Bridge
+import Cluster
 import Foundation
-import Logging
 import WeEvent
-import ZooKeeper
 
 /// Callback subscriptions in ZooKeeper, shared by every broker instance:
 ///
 ///     <root>/subscriptions          data: bumped on every add, remove and URL change (one watch sees them)
 ///     <root>/subscriptions/<id>     JSON: the subscription with its position and the ledger it counts in
 ///
-/// Updates are compare-and-set on the node version. Positions are written by the one instance
-/// delivering (the leader) and do not bump the root: the others read them when asked.
+/// Updates are compare-and-set on the node version (`WatchedDocuments`). Positions are written
+/// by the one instance delivering (the leader) and do not bump the root: the others read them
+/// when asked.
 public final class ZooKeeperSubscriptionStore: SubscriptionStore {
-    let coordinator: ZooKeeperCoordinator
+    let documents: WatchedDocuments<StoredSubscription>
 
     public init(coordinator: ZooKeeperCoordinator) {
-        self.coordinator = coordinator
+        documents = WatchedDocuments(coordinator: coordinator, root: coordinator.root + "/subscriptions", what: "subscriptions")
     }
 
-    private var root: String { coordinator.subscriptionsPath }
+    private func path(_ id: String) -> String { documents.path(NodeName.encode(id)) }
 
     public func load() async throws -> [Subscription] {
-        let root = self.root
-        return try await coordinator.request { client in try await Self.read(client, root: root) }
-    }
-
-    static func read(_ client: ZooKeeperClient, root: String) async throws -> [Subscription] {
-        let names: [String]
-        do {
-            names = try await client.children(root)
-        } catch let error as ZooKeeperError where error.code == .noNode {
-            return []
-        }
-        var all: [Subscription] = []
-        for name in names {
-            do {
-                let node = try await client.get("\(root)/\(name)")
-                all.append(try JSONDecoder().decode(StoredSubscription.self, from: Data(node.data)).subscription)
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                continue  // removed meanwhile
-            }
-        }
-        return all.sorted { ($0.createdTimestamp, $0.id) < ($1.createdTimestamp, $1.id) }
+        Self.ordered(try await documents.all())
     }
 
     public func save(_ subscription: Subscription) async throws {
-        let path = "\(root)/\(subscription.id)"
-        let data = try Self.encode(subscription)
-        try await coordinator.request { client in
-            do {
-                try await client.create(path, data: data)
-            } catch let error as ZooKeeperError where error.code == .nodeExists {
-                try await client.set(path, data: data)
-            }
-            try await bump(client)
-        }
+        try await documents.modify(path(subscription.id)) { _ in StoredSubscription(subscription) }
     }
 
     public func setURL(id: String, url: String) async throws {
-        try await update(id, bump: true) { $0.url = url }
+        try await documents.modify(path(id)) { stored in
+            stored.map { var changed = $0; changed.url = url; return changed }
+        }
     }
 
     public func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws {
-        try await update(id, bump: false) { subscription in
-            subscription.position = position
-            subscription.delivered = delivered
-            subscription.ledgerID = ledgerID
+        try await documents.modify(path(id), notify: false) { stored in
+            stored.map { stored in
+                var changed = stored
+                changed.position = position
+                changed.delivered = delivered
+                changed.ledgerId = ledgerID
+                return changed
+            }
         }
     }
 
     public func remove(id: String) async throws {
-        let path = "\(root)/\(id)"
-        try await coordinator.request { client in
-            do {
-                try await client.delete(path)
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                return
-            }
-            try await bump(client)
-        }
+        try await documents.remove(path(id))
     }
 
     public func changes() -> AsyncStream<[Subscription]> {
-        let root = self.root
-        return coordinator.snapshots(watching: root, what: "subscriptions") { client in try await Self.read(client, root: root) }
-    }
-
-    /// Read, change, write back if nobody wrote in between (else again); nothing if it is gone.
-    private func update(_ id: String, bump shouldBump: Bool, _ change: @escaping (inout Subscription) -> Void) async throws {
-        let path = "\(root)/\(id)"
-        try await coordinator.request { client in
-            while true {
-                do {
-                    let node = try await client.get(path)
-                    var subscription = try JSONDecoder().decode(StoredSubscription.self, from: Data(node.data)).subscription
-                    change(&subscription)
-                    try await client.set(path, data: Self.encode(subscription), version: node.stat.version)
-                    if shouldBump { try await bump(client) }
-                    return
-                } catch let error as ZooKeeperError where error.code == .noNode {
-                    return
-                } catch let error as ZooKeeperError where error.code == .badVersion {
-                    continue
-                }
-            }
+        let (stream, continuation) = AsyncStream.makeStream(of: [Subscription].self, bufferingPolicy: .bufferingNewest(1))
+        let task = Task {
+            for await stored in documents.changes() { continuation.yield(Self.ordered(stored)) }
+            continuation.finish()
         }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
     }
 
-    private func bump(_ client: ZooKeeperClient) async throws {
-        try await client.set(root, data: Array("\(Date().timeIntervalSince1970)".utf8))
-    }
-
-    static func encode(_ subscription: Subscription) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(StoredSubscription(subscription)))
+    private static func ordered(_ stored: [StoredSubscription]) -> [Subscription] {
+        stored.map(\.subscription).sorted { ($0.createdTimestamp, $0.id) < ($1.createdTimestamp, $1.id) }
     }
 }
 
 /// The JSON of a subscription node, in WeEvent's field names.
-private struct StoredSubscription: Codable {
+struct StoredSubscription: Codable, Sendable {
     var subscriptionId: String
     var groupId: String
     var topic: String

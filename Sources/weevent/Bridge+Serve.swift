@@ -1,4 +1,5 @@
 import Bridge
+import Cluster
 import Foundation
 import Ledger
 import Logging

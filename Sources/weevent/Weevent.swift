@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridge
+import Cluster
 import Foundation
 import Hummingbird
 import Ledger

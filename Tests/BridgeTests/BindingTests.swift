@@ -2,49 +2,6 @@ import Foundation
 import Testing
 @testable import Bridge
 
-@Suite struct MQTTTopicRulesTests {
-    @Test(arguments: [
-        ("sport/tennis/player1/#", "sport/tennis/player1", true),
-        ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
-        ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
-        ("sport/#", "sport", true),
-        ("#", "a/b/c", true),
-        ("sport/tennis/+", "sport/tennis/player1", true),
-        ("sport/tennis/+", "sport/tennis/player1/ranking", false),
-        ("sport/+", "sport/", true),
-        ("+/+", "/finance", true),
-        ("/+", "/finance", true),
-        ("+", "/finance", false),
-        ("#", "$SYS/broker", false),
-        ("$SYS/#", "$SYS/broker", true),
-        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json", true),
-        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/xml", false),
-        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/cmd/status/fmt/json", false),
-        ("a/b", "a/b", true),
-        ("a/b", "a/b/c", false),
-    ])
-    func matching(filter: String, name: String, expected: Bool) {
-        #expect(MQTTTopicRules.matches(filter: filter, name: name) == expected)
-    }
-
-    @Test func filterValidity() {
-        for valid in ["#", "+", "a/+/b", "a/#", "+/+", "/", "a//b"] { #expect(MQTTTopicRules.isValidFilter(valid), "\(valid)") }
-        for invalid in ["", "a/#/b", "a#", "a/b+", "+a", "a\u{0}b"] { #expect(!MQTTTopicRules.isValidFilter(invalid), "\(invalid)") }
-        #expect(MQTTTopicRules.isValidName("a/b"))
-        #expect(!MQTTTopicRules.isValidName("a/+"))
-        #expect(!MQTTTopicRules.isValidName(""))
-    }
-}
-
-@Suite struct NodeNameTests {
-    @Test(arguments: ["1/com.weevent.iot.event", "1/a/b c/%/温度", "group-2/x~y_z"])
-    func roundTrips(_ text: String) {
-        let encoded = NodeName.encode(text)
-        #expect(!encoded.contains("/"))
-        #expect(NodeName.decode(encoded) == text)
-    }
-}
-
 @Suite struct LocalBindingStoreTests {
     func directory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("bindings-\(UUID().uuidString)").path

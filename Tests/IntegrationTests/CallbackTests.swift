@@ -195,7 +195,7 @@ struct CallbackTests {
             return contents
         }
         func arrived(_ count: Int) async -> [String] {
-            _ = await eventually(timeout: .seconds(30)) { Set(receiver.receivedContents()).count >= count }
+            _ = await eventually(within: .seconds(30)) { Set(receiver.receivedContents()).count >= count }
             return CallbackReceiver.firstArrivals(receiver.receivedContents())
         }
         let fromLeader = try await publish(5, to: leader, "leader")
@@ -206,7 +206,7 @@ struct CallbackTests {
         #expect(CallbackReceiver.firstArrivals(receiver.receivedContents()) == fromLeader)
 
         leader.kill(signal: SIGKILL)
-        #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("state=leader") })
+        #expect(await eventually(within: .seconds(30)) { follower.log().contains("state=leader") })
         let afterTakeover = try await publish(2, to: follower, "later")
         #expect(await arrived(10) == fromLeader + fromFollower + afterTakeover, "new leader's log:\n\(follower.log().suffix(3000))")
         #expect(follower.log().contains("subscription taken over from another ledger"))

@@ -146,13 +146,4 @@ func storedContents(_ broker: BrokerProcess, topic: String, group: String = "1")
     }
 }
 
-/// Polls until `condition` holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return try await condition()
-}
 

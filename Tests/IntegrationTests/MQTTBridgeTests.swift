@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 
@@ -149,7 +150,7 @@ struct MQTTBridgeTests {
         let again = try MosquittoSubscriber(port: mosquitto.port, topic: "commands", qos: 1, clientID: "device-1", cleanSession: false)
         defer { again.stop() }
         let expected = Set((0..<total).map { "c\($0)" })
-        _ = await eventually(timeout: .seconds(60)) { Set(before + again.lines).isSuperset(of: expected) }
+        _ = await eventually(within: .seconds(60)) { Set(before + again.lines).isSuperset(of: expected) }
         let all = before + again.lines
         print("outbound across a mosquitto restart: \(all.count) received, \(all.count - Set(all).count) duplicates")
         #expect(Set(all) == expected, "missing: \(expected.subtracting(all).sorted().prefix(20))")
@@ -213,7 +214,7 @@ struct MQTTBridgeTests {
             let beforeRestart = try storedContents(broker, topic: "exactly.once").count
             try await broker.start()
             try await publisher.value
-            #expect(try await eventually(timeout: .seconds(60)) { try storedContents(broker, topic: "exactly.once").count >= total })
+            #expect(try await eventually(within: .seconds(60)) { try storedContents(broker, topic: "exactly.once").count >= total })
             try await Task.sleep(for: .seconds(1))
             let stored = try storedContents(broker, topic: "exactly.once")
             let duplicates = stored.count - Set(stored).count
@@ -243,7 +244,7 @@ struct MQTTBridgeTests {
             #expect(try await eventually { try storedContents(leader, topic: "failover").count >= 500 })
             leader.kill(signal: SIGKILL)
             try await publisher.value
-            #expect(try await eventually(timeout: .seconds(60)) {
+            #expect(try await eventually(within: .seconds(60)) {
                 Set(try storedContents(leader, topic: "failover") + storedContents(follower, topic: "failover")).count >= total
             })
             let first = try storedContents(leader, topic: "failover")
@@ -282,7 +283,7 @@ struct MQTTBridgeTests {
             #expect(device.lines == ["l1", "l2", "l3"])
 
             leader.kill(signal: SIGKILL)
-            #expect(await eventually(timeout: .seconds(30)) { follower.log().contains("outbound bridge started") })
+            #expect(await eventually(within: .seconds(30)) { follower.log().contains("outbound bridge started") })
             try await publish(["n1", "n2"], to: follower)
             let received = await device.waitFor(count: 7, timeout: .seconds(30))
             #expect(received == ["l1", "l2", "l3", "f1", "f2", "n1", "n2"], "new leader's log:\n\(follower.log().suffix(3000))")
@@ -308,11 +309,11 @@ struct MQTTBridgeTests {
 
         try zookeeper.restart()
         // The binding is still listed (once the session is back) and messages still flow.
-        #expect(await eventually(timeout: .seconds(30)) {
+        #expect(await eventually(within: .seconds(30)) {
             (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(string: "\(broker.baseURL)/master/mqtt_list_topic")!)) as? [[String: Any]])?.count == 1
         })
         try mosquitto.publish(topic: "zk.restart", message: "after")
-        #expect(try await eventually(timeout: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
+        #expect(try await eventually(within: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
                 "\(broker.log().suffix(4000))")
     }
 }

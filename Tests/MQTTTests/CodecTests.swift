@@ -193,15 +193,38 @@ let malformedInputs: [Malformed] = [
     }
 
     @Test func topicFilterRules() {
-        for valid in ["a", "a/b", "+", "#", "a/+/b", "a/#", "/", "+/+", "sport/tennis/#"] {
+        for valid in ["a", "a/b", "+", "#", "a/+/b", "a/#", "/", "+/+", "sport/tennis/#", "a//b"] {
             #expect(MQTTTopic.isValidFilter(valid), "\(valid)")
         }
-        for invalid in ["", "a#", "a/#/b", "a+", "+a/b", "a/b#"] {
+        for invalid in ["", "a#", "a/#/b", "a+", "+a/b", "a/b#", "a\u{0}b"] {
             #expect(!MQTTTopic.isValidFilter(invalid), "\(invalid)")
         }
-        #expect(MQTTTopic.matches(filter: "sensors/+/t", topic: "sensors/1/t"))
-        #expect(MQTTTopic.matches(filter: "sensors/#", topic: "sensors"))
-        #expect(!MQTTTopic.matches(filter: "sensors/+", topic: "sensors/1/t"))
-        #expect(!MQTTTopic.matches(filter: "#", topic: "$SYS/x"))
+        #expect(MQTTTopic.isValidName("a/b"))
+        #expect(!MQTTTopic.isValidName("a/+"))
+        #expect(!MQTTTopic.isValidName(""))
+    }
+
+    @Test(arguments: [
+        ("sport/tennis/player1/#", "sport/tennis/player1", true),
+        ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
+        ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
+        ("sport/#", "sport", true),
+        ("#", "a/b/c", true),
+        ("sport/tennis/+", "sport/tennis/player1", true),
+        ("sport/tennis/+", "sport/tennis/player1/ranking", false),
+        ("sport/+", "sport/", true),
+        ("+/+", "/finance", true),
+        ("/+", "/finance", true),
+        ("+", "/finance", false),
+        ("#", "$SYS/broker", false),
+        ("$SYS/#", "$SYS/broker", true),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json", true),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/xml", false),
+        ("iot-2/type/+/id/+/evt/+/fmt/json", "iot-2/type/gw/id/dev1/cmd/status/fmt/json", false),
+        ("a/b", "a/b", true),
+        ("a/b", "a/b/c", false),
+    ])
+    func topicMatching(filter: String, topic: String, expected: Bool) {
+        #expect(MQTTTopic.matches(filter: filter, topic: topic) == expected)
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import ZooKeeper
+import TestSupport
 
 @Suite("ZooKeeperClient against a real server")
 struct ClientTests {

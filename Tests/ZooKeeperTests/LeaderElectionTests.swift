@@ -1,5 +1,6 @@
 import Testing
 import ZooKeeper
+import TestSupport
 
 @Suite("LeaderElection against a real server")
 struct LeaderElectionTests {

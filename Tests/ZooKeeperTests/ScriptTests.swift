@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// scripts/zookeeper.sh is started from test processes with system(3), which hands the script
 /// every descriptor the process holds at that moment, other tests' pipes among them. A server

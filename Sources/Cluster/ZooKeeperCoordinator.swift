@@ -2,13 +2,15 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
-import WeEvent
 import ZooKeeper
 
 /// This instance's place in the cluster (DESIGN §7): one ZooKeeper session at a time,
 /// `/nodes/<host:port>` while it lives, a candidate in `/leader`, and leadership for the
 /// bridge. An expired session is replaced by a new one (new registration, new candidacy);
 /// leadership ends the moment the session is suspended or lost.
+///
+/// What lives under the root besides `/nodes` and `/leader` belongs to its users (bindings,
+/// subscriptions, bridge counters), mostly as `WatchedDocuments`.
 public final class ZooKeeperCoordinator: Service, LeadershipSource {
     public let hosts: String
     public let root: String
@@ -39,8 +41,6 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
 
     public var nodesPath: String { root + "/nodes" }
     public var leaderPath: String { root + "/leader" }
-    public var bindingsPath: String { root + "/mqtt_topic" }
-    public var subscriptionsPath: String { root + "/subscriptions" }
 
     public func leadershipChanges() -> AsyncStream<Bool> {
         let (stream, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(8))
@@ -76,13 +76,13 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     }
 
     /// Runs a request's ZooKeeper operations on a connected session (waiting up to the session
-    /// timeout for one); ZooKeeper failures become 200400 with their reason.
+    /// timeout for one); ZooKeeper failures become a `CoordinationError` with their reason.
     public func request<T>(_ body: (ZooKeeperClient) async throws -> T) async throws -> T {
         let client = try await connectedClient(waiting: true)
         do {
             return try await body(client)
         } catch let error as ZooKeeperError {
-            throw WeEventError(.zookeeperError, detail: "\(error)")
+            throw CoordinationError("ZooKeeper at \(hosts): \(error)")
         }
     }
 
@@ -96,17 +96,21 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         let logger = self.logger
         // The watch loop lives as long as its consumer: cancelled when the stream is dropped.
         let task = Task {
+            var failures = 0
             while !Task.isCancelled {
                 let client = await self.client()
                 do {
+                    try await client.ensurePath(path)
                     let watch = try await client.watch(path, for: .data)
+                    failures = 0
                     continuation.yield(try await read(client))
                     for try await _ in watch {
                         continuation.yield(try await read(client))
                     }
                 } catch {
+                    failures += 1
                     logger.warning("watching \(what) failed; watching again", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .milliseconds(500))
+                    await Backoff().pause(afterFailures: failures)
                 }
             }
             continuation.finish()
@@ -116,16 +120,16 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     }
 
     /// The current client if there is a connected session, for requests that must not wait.
-    public func connectedClient() throws(WeEventError) -> ZooKeeperClient {
+    public func connectedClient() throws(CoordinationError) -> ZooKeeperClient {
         guard let client = state.withLock({ $0.client }), client.sessionState == .connected else {
-            throw WeEventError(.zookeeperError, detail: "no ZooKeeper session with \(hosts)")
+            throw CoordinationError("no ZooKeeper session with \(hosts)")
         }
         return client
     }
 
     /// A connected client, waiting up to the session timeout for one (start-up, a reconnect);
-    /// 200400 when there is still none.
-    public func connectedClient(waiting: Bool) async throws(WeEventError) -> ZooKeeperClient {
+    /// a `CoordinationError` when there is still none.
+    public func connectedClient(waiting: Bool) async throws(CoordinationError) -> ZooKeeperClient {
         let deadline = ContinuousClock.now + sessionTimeout
         while true {
             if let client = try? connectedClient() { return client }
@@ -146,20 +150,20 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var attempt = 0
+            var failures = 0
             while !Task.isCancelled {
                 do {
                     try await self.session()
-                    attempt = 0
+                    failures = 0
                 } catch is CancellationError {
                     break
                 } catch {
-                    attempt += 1
+                    failures += 1
                     self.setLeading(false)
                     self.logger.error("ZooKeeper session ended; starting a new one", metadata: [
-                        "hosts": "\(self.hosts)", "error": "\(error)", "attempt": "\(attempt)",
+                        "hosts": "\(self.hosts)", "error": "\(error)", "attempt": "\(failures)",
                     ])
-                    try? await Task.sleep(for: .milliseconds(min(5000, 200 * attempt)))
+                    await Backoff().pause(afterFailures: failures)
                 }
             }
         }
@@ -172,7 +176,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         let client = try await ZooKeeperClient.connect(to: hosts, sessionTimeout: sessionTimeout, logger: logger)
         defer { publish(nil) }
         do {
-            for path in [nodesPath, leaderPath, bindingsPath + "/inbound", bindingsPath + "/outbound", subscriptionsPath] {
+            for path in [nodesPath, leaderPath] {
                 try await client.ensurePath(path)
             }
             let node = nodesPath + "/" + NodeName.encode(instance)

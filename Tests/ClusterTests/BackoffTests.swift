@@ -1,0 +1,33 @@
+import Cluster
+import Testing
+
+@Suite struct BackoffTests {
+    @Test func delaysDoubleFromTheInitialOneUpToTheMaximum() {
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
+        let delays = (1...6).map { backoff.delay(afterFailures: $0) }
+        #expect(delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1)])
+    }
+
+    @Test(arguments: [0, -5, 31, 64, Int.max])
+    func anyFailureCountGivesADelayWithinTheBounds(failures: Int) {
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        let delay = backoff.delay(afterFailures: failures)
+        #expect(delay >= .milliseconds(200) && delay <= .seconds(5))
+    }
+}
+
+@Suite struct NodeNameTests {
+    @Test(arguments: ["1/com.weevent.iot.event", "1/a/b c/%/温度", "group-2/x~y_z", "\u{1}"])
+    func roundTrips(_ text: String) {
+        let encoded = NodeName.encode(text)
+        #expect(!encoded.contains("/"))
+        #expect(NodeName.decode(encoded) == text)
+    }
+
+    @Test func unreservedCharactersStayAndOthersArePercentEncoded() {
+        #expect(NodeName.encode("a-b_c.d~e") == "a-b_c.d~e")
+        #expect(NodeName.encode("1/a b") == "1%2Fa%20b")
+        #expect(NodeName.encode("\n") == "%0A")
+        #expect(NodeName.decode("%2") == nil)
+    }
+}
