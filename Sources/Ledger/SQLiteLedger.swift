@@ -69,7 +69,7 @@ public final class SQLiteLedger: EventLedger {
 
     private func startWriter() {
         let thread = Thread { [self] in
-            var writer = BlockWriter(ledger: self)
+            let writer = BlockWriter(ledger: self)
             while let batch = queue.takeBatch() {
                 writer.write(batch)
             }
@@ -210,26 +210,6 @@ private struct WriterCompletion {
     var waiters: [CheckedContinuation<Void, Never>] = []
 }
 
-/// A topic as the ledger keeps it.
-struct TopicRecord: Sendable, Equatable {
-    var created: Int64
-    var sequence: UInt64
-    var lastBlock: UInt64
-    var lastTimestamp: Int64
-    var isOpen: Bool
-    /// Creation order, for stable paging in `rest/list`.
-    var order: Int
-    /// The first part of the topic's event ids, computed once.
-    var idPrefix: String
-
-    func state(name: String) -> TopicState {
-        TopicState(
-            name: name, createdTimestamp: created, sequenceNumber: sequence,
-            blockNumber: lastBlock, lastTimestamp: lastTimestamp
-        )
-    }
-}
-
 /// What readers see: the durable state as of the last commit.
 struct LedgerView: Sendable {
     var topics: [String: TopicRecord] = [:]
@@ -261,59 +241,6 @@ struct LedgerView: Sendable {
         if topics.updateValue(record, forKey: name) == nil {
             topicsByHash[record.idPrefix, default: []].append(name)
         }
-    }
-}
-
-enum LedgerSchema {
-    /// Creates what is missing; returns the ledger's id (made once, kept in `meta`).
-    static func create(_ db: Database, groupID: String) throws -> String {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS blocks(
-                height INTEGER PRIMARY KEY,
-                prev_hash BLOB NOT NULL,
-                merkle_root BLOB NOT NULL,
-                hash BLOB NOT NULL,
-                timestamp INTEGER NOT NULL,
-                event_count INTEGER NOT NULL,
-                first_position INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS events(
-                position INTEGER PRIMARY KEY,
-                block INTEGER NOT NULL,
-                topic TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                timestamp INTEGER NOT NULL,
-                content BLOB NOT NULL,
-                extensions TEXT NOT NULL,
-                hash BLOB NOT NULL);
-            CREATE UNIQUE INDEX IF NOT EXISTS events_topic_seq ON events(topic, seq);
-            CREATE TABLE IF NOT EXISTS mqtt_receipts(
-                session TEXT NOT NULL,
-                packet_id INTEGER NOT NULL,
-                event_id TEXT NOT NULL,
-                PRIMARY KEY(session, packet_id)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS topics(
-                name TEXT PRIMARY KEY,
-                created INTEGER NOT NULL,
-                seq INTEGER NOT NULL,
-                last_block INTEGER NOT NULL,
-                last_timestamp INTEGER NOT NULL,
-                open INTEGER NOT NULL,
-                ord INTEGER NOT NULL);
-            """)
-        if let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'") {
-            guard stored == groupID else {
-                throw WeEventError(.unknownError, detail: "ledger file belongs to group \(stored), not \(groupID)")
-            }
-        } else {
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1')", arguments: [groupID])
-        }
-        // Files made before ledger ids existed get theirs on first open.
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)",
-            arguments: [UUID().uuidString.lowercased()]
-        )
-        return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ledger_id'") ?? ""
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import WeEvent
 
-/// A write waiting for the ledger's writer thread.
+/// A write waiting for the ledger's writer thread, with the continuation of the caller it answers.
 enum WriteOp {
     case publish(NewEvent, CheckedContinuation<EventID, any Error>)
     /// Events in order; `receipts`, when given, has one entry per event to record in the same transaction.
@@ -15,6 +15,17 @@ enum WriteOp {
         case .publish: 1
         case .publishBatch(let events, _, _): events.count
         case .open, .close, .releaseReceipts: 0
+        }
+    }
+
+    /// Answers the caller once the op is durable. `ids` are what the sealer made of the op's
+    /// events, in order (none for topic and receipt ops); a refused single publish is failed instead.
+    func succeed(_ ids: [Result<EventID, WeEventError>]) {
+        switch self {
+        case .publish(_, let c): c.resume(with: ids[0])
+        case .publishBatch(_, _, let c): c.resume(returning: ids)
+        case .open(_, let c): c.resume(returning: true)
+        case .close(_, let c), .releaseReceipts(_, let c): c.resume()
         }
     }
 

@@ -1,0 +1,38 @@
+import WeEvent
+
+/// Where a group's chain stands before a batch is sealed onto it: what a `BlockSealer` starts from.
+///
+/// The SQLite ledger takes it from its in-memory view (only its writer thread moves the chain);
+/// a shared store reads it under the lock of the chain head, in the transaction that writes the batch.
+struct ChainHead: Sendable, Equatable {
+    /// Height of the last block; 0 for an empty chain.
+    var height: UInt64
+    /// Hash of the last block; `BlockHash.zero` for an empty chain.
+    var lastHash: [UInt8]
+    /// How many events the chain holds: the position of the last one.
+    var eventCount: UInt64
+    /// Every topic ever opened, closed ones included (their sequences go on when reopened).
+    var topics: [String: TopicRecord]
+    /// The creation order the next new topic gets.
+    var nextOrder: Int
+}
+
+/// A topic as the ledger keeps it.
+struct TopicRecord: Sendable, Equatable {
+    var created: Int64
+    var sequence: UInt64
+    var lastBlock: UInt64
+    var lastTimestamp: Int64
+    var isOpen: Bool
+    /// Creation order, for stable paging in `rest/list`.
+    var order: Int
+    /// The first part of the topic's event ids, computed once.
+    var idPrefix: String
+
+    func state(name: String) -> TopicState {
+        TopicState(
+            name: name, createdTimestamp: created, sequenceNumber: sequence,
+            blockNumber: lastBlock, lastTimestamp: lastTimestamp
+        )
+    }
+}
