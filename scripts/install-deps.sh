@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the broker, its tests and its benchmarks need, if missing.
-# Usage: scripts/install-deps.sh [run|test|bench]
+# Usage: scripts/install-deps.sh [run|test|bench|cluster]
 set -euo pipefail
 
 need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (callbacks); python3: proof checker, test receiver
 case "${1:-test}" in
   run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
-  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl) ;;
-  bench) need+=(mosquitto mosquitto-clients wrk) ;;
+  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client) ;;
+  bench) need+=(mosquitto mosquitto-clients wrk postgresql postgresql-client postgresql-contrib) ;;
+  cluster) need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev postgresql postgresql-client) ;;
 esac
 
 missing=()

@@ -17,6 +17,26 @@ struct SealedBlock: Sendable, Equatable {
     var events: [SealedEvent]
 
     var lastPosition: UInt64 { firstPosition + UInt64(events.count) - 1 }
+
+    /// The committed events of `blocks` as live readers get them (`CommitFeed`).
+    static func positioned(_ blocks: [SealedBlock]) -> [PositionedEvent] {
+        var topicHashes: [String: String] = [:]
+        var result: [PositionedEvent] = []
+        result.reserveCapacity(blocks.reduce(0) { $0 + $1.events.count })
+        for block in blocks {
+            var position = block.firstPosition
+            for event in block.events {
+                let topicHash = topicHashes[event.topic] ?? EventID.topicHash(event.topic)
+                topicHashes[event.topic] = topicHash
+                let id = EventID(topicHash: topicHash, sequence: event.sequence, blockHeight: block.header.height)
+                result.append(PositionedEvent(position: position, event: Event(
+                    id: id, topic: event.topic, content: event.content, extensions: event.extensions, timestamp: block.header.timestamp
+                )))
+                position += 1
+            }
+        }
+        return result
+    }
 }
 
 /// Turns a batch of writes into blocks and event ids, with no store behind it.
@@ -30,6 +50,8 @@ struct BlockSealer {
     struct Sealed: Sendable, Equatable {
         var blocks: [SealedBlock]
         var topics: [String: TopicRecord]
+        /// The creation order the next new topic gets after this batch.
+        var nextOrder: Int
 
         /// Nothing to write: no events, and no topic opened, reopened or closed.
         var isEmpty: Bool { blocks.isEmpty && topics.isEmpty }
@@ -106,7 +128,7 @@ struct BlockSealer {
     /// Seals the block being filled, if it holds any event, and returns the batch.
     mutating func finish() -> Sealed {
         seal()
-        return Sealed(blocks: blocks, topics: changed)
+        return Sealed(blocks: blocks, topics: changed, nextOrder: nextOrder)
     }
 
     /// The height of the block being filled.

@@ -9,14 +9,6 @@ import WeEvent
 struct BlockWriter {
     let ledger: SQLiteLedger
 
-    /// What a batch asks of the store and of its callers besides the sealed blocks and topics.
-    private struct Round {
-        /// Ops the sealer took, with the results of their events; answered after the commit.
-        var accepted: [(op: WriteOp, ids: [Result<EventID, WeEventError>])] = []
-        var receiptsToStore: [(InboundReceipt, String)] = []
-        var receiptsToRelease: [InboundReceipt] = []
-    }
-
     init(ledger: SQLiteLedger) {
         self.ledger = ledger
     }
@@ -26,13 +18,13 @@ struct BlockWriter {
             head: chainHead(), timestamp: Int64(Date().timeIntervalSince1970 * 1000),
             maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
         )
-        var round = Round()
+        var round = WriteRound()
         round.accepted.reserveCapacity(batch.count)
-        for op in batch { Self.take(op, into: &sealer, &round) }
+        for op in batch { round.take(op, into: &sealer) }
         let sealed = sealer.finish()
 
         if sealed.isEmpty && round.receiptsToRelease.isEmpty {
-            for (op, ids) in round.accepted { op.succeed(ids) }
+            round.finish(.success(()))
             return
         }
         do {
@@ -42,11 +34,11 @@ struct BlockWriter {
                 "error": "\(error)", "blocks": "\(sealed.blocks.count)",
             ])
             let failure = WeEventError(.unknownError, detail: "ledger commit failed: \(error)")
-            for (op, _) in round.accepted { op.fail(failure) }
+            round.finish(.failure(failure))
             return
         }
         announce(sealed)
-        for (op, ids) in round.accepted { op.succeed(ids) }
+        round.finish(.success(()))
     }
 
     /// The chain as of the last commit. Only this thread moves it, so it stays the head until our commit.
@@ -59,42 +51,8 @@ struct BlockWriter {
         }
     }
 
-    /// Hands one op to the sealer. A refused op is answered at once (it waits for no commit);
-    /// the others wait in `round` for the commit.
-    private static func take(_ op: WriteOp, into sealer: inout BlockSealer, _ round: inout Round) {
-        switch op {
-        case .publish(let event, _):
-            switch sealer.append(event) {
-            case .success(let id): round.accepted.append((op, [.success(id)]))
-            case .failure(let error): op.fail(error)
-            }
-        case .publishBatch(let events, let receipts, _):
-            var ids: [Result<EventID, WeEventError>] = []
-            ids.reserveCapacity(events.count)
-            for (i, event) in events.enumerated() {
-                let result = sealer.append(event)
-                if case .success(let id) = result, let receipt = receipts?[i] {
-                    round.receiptsToStore.append((receipt, id.description))
-                }
-                ids.append(result)
-            }
-            round.accepted.append((op, ids))
-        case .releaseReceipts(let receipts, _):
-            round.receiptsToRelease.append(contentsOf: receipts)
-            round.accepted.append((op, []))
-        case .open(let topic, _):
-            sealer.open(topic: topic)
-            round.accepted.append((op, []))
-        case .close(let topic, _):
-            switch sealer.close(topic: topic) {
-            case .success: round.accepted.append((op, []))
-            case .failure(let error): op.fail(error)
-            }
-        }
-    }
-
     /// Blocks, receipts and topics in one transaction: all of the batch is durable, or none.
-    private func commit(_ sealed: BlockSealer.Sealed, _ round: Round) throws {
+    private func commit(_ sealed: BlockSealer.Sealed, _ round: WriteRound) throws {
         try ledger.pool.write { db in
             try Self.insert(sealed.blocks, into: db)
             if !round.receiptsToRelease.isEmpty {
@@ -122,28 +80,8 @@ struct BlockWriter {
             }
         }
         if let last = sealed.blocks.last {
-            ledger.commits.committed(through: last.lastPosition) { Self.positioned(sealed.blocks) }
+            ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(sealed.blocks) }
         }
-    }
-
-    /// The committed events as live readers get them (`CommitFeed`).
-    private static func positioned(_ blocks: [SealedBlock]) -> [PositionedEvent] {
-        var topicHashes: [String: String] = [:]
-        var result: [PositionedEvent] = []
-        result.reserveCapacity(blocks.reduce(0) { $0 + $1.events.count })
-        for block in blocks {
-            var position = block.firstPosition
-            for event in block.events {
-                let topicHash = topicHashes[event.topic] ?? EventID.topicHash(event.topic)
-                topicHashes[event.topic] = topicHash
-                let id = EventID(topicHash: topicHash, sequence: event.sequence, blockHeight: block.header.height)
-                result.append(PositionedEvent(position: position, event: Event(
-                    id: id, topic: event.topic, content: event.content, extensions: event.extensions, timestamp: block.header.timestamp
-                )))
-                position += 1
-            }
-        }
-        return result
     }
 
     private static func upsert(_ topics: [String: TopicRecord], into db: Database) throws {

@@ -81,6 +81,30 @@ public final class CommitFeed: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Called when commits made elsewhere (another instance on a shared store) reached `head`:
+    /// the feed does not have their events, so every follower reads the range from the store.
+    /// A writer calls it with the head its own batch was sealed onto before `committed`, so a
+    /// follower never skips another instance's events committed just before.
+    public func advanced(to head: UInt64) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard head > state.head else { return [] }
+            state.head = head
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            for (id, var follower) in state.followers where !follower.overflowed {
+                follower.overflowed = true
+                follower.buffered = []
+                follower.bytes = 0
+                if let waiter = follower.waiter {
+                    follower.waiter = nil
+                    resumed.append(waiter)
+                }
+                state.followers[id] = follower
+            }
+            return resumed
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     /// Ends every follower: their `next()` answers nil. Called when the ledger shuts down.
     public func close() {
         let waiters = state.withLock { state in

@@ -8,11 +8,36 @@ public struct LedgerSet: Sendable {
     /// The group used when a request names none: "1" when configured, else the first group.
     public let defaultGroup: String
     public let groups: [String]
+    /// Closes what the ledgers share (a PostgreSQL client), after every ledger shut down.
+    let closeShared: @Sendable () async -> Void
 
-    public init(groups: [String], ledgers: [String: any EventLedger]) {
+    public init(groups: [String], ledgers: [String: any EventLedger], closeShared: @escaping @Sendable () async -> Void = {}) {
         self.groups = groups
         self.ledgers = ledgers
         self.defaultGroup = groups.contains("1") ? "1" : groups[0]
+        self.closeShared = closeShared
+    }
+
+    /// Opens the configured store's ledgers: embedded SQLite under `ledger.path`, or the shared
+    /// PostgreSQL schema (waiting for the server up to `ledger.postgresql.connect-timeout-ms`).
+    public static func open(_ configuration: Configuration, logger: Logger) async throws -> LedgerSet {
+        switch configuration.ledgerStore {
+        case .sqlite:
+            return try openEmbedded(
+                path: configuration.ledgerPath, groups: configuration.ledgerGroups, blockMaxEvents: configuration.blockMaxEvents,
+                blockMaxDelayMilliseconds: configuration.blockMaxDelayMilliseconds, logger: logger
+            )
+        case .postgresql:
+            guard let url = configuration.postgresURL else { throw LedgerStoreError("ledger.postgresql.url is not set") }
+            var settings = PostgresLedgerStore.Settings(url: url)
+            settings.schema = configuration.postgresSchema
+            settings.poolSize = configuration.postgresPoolSize
+            settings.connectTimeout = .milliseconds(configuration.postgresConnectTimeoutMilliseconds)
+            settings.timeout = .milliseconds(configuration.postgresTimeoutMilliseconds)
+            settings.blockMaxEvents = configuration.blockMaxEvents
+            settings.blockMaxDelayMilliseconds = configuration.blockMaxDelayMilliseconds
+            return try await PostgresLedgerStore.open(settings, groups: configuration.ledgerGroups, logger: logger)
+        }
     }
 
     /// Opens the embedded SQLite ledger of each group under `path/group-<id>`.
@@ -38,6 +63,7 @@ public struct LedgerSet: Sendable {
 
     public func shutdown() async {
         for group in groups { await ledgers[group]?.shutdown() }
+        await closeShared()
     }
 }
 

@@ -1,5 +1,6 @@
 import Cluster
 import Hummingbird
+import Ledger
 import Logging
 import NIOCore
 import WeEvent
@@ -22,6 +23,9 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as CoordinationError {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return JSONBody.error(WeEventError(.zookeeperError, detail: error.reason))
+        } catch let error as LedgerStoreError {
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return JSONBody.error(WeEventError(.ledgerStoreError, detail: error.reason))
         } catch let error as any HTTPResponseError {
             let code: ErrorCode = error.status.code >= 500 ? .unknownError : .invalidInputParam
             let message = error.status == .notFound ? "no such endpoint: \(request.uri.path)" : error.status.reasonPhrase

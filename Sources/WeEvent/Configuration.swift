@@ -18,6 +18,15 @@ public struct Configuration: Sendable, Equatable {
     public var ledgerGroups = ["1"]
     public var blockMaxEvents = 1000
     public var blockMaxDelayMilliseconds = 0
+    /// Where the ledgers live: `.sqlite` (embedded, one instance) or `.postgresql` (shared by every instance).
+    public var ledgerStore = LedgerStoreKind.sqlite
+    /// `ledger.postgresql.url`; set exactly when `ledgerStore` is `.postgresql`.
+    public var postgresURL: PostgresURL?
+    /// The schema holding the shared ledger's tables (one per deployment).
+    public var postgresSchema = "weevent"
+    public var postgresPoolSize = 16
+    public var postgresConnectTimeoutMilliseconds = 30_000
+    public var postgresTimeoutMilliseconds = 5000
     public var contentMaxLength = 10240
     public var extensionsMaxLength = 1024
 
@@ -47,6 +56,8 @@ public struct Configuration: Sendable, Equatable {
     public static let knownKeys: [String] = [
         "server.host", "server.port", "ip.check.white-table", "master.access-token",
         "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
+        "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
+        "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
         "event.content.max-length", "event.extensions.max-length",
         "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
         "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
@@ -91,6 +102,7 @@ public struct Configuration: Sendable, Equatable {
         }
         blockMaxEvents = try reader.int("ledger.block.max-events", default: blockMaxEvents, in: 1...100_000)
         blockMaxDelayMilliseconds = try reader.int("ledger.block.max-delay-ms", default: blockMaxDelayMilliseconds, in: 0...1000)
+        try readLedgerStore(reader)
         contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
 
@@ -134,6 +146,32 @@ public struct Configuration: Sendable, Equatable {
         unknownKeys = properties.entries.filter { !known.contains($0.key) }
     }
 
+    private mutating func readLedgerStore(_ reader: Reader) throws(ConfigurationError) {
+        let kind = try reader.string("ledger.store", default: ledgerStore.rawValue)
+        guard let store = LedgerStoreKind(rawValue: kind) else {
+            throw reader.error("ledger.store", "'\(kind)' is not sqlite or postgresql")
+        }
+        ledgerStore = store
+        let url = try reader.string("ledger.postgresql.url", default: "")
+        if store == .postgresql {
+            guard !url.isEmpty else { throw reader.error("ledger.store", "postgresql needs ledger.postgresql.url") }
+            switch PostgresURL.parse(url) {
+            case .success(let parsed): postgresURL = parsed
+            case .failure(let problem): throw reader.error("ledger.postgresql.url", "not a postgres:// URL: \(problem)")
+            }
+        }
+        postgresSchema = try reader.string("ledger.postgresql.schema", default: postgresSchema, nonEmpty: true)
+        let lower = postgresSchema.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+        if !lower || postgresSchema.utf8.count > 63 || postgresSchema.utf8.first.map({ $0 >= 0x30 && $0 <= 0x39 }) == true {
+            throw reader.error("ledger.postgresql.schema", "'\(postgresSchema)' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes")
+        }
+        postgresPoolSize = try reader.int("ledger.postgresql.pool-size", default: postgresPoolSize, in: 1...1000)
+        postgresConnectTimeoutMilliseconds = try reader.int(
+            "ledger.postgresql.connect-timeout-ms", default: postgresConnectTimeoutMilliseconds, in: 0...3_600_000
+        )
+        postgresTimeoutMilliseconds = try reader.int("ledger.postgresql.timeout-ms", default: postgresTimeoutMilliseconds, in: 100...600_000)
+    }
+
     static func isBrokerURL(_ url: String) -> Bool {
         let rest: Substring
         if url.hasPrefix("tcp://") {
@@ -157,6 +195,12 @@ public struct Configuration: Sendable, Equatable {
         }
         return false
     }
+}
+
+/// Where ledgers are kept (`ledger.store`).
+public enum LedgerStoreKind: String, Sendable, Equatable {
+    case sqlite
+    case postgresql
 }
 
 /// Reads typed values, remembering where each came from for error messages.

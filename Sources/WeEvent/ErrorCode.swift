@@ -39,6 +39,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case unknownError = 200000
     case invalidInputParam = 200001
     case zookeeperError = 200400
+    /// Ours: the ledger's store (PostgreSQL) could not be reached or failed; nothing was acknowledged.
+    case ledgerStoreError = 200500
 
     public var message: String {
         switch self {
@@ -75,6 +77,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .unknownError: "unknown error, see more details in log"
         case .invalidInputParam: "invalid input param"
         case .zookeeperError: "access zookeeper failed"
+        case .ledgerStoreError: "access ledger store failed, retry later"
         }
     }
 
@@ -86,7 +89,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
-        case .shuttingDown, .zookeeperError: 503
+        case .shuttingDown, .zookeeperError, .ledgerStoreError: 503
         case .unknownError: 500
         default: rawValue < 200_000 ? 400 : 500
         }

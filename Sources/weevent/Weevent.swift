@@ -40,6 +40,24 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// The configured ledgers; a store that cannot be opened (PostgreSQL unreachable until
+    /// `ledger.postgresql.connect-timeout-ms`) ends the process with a clear message.
+    func openLedgers(_ configuration: WeEvent.Configuration, logger: Logger) async throws -> LedgerSet {
+        do {
+            let ledgers = try await LedgerSet.open(configuration, logger: logger)
+            let place = configuration.ledgerStore == .sqlite
+                ? configuration.ledgerPath : "\(configuration.postgresURL.map(String.init(describing:)) ?? "") schema \(configuration.postgresSchema)"
+            logger.info("ledgers open", metadata: [
+                "store": "\(configuration.ledgerStore.rawValue)", "at": "\(place)",
+                "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
+            ])
+            return ledgers
+        } catch let error as LedgerStoreError {
+            FileHandle.standardError.write(Data("weevent: ledger store: \(error)\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+
     func bootstrapLogging() -> Logger {
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -61,14 +79,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
-        let ledgers = try LedgerSet.openEmbedded(
-            path: configuration.ledgerPath, groups: configuration.ledgerGroups,
-            blockMaxEvents: configuration.blockMaxEvents,
-            blockMaxDelayMilliseconds: configuration.blockMaxDelayMilliseconds, logger: logger
-        )
-        logger.info("ledgers open", metadata: [
-            "path": "\(configuration.ledgerPath)", "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
-        ])
+        let ledgers = try await options.openLedgers(configuration, logger: logger)
         let coordinator = BridgeParts.coordinator(configuration: configuration, logger: logger)
         let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
             ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
@@ -101,17 +112,27 @@ struct Verify: AsyncParsableCommand {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
         var intact = true
-        for group in configuration.ledgerGroups {
-            let directory = "\(configuration.ledgerPath)/group-\(group)"
-            guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
-                print("group \(group): no ledger at \(directory)")
-                continue
+        if configuration.ledgerStore == .sqlite {
+            for group in configuration.ledgerGroups {
+                let directory = "\(configuration.ledgerPath)/group-\(group)"
+                guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
+                    print("group \(group): no ledger at \(directory)")
+                    continue
+                }
+                let ledger = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+                let report = try await ledger.verify()
+                await ledger.shutdown()
+                print(report)
+                intact = intact && report.isIntact
             }
-            let ledger = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
-            let report = try await ledger.verify()
-            await ledger.shutdown()
-            print(report)
-            intact = intact && report.isIntact
+        } else {
+            let ledgers = try await options.openLedgers(configuration, logger: logger)
+            for group in ledgers.groups {
+                let report = try await ledgers.ledger(group).verify()
+                print(report)
+                intact = intact && report.isIntact
+            }
+            await ledgers.shutdown()
         }
         if !intact { throw ExitCode(1) }
     }

@@ -24,6 +24,10 @@ func withInstances(
     }
     let running = coordinators.map { coordinator in Task { try await coordinator.run() } }
     defer { for task in running { task.cancel() } }
+    // Every instance in the cluster first (a loaded machine may take a while to connect).
+    for coordinator in coordinators {
+        _ = try await withDeadline(.seconds(60), "a ZooKeeper session for \(coordinator.instance)") { await coordinator.client() }
+    }
     try await body(coordinators)
     for task in running {
         task.cancel()

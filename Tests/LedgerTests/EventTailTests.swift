@@ -1,21 +1,7 @@
 import Foundation
-import Ledger
+@testable import Ledger
 import Testing
 import WeEvent
-
-private func withLedger(_ body: (SQLiteLedger) async throws -> Void) async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
-    let ledger = try SQLiteLedger.open(groupID: "1", directory: dir, blockMaxEvents: 50, blockMaxDelayMilliseconds: 0)
-    do {
-        try await body(ledger)
-    } catch {
-        await ledger.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-        throw error
-    }
-    await ledger.shutdown()
-    try? FileManager.default.removeItem(atPath: dir)
-}
 
 /// Reads from a tail until `count` events arrived.
 private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEvent] {
@@ -25,8 +11,8 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
 }
 
 @Suite struct EventTailTests {
-    @Test func aReaderFarBehindItsBufferCatchesUpFromTheStoreInOrder() async throws {
-        try await withLedger { ledger in
+    @Test(arguments: Store.allCases) func aReaderFarBehindItsBufferCatchesUpFromTheStoreInOrder(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 50, maxDelay: 0) { ledger, _ in
             _ = try await ledger.open(topic: "a")
             _ = try await ledger.open(topic: "b")
             // A buffer of about 2 KB: the burst below overflows it many times over.
@@ -47,8 +33,8 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
         }
     }
 
-    @Test func eventsPagesByPositionAndReportsWhatItScanned() async throws {
-        try await withLedger { ledger in
+    @Test(arguments: Store.allCases) func eventsPagesByPositionAndReportsWhatItScanned(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 50, maxDelay: 0) { ledger, _ in
             _ = try await ledger.open(topic: "x")
             _ = try await ledger.open(topic: "y")
             _ = try await ledger.publish((0..<10).map { NewEvent(topic: $0 % 2 == 0 ? "x" : "y", content: [UInt8($0)]) })
@@ -68,14 +54,12 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
         }
     }
 
-    @Test func closingTheLedgerEndsItsTails() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ledger = try SQLiteLedger.open(groupID: "1", directory: dir)
-        let tail = ledger.tail(after: 0, matching: .all)
-        async let ended = tail.next()
-        await ledger.shutdown()
-        #expect(try await ended == nil)
+    @Test(arguments: Store.allCases) func closingTheLedgerEndsItsTails(_ store: Store) async throws {
+        let waiting = try await withLedger(store) { ledger, _ in
+            let tail = ledger.tail(after: 0, matching: .all)
+            return Task { try await tail.next() }
+        }
+        #expect(try await waiting.value == nil)
     }
 
     @Test(arguments: [

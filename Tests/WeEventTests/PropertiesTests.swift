@@ -119,6 +119,15 @@ import Testing
         ("ip.check.white-table=10.0.0.1, example.com", "ip.check.white-table", "'example.com' is not an IPv4 or IPv6 address"),
         ("ledger.groups=1,1", "ledger.groups", "a group is listed twice"),
         ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/', at most 64 bytes"),
+        ("ledger.store=mysql", "ledger.store", "'mysql' is not sqlite or postgresql"),
+        ("ledger.store=postgresql", "ledger.store", "postgresql needs ledger.postgresql.url"),
+        ("ledger.postgresql.url=mysql://u@h/db\nledger.store=postgresql", "ledger.postgresql.url",
+         "not a postgres:// URL: must start with postgres://"),
+        ("ledger.postgresql.url=postgres://u@h:99999/db\nledger.store=postgresql", "ledger.postgresql.url",
+         "not a postgres:// URL: port must be an integer in 1...65535"),
+        ("ledger.postgresql.schema=Weevent", "ledger.postgresql.schema",
+         "'Weevent' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"),
+        ("ledger.postgresql.timeout-ms=0", "ledger.postgresql.timeout-ms", "'0' is not an integer in 100...600000"),
     ])
     func malformedValueNamesKeyAndLine(line: String, key: String, message: String) {
         do {
@@ -127,6 +136,34 @@ import Testing
         } catch {
             #expect(error == ConfigurationError(source: "w.properties", line: 2, key: key, message: message))
         }
+    }
+
+    @Test func theSharedLedgerIsConfiguredByURLWithEnvironmentAndSSLMode() throws {
+        let text = """
+            ledger.store=postgresql
+            ledger.postgresql.url=postgres://weevent:${PGPASSWORD}@db.example:6432/events?sslmode=require
+            ledger.postgresql.pool-size=32
+            """
+        let c = try Configuration(properties: Properties(parsing: text, environment: ["PGPASSWORD": "p@ss"]))
+        #expect(c.ledgerStore == .postgresql)
+        #expect(c.postgresURL == PostgresURL(host: "db.example", port: 6432, user: "weevent", password: "p@ss", database: "events", tls: .require))
+        #expect(c.postgresPoolSize == 32)
+        #expect(c.postgresSchema == "weevent")
+        #expect(c.postgresURL?.description == "postgres://weevent@db.example:6432/events?sslmode=require", "no password in logs")
+        #expect(try Configuration(properties: Properties(parsing: "")).ledgerStore == .sqlite)
+    }
+
+    @Test(arguments: [
+        ("postgresql://a%40b:p%3Aw@[::1]/d", PostgresURL(host: "::1", user: "a@b", password: "p:w", database: "d")),
+        ("postgres://u@h/d?sslmode=prefer", PostgresURL(host: "h", user: "u", database: "d", tls: .prefer)),
+    ])
+    func postgresURLsParse(text: String, expected: PostgresURL) throws {
+        #expect(try PostgresURL.parse(text).get() == expected)
+    }
+
+    @Test(arguments: ["postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1"])
+    func malformedPostgresURLsAreRefused(text: String) {
+        #expect(throws: PostgresURLError.self) { try PostgresURL.parse(text).get() }
     }
 
     @Test func unknownKeysAreReportedNotFatal() throws {

@@ -1,25 +1,84 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
+import TestSupport
 import WeEvent
 @testable import Ledger
 
-/// A ledger in a fresh temporary directory, shut down and removed after the body.
+/// The stores every conformance test runs against.
+enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgresql
+
+    var testDescription: String { rawValue }
+}
+
+/// A ledger under test with the means to reach behind its back (tamper, reopen).
+struct LedgerUnderTest: Sendable {
+    let ledger: any EventLedger
+    let store: Store
+    /// The directory (SQLite) or schema (PostgreSQL) holding it; give it back to reopen.
+    let location: String
+
+    /// Changes the stored rows directly; `sqlite` and `postgresql` are the same change in each dialect.
+    func tamper(sqlite: String, postgresql: String) async throws {
+        switch store {
+        case .sqlite:
+            let tamper = try DatabaseQueue(path: location + "/ledger.sqlite")
+            try await tamper.write { db in try db.execute(sql: sqlite) }
+            try tamper.close()
+        case .postgresql:
+            try await PostgresServer.shared.value.psql(postgresql, schema: location)
+        }
+    }
+}
+
+/// A ledger of group 1 on a fresh store (or the one at `keep`), shut down after the body.
 func withLedger<T>(
-    maxEvents: Int = 1000, maxDelay: Int = 1, keep directory: String? = nil,
-    _ body: (SQLiteLedger, String) async throws -> T
+    _ store: Store, maxEvents: Int = 1000, maxDelay: Int = 1, keep location: String? = nil,
+    _ body: (any EventLedger, LedgerUnderTest) async throws -> T
 ) async throws -> T {
-    let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
-    let ledger = try SQLiteLedger.open(groupID: "1", directory: dir, blockMaxEvents: maxEvents, blockMaxDelayMilliseconds: maxDelay)
+    let ledgers: LedgerSet
+    let place: String
+    switch store {
+    case .sqlite:
+        place = location ?? FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
+        ledgers = LedgerSet(groups: ["1"], ledgers: [
+            "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelayMilliseconds: maxDelay),
+        ])
+    case .postgresql:
+        place = location ?? uniqueSchema()
+        let server = try await PostgresServer.shared.value
+        var settings = PostgresLedgerStore.Settings(url: try PostgresURL.parse(server.url()).get())
+        settings.schema = place
+        settings.poolSize = 8
+        settings.blockMaxEvents = maxEvents
+        settings.blockMaxDelayMilliseconds = maxDelay
+        ledgers = try await PostgresLedgerStore.open(settings, groups: ["1"], logger: Logger(label: "test"))
+    }
+    let subject = LedgerUnderTest(ledger: try ledgers.ledger("1"), store: store, location: place)
     do {
-        let result = try await body(ledger, dir)
-        await ledger.shutdown()
-        if directory == nil { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try await body(subject.ledger, subject)
+        await ledgers.shutdown()
+        if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) }
         return result
     } catch {
-        await ledger.shutdown()
-        if directory == nil { try? FileManager.default.removeItem(atPath: dir) }
+        await ledgers.shutdown()
+        if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) }
         throw error
+    }
+}
+
+/// A location to pass as `keep` to several `withLedger` calls, removed at the end for SQLite.
+func withKeptLocation<T>(_ store: Store, _ body: (String) async throws -> T) async throws -> T {
+    switch store {
+    case .sqlite:
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        return try await body(dir)
+    case .postgresql:
+        return try await body(uniqueSchema())
     }
 }
 
@@ -34,9 +93,10 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
     }
 }
 
-@Suite struct SQLiteLedgerTests {
-    @Test func publishAssignsPerTopicSequencesAndReadsBack() async throws {
-        try await withLedger { ledger, _ in
+/// What every store must do alike: each test runs on the embedded SQLite ledger and on PostgreSQL.
+@Suite struct LedgerConformanceTests {
+    @Test(arguments: Store.allCases) func publishAssignsPerTopicSequencesAndReadsBack(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             #expect(try await ledger.open(topic: "a") == true)
             #expect(try await ledger.open(topic: "a") == true)
             #expect(try await ledger.open(topic: "b") == true)
@@ -60,8 +120,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func publishingToAnUnknownOrClosedTopicIs100101() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func publishingToAnUnknownOrClosedTopicIs100101(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             #expect(await weeventCode { _ = try await ledger.publish(NewEvent(topic: "never", content: [1])) } == 100101)
             _ = try await ledger.open(topic: "t")
             try await ledger.close(topic: "t")
@@ -74,8 +134,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func reopenedTopicContinuesItsSequence() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func reopenedTopicContinuesItsSequence(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             _ = try await ledger.publish(NewEvent(topic: "t", content: [1]))
             try await ledger.close(topic: "t")
@@ -85,8 +145,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func eventIdErrors() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func eventIdErrors(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             let id = try await ledger.publish(NewEvent(topic: "t", content: [1]))
             // Above the chain height.
@@ -100,8 +160,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func concurrentPublishersGetUniqueContiguousSequences() async throws {
-        try await withLedger(maxEvents: 50) { ledger, _ in
+    @Test(arguments: Store.allCases) func concurrentPublishersGetUniqueContiguousSequences(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 50) { ledger, _ in
             _ = try await ledger.open(topic: "a")
             _ = try await ledger.open(topic: "b")
             let ids = try await withThrowingTaskGroup(of: EventID.self) { group in
@@ -128,8 +188,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func batchPublishKeepsOrderAcrossBlocks() async throws {
-        try await withLedger(maxEvents: 3) { ledger, _ in
+    @Test(arguments: Store.allCases) func batchPublishKeepsOrderAcrossBlocks(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 3) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             let results = try await ledger.publish((1...10).map { NewEvent(topic: "t", content: [UInt8($0)]) })
             let ids = try results.map { try $0.get() }
@@ -141,8 +201,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
 
     /// The inbound bridge sends its next batch once the previous one is queued, not durable:
     /// batches handed over that way keep their order, however the tasks are scheduled.
-    @Test func aBatchSentAfterTheQueuedSignalLandsAfterTheEarlierOne() async throws {
-        try await withLedger(maxEvents: 1000, maxDelay: 5) { ledger, _ in
+    @Test(arguments: Store.allCases) func aBatchSentAfterTheQueuedSignalLandsAfterTheEarlierOne(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 1000, maxDelay: 5) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             var tasks: [Task<[Result<EventID, WeEventError>], any Error>] = []
             for round in 0..<50 {
@@ -163,25 +223,25 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func stateSurvivesReopening() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let first = try await withLedger(keep: dir) { ledger, _ in
-            _ = try await ledger.open(topic: "t")
-            return try await ledger.publish(NewEvent(topic: "t", content: [7]))
-        }
-        try await withLedger(keep: dir) { ledger, _ in
-            #expect(try await ledger.exists(topic: "t"))
-            #expect(try await ledger.event(id: first).content == [7])
-            let second = try await ledger.publish(NewEvent(topic: "t", content: [8]))
-            #expect(second.sequence == 2)
-            #expect(second.blockHeight == first.blockHeight + 1)
-            #expect(try await ledger.verify().isIntact)
+    @Test(arguments: Store.allCases) func stateSurvivesReopening(_ store: Store) async throws {
+        try await withKeptLocation(store) { place in
+            let first = try await withLedger(store, keep: place) { ledger, _ in
+                _ = try await ledger.open(topic: "t")
+                return try await ledger.publish(NewEvent(topic: "t", content: [7]))
+            }
+            try await withLedger(store, keep: place) { ledger, _ in
+                #expect(try await ledger.exists(topic: "t"))
+                #expect(try await ledger.event(id: first).content == [7])
+                let second = try await ledger.publish(NewEvent(topic: "t", content: [8]))
+                #expect(second.sequence == 2)
+                #expect(second.blockHeight == first.blockHeight + 1)
+                #expect(try await ledger.verify().isIntact)
+            }
         }
     }
 
-    @Test func listPagesTopicsInCreationOrder() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func listPagesTopicsInCreationOrder(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             for i in 0..<25 { _ = try await ledger.open(topic: "topic-\(i)") }
             try await ledger.close(topic: "topic-3")
             let page = try await ledger.list(pageIndex: 1, pageSize: 10)
@@ -191,30 +251,35 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func writesAfterShutdownAreRefused() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ledger = try SQLiteLedger.open(groupID: "1", directory: dir)
-        _ = try await ledger.open(topic: "t")
-        await ledger.shutdown()
+    @Test(arguments: Store.allCases) func writesAfterShutdownAreRefused(_ store: Store) async throws {
+        let ledger = try await withLedger(store) { ledger, _ in
+            _ = try await ledger.open(topic: "t")
+            return ledger
+        }
         #expect(await weeventCode { _ = try await ledger.open(topic: "u") } == 200002)
     }
 
-    @Test(arguments: [
-        ("UPDATE events SET content = X'41' WHERE position = 5", "does not match its stored hash"),
-        ("UPDATE events SET hash = X'00' WHERE position = 5", "does not match its stored hash"),
-        ("UPDATE blocks SET merkle_root = X'00' WHERE height = 2", "Merkle root does not match its events"),
-        ("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"),
-        ("DELETE FROM events WHERE position = 5", "holds 2 events, header says 3"),
-    ])
-    func verifyNamesTheFirstAlteredBlock(sql: String, problem: String) async throws {
-        try await withLedger(maxEvents: 3) { ledger, dir in
+    /// The same change to the stored rows in each store's dialect, and what verify must say.
+    static let tampering: [(sqlite: String, postgresql: String, problem: String)] = [
+        ("UPDATE events SET content = X'41' WHERE position = 5",
+         "UPDATE events SET content = '\\x41' WHERE position = 5", "does not match its stored hash"),
+        ("UPDATE events SET hash = X'00' WHERE position = 5",
+         "UPDATE events SET hash = '\\x00' WHERE position = 5", "does not match its stored hash"),
+        ("UPDATE blocks SET merkle_root = X'00' WHERE height = 2",
+         "UPDATE blocks SET merkle_root = '\\x00' WHERE height = 2", "Merkle root does not match its events"),
+        ("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2",
+         "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"),
+        ("DELETE FROM events WHERE position = 5", "DELETE FROM events WHERE position = 5", "holds 2 events, header says 3"),
+    ]
+
+    @Test(arguments: Store.allCases, 0..<tampering.count)
+    func verifyNamesTheFirstAlteredBlock(_ store: Store, change: Int) async throws {
+        let (sqlite, postgresql, problem) = Self.tampering[change]
+        try await withLedger(store, maxEvents: 3) { ledger, subject in
             _ = try await ledger.open(topic: "t")
             _ = try await ledger.publish((1...9).map { NewEvent(topic: "t", content: [UInt8($0)]) })
             #expect(try await ledger.verify().isIntact)
-            let tamper = try DatabaseQueue(path: dir + "/ledger.sqlite")
-            try await tamper.write { db in try db.execute(sql: sql) }
-            try tamper.close()
+            try await subject.tamper(sqlite: sqlite, postgresql: postgresql)
             let report = try await ledger.verify()
             #expect(report.firstBadBlock == 2)
             #expect(report.problem?.contains(problem) == true, "\(report)")
@@ -223,29 +288,29 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
 }
 
 @Suite struct InboundReceiptTests {
-    @Test func receiptIsStoredWithItsEventAndSurvivesReopening() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+    @Test(arguments: Store.allCases) func receiptIsStoredWithItsEventAndSurvivesReopening(_ store: Store) async throws {
         let receipt = InboundReceipt(session: "weevent-bridge", packetID: 7)
-        let id = try await withLedger(keep: dir) { ledger, _ in
-            _ = try await ledger.open(topic: "t")
-            #expect(try await ledger.receipt(receipt) == nil)
-            let results = try await ledger.publish(
-                [NewEvent(topic: "t", content: [1]), NewEvent(topic: "t", content: [2])],
-                receipts: [nil, receipt]
-            )
-            return try results[1].get()
-        }
-        try await withLedger(keep: dir) { ledger, _ in
-            #expect(try await ledger.receipt(receipt) == id)
-            #expect(try await ledger.event(id: id).content == [2])
-            try await ledger.release([receipt])
-            #expect(try await ledger.receipt(receipt) == nil)
+        try await withKeptLocation(store) { place in
+            let id = try await withLedger(store, keep: place) { ledger, _ in
+                _ = try await ledger.open(topic: "t")
+                #expect(try await ledger.receipt(receipt) == nil)
+                let results = try await ledger.publish(
+                    [NewEvent(topic: "t", content: [1]), NewEvent(topic: "t", content: [2])],
+                    receipts: [nil, receipt]
+                )
+                return try results[1].get()
+            }
+            try await withLedger(store, keep: place) { ledger, _ in
+                #expect(try await ledger.receipt(receipt) == id)
+                #expect(try await ledger.event(id: id).content == [2])
+                try await ledger.release([receipt])
+                #expect(try await ledger.receipt(receipt) == nil)
+            }
         }
     }
 
-    @Test func noReceiptForAnEventThatWasRefused() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func noReceiptForAnEventThatWasRefused(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             let receipt = InboundReceipt(session: "s", packetID: 1)
             let results = try await ledger.publish([NewEvent(topic: "closed", content: [1])], receipts: [receipt])
             #expect((try? results[0].get()) == nil)
@@ -253,8 +318,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    @Test func aReusedPacketIDPointsAtTheNewestEvent() async throws {
-        try await withLedger { ledger, _ in
+    @Test(arguments: Store.allCases) func aReusedPacketIDPointsAtTheNewestEvent(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             let receipt = InboundReceipt(session: "s", packetID: 9)
             _ = try await ledger.publish([NewEvent(topic: "t", content: [1])], receipts: [receipt])

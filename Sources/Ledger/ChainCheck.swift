@@ -1,0 +1,89 @@
+import WeEvent
+
+/// Recomputes a stored chain block by block, whatever store it comes from: every event hash
+/// from its fields, every Merkle root, every block hash and link. The first block that does not
+/// match ends the check with a report naming it.
+struct ChainCheck {
+    /// A block header as stored, with the position of its first event.
+    struct StoredBlock {
+        var height: UInt64
+        var previousHash: [UInt8]
+        var merkleRoot: [UInt8]
+        var hash: [UInt8]
+        var timestamp: Int64
+        var eventCount: UInt64
+        var firstPosition: UInt64
+    }
+
+    /// An event row as stored.
+    struct StoredEvent {
+        var position: UInt64
+        var block: UInt64
+        var topic: String
+        var sequence: UInt64
+        var timestamp: Int64
+        var content: [UInt8]
+        var extensions: [String: String]
+        var hash: [UInt8]
+    }
+
+    private(set) var report: VerificationReport
+    private var previousHash = BlockHash.zero
+    private var expectedHeight: UInt64 = 1
+    /// Where the next block's events must start; after the last block, where none may be.
+    private(set) var nextPosition: UInt64 = 1
+
+    init(groupID: String) {
+        report = VerificationReport(groupID: groupID, blocksChecked: 0, eventsChecked: 0)
+    }
+
+    /// Checks the next block with the events stored in its position range; nil when it matches,
+    /// else the report naming it.
+    mutating func check(_ block: StoredBlock, events: [StoredEvent]) -> VerificationReport? {
+        let height = block.height
+        if height != expectedHeight { return bad(expectedHeight, "block \(expectedHeight) is missing (next stored is \(height))") }
+        if block.previousHash != previousHash { return bad(height, "previous hash does not match block \(height - 1)") }
+        if block.firstPosition != nextPosition {
+            return bad(height, "events start at position \(block.firstPosition), expected \(nextPosition)")
+        }
+        var leaves: [[UInt8]] = []
+        leaves.reserveCapacity(events.count)
+        for event in events {
+            if event.block != height { return bad(height, "event at position \(event.position) names block \(event.block)") }
+            let hash = BlockHash.event(
+                topic: event.topic, sequence: event.sequence, timestamp: event.timestamp,
+                content: event.content, extensions: event.extensions
+            )
+            if hash != event.hash {
+                let id = EventID(topic: event.topic, sequence: event.sequence, blockHeight: height)
+                return bad(height, "event \(id) does not match its stored hash")
+            }
+            leaves.append(hash)
+        }
+        if UInt64(leaves.count) != block.eventCount { return bad(height, "holds \(leaves.count) events, header says \(block.eventCount)") }
+        if BlockHash.merkleRoot(leaves) != block.merkleRoot { return bad(height, "Merkle root does not match its events") }
+        guard let count = UInt32(exactly: block.eventCount) else { return bad(height, "event count \(block.eventCount) is out of range") }
+        let hash = BlockHash.block(
+            height: height, previousHash: previousHash, merkleRoot: block.merkleRoot, timestamp: block.timestamp, eventCount: count
+        )
+        if hash != block.hash { return bad(height, "block hash does not match its header") }
+        previousHash = hash
+        expectedHeight += 1
+        nextPosition += block.eventCount
+        report.blocksChecked += 1
+        report.eventsChecked += block.eventCount
+        return nil
+    }
+
+    /// After the last block: events stored beyond it are a failure too.
+    func finish(strayEvents: UInt64) -> VerificationReport {
+        strayEvents > 0 ? bad(expectedHeight, "\(strayEvents) events stored after the last block") : report
+    }
+
+    private func bad(_ height: UInt64, _ problem: String) -> VerificationReport {
+        var failed = report
+        failed.firstBadBlock = height
+        failed.problem = problem
+        return failed
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import WeEvent
+
+/// One batch of one instance's queued writes sealed onto the shared chain in one transaction:
+/// lock the group's head row, read the topics the batch names, seal with the `BlockSealer`,
+/// insert blocks, events, topics and receipts, move the head, NOTIFY, COMMIT; then answer.
+struct PostgresBlockWriter: Sendable {
+    let ledger: PostgresLedger
+
+    func write(_ batch: [WriteOp]) async {
+        let logger = ledger.logger
+        do {
+            let (round, sealed, before) = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
+                try await ledger.client.withTransaction(logger: logger) { connection in
+                    try await seal(batch, connection)
+                }
+            }
+            if let last = sealed.blocks.last {
+                // Commits of other instances just before ours reach followers from the store.
+                ledger.commits.advanced(to: before)
+                ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(sealed.blocks) }
+            }
+            round.finish(.success(()))
+        } catch {
+            // Nobody was answered yet: the transaction's round is answered only here. A commit that
+            // timed out may still land; its publishers were told it failed (at-least-once for them).
+            let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
+            logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
+            for op in batch { op.fail(failure) }
+        }
+    }
+
+    /// Inside the transaction: the sealed batch, its round (answered after COMMIT) and the head it went onto.
+    private func seal(_ batch: [WriteOp], _ connection: PostgresConnection) async throws -> (WriteRound, BlockSealer.Sealed, UInt64) {
+        let head = try await lockHead(connection, topics: Self.topics(of: batch))
+        var sealer = BlockSealer(
+            head: head, timestamp: Int64(Date().timeIntervalSince1970 * 1000),
+            maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
+        )
+        var round = WriteRound()
+        for op in batch { round.take(op, into: &sealer) }
+        let sealed = sealer.finish()
+        if !sealed.isEmpty || !round.receiptsToRelease.isEmpty {
+            try await insert(sealed.blocks, connection)
+            try await upsert(sealed.topics, connection)
+            try await writeReceipts(round, connection)
+            try await moveHead(sealed, connection)
+        }
+        return (round, sealed, head.eventCount)
+    }
+
+    /// Every topic the batch names: the sealer needs their records as of the lock.
+    static func topics(of batch: [WriteOp]) -> [String] {
+        var names = Set<String>()
+        for op in batch {
+            switch op {
+            case .publish(let event, _): names.insert(event.topic)
+            case .publishBatch(let events, _, _): for event in events { names.insert(event.topic) }
+            case .open(let topic, _), .close(let topic, _): names.insert(topic)
+            case .releaseReceipts: break
+            }
+        }
+        return Array(names)
+    }
+
+    /// Locks the group's head row until COMMIT and reads the chain head with the batch's topics.
+    private func lockHead(_ connection: PostgresConnection, topics: [String]) async throws -> ChainHead {
+        let group = ledger.groupID
+        let rows = try await connection.query(
+            "SELECT height, last_hash, event_count, topic_count FROM ledgers WHERE group_id = \(group) FOR UPDATE",
+            logger: ledger.logger
+        )
+        var head: ChainHead?
+        for try await (height, hash, count, topicCount) in rows.decode((Int64, ByteBuffer, Int64, Int32).self) {
+            head = ChainHead(
+                height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
+                eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
+            )
+        }
+        guard var head else { throw LedgerStoreError("group \(group) has no head row") }
+        if !topics.isEmpty {
+            let records = try await connection.query("""
+                SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
+                WHERE group_id = \(group) AND name = ANY(\(topics))
+                """, logger: ledger.logger)
+            for try await row in records.decode((String, Int64, Int64, Int64, Int64, Bool, Int32, String).self) {
+                head.topics[row.0] = TopicRecord(
+                    created: row.1, sequence: UInt64(clamping: row.2), lastBlock: UInt64(clamping: row.3),
+                    lastTimestamp: row.4, isOpen: row.5, order: Int(row.6), idPrefix: row.7
+                )
+            }
+        }
+        return head
+    }
+
+    /// Blocks and their events, each table in one statement (arrays unnested by the server).
+    private func insert(_ blocks: [SealedBlock], _ connection: PostgresConnection) async throws {
+        guard !blocks.isEmpty else { return }
+        var positions: [Int64] = [], heights: [Int64] = [], topics: [String] = [], sequences: [Int64] = []
+        var timestamps: [Int64] = [], contents: [ByteBuffer] = [], extensions: [String] = [], hashes: [ByteBuffer] = []
+        for block in blocks {
+            var position = Int64(block.firstPosition)
+            for event in block.events {
+                positions.append(position)
+                heights.append(Int64(block.header.height))
+                topics.append(event.topic)
+                sequences.append(Int64(event.sequence))
+                timestamps.append(block.header.timestamp)
+                contents.append(ByteBuffer(bytes: event.content))
+                extensions.append(ExtensionCoding.encode(event.extensions))
+                hashes.append(ByteBuffer(bytes: event.hash))
+                position += 1
+            }
+        }
+        let group = ledger.groupID
+        try await connection.query("""
+            INSERT INTO events(group_id, position, block, topic, seq, timestamp, content, extensions, hash)
+            SELECT \(group), * FROM unnest(\(positions)::int8[], \(heights)::int8[], \(topics)::text[], \(sequences)::int8[],
+                \(timestamps)::int8[], \(contents)::bytea[], \(extensions)::text[], \(hashes)::bytea[])
+            """, logger: ledger.logger)
+        let headers = blocks.map(\.header)
+        try await connection.query("""
+            INSERT INTO blocks(group_id, height, prev_hash, merkle_root, hash, timestamp, event_count, first_position)
+            SELECT \(group), * FROM unnest(\(headers.map { Int64($0.height) })::int8[],
+                \(headers.map { ByteBuffer(bytes: $0.previousHash) })::bytea[], \(headers.map { ByteBuffer(bytes: $0.merkleRoot) })::bytea[],
+                \(headers.map { ByteBuffer(bytes: $0.hash) })::bytea[], \(headers.map(\.timestamp))::int8[],
+                \(headers.map { Int64($0.eventCount) })::int8[], \(blocks.map { Int64($0.firstPosition) })::int8[])
+            """, logger: ledger.logger)
+    }
+
+    private func upsert(_ records: [String: TopicRecord], _ connection: PostgresConnection) async throws {
+        guard !records.isEmpty else { return }
+        let names = Array(records.keys)
+        let list = names.map { records[$0]! }
+        try await connection.query("""
+            INSERT INTO topics(group_id, name, id_prefix, created, seq, last_block, last_timestamp, open, ord)
+            SELECT \(ledger.groupID), * FROM unnest(\(names)::text[], \(list.map(\.idPrefix))::text[], \(list.map(\.created))::int8[],
+                \(list.map { Int64($0.sequence) })::int8[], \(list.map { Int64($0.lastBlock) })::int8[],
+                \(list.map(\.lastTimestamp))::int8[], \(list.map(\.isOpen))::bool[], \(list.map { Int32($0.order) })::int4[])
+            ON CONFLICT (group_id, name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,
+                last_timestamp = excluded.last_timestamp, open = excluded.open
+            """, logger: ledger.logger)
+    }
+
+    private func writeReceipts(_ round: WriteRound, _ connection: PostgresConnection) async throws {
+        let group = ledger.groupID
+        for receipt in round.receiptsToRelease {
+            try await connection.query("""
+                DELETE FROM mqtt_receipts WHERE group_id = \(group) AND session = \(receipt.session) AND packet_id = \(Int32(receipt.packetID))
+                """, logger: ledger.logger)
+        }
+        guard !round.receiptsToStore.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO mqtt_receipts(group_id, session, packet_id, event_id)
+            SELECT \(group), * FROM unnest(\(round.receiptsToStore.map(\.0.session))::text[],
+                \(round.receiptsToStore.map { Int32($0.0.packetID) })::int4[], \(round.receiptsToStore.map(\.1))::text[])
+            ON CONFLICT (group_id, session, packet_id) DO UPDATE SET event_id = excluded.event_id
+            """, logger: ledger.logger)
+    }
+
+    /// The new head, and the notification every instance's followers wake on (sent at COMMIT).
+    private func moveHead(_ sealed: BlockSealer.Sealed, _ connection: PostgresConnection) async throws {
+        let group = ledger.groupID
+        guard let last = sealed.blocks.last else {
+            try await connection.query(
+                "UPDATE ledgers SET topic_count = \(Int32(sealed.nextOrder)) WHERE group_id = \(group)", logger: ledger.logger
+            )
+            return
+        }
+        try await connection.query("""
+            UPDATE ledgers SET height = \(Int64(last.header.height)), last_hash = \(ByteBuffer(bytes: last.header.hash)),
+                event_count = \(Int64(last.lastPosition)), topic_count = \(Int32(sealed.nextOrder))
+            WHERE group_id = \(group)
+            """, logger: ledger.logger)
+        try await connection.query(
+            "SELECT pg_notify(\(PostgresLedger.commitChannel), \("\(ledger.store.schema) \(group) \(last.lastPosition)"))", logger: ledger.logger
+        )
+    }
+
+    /// PSQLError hides the server's message from `description`; logs and errors need it.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PostgresTransactionError {
+            return [error.beginError, error.closureError, error.commitError].compactMap { $0 }.map(describe).joined(separator: "; ")
+        }
+        if let error = error as? PSQLError {
+            let server = error.serverInfo?[.message].map { ": \($0)" } ?? ""
+            return "\(error.code)\(server)"
+        }
+        return String(describing: error)
+    }
+}

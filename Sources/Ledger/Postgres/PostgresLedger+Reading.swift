@@ -1,0 +1,170 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import WeEvent
+
+/// Reads of the shared ledger: straight from the database, so every instance answers the same.
+/// Only committed rows are visible, so nobody sees a write that is not durable.
+extension PostgresLedger {
+    typealias TopicRow = (String, Int64, Int64, Int64, Int64, Bool, Int32, String)
+    static let topicColumns = "name, created, seq, last_block, last_timestamp, open, ord, id_prefix"
+
+    /// Runs a read and decodes all its rows, within the store's deadline; failures are a `LedgerStoreError`.
+    func fetchRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
+        let client = self.client, logger = self.logger
+        do {
+            return try await withStoreDeadline(store.timeout, "read of group \(groupID)") {
+                var rows: [Row] = []
+                for try await row in try await client.query(query, logger: logger) { rows.append(try decode(row)) }
+                return rows
+            }
+        } catch let error as LedgerStoreError {
+            throw error
+        } catch {
+            throw LedgerStoreError("reading from PostgreSQL failed: \(PostgresBlockWriter.describe(error))")
+        }
+    }
+
+    private func openTopic(_ topic: String) async throws -> TopicState? {
+        let rows = try await fetchRows(
+            "SELECT \(unescaped: Self.topicColumns) FROM topics WHERE group_id = \(groupID) AND name = \(topic) AND open"
+        ) { try $0.decode(TopicRow.self) }
+        return rows.first.map(Self.state)
+    }
+
+    static func state(_ row: TopicRow) -> TopicState {
+        TopicState(
+            name: row.0, createdTimestamp: row.1, sequenceNumber: UInt64(clamping: row.2),
+            blockNumber: UInt64(clamping: row.3), lastTimestamp: row.4
+        )
+    }
+
+    public func exists(topic: String) async throws -> Bool {
+        try await openTopic(topic) != nil
+    }
+
+    public func state(topic: String) async throws -> TopicState {
+        guard let state = try await openTopic(topic) else {
+            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(groupID)")
+        }
+        return state
+    }
+
+    private func openTopicCount() async throws -> Int {
+        let rows = try await fetchRows("SELECT count(*) FROM topics WHERE group_id = \(groupID) AND open") { try $0.decode(Int64.self) }
+        return Int(rows.first ?? 0)
+    }
+
+    public func list(pageIndex: Int, pageSize: Int) async throws -> TopicPage {
+        let total = try await openTopicCount()
+        // A page far past the end is empty; the product of two request numbers may not fit an Int.
+        let (skip, overflow) = pageIndex.multipliedReportingOverflow(by: pageSize)
+        guard !overflow, skip < total else { return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: []) }
+        let rows = try await fetchRows("""
+            SELECT \(unescaped: Self.topicColumns) FROM topics WHERE group_id = \(groupID) AND open
+            ORDER BY ord LIMIT \(Int64(pageSize)) OFFSET \(Int64(skip))
+            """) { try $0.decode(TopicRow.self) }
+        return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: rows.map(Self.state))
+    }
+
+    /// Height, last hash and event count of the chain as committed now.
+    func head() async throws -> (height: UInt64, hash: [UInt8], events: UInt64) {
+        let rows = try await fetchRows("SELECT height, last_hash, event_count FROM ledgers WHERE group_id = \(groupID)") {
+            try $0.decode((Int64, ByteBuffer, Int64).self)
+        }
+        guard let (height, hash, count) = rows.first else { throw LedgerStoreError("group \(groupID) has no head row") }
+        return (UInt64(clamping: height), Array(hash.readableBytesView), UInt64(clamping: count))
+    }
+
+    public func chainInfo() async throws -> ChainInfo {
+        let head = try await head()
+        let open = try await openTopicCount()
+        return ChainInfo(groupID: groupID, blockHeight: head.height, lastBlockHash: hexString(head.hash), eventCount: head.events, topicCount: open)
+    }
+
+    public func event(id: EventID) async throws -> Event {
+        try await locate(id).event
+    }
+
+    public func position(of id: EventID) async throws -> UInt64 {
+        try await locate(id).position
+    }
+
+    public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
+        let rows = try await fetchRows("""
+            SELECT event_id FROM mqtt_receipts
+            WHERE group_id = \(groupID) AND session = \(receipt.session) AND packet_id = \(Int32(receipt.packetID))
+            """) { try $0.decode(String.self) }
+        return rows.first.flatMap(EventID.init)
+    }
+
+    /// The stored event named by `id` with its position; 100304 when its block is above the
+    /// chain or the topic's event with that sequence is in another block, 100303 when absent.
+    func locate(_ id: EventID) async throws -> PositionedEvent {
+        let height = try await head().height
+        if id.blockHeight > height {
+            throw WeEventError(.eventIdIsMismatch, detail: "block \(id.blockHeight) above height \(height) in group \(groupID)")
+        }
+        let rows = try await fetchRows("""
+            SELECT e.position, e.block, e.topic, e.timestamp, e.content, e.extensions FROM events e
+            JOIN topics t ON t.group_id = e.group_id AND t.name = e.topic
+            WHERE e.group_id = \(groupID) AND t.id_prefix = \(id.topicHash) AND e.seq = \(Int64(id.sequence))
+            """) { try $0.decode((Int64, Int64, String, Int64, ByteBuffer, String).self) }
+        guard let (position, _, topic, timestamp, content, extensions) = rows.first(where: { UInt64(clamping: $0.1) == id.blockHeight }) else {
+            if let other = rows.first { throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(other.1)") }
+            throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)")
+        }
+        return PositionedEvent(position: UInt64(clamping: position), event: Event(
+            id: id, topic: topic, content: Array(content.readableBytesView),
+            extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+        ))
+    }
+
+    public func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
+        // Up to what is committed now, by any instance (the feed may not have heard of it yet).
+        let head = try await self.head().events
+        let upper = min(through ?? head, head)
+        if position >= upper || limit <= 0 { return EventRange(events: [], scannedThrough: max(position, upper)) }
+        // Concrete topics are selected by the server; patterns are matched here, over a page of
+        // rows in position order, so `scannedThrough` still says how far the page looked.
+        let lower = Int64(position), top = Int64(upper), group = groupID
+        let sql: PostgresQuery = filter.isConcrete
+            ? """
+                SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+                WHERE group_id = \(group) AND position > \(lower) AND position <= \(top) AND topic = ANY(\(Array(filter.topics)))
+                ORDER BY position LIMIT \(limit)
+                """
+            : """
+                SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+                WHERE group_id = \(group) AND position > \(lower) AND position <= \(top)
+                ORDER BY position LIMIT \(limit)
+                """
+        let rows = try await fetchRows(sql) { try $0.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String).self) }
+        var events: [PositionedEvent] = []
+        for (at, block, topic, seq, timestamp, content, extensions) in rows where filter.matches(topic) {
+            let id = EventID(topic: topic, sequence: UInt64(clamping: seq), blockHeight: UInt64(clamping: block))
+            events.append(PositionedEvent(position: UInt64(clamping: at), event: Event(
+                id: id, topic: topic, content: Array(content.readableBytesView),
+                extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+            )))
+        }
+        let last = rows.last.map { UInt64(clamping: $0.0) } ?? upper
+        return EventRange(events: events, scannedThrough: rows.count == limit ? last : upper)
+    }
+
+    public func firstPosition(ofBlock height: UInt64) async throws -> UInt64 {
+        let rows = try await fetchRows(
+            "SELECT first_position FROM blocks WHERE group_id = \(groupID) AND height = \(Int64(clamping: height))"
+        ) { try $0.decode(Int64.self) }
+        if let first = rows.first { return UInt64(clamping: first) }
+        let chainHeight = try await head().height
+        throw WeEventError(.blockHeightInvalid, detail: "block \(height), chain height \(chainHeight) in group \(groupID)")
+    }
+
+    public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
+        let rows = try await fetchRows(
+            "SELECT MAX(first_position + event_count - 1) FROM blocks WHERE group_id = \(groupID) AND timestamp < \(timestamp)"
+        ) { try $0.decode(Int64?.self) }
+        return rows.first.flatMap { $0 }.map { UInt64(clamping: $0) } ?? 0
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import WeEvent
+
+/// One group's chain in the shared PostgreSQL store (`PostgresLedgerStore`).
+///
+/// Every instance may publish. Each instance's writer takes what its publishers queued
+/// (group commit, like the embedded ledger) and seals it onto the chain in one transaction
+/// that first locks the group's head row (`SELECT ... FOR UPDATE`): height, previous hash,
+/// positions and the topics' sequences are read under that lock, so writers on different
+/// instances append whole blocks one after the other and the chain never forks. Publishers
+/// are answered after COMMIT returned, with `synchronous_commit` on.
+///
+/// Reads go to the database, so every instance answers the same. Live readers follow the
+/// `CommitFeed`, which this instance's writer feeds with its own events and the store's
+/// LISTEN connection advances for commits made elsewhere.
+public final class PostgresLedger: EventLedger {
+    /// The NOTIFY channel every instance announces its commits on: payload `<schema> <groupId> <head>`
+    /// (several deployments may share a database, each in its own schema).
+    static let commitChannel = "weevent_commits"
+
+    public let groupID: String
+    public let ledgerID: String
+    public let commits: CommitFeed
+    let store: PostgresLedgerStore
+    let queue: WriteQueue
+    let blockMaxEvents: Int
+    let logger: Logger
+    private let writerDone = Mutex<(finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    var client: PostgresClient { store.client }
+
+    /// Creates the group's head row if this is the chain's first use, and starts the writer.
+    static func open(
+        groupID: String, store: PostgresLedgerStore, blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+    ) async throws -> PostgresLedger {
+        let candidate = UUID().uuidString.lowercased()
+        try await store.client.query("""
+            INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count)
+            VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
+            """, logger: logger)
+        let rows = try await store.client.query(
+            "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
+        )
+        var found: (String, Int64)?
+        for try await row in rows.decode((String, Int64).self) { found = row }
+        guard let (ledgerID, head) = found else { throw LedgerStoreError("group \(groupID) has no head row after creating it") }
+        var logger = logger
+        logger[metadataKey: "group"] = "\(groupID)"
+        let ledger = PostgresLedger(
+            groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), store: store,
+            blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds, logger: logger
+        )
+        ledger.startWriter()
+        return ledger
+    }
+
+    private init(
+        groupID: String, ledgerID: String, head: UInt64, store: PostgresLedgerStore,
+        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+    ) {
+        self.groupID = groupID
+        self.ledgerID = ledgerID
+        self.store = store
+        self.commits = CommitFeed(head: head)
+        self.blockMaxEvents = blockMaxEvents
+        self.queue = WriteQueue(maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        self.logger = logger
+    }
+
+    /// The writer: a thread of its own takes batches from the queue (the same batching as the
+    /// embedded ledger) and waits for each transaction, which runs on the client's event loops.
+    private func startWriter() {
+        let thread = Thread { [self] in
+            let writer = PostgresBlockWriter(ledger: self)
+            while let batch = queue.takeBatch() {
+                let done = DispatchSemaphore(value: 0)
+                Task {
+                    await writer.write(batch)
+                    done.signal()
+                }
+                done.wait()
+            }
+            let waiters = writerDone.withLock { state in
+                state.finished = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        thread.name = "ledger-writer-\(groupID)"
+        thread.start()
+    }
+
+    /// After the LISTEN connection (re)connected: commits it may have missed reach the feed.
+    func catchUp() async throws {
+        commits.advanced(to: try await head().events)
+    }
+
+    // MARK: writes
+
+    private func submit<T>(
+        _ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let op = make(continuation)
+            if !queue.enqueue(op) {
+                op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
+            }
+            queued()
+        }
+    }
+
+    public func open(topic: String) async throws -> Bool {
+        try await submit { .open(topic, $0) }
+    }
+
+    public func close(topic: String) async throws {
+        try await submit { .close(topic, $0) }
+    }
+
+    public func publish(_ event: NewEvent) async throws -> EventID {
+        try await submit { .publish(event, $0) }
+    }
+
+    public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
+        if events.isEmpty { return [] }
+        return try await submit { .publishBatch(events, nil, $0) }
+    }
+
+    public func publish(
+        _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
+    ) async throws -> [Result<EventID, WeEventError>] {
+        precondition(events.count == receipts.count, "one receipt slot per event")
+        if events.isEmpty {
+            queued()
+            return []
+        }
+        return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
+    }
+
+    public func release(_ receipts: [InboundReceipt]) async throws {
+        if receipts.isEmpty { return }
+        try await submit { .releaseReceipts(receipts, $0) }
+    }
+
+    public func shutdown() async {
+        queue.stop()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = writerDone.withLock { state in
+                if !state.finished { state.waiters.append(continuation) }
+                return state.finished
+            }
+            if finished { continuation.resume() }
+        }
+        commits.close()
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import Synchronization
+import WeEvent
+
+/// The shared ledger (`ledger.store=postgresql`): every group's chain in one PostgreSQL schema,
+/// written and read by every broker instance.
+///
+/// One pooled client carries reads and each group's block transactions; one more connection
+/// LISTENs for the commits of every instance (`PostgresLedger.commitChannel`), so live readers
+/// here follow events sealed anywhere without polling.
+public final class PostgresLedgerStore: Sendable {
+    let client: PostgresClient
+    let listenConfiguration: PostgresConnection.Configuration
+    let schema: String
+    /// How long one read or one block's transaction may take before it fails with 200500.
+    let timeout: Duration
+    let logger: Logger
+    private let ledgers = Mutex<[String: PostgresLedger]>([:])
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// What `open` needs to know.
+    public struct Settings: Sendable {
+        public var url: PostgresURL
+        public var schema = "weevent"
+        public var poolSize = 16
+        /// How long start-up keeps trying to reach the server.
+        public var connectTimeout: Duration = .seconds(30)
+        /// How long one read or one block's transaction may take (`ledger.postgresql.timeout-ms`).
+        public var timeout: Duration = .seconds(5)
+        public var blockMaxEvents = 1000
+        public var blockMaxDelayMilliseconds = 0
+
+        public init(url: PostgresURL) {
+            self.url = url
+        }
+    }
+
+    /// Reaches the server (retrying with a logged reason until `connectTimeout`), creates or
+    /// migrates the schema, opens each group's ledger and starts following commits.
+    public static func open(_ settings: Settings, groups: [String], logger: Logger) async throws -> LedgerSet {
+        var logger = logger
+        logger[metadataKey: "store"] = "postgresql"
+        let store = try PostgresLedgerStore(settings, logger: logger)
+        do {
+            try await store.waitForServer(settings)
+            try await PostgresSchema.migrate(store.client, schema: settings.schema, logger: logger)
+            var opened: [String: any EventLedger] = [:]
+            for group in groups {
+                let ledger = try await PostgresLedger.open(
+                    groupID: group, store: store, blockMaxEvents: settings.blockMaxEvents,
+                    blockMaxDelayMilliseconds: settings.blockMaxDelayMilliseconds, logger: logger
+                )
+                store.ledgers.withLock { $0[group] = ledger }
+                opened[group] = ledger
+            }
+            store.start { await store.followCommits() }
+            return LedgerSet(groups: groups, ledgers: opened) { await store.close() }
+        } catch {
+            await store.close()
+            throw error as? LedgerStoreError
+                ?? LedgerStoreError("opening the ledger in PostgreSQL at \(settings.url) failed: \(PostgresBlockWriter.describe(error))")
+        }
+    }
+
+    private init(_ settings: Settings, logger: Logger) throws {
+        let url = settings.url
+        let parameters = [
+            ("search_path", settings.schema),
+            // Durable means committed with synchronous commit, whatever the server's default.
+            ("synchronous_commit", "on"),
+            ("application_name", "weevent"),
+        ]
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: try Self.clientTLS(url.tls)
+        )
+        configuration.options.maximumConnections = settings.poolSize
+        configuration.options.additionalStartupParameters = parameters
+        configuration.options.connectTimeout = .seconds(5)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        var listen = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: try Self.connectionTLS(url.tls)
+        )
+        listen.options.additionalStartupParameters = parameters
+        listenConfiguration = listen
+        schema = settings.schema
+        timeout = settings.timeout
+        self.logger = logger
+        start { await self.client.run() }
+    }
+
+    /// Runs `body` for as long as the store is open.
+    private func start(_ body: @escaping @Sendable () async -> Void) {
+        let task = Task { await body() }
+        tasks.withLock { $0.append(task) }
+    }
+
+    private func close() async {
+        let running = tasks.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in running.reversed() {
+            task.cancel()
+            await task.value
+        }
+    }
+
+    /// Start-up: one connection attempt after another until one succeeds or the time is up.
+    private func waitForServer(_ settings: Settings) async throws {
+        let deadline = ContinuousClock.now + settings.connectTimeout
+        var failures = 0
+        while true {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
+                try? await connection.close()
+                if failures > 0 { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
+                return
+            } catch {
+                failures += 1
+                let reason = String(reflecting: error)
+                guard ContinuousClock.now < deadline else {
+                    throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
+                }
+                logger.warning("PostgreSQL not reachable yet; retrying", metadata: [
+                    "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
+                ])
+                try await Task.sleep(for: min(.milliseconds(100 * (1 << min(failures, 5))), .seconds(2)))
+            }
+        }
+    }
+
+    /// Follows every instance's commits on a dedicated connection, reconnecting when it drops.
+    /// After each (re)connect every ledger catches up with the stored head, since notifications
+    /// sent while nobody listened are gone.
+    private func followCommits() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 1, logger: logger)
+                do {
+                    try await connection.listen(on: PostgresLedger.commitChannel) { notifications in
+                        for ledger in ledgers.withLock({ Array($0.values) }) { try await ledger.catchUp() }
+                        failures = 0
+                        for try await notification in notifications { notified(notification.payload) }
+                    }
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                logger.warning("following ledger commits failed; listening again", metadata: [
+                    "error": "\(String(reflecting: error))", "attempt": "\(failures)",
+                ])
+                try? await Task.sleep(for: min(.milliseconds(100 * (1 << min(failures, 5))), .seconds(2)))
+            }
+        }
+    }
+
+    /// `<schema> <groupId> <head position>`, sent by every instance with each commit.
+    private func notified(_ payload: String) {
+        let parts = payload.split(separator: " ")
+        guard parts.count == 3, parts[0] == schema, let head = UInt64(parts[2]),
+            let ledger = ledgers.withLock({ $0[String(parts[1])] })
+        else { return }
+        ledger.commits.advanced(to: head)
+    }
+
+    private static func clientTLS(_ mode: PostgresURL.TLSMode) throws -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    private static func connectionTLS(_ mode: PostgresURL.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+}
+
+/// The ledger's store failed (unreachable, refused, a broken connection): nothing was written
+/// or the outcome is unknown, and the caller was not told SUCCESS. The HTTP layer answers it
+/// as 200500, a 503.
+public struct LedgerStoreError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+
+    public init(_ reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}

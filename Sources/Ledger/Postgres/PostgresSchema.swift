@@ -1,0 +1,104 @@
+import Logging
+import PostgresNIO
+
+/// The shared ledger's tables, one schema per deployment, created and migrated at start-up.
+///
+/// Migrations are numbered and applied in order inside one transaction holding an advisory
+/// lock, so instances starting together apply each exactly once; `schema_migrations` records
+/// what was applied. A migration is never edited once released: a change is a new one.
+enum PostgresSchema {
+    /// Any constant the deployment does not use for something else: the migration lock's key.
+    static let migrationLock: Int64 = 0x5745_4556_454E_5431  // "WEEVENT1"
+
+    static let migrations: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE ledgers(
+                group_id text PRIMARY KEY,
+                ledger_id text NOT NULL,
+                height bigint NOT NULL,
+                last_hash bytea NOT NULL,
+                event_count bigint NOT NULL,
+                topic_count integer NOT NULL)
+            """,
+            """
+            CREATE TABLE topics(
+                group_id text NOT NULL,
+                name text NOT NULL,
+                id_prefix text NOT NULL,
+                created bigint NOT NULL,
+                seq bigint NOT NULL,
+                last_block bigint NOT NULL,
+                last_timestamp bigint NOT NULL,
+                open boolean NOT NULL,
+                ord integer NOT NULL,
+                PRIMARY KEY (group_id, name))
+            """,
+            "CREATE INDEX topics_by_prefix ON topics(group_id, id_prefix)",
+            "CREATE INDEX topics_by_order ON topics(group_id, ord)",
+            """
+            CREATE TABLE blocks(
+                group_id text NOT NULL,
+                height bigint NOT NULL,
+                prev_hash bytea NOT NULL,
+                merkle_root bytea NOT NULL,
+                hash bytea NOT NULL,
+                timestamp bigint NOT NULL,
+                event_count bigint NOT NULL,
+                first_position bigint NOT NULL,
+                PRIMARY KEY (group_id, height))
+            """,
+            "CREATE INDEX blocks_by_time ON blocks(group_id, timestamp)",
+            """
+            CREATE TABLE events(
+                group_id text NOT NULL,
+                position bigint NOT NULL,
+                block bigint NOT NULL,
+                topic text NOT NULL,
+                seq bigint NOT NULL,
+                timestamp bigint NOT NULL,
+                content bytea NOT NULL,
+                extensions text NOT NULL,
+                hash bytea NOT NULL,
+                PRIMARY KEY (group_id, position),
+                UNIQUE (group_id, topic, seq))
+            """,
+            """
+            CREATE TABLE mqtt_receipts(
+                group_id text NOT NULL,
+                session text NOT NULL,
+                packet_id integer NOT NULL,
+                event_id text NOT NULL,
+                PRIMARY KEY (group_id, session, packet_id))
+            """,
+        ]),
+    ]
+
+    /// Creates the schema if needed and applies every migration not applied yet.
+    static func migrate(_ client: PostgresClient, schema: String, logger: Logger) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS \(unescaped: schema).schema_migrations(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger
+            )
+            try await connection.query("SET LOCAL search_path TO \(unescaped: schema)", logger: logger)
+            var applied: Set<Int> = []
+            for try await version in try await connection.query(
+                "SELECT version FROM \(unescaped: schema).schema_migrations", logger: logger
+            ).decode(Int.self) {
+                applied.insert(version)
+            }
+            for migration in migrations where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO \(unescaped: schema).schema_migrations(version) VALUES (\(migration.version))", logger: logger
+                )
+                logger.info("ledger schema migrated", metadata: ["schema": "\(schema)", "version": "\(migration.version)"])
+            }
+        }
+    }
+}

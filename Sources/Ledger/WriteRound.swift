@@ -1,0 +1,55 @@
+import WeEvent
+
+/// One batch of queued writes on its way through a `BlockSealer` (both stores' writers use it):
+/// the ops the sealer took with the results of their events, the ops it refused, and the
+/// receipts to write in the same transaction. Nobody is answered before `finish`, after the
+/// commit: a store whose commit may time out must answer each op exactly once, from one place.
+struct WriteRound: Sendable {
+    var accepted: [(op: WriteOp, ids: [Result<EventID, WeEventError>])] = []
+    var refused: [(op: WriteOp, error: WeEventError)] = []
+    var receiptsToStore: [(InboundReceipt, String)] = []
+    var receiptsToRelease: [InboundReceipt] = []
+
+    /// Hands one op to the sealer.
+    mutating func take(_ op: WriteOp, into sealer: inout BlockSealer) {
+        switch op {
+        case .publish(let event, _):
+            switch sealer.append(event) {
+            case .success(let id): accepted.append((op, [.success(id)]))
+            case .failure(let error): refused.append((op, error))
+            }
+        case .publishBatch(let events, let receipts, _):
+            var ids: [Result<EventID, WeEventError>] = []
+            ids.reserveCapacity(events.count)
+            for (i, event) in events.enumerated() {
+                let result = sealer.append(event)
+                if case .success(let id) = result, let receipt = receipts?[i] {
+                    receiptsToStore.append((receipt, id.description))
+                }
+                ids.append(result)
+            }
+            accepted.append((op, ids))
+        case .releaseReceipts(let receipts, _):
+            receiptsToRelease.append(contentsOf: receipts)
+            accepted.append((op, []))
+        case .open(let topic, _):
+            sealer.open(topic: topic)
+            accepted.append((op, []))
+        case .close(let topic, _):
+            switch sealer.close(topic: topic) {
+            case .success: accepted.append((op, []))
+            case .failure(let error): refused.append((op, error))
+            }
+        }
+    }
+
+    /// Answers every op once the commit's outcome is known: refused ops get their refusal
+    /// either way, accepted ones their ids, or the commit's failure.
+    func finish(_ commit: Result<Void, any Error>) {
+        for (op, error) in refused { op.fail(error) }
+        switch commit {
+        case .success: for (op, ids) in accepted { op.succeed(ids) }
+        case .failure(let error): for (op, _) in accepted { op.fail(error) }
+        }
+    }
+}
