@@ -6,7 +6,7 @@ CONFIG ?= conf/weevent.properties
 TEST_TIMEOUT ?= 20m
 BIN_DEBUG = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
-.PHONY: run test build bench deps clean
+.PHONY: run cluster test build bench deps clean
 
 ## Install what is missing, build, start a local mosquitto and ZooKeeper on loopback when
 ## none is listening, serve on :8080 with conf/weevent.properties.
@@ -14,6 +14,12 @@ run:
 	scripts/install-deps.sh run
 	$(SWIFT) build --product weevent
 	scripts/run.sh $(BIN_DEBUG)/weevent $(CONFIG)
+
+## PostgreSQL, ZooKeeper, mosquitto and three instances on 8080-8082 sharing them.
+cluster:
+	scripts/install-deps.sh cluster
+	$(SWIFT) build --product weevent
+	scripts/cluster.sh $(BIN_DEBUG)/weevent
 
 ## Everything the tests need, then every test (real brokers included).
 test:

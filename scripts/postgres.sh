@@ -46,6 +46,7 @@ start() {
     bin="$(bindir)"
     [ -n "$port" ] || port="$(free_port)"
     [ -n "$dir" ] || dir="$(mktemp -d "${TMPDIR:-/tmp}/weevent-pg.XXXXXX")"
+    mkdir -p "$dir"
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
     if port_in_use "$port"; then
         echo "port $port is already in use" >&2

@@ -184,5 +184,9 @@ import Testing
         let c = try Configuration.load(path: "/\(root)/conf/weevent.properties", environment: [:])
         #expect(c.serverPort == 8080)
         #expect(c.unknownKeys.isEmpty)
+        let docker = try Configuration.load(path: "/\(root)/docker/weevent.properties.docker", environment: ["PGPASSWORD": "pw"])
+        #expect(docker.ledgerStore == .postgresql)
+        #expect(docker.postgresURL?.host == "postgres")
+        #expect(docker.unknownKeys.isEmpty)
     }
 }
