@@ -12,27 +12,33 @@ enum ChainVerifier {
             WHERE position >= ? AND position < ? ORDER BY position
             """)
         while let row = try blocks.next() {
-            let block = ChainCheck.StoredBlock(
-                height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
-                merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
-                timestamp: row["timestamp"], eventCount: UInt64(clamping: row["event_count"] as Int64),
-                firstPosition: UInt64(clamping: row["first_position"] as Int64)
-            )
+            let block = storedBlock(row)
             // Clamped: a tampered row may hold any number; the check then names its block.
             let first = Int64(clamping: block.firstPosition)
             let end = first.addingReportingOverflow(Int64(clamping: block.eventCount)).partialValue
-            let events = try Row.fetchAll(eventsOfBlock, arguments: [first, end]).map { row in
-                ChainCheck.StoredEvent(
-                    position: UInt64(clamping: row["position"] as Int64), block: UInt64(clamping: row["block"] as Int64), topic: row["topic"],
-                    sequence: UInt64(clamping: row["seq"] as Int64), timestamp: row["timestamp"], content: Array(row["content"] as Data),
-                    extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data)
-                )
-            }
+            let events = try Row.fetchAll(eventsOfBlock, arguments: [first, end]).map(storedEvent)
             if let failed = check.check(block, events: events) { return failed }
         }
         let stray = try Int64.fetchOne(
             db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: check.nextPosition)]
         ) ?? 0
         return check.finish(strayEvents: UInt64(stray))
+    }
+
+    static func storedBlock(_ row: Row) -> ChainCheck.StoredBlock {
+        ChainCheck.StoredBlock(
+            height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
+            merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
+            timestamp: row["timestamp"], eventCount: UInt64(clamping: row["event_count"] as Int64),
+            firstPosition: UInt64(clamping: row["first_position"] as Int64)
+        )
+    }
+
+    static func storedEvent(_ row: Row) -> ChainCheck.StoredEvent {
+        ChainCheck.StoredEvent(
+            position: UInt64(clamping: row["position"] as Int64), block: UInt64(clamping: row["block"] as Int64), topic: row["topic"],
+            sequence: UInt64(clamping: row["seq"] as Int64), timestamp: row["timestamp"], content: Array(row["content"] as Data),
+            extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data)
+        )
     }
 }

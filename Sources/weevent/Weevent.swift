@@ -15,13 +15,20 @@ struct Weevent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weevent",
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
-        subcommands: [Serve.self, Verify.self, MQTTCommand.self]
+        subcommands: [Serve.self, Verify.self, LedgerCommand.self, MQTTCommand.self]
     )
 }
 
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Path of weevent.properties.")
     var config: String = "conf/weevent.properties"
+
+    init() {}
+
+    /// Options for another configuration file (`ledger copy` reads two).
+    init(path: String) {
+        config = path
+    }
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -59,7 +66,10 @@ struct ConfigOptions: ParsableArguments {
     }
 
     func bootstrapLogging() -> Logger {
-        let level = logLevel
+        Self.bootstrap(level: logLevel)
+    }
+
+    static func bootstrap(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -134,6 +144,73 @@ struct Verify: AsyncParsableCommand {
             }
             await ledgers.shutdown()
         }
+        if !intact { throw ExitCode(1) }
+    }
+}
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "Work on ledgers as a whole.", subcommands: [LedgerCopyCommand.self]
+    )
+}
+
+struct LedgerCopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy embedded ledgers (ledger.store=sqlite) into the shared store (ledger.store=postgresql), block by block.",
+        discussion: """
+            Every hash, event id and position is kept; each copied group is verified afterwards. The \
+            destination must be empty or hold an interrupted copy of the same chain (the copy goes on \
+            after its last block). Stop the brokers writing to the source first.
+            """
+    )
+
+    @Option(name: .long, help: "weevent.properties of the embedded ledgers to copy.")
+    var from: String
+
+    @Option(name: .long, help: "weevent.properties naming the PostgreSQL store to copy into.")
+    var to: String
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .warning
+
+    func run() async throws {
+        let logger = ConfigOptions.bootstrap(level: logLevel)
+        let source = try ConfigOptions(path: from).load(logger: logger)
+        let destination = try ConfigOptions(path: to).load(logger: logger)
+        guard source.ledgerStore == .sqlite, destination.ledgerStore == .postgresql else {
+            FileHandle.standardError.write(Data("weevent: ledger copy goes from ledger.store=sqlite (--from) to ledger.store=postgresql (--to)\n".utf8))
+            throw ExitCode(2)
+        }
+        let missing = source.ledgerGroups.filter { !destination.ledgerGroups.contains($0) }
+        guard missing.isEmpty else {
+            FileHandle.standardError.write(Data("weevent: groups \(missing.joined(separator: ",")) are not in ledger.groups of \(to)\n".utf8))
+            throw ExitCode(2)
+        }
+        let shared = try await ConfigOptions(path: to).openLedgers(destination, logger: logger)
+        var intact = true
+        for group in source.ledgerGroups {
+            let directory = "\(source.ledgerPath)/group-\(group)"
+            guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
+                print("group \(group): no ledger at \(directory)")
+                continue
+            }
+            let embedded = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+            guard let target = try shared.ledger(group) as? PostgresLedger else { throw ExitCode(2) }
+            do {
+                print(try await LedgerCopy.copy(from: embedded, to: target))
+            } catch {
+                await embedded.shutdown()
+                await shared.shutdown()
+                FileHandle.standardError.write(Data("weevent: ledger copy: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            await embedded.shutdown()
+            let report = try await target.verify()
+            print(report)
+            intact = intact && report.isIntact
+        }
+        await shared.shutdown()
         if !intact { throw ExitCode(1) }
     }
 }

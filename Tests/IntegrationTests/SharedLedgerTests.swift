@@ -167,4 +167,49 @@ import TestSupport
             #expect(status == 0, "\(output)")
         }
     }
+
+    /// `weevent ledger copy` moves an embedded ledger into PostgreSQL with every id and hash.
+    @Test func anEmbeddedLedgerCopiedIntoPostgreSQLKeepsEveryIdAndHash() async throws {
+        let server = try await PostgresServer.shared.value
+        let embedded = try BrokerProcess()
+        defer { embedded.remove() }
+        try await embedded.start()
+        var published: [(id: String, content: String)] = []
+        for topic in ["copy.a", "copy.b"] {
+            #expect(try await http("\(embedded.baseURL)/rest/open?topic=\(topic)").text == "true")
+        }
+        for n in 0..<300 {
+            let content = "c\(n)"
+            let reply = try await http("\(embedded.baseURL)/rest/publish?topic=copy.\(n % 3 == 0 ? "b" : "a")&content=\(content)&weevent-n=\(n)")
+            published.append((try #require(reply.object["eventId"] as? String), content))
+        }
+        _ = try await http("\(embedded.baseURL)/rest/close?topic=copy.b")
+        let before = try await http("\(embedded.baseURL)/admin/blockchaininfo").object
+        embedded.kill(signal: SIGTERM)
+        _ = await embedded.waitForExit()
+
+        let shared = try BrokerProcess(extraConfig: Self.sharedLedger(server, schema: uniqueSchema("copy")))
+        defer { shared.remove() }
+        let (status, output) = try shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("300 events) copied") && output.contains("300 events, chain intact"), "\(output)")
+        // Again: nothing left to copy, the chain is recognised as the same.
+        let (again, secondOutput) = try shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
+        #expect(again == 0 && secondOutput.contains("0 blocks (0 events) copied") && secondOutput.contains("were already there"), "\(secondOutput)")
+
+        try await shared.start()
+        let after = try await http("\(shared.baseURL)/admin/blockchaininfo").object
+        #expect(after["lastBlockHash"] as? String == before["lastBlockHash"] as? String)
+        #expect(after["blockHeight"] as? Int == before["blockHeight"] as? Int)
+        #expect(after["topicCount"] as? Int == 1)
+        for (n, event) in published.enumerated() {
+            let reply = try await http("\(shared.baseURL)/rest/getEvent?eventId=\(event.id)").object
+            #expect((reply["content"] as? String).flatMap { Data(base64Encoded: $0) } == Data(event.content.utf8), "\(event.id)")
+            #expect((reply["extensions"] as? [String: String])?["weevent-n"] == "\(n)")
+        }
+        // The copy goes on as its own chain: the next event follows the copied ones.
+        let next = try await http("\(shared.baseURL)/rest/publish?topic=copy.a&content=next").object["eventId"] as? String
+        #expect(next?.split(separator: "-")[1] == "201")
+        #expect(try await http("\(shared.baseURL)/rest/exist?topic=copy.b").text == "false")
+    }
 }

@@ -97,7 +97,7 @@ struct PostgresBlockWriter: Sendable {
     }
 
     /// Blocks and their events, each table in one statement (arrays unnested by the server).
-    private func insert(_ blocks: [SealedBlock], _ connection: PostgresConnection) async throws {
+    func insert(_ blocks: [SealedBlock], _ connection: PostgresConnection) async throws {
         guard !blocks.isEmpty else { return }
         var positions: [Int64] = [], heights: [Int64] = [], topics: [String] = [], sequences: [Int64] = []
         var timestamps: [Int64] = [], contents: [ByteBuffer] = [], extensions: [String] = [], hashes: [ByteBuffer] = []
@@ -131,7 +131,7 @@ struct PostgresBlockWriter: Sendable {
             """, logger: ledger.logger)
     }
 
-    private func upsert(_ records: [String: TopicRecord], _ connection: PostgresConnection) async throws {
+    func upsert(_ records: [String: TopicRecord], _ connection: PostgresConnection) async throws {
         guard !records.isEmpty else { return }
         let names = Array(records.keys)
         let list = names.map { records[$0]! }
@@ -145,7 +145,7 @@ struct PostgresBlockWriter: Sendable {
             """, logger: ledger.logger)
     }
 
-    private func writeReceipts(_ round: WriteRound, _ connection: PostgresConnection) async throws {
+    func writeReceipts(_ round: WriteRound, _ connection: PostgresConnection) async throws {
         let group = ledger.groupID
         for receipt in round.receiptsToRelease {
             try await connection.query("""

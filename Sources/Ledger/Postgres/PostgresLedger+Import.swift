@@ -1,0 +1,59 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import WeEvent
+
+/// What `LedgerCopy` writes: blocks exactly as another store sealed them (hashes, ids and
+/// positions kept), then the topics and QoS 2 receipts.
+extension PostgresLedger {
+    /// Appends already sealed blocks on top of this chain's head, in one transaction; they must
+    /// continue it (next height, previous hash, next position) or nothing is written.
+    func importBlocks(_ blocks: [(ChainCheck.StoredBlock, [ChainCheck.StoredEvent])]) async throws {
+        guard let last = blocks.last?.0 else { return }
+        let sealed = blocks.map { block, events in
+            SealedBlock(
+                header: Self.header(block), firstPosition: block.firstPosition,
+                events: events.map { SealedEvent(topic: $0.topic, sequence: $0.sequence, content: $0.content, extensions: $0.extensions, hash: $0.hash) }
+            )
+        }
+        let writer = PostgresBlockWriter(ledger: self)
+        let group = groupID
+        try await withStoreDeadline(.seconds(120), "import into group \(group)") {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                let rows = try await connection.query(
+                    "SELECT height, last_hash, event_count FROM ledgers WHERE group_id = \(group) FOR UPDATE", logger: self.logger
+                )
+                var head: (Int64, ByteBuffer, Int64)?
+                for try await row in rows.decode((Int64, ByteBuffer, Int64).self) { head = row }
+                guard let (height, hash, count) = head, let first = sealed.first,
+                    UInt64(clamping: height) + 1 == first.header.height, Array(hash.readableBytesView) == first.header.previousHash,
+                    UInt64(clamping: count) + 1 == first.firstPosition
+                else { throw LedgerStoreError("group \(group): the blocks to import do not continue the chain's head") }
+                try await writer.insert(sealed, connection)
+                try await connection.query("""
+                    UPDATE ledgers SET height = \(Int64(last.height)), last_hash = \(ByteBuffer(bytes: last.hash)),
+                        event_count = \(Int64(last.firstPosition + last.eventCount - 1))
+                    WHERE group_id = \(group)
+                    """, logger: self.logger)
+            }
+        }
+    }
+
+    /// The source's topics (sequences, open flags, creation order) and QoS 2 receipts.
+    func importState(topics: [String: TopicRecord], receipts: [(InboundReceipt, String)]) async throws {
+        let writer = PostgresBlockWriter(ledger: self)
+        let group = groupID
+        let nextOrder = Int32(clamping: (topics.values.map(\.order).max() ?? -1) + 1)
+        try await withStoreDeadline(.seconds(120), "import into group \(group)") {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                try await writer.upsert(topics, connection)
+                var round = WriteRound()
+                round.receiptsToStore = receipts
+                try await writer.writeReceipts(round, connection)
+                try await connection.query(
+                    "UPDATE ledgers SET topic_count = GREATEST(topic_count, \(nextOrder)) WHERE group_id = \(group)", logger: self.logger
+                )
+            }
+        }
+    }
+}
