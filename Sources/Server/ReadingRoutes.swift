@@ -22,10 +22,8 @@ extension WeEventRoutes {
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
             let range = try await ledger.events(after: start, through: nil, matching: filter, limit: limit)
-            return try JSONBody.response(EventPageBody(
-                events: range.events.map { EventBody($0.event) },
-                nextOffset: try await offsetName(range.scannedThrough, in: ledger)
-            ))
+            let nextOffset = try await offsetName(range.scannedThrough, in: ledger)
+            return JSONBody.raw(Self.eventPage(range.events.map(\.event), nextOffset: nextOffset))
         }
         endpoint(api, "rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
@@ -86,17 +84,12 @@ extension WeEventRoutes {
                     }
                     // A first comment tells the client the stream is live (and flushes the headers).
                     try await writer.write(ByteBuffer(string: ": weevent stream after position \(start)\nretry: 2000\n\n"))
+                    // Reused for every batch: a stream allocates per batch, not per event.
+                    var frames: [UInt8] = []
                     while let batch = try await tail.next() {
-                        var buffer = ByteBuffer()
-                        if batch.isEmpty {
-                            buffer.writeString(": keep-alive\n\n")
-                        }
-                        for item in batch {
-                            buffer.writeString("id: \(item.event.id)\ndata: ")
-                            EventJSON.write(item.event, into: &buffer)
-                            buffer.writeString("\n\n")
-                        }
-                        try await writer.write(buffer)
+                        frames.removeAll(keepingCapacity: true)
+                        Self.writeFrames(batch, into: &frames)
+                        try await writer.write(ByteBuffer(bytes: frames))
                     }
                     group.cancelAll()
                 }
@@ -110,6 +103,35 @@ extension WeEventRoutes {
             headers: [.contentType: "text/event-stream;charset=UTF-8", .cacheControl: "no-cache"],
             body: body
         )
+    }
+
+    /// One `id:`/`data:` message per event, or a keep-alive comment for an empty batch (a heartbeat).
+    static func writeFrames(_ batch: [PositionedEvent], into frames: inout [UInt8]) {
+        if batch.isEmpty {
+            frames.append(contentsOf: ": keep-alive\n\n".utf8)
+        }
+        for item in batch {
+            frames.append(contentsOf: "id: ".utf8)
+            item.event.id.writeDescription(into: &frames)
+            frames.append(contentsOf: "\ndata: ".utf8)
+            item.event.writeJSON(into: &frames)
+            frames.append(contentsOf: "\n\n".utf8)
+        }
+    }
+
+    /// `rest/events`: `{"events":[..],"nextOffset":".."}`; pass `nextOffset` as `offset` for the next page.
+    static func eventPage(_ events: [Event], nextOffset: String) -> [UInt8] {
+        var json: [UInt8] = []
+        json.reserveCapacity(64 + events.reduce(0) { $0 + 256 + $1.content.count * 4 / 3 })
+        json.append(contentsOf: #"{"events":["#.utf8)
+        for (index, event) in events.enumerated() {
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            event.writeJSON(into: &json)
+        }
+        json.append(contentsOf: #"],"nextOffset":"#.utf8)
+        JSONString.write(nextOffset, into: &json)
+        json.append(UInt8(ascii: "}"))
+        return json
     }
 
     // MARK: helpers
@@ -149,21 +171,6 @@ extension WeEventRoutes {
         guard let uuid = UUID(uuidString: raw) else { throw WeEventError(.subscriptionIdInvalid, detail: raw) }
         return uuid.uuidString.lowercased()
     }
-}
-
-extension EventBody {
-    init(_ event: Event) {
-        self.init(
-            topic: event.topic, content: Data(event.content).base64EncodedString(),
-            extensions: event.extensions, eventId: event.id.description
-        )
-    }
-}
-
-struct EventPageBody: Encodable {
-    let events: [EventBody]
-    /// Pass as `offset` to get the next page.
-    let nextOffset: String
 }
 
 struct SubscriptionBody: Encodable {

@@ -71,10 +71,10 @@ public struct WeEventRoutes: Sendable {
         endpoint(api, "rest/getEvent") { p in
             let id = try EventID.parse(p["eventId"])
             let event = try await ledgers.ledger(p["groupId"]).event(id: id)
-            return try JSONBody.response(EventBody(
-                topic: event.topic, content: Data(event.content).base64EncodedString(),
-                extensions: event.extensions, eventId: event.id.description
-            ))
+            var json: [UInt8] = []
+            json.reserveCapacity(256 + event.content.count * 4 / 3)
+            event.writeJSON(into: &json)
+            return JSONBody.raw(json)
         }
         endpoint(api, "admin/listGroup") { _ in
             try JSONBody.response(ledgers.groups)
@@ -139,13 +139,6 @@ struct TopicPageBody: Encodable {
 struct PublishBody: Encodable {
     let status: String
     let topic: String
-    let eventId: String
-}
-
-struct EventBody: Encodable {
-    let topic: String
-    let content: String
-    let extensions: [String: String]
     let eventId: String
 }
 

@@ -10,7 +10,7 @@ import Synchronization
 import WeEvent
 
 /// WeEvent's callback subscriptions: the events of a topic filter are POSTed to a URL as
-/// `{"subscriptionId":..,"event":{...}}`, one at a time, in ledger order, at least once.
+/// `{"event":{...},"subscriptionId":..}` (`CallbackBody`), one at a time, in ledger order, at least once.
 ///
 /// A failed POST (connection refused, timeout, non-2xx) is retried with backoff until it
 /// succeeds or the subscription is removed; the position is saved in the `SubscriptionStore`
@@ -296,7 +296,7 @@ public final class CallbackSubscriptions: Service, Sendable {
 
     /// POSTs one event until the receiver answers 2xx; false when the subscription was removed.
     private func post(_ item: PositionedEvent, subscription id: String) async throws -> Bool {
-        let body = try CallbackBody.encode(subscriptionID: id, event: item.event)
+        let body = CallbackBody.encode(subscriptionID: id, event: item.event)
         var attempt = 0
         while true {
             guard let url = state.withLock({ $0.entries[id]?.subscription.url }), let target = URL(string: url) else { return false }
@@ -330,28 +330,16 @@ public final class CallbackSubscriptions: Service, Sendable {
     }
 }
 
-/// What a callback receiver gets: `{"subscriptionId":..,"event":{"content"(base64),"eventId","extensions","topic"}}`.
-struct CallbackBody: Encodable {
-    struct EventBody: Encodable {
-        let topic: String
-        let content: String
-        let extensions: [String: String]
-        let eventId: String
-    }
-
-    let subscriptionId: String
-    let event: EventBody
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
-    }()
-
-    static func encode(subscriptionID: String, event: Event) throws -> Data {
-        try encoder.encode(CallbackBody(subscriptionId: subscriptionID, event: EventBody(
-            topic: event.topic, content: Data(event.content).base64EncodedString(),
-            extensions: event.extensions, eventId: event.id.description
-        )))
+/// What a callback receiver gets: `{"event":<the event as getEvent answers it>,"subscriptionId":".."}`.
+enum CallbackBody {
+    static func encode(subscriptionID: String, event: Event) -> Data {
+        var json: [UInt8] = []
+        json.reserveCapacity(300 + event.content.count * 4 / 3)
+        json.append(contentsOf: #"{"event":"#.utf8)
+        event.writeJSON(into: &json)
+        json.append(contentsOf: #","subscriptionId":"#.utf8)
+        JSONString.write(subscriptionID, into: &json)
+        json.append(UInt8(ascii: "}"))
+        return Data(json)
     }
 }

@@ -3,10 +3,10 @@ import TestSupport
 import Hummingbird
 import HummingbirdTesting
 import Ledger
-import Subscriptions
 import Testing
 import WeEvent
 @testable import Server
+@testable import Subscriptions
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -163,20 +163,70 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     }
 }
 
-@Suite struct EventJSONTests {
-    @Test(arguments: [
-        ("plain", ["weevent-a": "1"]),
-        ("quote\" back\\slash /slash", ["weevent-x": "tab\tnew\nline\r\u{1}\u{1f}", "weevent-b": "温度 ✓"]),
-        ("t", [:]),
-    ])
-    func streamEncodingEqualsGetEventEncoding(topic: String, extensions: [String: String]) throws {
-        let event = Event(
-            id: EventID(topic: topic, sequence: 7, blockHeight: 3), topic: topic,
-            content: Array("content \"x\" \u{0}".utf8), extensions: extensions, timestamp: 1
-        )
-        var buffer = ByteBuffer()
-        EventJSON.write(event, into: &buffer)
-        let expected = try JSONBody.encoder.encode(EventBody(event))
-        #expect(String(buffer: buffer) == String(decoding: expected, as: UTF8.self))
+/// rest/events pages and callback bodies wrap the event (Tests/WeEventTests checks the event
+/// itself against JSONEncoder); the wrappers must stay what JSONEncoder wrote before.
+@Suite struct EventEnvelopeTests {
+    struct EncodableEvent: Encodable {
+        let topic: String
+        let content: String
+        let extensions: [String: String]
+        let eventId: String
+
+        init(_ event: Event) {
+            topic = event.topic
+            content = Data(event.content).base64EncodedString()
+            extensions = event.extensions
+            eventId = event.id.description
+        }
+    }
+
+    struct EncodablePage: Encodable {
+        let events: [EncodableEvent]
+        let nextOffset: String
+    }
+
+    struct EncodableCallback: Encodable {
+        let subscriptionId: String
+        let event: EncodableEvent
+    }
+
+    let events = [
+        Event(
+            id: EventID(topic: "a/b", sequence: 7, blockHeight: 3), topic: "a/b", content: Array("x\"\\/\u{1}".utf8),
+            extensions: ["weevent-z": "温度\n", "weevent-a": "/"], timestamp: 1
+        ),
+        Event(id: EventID(topic: "t", sequence: 1, blockHeight: 4), topic: "t", content: [], extensions: [:], timestamp: 2),
+    ]
+
+    func text(_ bytes: some Sequence<UInt8>) -> String { String(decoding: Array(bytes), as: UTF8.self) }
+
+    @Test func eventsPageIsWhatJSONEncoderWrote() throws {
+        for page in [events, [events[0]], []] {
+            let expected = try JSONBody.encoder.encode(EncodablePage(events: page.map(EncodableEvent.init), nextOffset: "OFFSET_FIRST"))
+            #expect(text(WeEventRoutes.eventPage(page, nextOffset: "OFFSET_FIRST")) == text(expected))
+        }
+    }
+
+    @Test func callbackBodyIsWhatJSONEncoderWrote() throws {
+        let id = UUID().uuidString.lowercased()
+        for event in events {
+            let expected = try JSONBody.encoder.encode(EncodableCallback(subscriptionId: id, event: EncodableEvent(event)))
+            #expect(text(CallbackBody.encode(subscriptionID: id, event: event)) == text(expected))
+        }
+    }
+
+    @Test func streamFramesCarryTheIdAndTheEventAsGetEventWritesIt() throws {
+        var frames: [UInt8] = []
+        WeEventRoutes.writeFrames(events.enumerated().map { PositionedEvent(position: UInt64($0.offset + 1), event: $0.element) }, into: &frames)
+        var expected = ""
+        for event in events {
+            var json: [UInt8] = []
+            event.writeJSON(into: &json)
+            expected += "id: \(event.id)\ndata: \(text(json))\n\n"
+        }
+        #expect(text(frames) == expected)
+        frames.removeAll()
+        WeEventRoutes.writeFrames([], into: &frames)
+        #expect(text(frames) == ": keep-alive\n\n")
     }
 }
