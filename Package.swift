@@ -207,7 +207,7 @@ let package = Package(
             dependencies: ["MQTT", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "CZooKeeper", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ZooKeeper", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),
         .testTarget(

@@ -14,7 +14,6 @@ final class BindingSnapshot: Sendable {
 
     func replace(_ bindings: [Binding]) { current.withLock { $0 = bindings } }
     func inbound() -> [Binding] { current.withLock { $0.filter { $0.direction == .inbound } } }
-    func outbound() -> [Binding] { current.withLock { $0.filter { $0.direction == .outbound } } }
 }
 
 /// The MQTT bridge (DESIGN §6): while this instance leads, one MQTT connection with a fixed

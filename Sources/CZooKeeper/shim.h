@@ -35,7 +35,6 @@ static inline int czk_perm_delete(void) { return ZOO_PERM_DELETE; }
 static inline int czk_perm_admin(void) { return ZOO_PERM_ADMIN; }
 
 /// The C library logs to stderr at INFO by default; quieten it process-wide.
-static inline void czk_set_log_level_error(void) { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); }
 static inline void czk_set_log_level_warn(void) { zoo_set_debug_level(ZOO_LOG_LEVEL_WARN); }
 
 #endif

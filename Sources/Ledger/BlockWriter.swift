@@ -23,7 +23,7 @@ struct BlockWriter {
         for op in batch { round.take(op, into: &sealer) }
         let sealed = sealer.finish()
 
-        if sealed.isEmpty && round.receiptsToRelease.isEmpty {
+        if sealed.isEmpty {
             round.finish(.success(()))
             return
         }
@@ -55,10 +55,6 @@ struct BlockWriter {
     private func commit(_ sealed: BlockSealer.Sealed, _ round: WriteRound) throws {
         try ledger.pool.write { db in
             try Self.insert(sealed.blocks, into: db)
-            if !round.receiptsToRelease.isEmpty {
-                let delete = try db.cachedStatement(sql: "DELETE FROM mqtt_receipts WHERE session = ? AND packet_id = ?")
-                for receipt in round.receiptsToRelease { try delete.execute(arguments: [receipt.session, Int64(receipt.packetID)]) }
-            }
             if !round.receiptsToStore.isEmpty {
                 let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO mqtt_receipts(session, packet_id, event_id) VALUES (?, ?, ?)")
                 for (receipt, id) in round.receiptsToStore {

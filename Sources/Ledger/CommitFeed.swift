@@ -35,11 +35,6 @@ public final class CommitFeed: Sendable {
         state = Mutex(State(head: head))
     }
 
-    /// Position of the last committed event the feed has announced.
-    public var head: UInt64 { state.withLock { $0.head } }
-
-    public var followerCount: Int { state.withLock { $0.followers.count } }
-
     /// Called by the writer after each durable commit that added events. `events` (in
     /// position order, ending at `head`) is built only when someone follows.
     public func committed(through head: UInt64, events: () -> [PositionedEvent]) {

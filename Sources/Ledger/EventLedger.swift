@@ -38,8 +38,6 @@ public protocol EventLedger: Sendable {
     ) async throws -> [Result<EventID, WeEventError>]
     /// The event a recorded MQTT packet became, if its receipt is still held.
     func receipt(_ receipt: InboundReceipt) async throws -> EventID?
-    /// Forgets receipts (durably) once the MQTT broker released the packets (PUBREL).
-    func release(_ receipts: [InboundReceipt]) async throws
 
     /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
     func event(id: EventID) async throws -> Event

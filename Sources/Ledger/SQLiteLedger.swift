@@ -140,11 +140,6 @@ public final class SQLiteLedger: EventLedger {
         }
     }
 
-    public func release(_ receipts: [InboundReceipt]) async throws {
-        if receipts.isEmpty { return }
-        try await submit { .releaseReceipts(receipts, $0) }
-    }
-
     public func shutdown() async {
         queue.stop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

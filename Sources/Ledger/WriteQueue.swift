@@ -6,7 +6,6 @@ enum WriteOp {
     case publish(NewEvent, CheckedContinuation<EventID, any Error>)
     /// Events in order; `receipts`, when given, has one entry per event to record in the same transaction.
     case publishBatch([NewEvent], [InboundReceipt?]?, CheckedContinuation<[Result<EventID, WeEventError>], any Error>)
-    case releaseReceipts([InboundReceipt], CheckedContinuation<Void, any Error>)
     case open(String, CheckedContinuation<Bool, any Error>)
     case close(String, CheckedContinuation<Void, any Error>)
 
@@ -14,18 +13,18 @@ enum WriteOp {
         switch self {
         case .publish: 1
         case .publishBatch(let events, _, _): events.count
-        case .open, .close, .releaseReceipts: 0
+        case .open, .close: 0
         }
     }
 
     /// Answers the caller once the op is durable. `ids` are what the sealer made of the op's
-    /// events, in order (none for topic and receipt ops); a refused single publish is failed instead.
+    /// events, in order (none for topic ops); a refused single publish is failed instead.
     func succeed(_ ids: [Result<EventID, WeEventError>]) {
         switch self {
         case .publish(_, let c): c.resume(with: ids[0])
         case .publishBatch(_, _, let c): c.resume(returning: ids)
         case .open(_, let c): c.resume(returning: true)
-        case .close(_, let c), .releaseReceipts(_, let c): c.resume()
+        case .close(_, let c): c.resume()
         }
     }
 
@@ -33,7 +32,6 @@ enum WriteOp {
         switch self {
         case .publish(_, let c): c.resume(throwing: error)
         case .publishBatch(_, _, let c): c.resume(throwing: error)
-        case .releaseReceipts(_, let c): c.resume(throwing: error)
         case .open(_, let c): c.resume(throwing: error)
         case .close(_, let c): c.resume(throwing: error)
         }

@@ -8,7 +8,6 @@ struct WriteRound: Sendable {
     var accepted: [(op: WriteOp, ids: [Result<EventID, WeEventError>])] = []
     var refused: [(op: WriteOp, error: WeEventError)] = []
     var receiptsToStore: [(InboundReceipt, String)] = []
-    var receiptsToRelease: [InboundReceipt] = []
 
     /// Hands one op to the sealer.
     mutating func take(_ op: WriteOp, into sealer: inout BlockSealer) {
@@ -29,9 +28,6 @@ struct WriteRound: Sendable {
                 ids.append(result)
             }
             accepted.append((op, ids))
-        case .releaseReceipts(let receipts, _):
-            receiptsToRelease.append(contentsOf: receipts)
-            accepted.append((op, []))
         case .open(let topic, _):
             sealer.open(topic: topic)
             accepted.append((op, []))

@@ -20,7 +20,7 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         self.description = description
     }
 
-    /// True when only concrete names are given (no `+`/`#`).
+    /// True when only concrete names are given (no `+`/`#`): a store can select them by name.
     public var isConcrete: Bool { patterns.isEmpty }
 
     public func matches(_ topic: String) -> Bool {
@@ -28,14 +28,6 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         if patterns.isEmpty { return false }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         return patterns.contains { TopicFilter.match(levels: levels[...], pattern: $0[...]) }
-    }
-
-    /// MQTT's matching of one pattern against one topic name, level by level (also the bridge's).
-    public static func matches(pattern: String, topic: String) -> Bool {
-        match(
-            levels: topic.split(separator: "/", omittingEmptySubsequences: false)[...],
-            pattern: pattern.split(separator: "/", omittingEmptySubsequences: false)[...]
-        )
     }
 
     private static func match(levels: ArraySlice<Substring>, pattern: ArraySlice<Substring>) -> Bool {

@@ -76,8 +76,6 @@ public final class LeaderElection: Sendable {
     /// Where this candidate stands now.
     public var leadership: Leadership { leadershipState.current }
 
-    public var isLeader: Bool { leadership == .leader }
-
     /// The current leadership, then every change; ends when `run()` returns.
     public func leadershipChanges() -> AsyncStream<Leadership> { leadershipState.stream() }
 

@@ -62,9 +62,6 @@ public enum CreateMode: Sendable, Hashable, CaseIterable {
     /// The server appends a monotonically increasing 10-digit counter to the name.
     case persistentSequential
     case ephemeralSequential
-
-    public var isEphemeral: Bool { self == .ephemeral || self == .ephemeralSequential }
-    public var isSequential: Bool { self == .persistentSequential || self == .ephemeralSequential }
 }
 
 /// What an ACL entry allows.
@@ -72,7 +69,7 @@ public struct Permissions: OptionSet, Sendable, Hashable {
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
-    // ZooKeeper's wire values (ZOO_PERM_* in the C library; checked by a test).
+    // ZooKeeper's wire values (ZOO_PERM_* in the C library; CLibraryValuesTests checks them).
     public static let read = Permissions(rawValue: 1 << 0)
     public static let write = Permissions(rawValue: 1 << 1)
     public static let create = Permissions(rawValue: 1 << 2)

@@ -4,24 +4,11 @@ internal import CZooKeeper
 public struct ZooKeeperError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A ZooKeeper result code (mirrors `enum ZOO_ERRORS` of the C library).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        fileprivate enum Base: Hashable, Sendable {
-            case systemError, runtimeInconsistency, dataInconsistency, connectionLoss, marshallingError
-            case unimplemented, operationTimeout, badArguments, invalidState
-            case apiError, noNode, noAuth, badVersion, noChildrenForEphemerals, nodeExists, notEmpty
-            case sessionExpired, invalidCallback, invalidACL, authFailed, closing, nothing, sessionMoved
-            case notReadOnly, ephemeralOnLocalSession, noWatcher, reconfigDisabled, sessionClosedRequireSASLAuth
-            case throttled
-            case other(Int32)
-        }
-
-        fileprivate let base: Base
-
         /// The numeric code as the C library returns it.
         public let rawValue: Int32
 
         public init(rawValue: Int32) {
             self.rawValue = rawValue
-            self.base = Base(rawValue: rawValue)
         }
 
         public static let systemError = Code(rawValue: -1)
@@ -59,14 +46,11 @@ public struct ZooKeeperError: Error, Sendable, Hashable, CustomStringConvertible
         public var description: String {
             "\(String(cString: zerror(rawValue))) (\(rawValue))"
         }
-
-        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.rawValue == rhs.rawValue }
-        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
     }
 
     /// The operation that failed.
     public enum Operation: String, Sendable, Hashable {
-        case connect, close, create, get, set, delete, children, exists, addAuth, watch, election
+        case connect, create, get, set, delete, children, exists, addAuth, watch, election
     }
 
     public let code: Code
@@ -94,42 +78,5 @@ public struct ZooKeeperError: Error, Sendable, Hashable, CustomStringConvertible
             return "ZooKeeper \(operation.rawValue) \(path) failed: \(code)"
         }
         return "ZooKeeper \(operation.rawValue) failed: \(code)"
-    }
-}
-
-extension ZooKeeperError.Code.Base {
-    init(rawValue: Int32) {
-        switch rawValue {
-        case -1: self = .systemError
-        case -2: self = .runtimeInconsistency
-        case -3: self = .dataInconsistency
-        case -4: self = .connectionLoss
-        case -5: self = .marshallingError
-        case -6: self = .unimplemented
-        case -7: self = .operationTimeout
-        case -8: self = .badArguments
-        case -9: self = .invalidState
-        case -100: self = .apiError
-        case -101: self = .noNode
-        case -102: self = .noAuth
-        case -103: self = .badVersion
-        case -108: self = .noChildrenForEphemerals
-        case -110: self = .nodeExists
-        case -111: self = .notEmpty
-        case -112: self = .sessionExpired
-        case -113: self = .invalidCallback
-        case -114: self = .invalidACL
-        case -115: self = .authFailed
-        case -116: self = .closing
-        case -117: self = .nothing
-        case -118: self = .sessionMoved
-        case -119: self = .notReadOnly
-        case -120: self = .ephemeralOnLocalSession
-        case -121: self = .noWatcher
-        case -123: self = .reconfigDisabled
-        case -124: self = .sessionClosedRequireSASLAuth
-        case -127: self = .throttled
-        default: self = .other(rawValue)
-        }
     }
 }

@@ -43,7 +43,7 @@ struct PostgresBlockWriter: Sendable {
         var round = WriteRound()
         for op in batch { round.take(op, into: &sealer) }
         let sealed = sealer.finish()
-        if !sealed.isEmpty || !round.receiptsToRelease.isEmpty {
+        if !sealed.isEmpty {
             try await insert(sealed.blocks, connection)
             try await upsert(sealed.topics, connection)
             try await writeReceipts(round, connection)
@@ -60,7 +60,6 @@ struct PostgresBlockWriter: Sendable {
             case .publish(let event, _): names.insert(event.topic)
             case .publishBatch(let events, _, _): for event in events { names.insert(event.topic) }
             case .open(let topic, _), .close(let topic, _): names.insert(topic)
-            case .releaseReceipts: break
             }
         }
         return Array(names)
@@ -147,11 +146,6 @@ struct PostgresBlockWriter: Sendable {
 
     func writeReceipts(_ round: WriteRound, _ connection: PostgresConnection) async throws {
         let group = ledger.groupID
-        for receipt in round.receiptsToRelease {
-            try await connection.query("""
-                DELETE FROM mqtt_receipts WHERE group_id = \(group) AND session = \(receipt.session) AND packet_id = \(Int32(receipt.packetID))
-                """, logger: ledger.logger)
-        }
         guard !round.receiptsToStore.isEmpty else { return }
         try await connection.query("""
             INSERT INTO mqtt_receipts(group_id, session, packet_id, event_id)

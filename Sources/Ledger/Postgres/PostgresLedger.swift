@@ -141,11 +141,6 @@ public final class PostgresLedger: EventLedger {
         return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
-    public func release(_ receipts: [InboundReceipt]) async throws {
-        if receipts.isEmpty { return }
-        try await submit { .releaseReceipts(receipts, $0) }
-    }
-
     public func shutdown() async {
         queue.stop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

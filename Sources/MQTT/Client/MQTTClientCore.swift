@@ -348,16 +348,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
             }
         case .pubrel(let rel):
             session.receivedPubrel(rel.packetID)
-            if let onRelease = configuration.onRelease {
-                let promise = eventLoop.makePromise(of: Void.self)
-                promise.completeWithTask { await onRelease(rel.packetID) }
-                let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
-                promise.futureResult.whenComplete { _ in
-                    boundHandler.value.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
-                }
-            } else {
-                handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
-            }
+            handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
         case .suback(let suback):
             guard let request = subscribeRequests.removeValue(forKey: suback.packetID) else {
                 logger.debug("stray SUBACK ignored", metadata: ["packetID": "\(suback.packetID)"])

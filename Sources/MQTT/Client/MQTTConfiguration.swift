@@ -78,10 +78,6 @@ public struct MQTTConfiguration: Sendable {
     /// Most QoS 1/2 publishes on the wire awaiting acknowledgement; more wait in order. mosquitto
     /// disconnects a client that exceeds its `max_inflight_messages` (20 by default) at QoS 2.
     public var maxInflight: Int = 20
-    /// Called when the broker releases an inbound QoS 2 message (PUBREL); PUBCOMP is sent only
-    /// after it returns. An application that records received QoS 2 packet identifiers durably
-    /// (to store a message once across its own crashes) forgets the identifier here.
-    public var onRelease: (@Sendable (_ packetID: UInt16) async -> Void)?
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
 

@@ -37,8 +37,6 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
-    var isConnected: Bool { machine.state == .connected }
-
     var closeFuture: EventLoopFuture<Void>? { context?.channel.closeFuture }
 
     func handlerAdded(context: ChannelHandlerContext) {

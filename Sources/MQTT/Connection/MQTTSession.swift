@@ -87,7 +87,7 @@ struct MQTTSession {
     private(set) var inboundQoS2: [UInt16: Inbound] = [:]
     private(set) var subscriptions: [MQTTSubscription] = []
     private var requestIDs: Set<UInt16> = []
-    /// Publishes not sent yet, oldest first (ids; an id may be stale if dropped meanwhile).
+    /// Publishes not sent yet, oldest first (ids; `takeNextUnsent` skips one whose entry is gone).
     private var unsentQueue: [UInt16] = []
     private var unsentHead = 0
     private(set) var unsentCount = 0
@@ -131,8 +131,6 @@ struct MQTTSession {
             subscriptions: subscriptions
         )
     }
-
-    var inFlightCount: Int { outbound.count }
 
     // MARK: Packet identifiers
 
@@ -228,14 +226,6 @@ struct MQTTSession {
                 return .pubrel(PubrelPacket(packetID: id))
             }
         }
-    }
-
-    /// Drops an outbound message whose publisher gave up (QoS 1/2 publish cancelled before it was sent).
-    mutating func dropUnsent(_ id: UInt16) -> Bool {
-        guard let entry = outbound[id], case .publish(_, sent: false) = entry.state else { return false }
-        outbound[id] = nil
-        unsentCount -= 1
-        return true
     }
 
     // MARK: Inbound
