@@ -23,9 +23,10 @@ public struct MQTTCommand: AsyncParsableCommand {
 }
 
 /// Exit codes, documented in docs/mqtt-cli.md.
-enum CLIExit {
+public enum CLIExit {
     static let failure: Int32 = 1
-    static let usage: Int32 = 2
+    /// Invalid flags; the executable's `main` maps ArgumentParser's usage errors (64) to it.
+    public static let usage: Int32 = 2
     static let timeout: Int32 = 27
 }
 

@@ -17,6 +17,24 @@ struct Weevent: AsyncParsableCommand {
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
         subcommands: [Serve.self, Verify.self, LedgerCommand.self, MQTTCommand.self]
     )
+
+    /// ArgumentParser's own `main`, except that invalid flags exit 2 (docs/mqtt-cli.md; 2 is
+    /// also the configuration error), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch where exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(CLIExit.usage)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct ConfigOptions: ParsableArguments {

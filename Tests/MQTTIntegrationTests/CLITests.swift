@@ -52,7 +52,9 @@ struct CLITests {
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.contains("Error: cannot connect to localhost:\(broker.port)"))
         let usage = try await run(weevent, ["mqtt", "pub", "-t", "a/#", "-m", "x"])
-        #expect(usage.status != 0 && usage.stderr.contains("invalid topic"))
+        #expect(usage.status == 2 && usage.stderr.contains("invalid topic"))
+        let unknownFlag = try await run(weevent, ["mqtt", "sub", "--no-such-flag", "-t", "a"])
+        #expect(unknownFlag.status == 2 && unknownFlag.stderr.contains("Usage: weevent mqtt sub"))
     }
 
     @Test func subExitsPromptlyOnSIGTERM() async throws {
