@@ -123,23 +123,37 @@ public final class MQTTBridge: Service {
         }
         // Know the bindings before the broker hands over what it queued for this session.
         let snapshot = BindingSnapshot()
-        var readFailures = 0
+        await readBindings(into: snapshot)
+        await connect(client)
+        if !Task.isCancelled {
+            await bridge(client, snapshot: snapshot)
+        }
+        await client.disconnect()
+    }
+
+    /// Reads the binding store until it answers or the term ends.
+    private func readBindings(into snapshot: BindingSnapshot) async {
+        var failures = 0
         while !Task.isCancelled {
             do {
                 snapshot.replace(try await store.bindings())
-                break
+                return
             } catch {
-                readFailures += 1
+                failures += 1
                 logger.error("cannot read the bindings; retrying", metadata: ["error": "\(error)"])
-                await Backoff().pause(afterFailures: readFailures)
+                await Backoff().pause(afterFailures: failures)
             }
         }
+    }
+
+    /// Connects, with backoff, until connected or the term ends.
+    private func connect(_ client: MQTTClient) async {
         var failures = 0
         while !Task.isCancelled {
             do {
                 let sessionPresent = try await client.connect()
                 logger.info("connected to the MQTT broker", metadata: ["url": "\(configuration.mqttBrokerURL)", "sessionPresent": "\(sessionPresent)"])
-                break
+                return
             } catch {
                 failures += 1
                 let delay = Self.connectBackoff.delay(afterFailures: failures)
@@ -149,10 +163,11 @@ public final class MQTTBridge: Service {
                 try? await Task.sleep(for: delay)
             }
         }
-        if Task.isCancelled {
-            await client.disconnect()
-            return
-        }
+    }
+
+    /// Inbound, outbound (through `reconcile`), the shared status and connection logging side
+    /// by side until the term is cancelled or one of them ends.
+    private func bridge(_ client: MQTTClient, snapshot: BindingSnapshot) async {
         let inbound = InboundBridge(
             client: client, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
             contentMaxLength: configuration.contentMaxLength, extensionsMaxLength: configuration.extensionsMaxLength,
@@ -184,7 +199,6 @@ public final class MQTTBridge: Service {
             await group.next()
             group.cancelAll()
         }
-        await client.disconnect()
     }
 
     /// Keeps subscriptions and outbound publishers in line with the binding store.

@@ -21,51 +21,27 @@ struct OutboundBridge: Sendable {
     let status: BridgeStatusBoard
     let logger: Logger
 
+    // Publishing and acknowledging run side by side: the next commit's events go out while
+    // the previous ones wait for their PUBACK/PUBCOMP, up to `windowsInFlight` commits; the
+    // checkpoint moves in order, after a commit's last acknowledgement. It is written when no
+    // later commit is out (the bridge caught up) or `checkpointInterval` after the last write,
+    // not once per commit: each write is a ZooKeeper update or an fsynced file, and commits
+    // come in thousands per second under load.
     func run() async throws {
         let filter = try TopicFilter.parse(binding.topic)
-        let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
-        var from = binding.checkpoint
-        if let owner = binding.checkpointLedger, owner != ledger.ledgerID {
-            // Taken over from a leader with another ledger: its checkpoint means nothing here.
-            from = try await ledger.lastPosition(before: binding.createdAt)
-            logger.notice("outbound binding taken over from another ledger; publishing this ledger's events since the binding was made", metadata: [
-                "topic": "\(binding.topic)", "from": "\(from)",
-            ])
-        }
+        let from = try await startPosition()
         let tail = ledger.tail(after: from, matching: filter)
         defer { tail.close() }
         logger.info("outbound bridge started", metadata: [
             "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(from)",
         ])
-        // Publishing and acknowledging run side by side: the next commit's events go out while
-        // the previous ones wait for their PUBACK/PUBCOMP, up to `windowsInFlight` commits; the
-        // checkpoint moves in order, after a commit's last acknowledgement. It is written when no
-        // later commit is out (the bridge caught up) or `checkpointInterval` after the last write,
-        // not once per commit: each write is a ZooKeeper update or an fsynced file, and commits
-        // come in thousands per second under load.
         let (windows, windowSink) = AsyncThrowingStream.makeStream(of: Window.self)
         let (credits, creditSink) = AsyncStream.makeStream(of: Void.self)
         let outstanding = WindowCount()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    var credit = credits.makeAsyncIterator()
-                    var inFlight = 0
-                    while let events = try await tail.next() {
-                        guard let last = events.last else { continue }
-                        if inFlight == windowsInFlight {
-                            guard await credit.next() != nil else { break }
-                            inFlight -= 1
-                        }
-                        var acks: [EventLoopFuture<Void>] = []
-                        acks.reserveCapacity(events.count)
-                        for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
-                            acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
-                        }
-                        inFlight += 1
-                        outstanding.added()
-                        windowSink.yield(Window(last: last.position, acks: acks, started: .now))
-                    }
+                    try await publish(tail, into: windowSink, credits: credits, outstanding: outstanding)
                     windowSink.finish()
                 } catch {
                     windowSink.finish(throwing: error)
@@ -74,35 +50,82 @@ struct OutboundBridge: Sendable {
             }
             group.addTask {
                 defer { creditSink.finish() }
-                var acknowledged: UInt64?
-                var written: UInt64?
-                var lastWrite = ContinuousClock.now
-                func write() async throws {
-                    guard let position = acknowledged, position != written else { return }
-                    try await store.advanceCheckpoint(binding.key, to: position, in: ledger.ledgerID)
-                    written = position
-                    lastWrite = .now
-                }
-                do {
-                    for try await window in windows {
-                        for ack in window.acks { try await ack.get() }
-                        if !window.acks.isEmpty {
-                            status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
-                            status.recordBridged(binding.key, count: UInt64(window.acks.count))
-                        }
-                        acknowledged = window.last
-                        let caughtUp = outstanding.acknowledged() == 0
-                        if caughtUp || ContinuousClock.now - lastWrite >= checkpointInterval { try await write() }
-                        creditSink.yield()
-                    }
-                } catch {
-                    try? await write()  // what was acknowledged need not be sent again
-                    throw error
-                }
-                try await write()
+                try await acknowledge(windows, credits: creditSink, outstanding: outstanding)
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The binding's checkpoint, or where this ledger was when the binding was made if the
+    /// checkpoint counts in another ledger.
+    private func startPosition() async throws -> UInt64 {
+        guard let owner = binding.checkpointLedger, owner != ledger.ledgerID else { return binding.checkpoint }
+        // Taken over from a leader with another ledger: its checkpoint means nothing here.
+        let from = try await ledger.lastPosition(before: binding.createdAt)
+        logger.notice("outbound binding taken over from another ledger; publishing this ledger's events since the binding was made", metadata: [
+            "topic": "\(binding.topic)", "from": "\(from)",
+        ])
+        return from
+    }
+
+    /// Hands each commit's events to the client as one window, at most `windowsInFlight`
+    /// unacknowledged windows at a time (a credit comes back per acknowledged window).
+    private func publish(
+        _ tail: EventTail, into windowSink: AsyncThrowingStream<Window, any Error>.Continuation,
+        credits: AsyncStream<Void>, outstanding: WindowCount
+    ) async throws {
+        let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
+        var credit = credits.makeAsyncIterator()
+        var inFlight = 0
+        while let events = try await tail.next() {
+            guard let last = events.last else { continue }
+            if inFlight == windowsInFlight {
+                guard await credit.next() != nil else { break }
+                inFlight -= 1
+            }
+            var acks: [EventLoopFuture<Void>] = []
+            acks.reserveCapacity(events.count)
+            for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
+                acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
+            }
+            inFlight += 1
+            outstanding.added()
+            windowSink.yield(Window(last: last.position, acks: acks, started: .now))
+        }
+    }
+
+    /// Waits for each window's acknowledgements in order, counts them, and moves the checkpoint
+    /// (see `run`); what was acknowledged is written also when the bridge stops or fails.
+    private func acknowledge(
+        _ windows: AsyncThrowingStream<Window, any Error>, credits creditSink: AsyncStream<Void>.Continuation,
+        outstanding: WindowCount
+    ) async throws {
+        var acknowledged: UInt64?
+        var written: UInt64?
+        var lastWrite = ContinuousClock.now
+        func write() async throws {
+            guard let position = acknowledged, position != written else { return }
+            try await store.advanceCheckpoint(binding.key, to: position, in: ledger.ledgerID)
+            written = position
+            lastWrite = .now
+        }
+        do {
+            for try await window in windows {
+                for ack in window.acks { try await ack.get() }
+                if !window.acks.isEmpty {
+                    status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
+                    status.recordBridged(binding.key, count: UInt64(window.acks.count))
+                }
+                acknowledged = window.last
+                let caughtUp = outstanding.acknowledged() == 0
+                if caughtUp || ContinuousClock.now - lastWrite >= checkpointInterval { try await write() }
+                creditSink.yield()
+            }
+        } catch {
+            try? await write()  // what was acknowledged need not be sent again
+            throw error
+        }
+        try await write()
     }
 
     /// Commits whose events may wait for acknowledgements at once.

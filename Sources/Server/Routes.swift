@@ -31,6 +31,14 @@ public struct WeEventRoutes: Sendable {
 
     public func register(on router: Router<Context>) {
         let api = router.group("weevent")
+        registerTopics(on: api)
+        registerPublishing(on: api)
+        registerAdmin(on: api)
+        registerReading(on: api)
+    }
+
+    /// rest/open, close, exist, state, list.
+    private func registerTopics(on api: RouterGroup<Context>) {
         endpoint(api, "rest/open") { p in
             let topic = try Validation.topic(p["topic"])
             return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic))
@@ -56,6 +64,10 @@ public struct WeEventRoutes: Sendable {
                 total: page.total, pageIndex: page.pageIndex, pageSize: page.pageSize, topicInfoList: page.topics.map(TopicInfo.init)
             ))
         }
+    }
+
+    /// rest/publish and rest/getEvent.
+    private func registerPublishing(on api: RouterGroup<Context>) {
         endpoint(api, "rest/publish") { p in
             let topic = try Validation.topic(p["topic"])
             let ledger = try ledgers.ledger(p["groupId"])
@@ -76,6 +88,10 @@ public struct WeEventRoutes: Sendable {
             event.writeJSON(into: &json)
             return JSONBody.raw(json)
         }
+    }
+
+    /// admin/listGroup, admin/blockchaininfo, metrics and admin/health.
+    private func registerAdmin(on api: RouterGroup<Context>) {
         endpoint(api, "admin/listGroup") { _ in
             try JSONBody.response(ledgers.groups)
         }
@@ -86,7 +102,6 @@ public struct WeEventRoutes: Sendable {
                 eventCount: info.eventCount, topicCount: info.topicCount
             ))
         }
-        registerReading(on: api)
         // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).
         if let metrics {
             api.get("metrics") { _, _ in

@@ -36,7 +36,8 @@ public final class CallbackSubscriptions: Service, Sendable {
         public var lastEventID: String?
     }
 
-    private struct Entry {
+    // Entry, State, session, state and merge are not private: CallbackSubscriptions+Delivery.swift uses them.
+    struct Entry {
         var subscription: Subscription
         var failedAttempts: UInt64 = 0
         var lastError: String?
@@ -46,7 +47,7 @@ public final class CallbackSubscriptions: Service, Sendable {
         var delivering = false
     }
 
-    private struct State {
+    struct State {
         var entries: [String: Entry] = [:]
         /// Starts delivery loops in the current leadership term; nil while not leading.
         var starter: AsyncStream<String>.Continuation?
@@ -64,8 +65,8 @@ public final class CallbackSubscriptions: Service, Sendable {
     let leadership: any LeadershipSource
     let logger: Logger
     let retry: Retry
-    private let session: URLSession
-    private let state = Mutex(State())
+    let session: URLSession
+    let state = Mutex(State())
 
     /// Nothing is read here: the store is read when delivery starts (each leadership term), when
     /// another instance changes it (`changes()`), and on demand (an id this instance does not
@@ -150,7 +151,7 @@ public final class CallbackSubscriptions: Service, Sendable {
 
     /// Takes the store's view: new subscriptions start (when leading), removed ones stop,
     /// URLs follow; positions too, for subscriptions this instance is not delivering.
-    private func merge(_ stored: [Subscription]) {
+    func merge(_ stored: [Subscription]) {
         let (added, stopped) = state.withLock { state -> ([String], [EventTail]) in
             let ids = Set(stored.map(\.id))
             var stopped: [EventTail] = []
@@ -181,165 +182,5 @@ public final class CallbackSubscriptions: Service, Sendable {
 
     private func startDelivery(_ id: String) {
         _ = state.withLock { $0.starter }?.yield(id)
-    }
-
-    // MARK: delivery
-
-    public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                for await stored in self.store.changes().cancelOnGracefulShutdown() { self.merge(stored) }
-            }
-            group.addTask { await self.deliverWhileLeading() }
-        }
-        logger.info("callback delivery stopped")
-    }
-
-    /// One term of delivery per leadership: started when this instance leads, cancelled the
-    /// moment it stops (its loops save their positions as they end).
-    private func deliverWhileLeading() async {
-        await cancelWhenGracefulShutdown {
-            await self.leadership.runTerms { await self.deliverAll() }
-        }
-    }
-
-    private func deliverAll() async {
-        // Every subscription, with fresh positions: another instance may have delivered since.
-        do {
-            merge(try await store.load())
-        } catch {
-            logger.error("reading subscriptions failed; delivering those known here", metadata: ["error": "\(error)"])
-        }
-        await withDiscardingTaskGroup { group in
-            let (starts, continuation) = AsyncStream.makeStream(of: String.self)
-            let ids = state.withLock { state in
-                state.starter = continuation
-                return Array(state.entries.keys)
-            }
-            for id in ids { group.addTask { await self.deliver(id) } }
-            for await id in starts { group.addTask { await self.deliver(id) } }  // ends when the term is cancelled
-            state.withLock { $0.starter = nil }
-            group.cancelAll()
-        }
-    }
-
-    private func deliver(_ id: String) async {
-        let claimed = state.withLock { state -> Subscription? in
-            guard let entry = state.entries[id], !entry.delivering else { return nil }
-            state.entries[id]?.delivering = true
-            return entry.subscription
-        }
-        guard let start = claimed else { return }
-        defer { state.withLock { $0.entries[id]?.delivering = false } }
-        let ledger: any EventLedger
-        let filter: TopicFilter
-        var position = start.position
-        do {
-            ledger = try ledgers.ledger(start.groupID)
-            filter = try TopicFilter.parse(start.topic)
-            if let owner = start.ledgerID, owner != ledger.ledgerID {
-                // Taken over from an instance with another ledger: its position means nothing here.
-                position = try await ledger.lastPosition(before: start.createdTimestamp)
-                logger.notice("subscription taken over from another ledger; delivering this ledger's events since it was created", metadata: [
-                    "subscription": "\(id)", "from": "\(position)",
-                ])
-            }
-        } catch {
-            logger.error("subscription cannot start", metadata: ["subscription": "\(id)", "error": "\(error)"])
-            return
-        }
-        let tail = ledger.tail(after: position, matching: filter)
-        defer { tail.close() }
-        let attached = state.withLock { state -> Bool in
-            guard state.entries[id] != nil else { return false }
-            state.entries[id]?.tail = tail
-            state.entries[id]?.subscription.position = position
-            state.entries[id]?.subscription.ledgerID = ledger.ledgerID
-            return true
-        }
-        guard attached else { return }
-
-        var saved = start.ledgerID == ledger.ledgerID ? start.position : nil
-        var delivered = start.delivered
-        do {
-            batches: while let batch = try await tail.next() {
-                for item in batch {
-                    guard try await post(item, subscription: id) else { break batches }
-                    position = item.position
-                    delivered += 1
-                    let eventID = item.event.id.description
-                    state.withLock { state in
-                        state.entries[id]?.subscription.position = item.position
-                        state.entries[id]?.subscription.delivered = delivered
-                        state.entries[id]?.lastEventID = eventID
-                    }
-                }
-                position = max(position, tail.position)
-                state.withLock { $0.entries[id]?.subscription.position = position }
-                if position != saved {
-                    try await store.savePosition(id: id, position: position, delivered: delivered, ledgerID: ledger.ledgerID)
-                    saved = position
-                }
-            }
-        } catch is CancellationError {
-        } catch {
-            logger.error("subscription delivery stopped", metadata: ["subscription": "\(id)", "error": "\(error)"])
-        }
-        if position != saved {
-            do {
-                try await store.savePosition(id: id, position: position, delivered: delivered, ledgerID: ledger.ledgerID)
-            } catch {
-                logger.error("saving subscription position failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
-            }
-        }
-    }
-
-    /// POSTs one event until the receiver answers 2xx; false when the subscription was removed.
-    private func post(_ item: PositionedEvent, subscription id: String) async throws -> Bool {
-        let body = CallbackBody.encode(subscriptionID: id, event: item.event)
-        var attempt = 0
-        while true {
-            guard let url = state.withLock({ $0.entries[id]?.subscription.url }), let target = URL(string: url) else { return false }
-            try Task.checkCancellation()
-            var request = URLRequest(url: target)
-            request.httpMethod = "POST"
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let problem: String
-            do {
-                let (_, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                if (200..<300).contains(status) { return true }
-                problem = "HTTP \(status) from \(url)"
-            } catch {
-                try Task.checkCancellation()
-                problem = "\(error.localizedDescription) (\(url))"
-            }
-            state.withLock { state in
-                state.entries[id]?.failedAttempts += 1
-                state.entries[id]?.lastError = problem
-            }
-            if attempt == 0 {
-                logger.notice("callback failed; retrying with backoff", metadata: [
-                    "subscription": "\(id)", "event": "\(item.event.id)", "error": "\(problem)",
-                ])
-            }
-            attempt += 1
-            try await Task.sleep(for: retry.backoff.delay(afterFailures: attempt))
-        }
-    }
-}
-
-/// What a callback receiver gets: `{"event":<the event as getEvent answers it>,"subscriptionId":".."}`.
-enum CallbackBody {
-    static func encode(subscriptionID: String, event: Event) -> Data {
-        var json: [UInt8] = []
-        json.reserveCapacity(300 + event.content.count * 4 / 3)
-        json.append(contentsOf: #"{"event":"#.utf8)
-        event.writeJSON(into: &json)
-        json.append(contentsOf: #","subscriptionId":"#.utf8)
-        JSONString.write(subscriptionID, into: &json)
-        json.append(UInt8(ascii: "}"))
-        return Data(json)
     }
 }

@@ -83,12 +83,24 @@ public struct Configuration: Sendable, Equatable {
 
     public init(properties: Properties) throws(ConfigurationError) {
         let reader = Reader(properties: properties)
+        try readServer(reader)
+        try readLedger(reader)
+        try readMQTT(reader)
+        try readZooKeeper(reader)
+        let known = Set(Configuration.knownKeys)
+        unknownKeys = properties.entries.filter { !known.contains($0.key) }
+    }
+
+    private mutating func readServer(_ reader: Reader) throws(ConfigurationError) {
         serverHost = try reader.string("server.host", default: serverHost, nonEmpty: true)
         serverPort = try reader.int("server.port", default: serverPort, in: 1...65535)
         ipWhiteTable = try reader.list("ip.check.white-table") { value in
             Configuration.isIPAddress(value) ? nil : "'\(value)' is not an IPv4 or IPv6 address"
         }
         masterAccessToken = try reader.string("master.access-token", default: "")
+    }
+
+    private mutating func readLedger(_ reader: Reader) throws(ConfigurationError) {
         ledgerPath = try reader.string("ledger.path", default: ledgerPath, nonEmpty: true)
         ledgerGroups = try reader.list("ledger.groups", default: ledgerGroups) { value in
             value.utf8.count <= 64 && value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") })
@@ -105,7 +117,9 @@ public struct Configuration: Sendable, Equatable {
         try readLedgerStore(reader)
         contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
+    }
 
+    private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {
         mqttBrokerURL = try reader.string("mqtt.broker.url", default: mqttBrokerURL)
         if !mqttBrokerURL.isEmpty, !Configuration.isBrokerURL(mqttBrokerURL) {
             throw reader.error("mqtt.broker.url", "'\(mqttBrokerURL)' is not tcp://host:port or ssl://host:port")
@@ -126,7 +140,9 @@ public struct Configuration: Sendable, Equatable {
             throw reader.error(mqttCertFile.isEmpty ? "mqtt.broker.certfile" : "mqtt.broker.keyfile",
                                "mqtt.broker.certfile and mqtt.broker.keyfile go together")
         }
+    }
 
+    private mutating func readZooKeeper(_ reader: Reader) throws(ConfigurationError) {
         zookeeperHosts = try reader.string("broker.zookeeper.ip", default: zookeeperHosts)
         if !zookeeperHosts.isEmpty {
             for host in zookeeperHosts.split(separator: ",") {
@@ -141,9 +157,6 @@ public struct Configuration: Sendable, Equatable {
             throw reader.error("broker.zookeeper.path", "'\(zookeeperPath)' must start with '/' and not end with '/'")
         }
         zookeeperTimeoutMilliseconds = try reader.int("broker.zookeeper.timeout", default: zookeeperTimeoutMilliseconds, in: 100...600_000)
-
-        let known = Set(Configuration.knownKeys)
-        unknownKeys = properties.entries.filter { !known.contains($0.key) }
     }
 
     private mutating func readLedgerStore(_ reader: Reader) throws(ConfigurationError) {

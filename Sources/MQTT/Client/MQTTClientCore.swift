@@ -18,18 +18,19 @@ final class MQTTClientCore: MQTTConnectionDelegate {
     let eventLoop: any EventLoop
     let logger: Logger
     private let sslContext: NIOSSLContext?
-    private var session: MQTTSession
     private var phase: Phase = .idle
     private var attemptCounter: UInt64 = 0
     private var connectPromise: EventLoopPromise<Bool>?
     private var reconnectAttempt = 0
-    private var sessionEpoch: UInt64 = 0
-    private var publishPromises: [UInt16: EventLoopPromise<Void>] = [:]
-    private var subscribeRequests: [UInt16: (packet: SubscribePacket, promise: EventLoopPromise<[MQTTSubackReturnCode]>?)] = [:]
-    private var unsubscribeRequests: [UInt16: (packet: UnsubscribePacket, promise: EventLoopPromise<Void>?)] = [:]
-    private let messages: AsyncStream<MQTTMessage>.Continuation
     private let states: AsyncStream<MQTTConnectionState>.Continuation
     var acknowledger: MQTTAcknowledger?
+    // Not private: MQTTClientCore+Received.swift answers the broker's packets with these.
+    var session: MQTTSession
+    var sessionEpoch: UInt64 = 0
+    var publishPromises: [UInt16: EventLoopPromise<Void>] = [:]
+    var subscribeRequests: [UInt16: (packet: SubscribePacket, promise: EventLoopPromise<[MQTTSubackReturnCode]>?)] = [:]
+    var unsubscribeRequests: [UInt16: (packet: UnsubscribePacket, promise: EventLoopPromise<Void>?)] = [:]
+    let messages: AsyncStream<MQTTMessage>.Continuation
 
     init(configuration: MQTTConfiguration, eventLoop: any EventLoop, session: MQTTSessionState?, logger: Logger,
          messages: AsyncStream<MQTTMessage>.Continuation, states: AsyncStream<MQTTConnectionState>.Continuation) throws {
@@ -39,23 +40,10 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         self.session = session.map(MQTTSession.init) ?? MQTTSession()
         self.messages = messages
         self.states = states
-        if let tls = configuration.tls {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            if let ca = tls.caFile { tlsConfiguration.trustRoots = .file(ca) }
-            if let cert = tls.certificateFile {
-                tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
-            }
-            if let key = tls.privateKeyFile {
-                tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-            }
-            tlsConfiguration.certificateVerification = tls.verifyHostname ? .fullVerification : .noHostnameVerification
-            sslContext = try NIOSSLContext(configuration: tlsConfiguration)
-        } else {
-            sslContext = nil
-        }
+        sslContext = try configuration.tls?.makeSSLContext()
     }
 
-    private var connectedHandler: MQTTChannelHandler? {
+    var connectedHandler: MQTTChannelHandler? {
         if case .connected(let handler, _) = phase { return handler }
         return nil
     }
@@ -273,7 +261,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
     }
 
     /// Sends waiting publishes while fewer than `maxInflight` await acknowledgement.
-    private func sendQueuedPublishes() {
+    func sendQueuedPublishes() {
         guard let handler = connectedHandler else { return }
         while session.sentInFlight < max(1, configuration.maxInflight), let packet = session.takeNextUnsent() {
             handler.send(.publish(packet))
@@ -296,87 +284,5 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         connectedHandler?.send(.unsubscribe(packet))
     }
 
-    func acknowledge(packetID: UInt16, qos: MQTTQoS, sessionEpoch: UInt64) {
-        guard sessionEpoch == self.sessionEpoch else {
-            logger.debug("acknowledgement for a message of a lost session dropped", metadata: ["packetID": "\(packetID)"])
-            return
-        }
-        switch session.acknowledge(packetID, qos: qos) {
-        case .sendPuback: connectedHandler?.send(.puback(PubackPacket(packetID: packetID)))
-        case .sendPubrec: connectedHandler?.send(.pubrec(PubrecPacket(packetID: packetID)))
-        case .nothing: break
-        }
-    }
-
     func sessionState() -> MQTTSessionState { session.snapshot }
-
-    // MARK: Packets from the broker
-
-    func received(_ packet: MQTTPacket, on handler: MQTTChannelHandler) {
-        switch packet {
-        case .publish(let publish):
-            switch session.receivedPublish(publish) {
-            case .deliver:
-                messages.yield(MQTTMessage(
-                    topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
-                    packetID: publish.packetID, acknowledger: acknowledger, sessionEpoch: sessionEpoch
-                ))
-            case .resendPubrec:
-                handler.send(.pubrec(PubrecPacket(packetID: publish.packetID!)))
-            case .ignoreDuplicate:
-                break
-            }
-        case .puback(let ack):
-            if session.receivedPuback(ack.packetID) == .completed {
-                publishPromises.removeValue(forKey: ack.packetID)?.succeed(())
-                sendQueuedPublishes()
-            } else {
-                logger.debug("stray PUBACK ignored", metadata: ["packetID": "\(ack.packetID)"])
-            }
-        case .pubrec(let rec):
-            if session.receivedPubrec(rec.packetID) == .sendPubrel {
-                handler.send(.pubrel(PubrelPacket(packetID: rec.packetID)))
-            } else {
-                logger.debug("stray PUBREC ignored", metadata: ["packetID": "\(rec.packetID)"])
-            }
-        case .pubcomp(let comp):
-            if session.receivedPubcomp(comp.packetID) == .completed {
-                publishPromises.removeValue(forKey: comp.packetID)?.succeed(())
-                sendQueuedPublishes()
-            } else {
-                logger.debug("stray PUBCOMP ignored", metadata: ["packetID": "\(comp.packetID)"])
-            }
-        case .pubrel(let rel):
-            session.receivedPubrel(rel.packetID)
-            handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
-        case .suback(let suback):
-            guard let request = subscribeRequests.removeValue(forKey: suback.packetID) else {
-                logger.debug("stray SUBACK ignored", metadata: ["packetID": "\(suback.packetID)"])
-                return
-            }
-            session.releaseRequestID(suback.packetID)
-            var codes = suback.returnCodes
-            while codes.count < request.packet.subscriptions.count { codes.append(.failure) }
-            for (subscription, code) in zip(request.packet.subscriptions, codes) where code != .failure {
-                session.subscribed(subscription)
-            }
-            if let promise = request.promise {
-                promise.succeed(codes)
-            } else {
-                for (subscription, code) in zip(request.packet.subscriptions, codes) where code == .failure {
-                    logger.warning("broker refused restored subscription", metadata: ["filter": "\(subscription.topicFilter)"])
-                }
-            }
-        case .unsuback(let unsuback):
-            guard let request = unsubscribeRequests.removeValue(forKey: unsuback.packetID) else {
-                logger.debug("stray UNSUBACK ignored", metadata: ["packetID": "\(unsuback.packetID)"])
-                return
-            }
-            session.releaseRequestID(unsuback.packetID)
-            for filter in request.packet.topicFilters { session.unsubscribed(filter) }
-            request.promise?.succeed(())
-        default:
-            break
-        }
-    }
 }

@@ -1,0 +1,71 @@
+import MQTT
+import Synchronization
+
+/// The hand-off between the reader and the committer: bounded, one reader, one taker.
+final class MessageBuffer: Sendable {
+    private struct State {
+        var messages: [MQTTMessage] = []
+        var finished = false
+        var taker: CheckedContinuation<[MQTTMessage]?, Never>?
+        var readers: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func append(_ message: MQTTMessage) async {
+        let full: Bool = state.withLock { state in
+            if let taker = state.taker {
+                state.taker = nil
+                taker.resume(returning: [message])
+                return false
+            }
+            state.messages.append(message)
+            return state.messages.count >= limit
+        }
+        if full {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.messages.count < limit { return true }
+                    state.readers.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    func finish() {
+        state.withLock { state in
+            state.finished = true
+            if let taker = state.taker, state.messages.isEmpty {
+                state.taker = nil
+                taker.resume(returning: nil)
+            }
+        }
+    }
+
+    /// Everything buffered, waiting for at least one message; nil once finished and drained.
+    func take() async -> [MQTTMessage]? {
+        await withCheckedContinuation { continuation in
+            let (batch, readers): ([MQTTMessage]??, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+                if !state.messages.isEmpty {
+                    let batch = state.messages
+                    state.messages = []
+                    let readers = state.readers
+                    state.readers = []
+                    return (.some(batch), readers)
+                }
+                if state.finished { return (.some(nil), []) }
+                state.taker = continuation
+                return (nil, [])
+            }
+            for reader in readers { reader.resume() }
+            if let batch { continuation.resume(returning: batch) }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Ledger
+import ServiceLifecycle
+import WeEvent
+
+/// Delivery: while this instance leads, one loop per subscription POSTs its events in order.
+extension CallbackSubscriptions {
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await stored in self.store.changes().cancelOnGracefulShutdown() { self.merge(stored) }
+            }
+            group.addTask { await self.deliverWhileLeading() }
+        }
+        logger.info("callback delivery stopped")
+    }
+
+    /// One term of delivery per leadership: started when this instance leads, cancelled the
+    /// moment it stops (its loops save their positions as they end).
+    private func deliverWhileLeading() async {
+        await cancelWhenGracefulShutdown {
+            await self.leadership.runTerms { await self.deliverAll() }
+        }
+    }
+
+    private func deliverAll() async {
+        // Every subscription, with fresh positions: another instance may have delivered since.
+        do {
+            merge(try await store.load())
+        } catch {
+            logger.error("reading subscriptions failed; delivering those known here", metadata: ["error": "\(error)"])
+        }
+        await withDiscardingTaskGroup { group in
+            let (starts, continuation) = AsyncStream.makeStream(of: String.self)
+            let ids = state.withLock { state in
+                state.starter = continuation
+                return Array(state.entries.keys)
+            }
+            for id in ids { group.addTask { await self.deliver(id) } }
+            for await id in starts { group.addTask { await self.deliver(id) } }  // ends when the term is cancelled
+            state.withLock { $0.starter = nil }
+            group.cancelAll()
+        }
+    }
+
+    /// Where one subscription's delivery is: the last position handed over, how many were, and
+    /// the position last written to the store (nil: none yet in this ledger).
+    private struct Progress {
+        var position: UInt64
+        var delivered: UInt64
+        var saved: UInt64?
+    }
+
+    /// The delivery loop of one subscription, until it is removed, fails or the term ends;
+    /// then its position is saved.
+    private func deliver(_ id: String) async {
+        guard let start = claim(id) else { return }
+        defer { state.withLock { $0.entries[id]?.delivering = false } }
+        guard let (ledger, filter, position) = await startingPoint(of: start) else { return }
+        let tail = ledger.tail(after: position, matching: filter)
+        defer { tail.close() }
+        guard attach(tail, to: id, at: position, in: ledger) else { return }
+
+        var progress = Progress(
+            position: position, delivered: start.delivered, saved: start.ledgerID == ledger.ledgerID ? start.position : nil
+        )
+        do {
+            try await deliverBatches(from: tail, subscription: id, in: ledger, progress: &progress)
+        } catch is CancellationError {
+        } catch {
+            logger.error("subscription delivery stopped", metadata: ["subscription": "\(id)", "error": "\(error)"])
+        }
+        if progress.position != progress.saved {
+            do {
+                try await store.savePosition(id: id, position: progress.position, delivered: progress.delivered, ledgerID: ledger.ledgerID)
+            } catch {
+                logger.error("saving subscription position failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Marks the subscription as delivered here; nil when it is gone or already delivering.
+    private func claim(_ id: String) -> Subscription? {
+        state.withLock { state -> Subscription? in
+            guard let entry = state.entries[id], !entry.delivering else { return nil }
+            state.entries[id]?.delivering = true
+            return entry.subscription
+        }
+    }
+
+    /// The subscription's ledger, filter and position to deliver after; nil (logged) when it cannot start.
+    private func startingPoint(of start: Subscription) async -> (any EventLedger, TopicFilter, UInt64)? {
+        do {
+            let ledger = try ledgers.ledger(start.groupID)
+            let filter = try TopicFilter.parse(start.topic)
+            guard let owner = start.ledgerID, owner != ledger.ledgerID else { return (ledger, filter, start.position) }
+            // Taken over from an instance with another ledger: its position means nothing here.
+            let position = try await ledger.lastPosition(before: start.createdTimestamp)
+            logger.notice("subscription taken over from another ledger; delivering this ledger's events since it was created", metadata: [
+                "subscription": "\(start.id)", "from": "\(position)",
+            ])
+            return (ledger, filter, position)
+        } catch {
+            logger.error("subscription cannot start", metadata: ["subscription": "\(start.id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Records the tail (so removing the subscription stops it) and where delivery starts; false when it was removed meanwhile.
+    private func attach(_ tail: EventTail, to id: String, at position: UInt64, in ledger: any EventLedger) -> Bool {
+        state.withLock { state -> Bool in
+            guard state.entries[id] != nil else { return false }
+            state.entries[id]?.tail = tail
+            state.entries[id]?.subscription.position = position
+            state.entries[id]?.subscription.ledgerID = ledger.ledgerID
+            return true
+        }
+    }
+
+    /// POSTs each batch's events in order, then saves the position once per batch; returns when
+    /// the tail ends or the subscription was removed.
+    private func deliverBatches(
+        from tail: EventTail, subscription id: String, in ledger: any EventLedger, progress: inout Progress
+    ) async throws {
+        while let batch = try await tail.next() {
+            for item in batch {
+                guard try await post(item, subscription: id) else { return }
+                progress.position = item.position
+                progress.delivered += 1
+                let eventID = item.event.id.description
+                let delivered = progress.delivered
+                state.withLock { state in
+                    state.entries[id]?.subscription.position = item.position
+                    state.entries[id]?.subscription.delivered = delivered
+                    state.entries[id]?.lastEventID = eventID
+                }
+            }
+            progress.position = max(progress.position, tail.position)
+            let position = progress.position
+            state.withLock { $0.entries[id]?.subscription.position = position }
+            if progress.position != progress.saved {
+                try await store.savePosition(id: id, position: progress.position, delivered: progress.delivered, ledgerID: ledger.ledgerID)
+                progress.saved = progress.position
+            }
+        }
+    }
+
+    /// POSTs one event until the receiver answers 2xx; false when the subscription was removed.
+    private func post(_ item: PositionedEvent, subscription id: String) async throws -> Bool {
+        let body = CallbackBody.encode(subscriptionID: id, event: item.event)
+        var attempt = 0
+        while true {
+            guard let url = state.withLock({ $0.entries[id]?.subscription.url }), let target = URL(string: url) else { return false }
+            try Task.checkCancellation()
+            var request = URLRequest(url: target)
+            request.httpMethod = "POST"
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            let problem: String
+            do {
+                let (_, response) = try await session.data(for: request)
+                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                if (200..<300).contains(status) { return true }
+                problem = "HTTP \(status) from \(url)"
+            } catch {
+                try Task.checkCancellation()
+                problem = "\(error.localizedDescription) (\(url))"
+            }
+            state.withLock { state in
+                state.entries[id]?.failedAttempts += 1
+                state.entries[id]?.lastError = problem
+            }
+            if attempt == 0 {
+                logger.notice("callback failed; retrying with backoff", metadata: [
+                    "subscription": "\(id)", "event": "\(item.event.id)", "error": "\(problem)",
+                ])
+            }
+            attempt += 1
+            try await Task.sleep(for: retry.backoff.delay(afterFailures: attempt))
+        }
+    }
+}
