@@ -300,7 +300,7 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
                 )
                 return try results[1].get()
             }
-            try await withLedger(store, keep: place) { ledger, _ in
+            try await withLedger(store, keep: place) { ledger, _ throws in
                 #expect(try await ledger.receipt(receipt) == id)
                 #expect(try await ledger.event(id: id).content == [2])
             }
