@@ -55,3 +55,4 @@ kill -TERM $pid; wait $pid || true
 echo
 "$BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
 scripts/bench-bridge.sh
+scripts/bench-postgres.sh

@@ -11,6 +11,8 @@ import Synchronization
 //      until every stream holds every event;
 //   3. replay: N streams from OFFSET_FIRST read that burst back from the ledger.
 // Usage: StreamBench BASE_URL [rate=1000] [seconds=10] [streams=100] [burst=20000]
+// Environment: PUBLISH_BASE publishes the latency run's events to another instance (streams
+// stay on BASE_URL: cross-instance latency on a shared ledger); LATENCY_ONLY=1 skips 2 and 3.
 
 let args = CommandLine.arguments
 guard args.count > 1 else {
@@ -22,6 +24,8 @@ let rate = args.count > 2 ? Int(args[2]) ?? 1000 : 1000
 let seconds = args.count > 3 ? Int(args[3]) ?? 10 : 10
 let streamCount = args.count > 4 ? Int(args[4]) ?? 100 : 100
 let burst = args.count > 5 ? Int(args[5]) ?? 20000 : 20000
+let publishBase = ProcessInfo.processInfo.environment["PUBLISH_BASE"] ?? base
+let latencyOnly = ProcessInfo.processInfo.environment["LATENCY_ONLY"] == "1"
 
 var configuration = HTTPClient.Configuration()
 configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
@@ -37,7 +41,7 @@ func follow(_ url: String, onOpen: @Sendable () -> Void, onEvent: @Sendable (Sub
 // MARK: 1. latency at a steady rate
 
 func latency() async throws -> [Double] {
-    _ = try await get("\(base)/rest/open?topic=bench.latency")
+    _ = try await get("\(publishBase)/rest/open?topic=bench.latency")
     let total = rate * seconds
     let sent = Shared([UInt64](repeating: 0, count: total))
     let latencies = Shared([Double]())
@@ -68,7 +72,7 @@ func latency() async throws -> [Double] {
                 if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
                 publishers.addTask {
                     sent.withLock { $0[index] = now() }
-                    _ = try await get("\(base)/rest/publish?topic=bench.latency&content=\(index)")
+                    _ = try await get("\(publishBase)/rest/publish?topic=bench.latency&content=\(index)")
                 }
             }
             try await publishers.waitForAll()
@@ -134,11 +138,16 @@ func replay() async throws -> Double {
 }
 
 let sorted = try await latency()
-print("| publish-to-stream latency, \(rate) events/s for \(seconds) s, 1 stream | events | p50 | p99 | max |")
+let across = publishBase == base ? "" : " (published on another instance)"
+print("| publish-to-stream latency, \(rate) events/s for \(seconds) s, 1 stream\(across) | events | p50 | p99 | max |")
 print("|---|---:|---:|---:|---:|")
 print(String(format: "| HTTP publish -> SSE arrival | %d | %.2f ms | %.2f ms | %.2f ms |",
              sorted.count, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last ?? .nan))
 print()
+if latencyOnly {
+    try await http.shutdown().get()
+    exit(0)
+}
 let (total, publishing) = try await fanOut()
 print("| fan-out: \(burst) events (32 publishers) to \(streamCount) streams | publish time | all delivered | deliveries/s |")
 print("|---|---:|---:|---:|")

@@ -9,7 +9,7 @@ extension PostgresLedger {
     /// Appends already sealed blocks on top of this chain's head, in one transaction; they must
     /// continue it (next height, previous hash, next position) or nothing is written.
     func importBlocks(_ blocks: [(ChainCheck.StoredBlock, [ChainCheck.StoredEvent])]) async throws {
-        guard let last = blocks.last?.0 else { return }
+        guard !blocks.isEmpty else { return }
         let sealed = blocks.map { block, events in
             SealedBlock(
                 header: Self.header(block), firstPosition: block.firstPosition,
@@ -29,12 +29,7 @@ extension PostgresLedger {
                     UInt64(clamping: height) + 1 == first.header.height, Array(hash.readableBytesView) == first.header.previousHash,
                     UInt64(clamping: count) + 1 == first.firstPosition
                 else { throw LedgerStoreError("group \(group): the blocks to import do not continue the chain's head") }
-                try await writer.insert(sealed, connection)
-                try await connection.query("""
-                    UPDATE ledgers SET height = \(Int64(last.height)), last_hash = \(ByteBuffer(bytes: last.hash)),
-                        event_count = \(Int64(last.firstPosition + last.eventCount - 1))
-                    WHERE group_id = \(group)
-                    """, logger: self.logger)
+                try await writer.write(PostgresBlockWriter.Writes(blocks: sealed, newHead: sealed.last), connection)
             }
         }
     }
@@ -43,16 +38,10 @@ extension PostgresLedger {
     func importState(topics: [String: TopicRecord], receipts: [(InboundReceipt, String)]) async throws {
         let writer = PostgresBlockWriter(ledger: self)
         let group = groupID
-        let nextOrder = Int32(clamping: (topics.values.map(\.order).max() ?? -1) + 1)
+        let nextOrder = (topics.values.map(\.order).max() ?? -1) + 1
         try await withStoreDeadline(.seconds(120), "import into group \(group)") {
             try await self.client.withTransaction(logger: self.logger) { connection in
-                try await writer.upsert(topics, connection)
-                var round = WriteRound()
-                round.receiptsToStore = receipts
-                try await writer.writeReceipts(round, connection)
-                try await connection.query(
-                    "UPDATE ledgers SET topic_count = GREATEST(topic_count, \(nextOrder)) WHERE group_id = \(group)", logger: self.logger
-                )
+                try await writer.write(PostgresBlockWriter.Writes(topics: topics, receipts: receipts, topicCount: nextOrder), connection)
             }
         }
     }

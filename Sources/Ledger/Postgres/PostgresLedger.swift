@@ -37,10 +37,10 @@ public final class PostgresLedger: EventLedger {
         groupID: String, store: PostgresLedgerStore, blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
     ) async throws -> PostgresLedger {
         let candidate = UUID().uuidString.lowercased()
-        try await store.client.query("""
+        for try await _ in try await store.client.query("""
             INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count)
             VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
-            """, logger: logger)
+            """, logger: logger) {}
         let rows = try await store.client.query(
             "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
         )

@@ -77,13 +77,13 @@ enum PostgresSchema {
     /// Creates the schema if needed and applies every migration not applied yet.
     static func migrate(_ client: PostgresClient, schema: String, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
-            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
-            try await connection.query(
+            try await connection.perform("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await connection.perform("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+            try await connection.perform(
                 "CREATE TABLE IF NOT EXISTS \(unescaped: schema).schema_migrations(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
                 logger: logger
             )
-            try await connection.query("SET LOCAL search_path TO \(unescaped: schema)", logger: logger)
+            try await connection.perform("SET LOCAL search_path TO \(unescaped: schema)", logger: logger)
             var applied: Set<Int> = []
             for try await version in try await connection.query(
                 "SELECT version FROM \(unescaped: schema).schema_migrations", logger: logger
@@ -92,9 +92,9 @@ enum PostgresSchema {
             }
             for migration in migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.perform(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query(
+                try await connection.perform(
                     "INSERT INTO \(unescaped: schema).schema_migrations(version) VALUES (\(migration.version))", logger: logger
                 )
                 logger.info("ledger schema migrated", metadata: ["schema": "\(schema)", "version": "\(migration.version)"])

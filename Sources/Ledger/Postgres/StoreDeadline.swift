@@ -1,3 +1,5 @@
+import Logging
+import PostgresNIO
 import Synchronization
 
 /// Runs `body`, but answers by `timeout` whatever happens: with the body's result, or with a
@@ -71,5 +73,14 @@ private final class FirstOutcome<T: Sendable>: Sendable {
         continuation?.resume(with: result)
         cleanup?()
         return first
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement and reads its result to the end. An error raised while a statement runs
+    /// arrives with its rows; left unread, a transaction whose statement failed would COMMIT as
+    /// a silent ROLLBACK.
+    func perform(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
     }
 }
