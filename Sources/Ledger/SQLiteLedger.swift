@@ -17,12 +17,11 @@ public final class SQLiteLedger: EventLedger {
     public let groupID: String
     public let ledgerID: String
     let pool: DatabasePool
-    let queue: WriteQueue
+    let writer: LedgerWriter
     let view: Mutex<LedgerView>
     let blockMaxEvents: Int
     let logger: Logger
     public let commits: CommitFeed
-    private let writerDone: Mutex<WriterCompletion> = Mutex(WriterCompletion())
 
     /// Opens (creating if needed) the ledger of `groupID` under `directory` and starts its writer thread.
     public static func open(
@@ -61,50 +60,25 @@ public final class SQLiteLedger: EventLedger {
         self.view = Mutex(view)
         self.commits = CommitFeed(head: view.eventCount)
         self.blockMaxEvents = blockMaxEvents
-        self.queue = WriteQueue(maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
         var logger = logger
         logger[metadataKey: "group"] = "\(groupID)"
         self.logger = logger
     }
 
     private func startWriter() {
-        let thread = Thread { [self] in
-            let writer = BlockWriter(ledger: self)
-            while let batch = queue.takeBatch() {
-                writer.write(batch)
-            }
-            let waiters = writerDone.withLock { state in
-                state.finished = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-        thread.name = "ledger-writer-\(groupID)"
-        thread.start()
+        let blocks = BlockWriter(ledger: self)
+        writer.start { batch in blocks.write(batch) }
     }
 
     // MARK: writes
 
-    /// Queues a write for the writer thread; `queued` runs once it has its place in the order.
-    private func submit<T>(
-        _ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}
-    ) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let op = make(continuation)
-            if !queue.enqueue(op) {
-                op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
-            }
-            queued()
-        }
-    }
-
     public func open(topic: String) async throws -> Bool {
-        try await submit { .open(topic, $0) }
+        try await writer.submit { .open(topic, $0) }
     }
 
     public func close(topic: String) async throws {
-        try await submit { .close(topic, $0) }
+        try await writer.submit { .close(topic, $0) }
     }
 
     public func publish(_ event: NewEvent) async throws -> EventID {
@@ -112,12 +86,12 @@ public final class SQLiteLedger: EventLedger {
         guard view.withLock({ $0.topics[event.topic]?.isOpen ?? false }) else {
             throw WeEventError(.topicNotExist, detail: "topic \(event.topic) in group \(groupID)")
         }
-        return try await submit { .publish(event, $0) }
+        return try await writer.submit { .publish(event, $0) }
     }
 
     public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
         if events.isEmpty { return [] }
-        return try await submit { .publishBatch(events, nil, $0) }
+        return try await writer.submit { .publishBatch(events, nil, $0) }
     }
 
     public func publish(
@@ -128,7 +102,7 @@ public final class SQLiteLedger: EventLedger {
             queued()
             return []
         }
-        return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
+        return try await writer.submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
@@ -141,14 +115,7 @@ public final class SQLiteLedger: EventLedger {
     }
 
     public func shutdown() async {
-        queue.stop()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let finished = writerDone.withLock { state in
-                if !state.finished { state.waiters.append(continuation) }
-                return state.finished
-            }
-            if finished { continuation.resume() }
-        }
+        await writer.stop()
         commits.close()
         do {
             try pool.close()
@@ -200,10 +167,6 @@ public final class SQLiteLedger: EventLedger {
     }
 }
 
-private struct WriterCompletion {
-    var finished = false
-    var waiters: [CheckedContinuation<Void, Never>] = []
-}
 
 /// What readers see: the durable state as of the last commit.
 struct LedgerView: Sendable {

@@ -74,7 +74,8 @@ final class BrokerProcess: @unchecked Sendable {
         process.standardError = logFile
         try process.run()
         self.process = process
-        for _ in 0..<200 {
+        // Up to 30 s: at the start of a full run every suite starts servers at once on 2 cores.
+        for _ in 0..<600 {
             try await Task.sleep(for: .milliseconds(50))
             if hasExited(process) { break }
             if let reply = try? await http("\(baseURL)/admin/health"), reply.status == 200 { return }

@@ -78,7 +78,8 @@ struct SharedLedgerFailoverTests {
                 #expect(duplicates == 0)
                 #expect(stored.count == total)
             }
-            #expect(follower.log().contains("state=leader"))
+            // The follower takes over (after the killed leader's session expires).
+            #expect(await eventually(within: .seconds(30)) { follower.log().contains("state=leader") })
             let (status, output) = try follower.run(["verify", "--config", follower.configPath])
             #expect(status == 0, "\(output)")
         }

@@ -25,10 +25,9 @@ public final class PostgresLedger: EventLedger {
     public let ledgerID: String
     public let commits: CommitFeed
     let store: PostgresLedgerStore
-    let queue: WriteQueue
+    let writer: LedgerWriter
     let blockMaxEvents: Int
     let logger: Logger
-    private let writerDone = Mutex<(finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     var client: PostgresClient { store.client }
 
@@ -66,32 +65,21 @@ public final class PostgresLedger: EventLedger {
         self.store = store
         self.commits = CommitFeed(head: head)
         self.blockMaxEvents = blockMaxEvents
-        self.queue = WriteQueue(maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
         self.logger = logger
     }
 
-    /// The writer: a thread of its own takes batches from the queue (the same batching as the
-    /// embedded ledger) and waits for each transaction, which runs on the client's event loops.
+    /// The writer thread waits for each batch's transaction, which runs on the client's event loops.
     private func startWriter() {
-        let thread = Thread { [self] in
-            let writer = PostgresBlockWriter(ledger: self)
-            while let batch = queue.takeBatch() {
-                let done = DispatchSemaphore(value: 0)
-                Task {
-                    await writer.write(batch)
-                    done.signal()
-                }
-                done.wait()
+        let blocks = PostgresBlockWriter(ledger: self)
+        writer.start { batch in
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                await blocks.write(batch)
+                done.signal()
             }
-            let waiters = writerDone.withLock { state in
-                state.finished = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
+            done.wait()
         }
-        thread.name = "ledger-writer-\(groupID)"
-        thread.start()
     }
 
     /// After the LISTEN connection (re)connected: commits it may have missed reach the feed.
@@ -101,33 +89,21 @@ public final class PostgresLedger: EventLedger {
 
     // MARK: writes
 
-    private func submit<T>(
-        _ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}
-    ) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let op = make(continuation)
-            if !queue.enqueue(op) {
-                op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
-            }
-            queued()
-        }
-    }
-
     public func open(topic: String) async throws -> Bool {
-        try await submit { .open(topic, $0) }
+        try await writer.submit { .open(topic, $0) }
     }
 
     public func close(topic: String) async throws {
-        try await submit { .close(topic, $0) }
+        try await writer.submit { .close(topic, $0) }
     }
 
     public func publish(_ event: NewEvent) async throws -> EventID {
-        try await submit { .publish(event, $0) }
+        try await writer.submit { .publish(event, $0) }
     }
 
     public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
         if events.isEmpty { return [] }
-        return try await submit { .publishBatch(events, nil, $0) }
+        return try await writer.submit { .publishBatch(events, nil, $0) }
     }
 
     public func publish(
@@ -138,18 +114,11 @@ public final class PostgresLedger: EventLedger {
             queued()
             return []
         }
-        return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
+        return try await writer.submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
     public func shutdown() async {
-        queue.stop()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let finished = writerDone.withLock { state in
-                if !state.finished { state.waiters.append(continuation) }
-                return state.finished
-            }
-            if finished { continuation.resume() }
-        }
+        await writer.stop()
         commits.close()
     }
 }

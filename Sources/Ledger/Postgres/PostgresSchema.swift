@@ -4,11 +4,9 @@ import PostgresNIO
 /// The shared ledger's tables, one schema per deployment, created and migrated at start-up.
 ///
 /// Migrations are numbered and applied in order inside one transaction holding an advisory
-/// lock, so instances starting together apply each exactly once; `schema_migrations` records
+/// lock (one per schema), so instances starting together apply each exactly once; `schema_migrations` records
 /// what was applied. A migration is never edited once released: a change is a new one.
 enum PostgresSchema {
-    /// Any constant the deployment does not use for something else: the migration lock's key.
-    static let migrationLock: Int64 = 0x5745_4556_454E_5431  // "WEEVENT1"
 
     static let migrations: [(version: Int, statements: [String])] = [
         (1, [
@@ -77,7 +75,9 @@ enum PostgresSchema {
     /// Creates the schema if needed and applies every migration not applied yet.
     static func migrate(_ client: PostgresClient, schema: String, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.perform("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            // One lock per schema: instances of one deployment migrate one after the other,
+            // deployments in other schemas of the same database do not wait for each other.
+            try await connection.perform("SELECT pg_advisory_xact_lock(hashtext(\("weevent migrations " + schema)))", logger: logger)
             try await connection.perform("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
             try await connection.perform(
                 "CREATE TABLE IF NOT EXISTS \(unescaped: schema).schema_migrations(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
