@@ -42,6 +42,19 @@ final class LedgerWriter: Sendable {
         }
     }
 
+    /// Queues events in order (with a receipt slot per event, or none), as both stores' batch
+    /// publishes do; an empty batch is answered at once.
+    func publish(
+        _ events: [NewEvent], receipts: [InboundReceipt?]?, queued: @escaping @Sendable () -> Void = {}
+    ) async throws -> [Result<EventID, WeEventError>] {
+        if let receipts { precondition(events.count == receipts.count, "one receipt slot per event") }
+        if events.isEmpty {
+            queued()
+            return []
+        }
+        return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
+    }
+
     /// Takes no more writes, lets the thread finish what is queued, and waits until it ended.
     func stop() async {
         queue.stop()

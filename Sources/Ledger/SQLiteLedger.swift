@@ -90,19 +90,13 @@ public final class SQLiteLedger: EventLedger {
     }
 
     public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
-        if events.isEmpty { return [] }
-        return try await writer.submit { .publishBatch(events, nil, $0) }
+        try await writer.publish(events, receipts: nil)
     }
 
     public func publish(
         _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
     ) async throws -> [Result<EventID, WeEventError>] {
-        precondition(events.count == receipts.count, "one receipt slot per event")
-        if events.isEmpty {
-            queued()
-            return []
-        }
-        return try await writer.submit({ .publishBatch(events, receipts, $0) }, queued: queued)
+        try await writer.publish(events, receipts: receipts, queued: queued)
     }
 
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
