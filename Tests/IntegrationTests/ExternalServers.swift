@@ -87,10 +87,18 @@ final class MosquittoSubscriber: @unchecked Sendable {
     }
 
     func stop() {
+        _ = stopAndCollect()
+    }
+
+    /// Stops the subscriber, then returns every line it printed: read after it ended, so no line
+    /// it acknowledged to the broker can be missed.
+    func stopAndCollect() -> [String] {
         // SIGKILL: the test runner blocks SIGTERM and children inherit that mask.
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         waitForChildExit(process)
+        let collected = lines
         try? FileManager.default.removeItem(atPath: outputPath)
+        return collected
     }
 }
 

@@ -145,8 +145,9 @@ struct MQTTBridgeTests {
         try mosquitto.restart()
         try await publishers.value
         // mosquitto_sub does not reconnect: start it again on its persistent session to collect the rest.
-        let before = device.lines
-        device.stop()
+        // Stop first, then read: a line printed between reading and stopping was acknowledged to
+        // mosquitto, so it would never come again and the test would call it lost.
+        let before = device.stopAndCollect()
         let again = try MosquittoSubscriber(port: mosquitto.port, topic: "commands", qos: 1, clientID: "device-1", cleanSession: false)
         defer { again.stop() }
         let expected = Set((0..<total).map { "c\($0)" })
