@@ -110,16 +110,29 @@ public final class LocalBindingStore: BindingStore {
         let data = try encoder.encode(bindings)
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw WeEventError(.unknownError, detail: "cannot write \(temporary): errno \(errno)") }
+        guard fd >= 0 else { throw BindingFileError(path: temporary, reason: "cannot open for writing: errno \(errno)") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)
-        guard written == data.count, synced else { throw WeEventError(.unknownError, detail: "cannot write \(temporary)") }
-        guard rename(temporary, path) == 0 else { throw WeEventError(.unknownError, detail: "cannot rename \(temporary)") }
+        guard written == data.count, synced else { throw BindingFileError(path: temporary, reason: "short write or fsync failed") }
+        guard rename(temporary, path) == 0 else { throw BindingFileError(path: temporary, reason: "cannot rename to \(path): errno \(errno)") }
         let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY)
         if dir >= 0 {
             fsync(dir)
             close(dir)
         }
     }
+}
+
+/// The bindings file could not be written; the change was not saved.
+public struct BindingFileError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "bindings file \(path): \(reason)" }
 }

@@ -149,8 +149,8 @@ struct InboundBridge: Sendable {
                     }
                 }
                 return
-            } catch let error as WeEventError where error.code == .shuttingDown {
-                throw error
+            } catch LedgerError.shuttingDown(let groupID) {
+                throw LedgerError.shuttingDown(groupID: groupID)
             } catch {
                 attempt += 1
                 logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])

@@ -30,11 +30,10 @@ struct BlockWriter {
         do {
             try commit(sealed, round)
         } catch {
-            ledger.logger.error("ledger commit failed; answering every writer of this batch with 200000", metadata: [
+            ledger.logger.error("ledger commit failed; refusing every writer of this batch", metadata: [
                 "error": "\(error)", "blocks": "\(sealed.blocks.count)",
             ])
-            let failure = WeEventError(.unknownError, detail: "ledger commit failed: \(error)")
-            round.finish(.failure(failure))
+            round.finish(.failure(LedgerError.commitFailed(groupID: ledger.groupID, reason: "\(error)")))
             return
         }
         announce(sealed)

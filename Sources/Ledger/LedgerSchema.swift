@@ -42,7 +42,7 @@ enum LedgerSchema {
             """)
         if let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'") {
             guard stored == groupID else {
-                throw WeEventError(.unknownError, detail: "ledger file belongs to group \(stored), not \(groupID)")
+                throw LedgerError.inconsistent("ledger file belongs to group \(stored), not \(groupID)")
             }
         } else {
             try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1')", arguments: [groupID])

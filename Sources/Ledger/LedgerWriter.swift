@@ -31,12 +31,12 @@ final class LedgerWriter: Sendable {
     }
 
     /// Queues a write and waits for its answer; `queued` runs once it has its place in the order.
-    /// 200002 once the ledger is shutting down.
+    /// `LedgerError.shuttingDown` once the ledger is shutting down.
     func submit<T>(_ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let op = make(continuation)
             if !queue.enqueue(op) {
-                op.fail(WeEventError(.shuttingDown, detail: "group \(groupID)"))
+                op.fail(LedgerError.shuttingDown(groupID: groupID))
             }
             queued()
         }

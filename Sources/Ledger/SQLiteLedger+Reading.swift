@@ -86,7 +86,7 @@ extension SQLiteLedger {
             let leaves = rows.map { Array($0["hash"] as Data) }
             let index = Int(Int64(located.position) - first)
             guard index >= 0, index < leaves.count else {
-                throw WeEventError(.unknownError, detail: "event \(id) at position \(located.position) is outside block \(id.blockHeight)")
+                throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
             }
             var links: [BlockHeader] = []
             let later = try Row.fetchCursor(db, sql: "SELECT * FROM blocks WHERE height > ? ORDER BY height", arguments: [Int64(id.blockHeight)])

@@ -30,9 +30,9 @@ enum JSONBody {
         let message: String
     }
 
-    static func error(_ error: WeEventError, status: HTTPResponse.Status? = nil) -> Response {
-        let body = ErrorBody(code: error.code.rawValue, message: error.message)
+    static func error(_ answer: ClientError) -> Response {
+        let body = ErrorBody(code: answer.error.code.rawValue, message: answer.error.message)
         let data = (try? encoder.encode(body)) ?? Data("{\"code\":200000}".utf8)
-        return raw(data, status: status ?? HTTPResponse.Status(code: error.code.httpStatus))
+        return raw(data, status: answer.status)
     }
 }

@@ -1,4 +1,3 @@
-import Cluster
 import Hummingbird
 import Ledger
 import Logging
@@ -13,26 +12,14 @@ struct ErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as WeEventError {
-            if error.code.httpStatus >= 500 {
-                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            } else {
-                context.logger.debug("request rejected", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            }
-            return JSONBody.error(error)
-        } catch let error as CoordinationError {
-            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return JSONBody.error(WeEventError(.zookeeperError, detail: error.reason))
-        } catch let error as LedgerStoreError {
-            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return JSONBody.error(WeEventError(.ledgerStoreError, detail: error.reason))
-        } catch let error as any HTTPResponseError {
-            let code: ErrorCode = error.status.code >= 500 ? .unknownError : .invalidInputParam
-            let message = error.status == .notFound ? "no such endpoint: \(request.uri.path)" : error.status.reasonPhrase
-            return JSONBody.error(WeEventError(code, message: message), status: error.status)
         } catch {
-            context.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
-            return JSONBody.error(WeEventError(.unknownError))
+            let answer = ClientError(for: error, path: request.uri.path)
+            if answer.isServerFault {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])
+            } else {
+                context.logger.debug("request rejected", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])
+            }
+            return JSONBody.error(answer)
         }
     }
 }

@@ -80,20 +80,6 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .ledgerStoreError: "access ledger store failed, retry later"
         }
     }
-
-    /// The HTTP status that fits the code: 4xx for client errors, 5xx for server errors.
-    public var httpStatus: Int {
-        switch self {
-        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist: 404
-        case .topicAlreadyExist, .subscriptionIdAlreadyExist: 409
-        case .ipNotAllowed: 403
-        case .accessTokenInvalid: 401
-        case .mqttNotConfigured, .invalidInputParam: 400
-        case .shuttingDown, .zookeeperError, .ledgerStoreError: 503
-        case .unknownError: 500
-        default: rawValue < 200_000 ? 400 : 500
-        }
-    }
 }
 
 /// An error a WeEvent client sees: a code, its message and, for the log, what was being done.

@@ -56,7 +56,7 @@ extension PostgresLedger {
         let leaves = try await storedEvents(from: block.firstPosition, to: block.firstPosition + block.eventCount).map(\.hash)
         let offset = located.position &- block.firstPosition
         guard located.position >= block.firstPosition, offset < UInt64(leaves.count) else {
-            throw WeEventError(.unknownError, detail: "event \(id) at position \(located.position) is outside block \(id.blockHeight)")
+            throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
         }
         let index = Int(offset)
         var links: [BlockHeader] = []

@@ -189,16 +189,3 @@ public final class PostgresLedgerStore: Sendable {
         }
     }
 }
-
-/// The ledger's store failed (unreachable, refused, a broken connection): nothing was written
-/// or the outcome is unknown, and the caller was not told SUCCESS. The HTTP layer answers it
-/// as 200500, a 503.
-public struct LedgerStoreError: Error, Sendable, CustomStringConvertible {
-    public let reason: String
-
-    public init(_ reason: String) {
-        self.reason = reason
-    }
-
-    public var description: String { reason }
-}
