@@ -7,15 +7,31 @@ import WeEvent
 
 /// Reading events over HTTP: live Server-Sent Event streams, history pages, callback
 /// subscriptions and Merkle proofs (docs/api.md).
-extension WeEventRoutes {
+struct ReadingRoutes {
+    typealias Context = WeEventRequestContext
+
     /// Heartbeat comment on an idle stream, so proxies and clients keep it open.
     static let heartbeatInterval: Duration = .seconds(15)
 
-    func registerReading(on api: RouterGroup<Context>) {
-        api.get("rest/stream") { request, _ in
+    let ledgers: LedgerSet
+    let configuration: WeEvent.Configuration
+    /// Callback subscriptions (rest/subscribe); nil: those endpoints answer 200000.
+    let subscriptions: CallbackSubscriptions?
+
+    init(_ services: BrokerServices) {
+        ledgers = services.ledgers
+        configuration = services.configuration
+        subscriptions = services.subscriptions
+    }
+
+    /// rest/stream, rest/events, rest/proof, rest/subscribe, rest/unSubscribe, admin/listSubscription.
+    var collection: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("rest/stream") { request, _ in
             try await stream(request)
         }
-        endpoint(api, "rest/events") { p in
+        let api = Endpoints(routes, configuration)
+        api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let filter = try TopicFilter.parse(p["topic"])
             try await requireOpen(filter, in: ledger)
@@ -25,11 +41,11 @@ extension WeEventRoutes {
             let nextOffset = try await offsetName(range.scannedThrough, in: ledger)
             return JSONBody.raw(Self.eventPage(range.events.map(\.event), nextOffset: nextOffset))
         }
-        endpoint(api, "rest/proof") { p in
+        api.add("rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             return try JSONBody.response(ProofBody(try await ledger.proof(of: try EventID.parse(p["eventId"]))))
         }
-        endpoint(api, "rest/subscribe") { p in
+        api.add("rest/subscribe") { p in
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
             let ledger = try ledgers.ledger(groupID)
@@ -46,20 +62,21 @@ extension WeEventRoutes {
                 body: .init(byteBuffer: ByteBuffer(string: answer))
             )
         }
-        endpoint(api, "rest/unSubscribe") { p in
+        api.add("rest/unSubscribe") { p in
             let subscriptions = try requireSubscriptions()
             try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
             return JSONBody.bool(true)
         }
-        endpoint(api, "admin/listSubscription") { _ in
+        api.add("admin/listSubscription") { _ in
             try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
         }
+        return routes
     }
 
     // MARK: rest/stream
 
     private func stream(_ request: Request) async throws -> Response {
-        let p = try await RequestParameters.collect(request, maxBodyBytes: maxBodyBytes)
+        let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"])
         try await requireOpen(filter, in: ledger)
@@ -170,96 +187,5 @@ extension WeEventRoutes {
         guard let raw, !raw.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.subscriptionIdIsBlank) }
         guard let uuid = UUID(uuidString: raw) else { throw WeEventError(.subscriptionIdInvalid, detail: raw) }
         return uuid.uuidString.lowercased()
-    }
-}
-
-struct SubscriptionBody: Encodable {
-    let subscriptionId: String
-    let groupId: String
-    let topic: String
-    let url: String
-    let position: UInt64
-    let delivered: UInt64
-    let failedAttempts: UInt64
-    let lastError: String?
-    let lastEventId: String?
-    let createdTimestamp: Int64
-
-    init(_ status: CallbackSubscriptions.Status) {
-        subscriptionId = status.subscription.id
-        groupId = status.subscription.groupID
-        topic = status.subscription.topic
-        url = status.subscription.url
-        position = status.subscription.position
-        delivered = status.subscription.delivered
-        failedAttempts = status.failedAttempts
-        lastError = status.lastError
-        lastEventId = status.lastEventID
-        createdTimestamp = status.subscription.createdTimestamp
-    }
-}
-
-/// `rest/proof`: byte strings as lowercase hex, content as base64 (as getEvent); see docs/ledger.md.
-struct ProofBody: Encodable {
-    struct EventFields: Encodable {
-        let topic: String
-        let sequence: UInt64
-        let timestamp: Int64
-        let content: String
-        let extensions: [String: String]
-    }
-
-    struct Step: Encodable {
-        let sibling: String
-        /// Where the sibling sits: "left" means hash(sibling ‖ current).
-        let side: String
-    }
-
-    struct Header: Encodable {
-        let height: UInt64
-        let previousHash: String
-        let merkleRoot: String
-        let timestamp: Int64
-        let eventCount: UInt32
-        let hash: String
-
-        init(_ header: BlockHeader) {
-            height = header.height
-            previousHash = hexString(header.previousHash)
-            merkleRoot = hexString(header.merkleRoot)
-            timestamp = header.timestamp
-            eventCount = header.eventCount
-            hash = hexString(header.hash)
-        }
-    }
-
-    struct Head: Encodable {
-        let height: UInt64
-        let hash: String
-    }
-
-    let groupId: String
-    let eventId: String
-    let event: EventFields
-    let eventHash: String
-    let index: Int
-    let merklePath: [Step]
-    let block: Header
-    let links: [Header]
-    let head: Head
-
-    init(_ proof: EventProof) {
-        groupId = proof.groupID
-        eventId = proof.event.id.description
-        event = EventFields(
-            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
-            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
-        )
-        eventHash = hexString(proof.eventHash)
-        index = proof.index
-        merklePath = proof.path.map { Step(sibling: hexString($0.sibling), side: $0.siblingIsLeft ? "left" : "right") }
-        block = Header(proof.block)
-        links = proof.links.map(Header.init)
-        head = Head(height: proof.head.height, hash: hexString(proof.head.hash))
     }
 }

@@ -108,23 +108,8 @@ struct Serve: AsyncParsableCommand {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
         let ledgers = try await options.openLedgers(configuration, logger: logger)
-        let coordinator = BridgeParts.coordinator(configuration: configuration, logger: logger)
-        let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
-            ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
-        let subscriptions = CallbackSubscriptions(
-            ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(), logger: logger
-        )
-        let metrics = BrokerMetrics()
-        let bridge = try BridgeParts.make(
-            configuration: configuration, ledgers: ledgers, metrics: metrics, coordinator: coordinator, logger: logger
-        )
-        let app = WeEventApplication.make(
-            ledgers: ledgers, configuration: configuration, logger: logger,
-            bindings: bridge.store, status: bridge.status, rejected: bridge.rejected,
-            subscriptions: subscriptions, metrics: metrics,
-            // The ZooKeeper session first: the bridge and callback delivery stop before it closes.
-            services: (coordinator.map { [$0] } ?? []) + bridge.services
-        )
+        let services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
+        let app = WeEventApplication.make(services, logger: logger)
         try await app.runService()
     }
 }

@@ -203,7 +203,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     @Test func eventsPageIsWhatJSONEncoderWrote() throws {
         for page in [events, [events[0]], []] {
             let expected = try JSONBody.encoder.encode(EncodablePage(events: page.map(EncodableEvent.init), nextOffset: "OFFSET_FIRST"))
-            #expect(text(WeEventRoutes.eventPage(page, nextOffset: "OFFSET_FIRST")) == text(expected))
+            #expect(text(ReadingRoutes.eventPage(page, nextOffset: "OFFSET_FIRST")) == text(expected))
         }
     }
 
@@ -217,7 +217,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
 
     @Test func streamFramesCarryTheIdAndTheEventAsGetEventWritesIt() throws {
         var frames: [UInt8] = []
-        WeEventRoutes.writeFrames(events.enumerated().map { PositionedEvent(position: UInt64($0.offset + 1), event: $0.element) }, into: &frames)
+        ReadingRoutes.writeFrames(events.enumerated().map { PositionedEvent(position: UInt64($0.offset + 1), event: $0.element) }, into: &frames)
         var expected = ""
         for event in events {
             var json: [UInt8] = []
@@ -226,7 +226,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
         }
         #expect(text(frames) == expected)
         frames.removeAll()
-        WeEventRoutes.writeFrames([], into: &frames)
+        ReadingRoutes.writeFrames([], into: &frames)
         #expect(text(frames) == ": keep-alive\n\n")
     }
 }

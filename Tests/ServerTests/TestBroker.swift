@@ -35,16 +35,20 @@ func withTestBroker(
         blockMaxDelayMilliseconds: blockMaxDelay, logger: .init(label: "test")
     )
     do {
-        let store: (any BindingStore)? = bridge ? try LocalBindingStore(directory: dir) : nil
+        let bindings = bridge
+            ? BindingService(
+                store: try LocalBindingStore(directory: dir), status: BridgeStatusBoard(instance: "test:1"),
+                rejected: nil, defaultQoS: configuration.mqttQoS
+            )
+            : nil
         let callbacks = subscriptions
             ? try CallbackSubscriptions(
                 ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
             )
             : nil
-        let router = WeEventApplication.router(
-            ledgers: ledgers, configuration: configuration, bindings: store,
-            status: bridge ? BridgeStatusBoard(instance: "test:1") : nil, subscriptions: callbacks
-        )
+        let router = WeEventApplication.router(BrokerServices(
+            ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks
+        ))
         if live {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             try await app.test(.live) { client in try await body(client, ledgers) }

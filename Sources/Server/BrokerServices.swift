@@ -1,0 +1,49 @@
+import Bridge
+import Ledger
+import Logging
+import ServiceLifecycle
+import Subscriptions
+import WeEvent
+
+/// Everything one broker instance runs, assembled once (by `weevent serve`, or by a test) and
+/// handed to `WeEventApplication`. A feature that is off is simply absent here; the routes
+/// answer for it with the documented error.
+public struct BrokerServices: Sendable {
+    public var ledgers: LedgerSet
+    public var configuration: WeEvent.Configuration
+    /// The cluster session (ZooKeeper), when `broker.zookeeper.ip` is set. Started before the
+    /// bridge and callback delivery, which use it, and closed after them.
+    public var coordinator: (any Service)?
+    /// The bindings behind the master endpoints; nil when `mqtt.broker.url` is empty (100600).
+    public var bindings: BindingService?
+    /// The MQTT bridge itself, when it runs in this process.
+    public var bridge: (any Service)?
+    /// Callback subscriptions (rest/subscribe); nil leaves those endpoints answering 200000.
+    public var subscriptions: CallbackSubscriptions?
+    /// Prometheus metrics at /weevent/metrics; nil serves none.
+    public var metrics: BrokerMetrics?
+
+    public init(
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, coordinator: (any Service)? = nil,
+        bindings: BindingService? = nil, bridge: (any Service)? = nil,
+        subscriptions: CallbackSubscriptions? = nil, metrics: BrokerMetrics? = nil
+    ) {
+        self.ledgers = ledgers
+        self.configuration = configuration
+        self.coordinator = coordinator
+        self.bindings = bindings
+        self.bridge = bridge
+        self.subscriptions = subscriptions
+        self.metrics = metrics
+    }
+
+    /// In start order; ServiceLifecycle stops them in reverse. The ledgers come first so they
+    /// close last, once the server, callback delivery, the bridge and the session have stopped.
+    func lifecycle(logger: Logger) -> [any Service] {
+        var services: [any Service] = [LedgerService(ledgers: ledgers, logger: logger)]
+        if let coordinator { services.append(coordinator) }
+        if let bridge { services.append(bridge) }
+        if let subscriptions { services.append(subscriptions) }
+        return services
+    }
+}

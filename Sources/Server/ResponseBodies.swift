@@ -1,0 +1,162 @@
+import Bridge
+import Foundation
+import Ledger
+import Subscriptions
+import WeEvent
+
+// The JSON bodies of the HTTP API, one type per answer shape (docs/api.md).
+
+struct TopicInfo: Encodable {
+    let topicName: String
+    let createdTimestamp: Int64
+    let sequenceNumber: UInt64
+    let blockNumber: UInt64
+    let lastTimestamp: Int64
+
+    init(_ state: TopicState) {
+        topicName = state.name
+        createdTimestamp = state.createdTimestamp
+        sequenceNumber = state.sequenceNumber
+        blockNumber = state.blockNumber
+        lastTimestamp = state.lastTimestamp
+    }
+}
+
+struct TopicPageBody: Encodable {
+    let total: Int
+    let pageIndex: Int
+    let pageSize: Int
+    let topicInfoList: [TopicInfo]
+}
+
+struct PublishBody: Encodable {
+    let status: String
+    let topic: String
+    let eventId: String
+}
+
+struct ChainInfoBody: Encodable {
+    let groupId: String
+    let blockHeight: UInt64
+    let lastBlockHash: String
+    let eventCount: UInt64
+    let topicCount: Int
+}
+
+struct SubscriptionBody: Encodable {
+    let subscriptionId: String
+    let groupId: String
+    let topic: String
+    let url: String
+    let position: UInt64
+    let delivered: UInt64
+    let failedAttempts: UInt64
+    let lastError: String?
+    let lastEventId: String?
+    let createdTimestamp: Int64
+
+    init(_ status: CallbackSubscriptions.Status) {
+        subscriptionId = status.subscription.id
+        groupId = status.subscription.groupID
+        topic = status.subscription.topic
+        url = status.subscription.url
+        position = status.subscription.position
+        delivered = status.subscription.delivered
+        failedAttempts = status.failedAttempts
+        lastError = status.lastError
+        lastEventId = status.lastEventID
+        createdTimestamp = status.subscription.createdTimestamp
+    }
+}
+
+/// `rest/proof`: byte strings as lowercase hex, content as base64 (as getEvent); see docs/ledger.md.
+struct ProofBody: Encodable {
+    struct EventFields: Encodable {
+        let topic: String
+        let sequence: UInt64
+        let timestamp: Int64
+        let content: String
+        let extensions: [String: String]
+    }
+
+    struct Step: Encodable {
+        let sibling: String
+        /// Where the sibling sits: "left" means hash(sibling ‖ current).
+        let side: String
+    }
+
+    struct Header: Encodable {
+        let height: UInt64
+        let previousHash: String
+        let merkleRoot: String
+        let timestamp: Int64
+        let eventCount: UInt32
+        let hash: String
+
+        init(_ header: BlockHeader) {
+            height = header.height
+            previousHash = hexString(header.previousHash)
+            merkleRoot = hexString(header.merkleRoot)
+            timestamp = header.timestamp
+            eventCount = header.eventCount
+            hash = hexString(header.hash)
+        }
+    }
+
+    struct Head: Encodable {
+        let height: UInt64
+        let hash: String
+    }
+
+    let groupId: String
+    let eventId: String
+    let event: EventFields
+    let eventHash: String
+    let index: Int
+    let merklePath: [Step]
+    let block: Header
+    let links: [Header]
+    let head: Head
+
+    init(_ proof: EventProof) {
+        groupId = proof.groupID
+        eventId = proof.event.id.description
+        event = EventFields(
+            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
+            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
+        )
+        eventHash = hexString(proof.eventHash)
+        index = proof.index
+        merklePath = proof.path.map { Step(sibling: hexString($0.sibling), side: $0.siblingIsLeft ? "left" : "right") }
+        block = Header(proof.block)
+        links = proof.links.map(Header.init)
+        head = Head(height: proof.head.height, hash: hexString(proof.head.hash))
+    }
+}
+
+struct BindingRow: Encodable {
+    let direction: String
+    let topic: String
+    let groupId: String
+    let mqttTopic: String
+    let qos: Int
+    let checkpoint: UInt64?
+    let instance: String?
+    let bridged: UInt64
+    let rejected: UInt64
+    let lastError: String?
+
+    init(_ row: (binding: Binding, status: BindingStatus)) {
+        let (binding, status) = row
+        direction = binding.direction.rawValue
+        topic = binding.topic
+        groupId = binding.groupId
+        mqttTopic = binding.mqttTopic
+        qos = binding.qos
+        checkpoint = binding.direction == .outbound ? binding.checkpoint : nil
+        instance = status.instance
+        bridged = status.bridged
+        rejected = status.rejected
+        lastError = status.lastError
+    }
+}

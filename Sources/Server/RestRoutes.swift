@@ -1,0 +1,80 @@
+import Bridge
+import Hummingbird
+import Ledger
+import WeEvent
+
+/// `/weevent/rest/*` for topics and events: open, close, exist, state, list, publish, getEvent.
+struct RestRoutes {
+    typealias Context = WeEventRequestContext
+
+    let ledgers: LedgerSet
+    let configuration: WeEvent.Configuration
+    let metrics: BrokerMetrics?
+
+    init(_ services: BrokerServices) {
+        ledgers = services.ledgers
+        configuration = services.configuration
+        metrics = services.metrics
+    }
+
+    var collection: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        let api = Endpoints(routes, configuration)
+        addTopics(to: api)
+        addPublishing(to: api)
+        return routes
+    }
+
+    /// rest/open, close, exist, state, list.
+    private func addTopics(to api: Endpoints) {
+        api.add("rest/open") { p in
+            let topic = try Validation.topic(p["topic"])
+            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic))
+        }
+        api.add("rest/close") { p in
+            let topic = try Validation.topic(p["topic"])
+            try await ledgers.ledger(p["groupId"]).close(topic: topic)
+            return JSONBody.bool(true)
+        }
+        api.add("rest/exist") { p in
+            let topic = try Validation.topic(p["topic"])
+            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).exists(topic: topic))
+        }
+        api.add("rest/state") { p in
+            let topic = try Validation.topic(p["topic"])
+            return try JSONBody.response(TopicInfo(try await ledgers.ledger(p["groupId"]).state(topic: topic)))
+        }
+        api.add("rest/list") { p in
+            let index = try p["pageIndex"].map { raw throws(WeEventError) in try Validation.pageIndex(raw) } ?? 0
+            let size = try p["pageSize"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
+            let page = try await ledgers.ledger(p["groupId"]).list(pageIndex: index, pageSize: size)
+            return try JSONBody.response(TopicPageBody(
+                total: page.total, pageIndex: page.pageIndex, pageSize: page.pageSize, topicInfoList: page.topics.map(TopicInfo.init)
+            ))
+        }
+    }
+
+    /// rest/publish and rest/getEvent.
+    private func addPublishing(to api: Endpoints) {
+        api.add("rest/publish") { p in
+            let topic = try Validation.topic(p["topic"])
+            let ledger = try ledgers.ledger(p["groupId"])
+            let content = Array((p["content"] ?? "").utf8)
+            try Validation.content(content, maxLength: configuration.contentMaxLength)
+            let extensions = p.extensions
+            try Validation.extensions(extensions, maxLength: configuration.extensionsMaxLength)
+            let started = ContinuousClock.now
+            let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
+            metrics?.restPublish.record(ContinuousClock.now - started)
+            return try JSONBody.response(PublishBody(status: "SUCCESS", topic: topic, eventId: id.description))
+        }
+        api.add("rest/getEvent") { p in
+            let id = try EventID.parse(p["eventId"])
+            let event = try await ledgers.ledger(p["groupId"]).event(id: id)
+            var json: [UInt8] = []
+            json.reserveCapacity(256 + event.content.count * 4 / 3)
+            event.writeJSON(into: &json)
+            return JSONBody.raw(json)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Bridge
+import Cluster
+import Foundation
+import Ledger
+import Logging
+import Server
+import Subscriptions
+import WeEvent
+
+extension BrokerServices {
+    /// What `weevent serve` runs, from the configuration: the ZooKeeper session when
+    /// `broker.zookeeper.ip` is set (shared by the bridge and callback delivery), callback
+    /// subscriptions kept in ZooKeeper or beside the ledgers, and the MQTT bridge when
+    /// `mqtt.broker.url` is set (bindings in ZooKeeper or in bindings.json).
+    static func assemble(configuration: WeEvent.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BrokerServices {
+        let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
+        let coordinator = configuration.zookeeperHosts.isEmpty ? nil : ZooKeeperCoordinator(
+            hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instance,
+            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
+        )
+        let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
+            ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
+        var services = BrokerServices(
+            ledgers: ledgers, configuration: configuration, coordinator: coordinator,
+            subscriptions: CallbackSubscriptions(
+                ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(), logger: logger
+            ),
+            metrics: BrokerMetrics()
+        )
+        guard !configuration.mqttBrokerURL.isEmpty else {
+            logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
+            return services
+        }
+        let board = BridgeStatusBoard(instance: instance, metrics: services.metrics)
+        let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
+        let store: any BindingStore
+        let status: any BridgeStatusSource
+        let bridge: MQTTBridge
+        if let coordinator {
+            store = ZooKeeperBindingStore(coordinator: coordinator)
+            let shared = ZooKeeperStatus(coordinator: coordinator, board: board, logger: logger)
+            status = shared
+            bridge = MQTTBridge(
+                configuration: configuration, ledgers: ledgers, store: store, status: board, rejected: rejected,
+                leadership: coordinator, sharedStatus: shared, logger: logger
+            )
+        } else {
+            logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledgerPath)/bindings.json")
+            store = try LocalBindingStore(directory: configuration.ledgerPath)
+            status = board
+            bridge = MQTTBridge(
+                configuration: configuration, ledgers: ledgers, store: store, status: board, rejected: rejected,
+                leadership: SingleInstanceLeadership(), logger: logger
+            )
+        }
+        services.bindings = BindingService(store: store, status: status, rejected: rejected, defaultQoS: configuration.mqttQoS)
+        services.bridge = bridge
+        return services
+    }
+}
