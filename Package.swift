@@ -135,6 +135,7 @@ let package = Package(
         .executableTarget(
             name: "MQTTBench",
             dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            path: "benchmarks/MQTTBench",
             swiftSettings: strict
         ),
         // Callback subscriptions: durable store and leader-only delivery service.
@@ -209,7 +210,21 @@ let package = Package(
         ),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "CZooKeeper", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ZooKeeper", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "BridgeTests", dependencies: ["WeEvent", "Ledger", "Bridge"], swiftSettings: strict),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: [
+                "WeEvent", "Ledger", "Bridge", "MQTT", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SubscriptionsTests",
+            dependencies: ["Subscriptions", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [

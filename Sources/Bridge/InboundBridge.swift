@@ -19,7 +19,8 @@ import WeEvent
 /// mosquitto resending after PUBREL) and is acknowledged without storing it again; a
 /// receipt of an older message that reused the packet id does not match and is replaced.
 struct InboundBridge: Sendable {
-    let client: MQTTClient
+    /// The client's messages (`MQTTClient.messages`), in order of arrival.
+    let messages: AsyncStream<MQTTMessage>
     let ledgers: LedgerSet
     let bindings: BindingSnapshot
     let status: BridgeStatusBoard
@@ -37,13 +38,13 @@ struct InboundBridge: Sendable {
         let buffer = MessageBuffer(limit: bufferLimit)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await message in client.messages {
+                for await message in messages {
                     await buffer.append(message)
                 }
                 buffer.finish()
             }
             group.addTask { try await commitInOrder(from: buffer) }
-            try await group.waitForAll()
+            try await group.waitForAllOrFirstFailure()
         }
     }
 

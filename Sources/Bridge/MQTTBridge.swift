@@ -169,7 +169,7 @@ public final class MQTTBridge: Service {
     /// by side until the term is cancelled or one of them ends.
     private func bridge(_ client: MQTTClient, snapshot: BindingSnapshot) async {
         let inbound = InboundBridge(
-            client: client, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
+            messages: client.messages, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
             contentMaxLength: configuration.contentMaxLength, extensionsMaxLength: configuration.extensionsMaxLength,
             session: configuration.mqttClientID, logger: logger
         )

@@ -69,3 +69,17 @@ final class MessageBuffer: Sendable {
         }
     }
 }
+
+extension ThrowingTaskGroup where Failure == any Error {
+    /// Waits for every task; the first failure cancels the others and is thrown. Not
+    /// `waitForAll()`, which leaves the other tasks running after a failure and waits for them:
+    /// a bridge's half that waits for new events would then keep the whole bridge alive.
+    mutating func waitForAllOrFirstFailure() async throws {
+        do {
+            while try await next() != nil {}
+        } catch {
+            cancelAll()
+            throw error
+        }
+    }
+}

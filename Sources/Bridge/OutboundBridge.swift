@@ -14,7 +14,7 @@ import WeEvent
 ///
 /// An event that came in over MQTT from this binding's MQTT topic is not sent back to it.
 struct OutboundBridge: Sendable {
-    let client: MQTTClient
+    let client: any MQTTPublishing
     let ledger: any EventLedger
     let binding: Binding
     let store: any BindingStore
@@ -52,7 +52,7 @@ struct OutboundBridge: Sendable {
                 defer { creditSink.finish() }
                 try await acknowledge(windows, credits: creditSink, outstanding: outstanding)
             }
-            try await group.waitForAll()
+            try await group.waitForAllOrFirstFailure()
         }
     }
 
@@ -86,7 +86,7 @@ struct OutboundBridge: Sendable {
             var acks: [EventLoopFuture<Void>] = []
             acks.reserveCapacity(events.count)
             for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
-                acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos))
+                acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos, retain: false))
             }
             inFlight += 1
             outstanding.added()
@@ -149,3 +149,11 @@ private final class WindowCount: Sendable {
     /// The windows still out after this one.
     func acknowledged() -> Int { count.withLock { $0 -= 1; return $0 } }
 }
+
+/// Where outbound events go: the MQTT client, or a test's recorder. The future completes when
+/// the broker acknowledged the message (PUBACK, PUBCOMP) or, at QoS 0, once it was written.
+protocol MQTTPublishing: Sendable {
+    func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool) -> EventLoopFuture<Void>
+}
+
+extension MQTTClient: MQTTPublishing {}

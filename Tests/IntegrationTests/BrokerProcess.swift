@@ -109,9 +109,11 @@ final class BrokerProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Runs `weevent <arguments>` to completion: exit status and standard output.
-    func run(_ arguments: [String]) throws -> (Int32, String) {
-        try runProcess(Self.binary, arguments, mergeStandardError: true)
+    /// Runs `weevent <arguments>` to completion: exit status and what it printed (standard
+    /// output, then standard error).
+    func run(_ arguments: [String]) async throws -> (Int32, String) {
+        let result = try await TestSupport.run(Self.binary, arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 }
 

@@ -7,11 +7,11 @@ import FoundationNetworking
 
 /// scripts/callback-receiver.py on a loopback port: appends every POSTed body as a line.
 final class CallbackReceiver: @unchecked Sendable {
-    // @unchecked: `process` and `port` are replaced only by start()/stop(), called from one test task.
+    // @unchecked: `child` and `port` are replaced only by start()/stop(), called from one test task.
     private(set) var port: Int
     private var started = false
     let outPath: String
-    private var process: Process?
+    private var child: Child?
 
     init(directory: String) throws {
         port = try freePort()
@@ -39,15 +39,11 @@ final class CallbackReceiver: @unchecked Sendable {
     }
 
     private func startOnce() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot + "/scripts/callback-receiver.py", "\(port)", outPath]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        let child = try Child("/usr/bin/env", ["python3", repositoryRoot + "/scripts/callback-receiver.py", "\(port)", outPath])
+        self.child = child
         // Up once it accepts a connection.
         for _ in 0..<200 {
-            if hasExited(process) { throw PortTaken() }  // it exits only when it cannot bind
+            if !child.isRunning { throw PortTaken() }  // it exits only when it cannot bind
             if (try? await http("http://127.0.0.1:\(port)/")) != nil {
                 started = true
                 return
@@ -57,11 +53,11 @@ final class CallbackReceiver: @unchecked Sendable {
         throw BrokerError("callback receiver did not come up")
     }
 
+    /// Stops it and waits for the exit, so a restart can bind the same port.
     func stop() {
-        guard let process, process.isRunning else { return }
-        // SIGKILL: a child may inherit SIGTERM ignored from the test runner.
-        kill(process.processIdentifier, SIGKILL)
-        waitForChildExit(process)
+        guard let child, child.isRunning else { return }
+        child.kill()
+        waitForChildExit(child.process)
     }
 
     /// Event ids in the order they arrived (duplicates included: delivery is at least once).
@@ -86,10 +82,8 @@ final class CallbackReceiver: @unchecked Sendable {
 
     /// Waits until `count` distinct events arrived; their ids in order of first arrival.
     func waitForDistinct(_ count: Int, seconds: Int = 60) async throws -> [String] {
-        for _ in 0..<(seconds * 20) {
-            let distinct = Self.firstArrivals(received())
-            if distinct.count >= count { return distinct }
-            try await Task.sleep(for: .milliseconds(50))
+        if await eventually(within: .seconds(seconds), { Self.firstArrivals(received()).count >= count }) {
+            return Self.firstArrivals(received())
         }
         throw BrokerError("only \(Self.firstArrivals(received()).count) of \(count) callbacks arrived")
     }
@@ -162,8 +156,8 @@ struct CallbackTests {
     /// subscription over. Its own ledger is another one, so it delivers its events sealed since
     /// the subscription was created (published to it while it was not leading), then new ones.
     @Test func theNextLeaderTakesSubscriptionsOver() async throws {
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
+        let zookeeper = try await ZooKeeperServer.start()
+        defer { Task { [zookeeper] in try? await zookeeper.stop() } }
         let config = "broker.zookeeper.ip=\(zookeeper.hosts)\nbroker.zookeeper.timeout=2000"
         let a = try BrokerProcess(extraConfig: config)
         let b = try BrokerProcess(extraConfig: config)

@@ -21,8 +21,8 @@ struct MQTTBridgeTests {
 
     /// A mosquitto and one broker instance bridging through it (no ZooKeeper), started, for `body`.
     func withBridgingBroker(extra: String = "", _ body: (Mosquitto, BrokerProcess) async throws -> Void) async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
         let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, extra: extra))
         defer { broker.remove() }
         try await broker.start()
@@ -31,10 +31,10 @@ struct MQTTBridgeTests {
 
     /// A mosquitto, a ZooKeeper and two broker instances bridging through them, started, for `body`.
     func withTwoInstances(_ body: (Mosquitto, BrokerProcess, BrokerProcess) async throws -> Void) async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        let zookeeper = try await ZooKeeperServer.start()
+        defer { Task { [zookeeper] in try? await zookeeper.stop() } }
         let a = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
         let b = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
         defer { a.remove(); b.remove() }
@@ -51,7 +51,7 @@ struct MQTTBridgeTests {
             #expect(await waitUntilBridging(broker))
 
             let reading = #"{"timestamp":133345566,"key":"temperature","value":10.0}"#
-            try mosquitto.publish(topic: "com.weevent.iot.event", message: reading)
+            try await mosquitto.publish(topic: "com.weevent.iot.event", message: reading)
             #expect(try await eventually { try storedContents(broker, topic: "com.weevent.iot.event") == [reading] })
             // The event is readable over REST with its MQTT topic as an extension.
             let state = try await http("\(api)/rest/state?topic=com.weevent.iot.event").object
@@ -64,7 +64,7 @@ struct MQTTBridgeTests {
 
             #expect(try await http("\(api)/master/mqtt_remove_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
             #expect(await eventually { broker.log().contains("[Bridge] unsubscribed") })
-            try mosquitto.publish(topic: "com.weevent.iot.event", message: "after removal")
+            try await mosquitto.publish(topic: "com.weevent.iot.event", message: "after removal")
             try await Task.sleep(for: .seconds(1))
             #expect(try storedContents(broker, topic: "com.weevent.iot.event") == [reading, "probe"])
         }
@@ -102,7 +102,7 @@ struct MQTTBridgeTests {
             let listener = try MosquittoSubscriber(port: mosquitto.port, topic: "both.ways")
             defer { listener.stop() }
             try await Task.sleep(for: .milliseconds(500))
-            try mosquitto.publish(topic: "both.ways", message: "from-device")
+            try await mosquitto.publish(topic: "both.ways", message: "from-device")
             #expect(try await eventually { try storedContents(broker, topic: "both.ways") == ["from-device"] })
             _ = try await http("\(broker.baseURL)/rest/publish?topic=both.ways&content=from-rest")
             #expect(await listener.waitFor(count: 2) == ["from-device", "from-rest"])
@@ -119,8 +119,8 @@ struct MQTTBridgeTests {
     @Test func anOutboundStreamSurvivesAMosquittoRestart() async throws {
         // Set up by hand: inside withBridgingBroker's closure the publishers' Task crashes the
         // Swift 6.3.1 compiler (SendNonSendable pass).
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
         let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
         defer { broker.remove() }
         try await broker.start()
@@ -142,12 +142,12 @@ struct MQTTBridgeTests {
             }
         }
         #expect(await eventually { device.lines.count >= 300 })
-        try mosquitto.restart()
+        try await mosquitto.restart()
         try await publishers.value
         // mosquitto_sub does not reconnect: start it again on its persistent session to collect the rest.
         // Stop first, then read: a line printed between reading and stopping was acknowledged to
         // mosquitto, so it would never come again and the test would call it lost.
-        let before = device.stopAndCollect()
+        let before = await device.stopAndCollect()
         let again = try MosquittoSubscriber(port: mosquitto.port, topic: "commands", qos: 1, clientID: "device-1", cleanSession: false)
         defer { again.stop() }
         let expected = Set((0..<total).map { "c\($0)" })
@@ -166,9 +166,9 @@ struct MQTTBridgeTests {
             let matching = ["iot-2/type/gw/id/dev1/evt/status/fmt/json", "iot-2/type/sensor/id/d-2/evt/temp/fmt/json"]
             let other = ["iot-2/type/gw/id/dev1/evt/status/fmt/xml", "iot-2/type/gw/id/dev1/cmd/reboot/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json/extra"]
             for (i, topic) in (matching + other).enumerated() {
-                try mosquitto.publish(topic: topic, message: "\(i):\(topic)")
+                try await mosquitto.publish(topic: topic, message: "\(i):\(topic)")
             }
-            try mosquitto.publish(topic: matching[0], message: "last")
+            try await mosquitto.publish(topic: matching[0], message: "last")
             #expect(try await eventually { try storedContents(broker, topic: "gateway.json").last == "last" })
             let stored = try storedContents(broker, topic: "gateway.json")
             #expect(stored == ["0:\(matching[0])", "1:\(matching[1])", "last"])
@@ -180,8 +180,8 @@ struct MQTTBridgeTests {
             _ = try await http("\(broker.baseURL)/rest/open?topic=small")
             _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=small&qos=1")
             #expect(await waitUntilBridging(broker))
-            try mosquitto.publish(topic: "small", message: String(repeating: "x", count: 17))
-            try mosquitto.publish(topic: "small", message: "fits")
+            try await mosquitto.publish(topic: "small", message: String(repeating: "x", count: 17))
+            try await mosquitto.publish(topic: "small", message: "fits")
             #expect(try await eventually { try storedContents(broker, topic: "small") == ["fits"] })
             let list = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]])
             #expect(list.first?["rejected"] as? Int == 1)
@@ -208,7 +208,7 @@ struct MQTTBridgeTests {
 
             let total = 3000
             let messages = (1...total).map { "m\($0)" }
-            let publisher = Task.detached { try mosquitto.publish(topic: "exactly.once", lines: messages, qos: 2) }
+            let publisher = Task.detached { try await mosquitto.publish(topic: "exactly.once", lines: messages, qos: 2) }
             #expect(try await eventually { try storedContents(broker, topic: "exactly.once").count >= 300 })
             broker.kill(signal: SIGKILL)
             _ = await broker.waitForExit()
@@ -241,7 +241,7 @@ struct MQTTBridgeTests {
 
             let total = 4000
             let messages = (1...total).map { "f\($0)" }
-            let publisher = Task.detached { try mosquitto.publish(topic: "failover", lines: messages, qos: 1) }
+            let publisher = Task.detached { try await mosquitto.publish(topic: "failover", lines: messages, qos: 1) }
             #expect(try await eventually { try storedContents(leader, topic: "failover").count >= 500 })
             leader.kill(signal: SIGKILL)
             try await publisher.value
@@ -294,10 +294,10 @@ struct MQTTBridgeTests {
 
     /// ZooKeeper restarted: the bindings are still there and bridging goes on.
     @Test func bindingsSurviveAZooKeeperRestart() async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        var zookeeper = try await ZooKeeperServer.start()
+        defer { Task { [zookeeper] in try? await zookeeper.stop() } }
         let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto, zookeeper: zookeeper))
         defer { broker.remove() }
         try await broker.start()
@@ -305,15 +305,16 @@ struct MQTTBridgeTests {
         let added = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=zk.restart&qos=1").text
         #expect(added == "true", "\(added)\n\(broker.log().suffix(3000))")
         #expect(await waitUntilBridging(broker))
-        try mosquitto.publish(topic: "zk.restart", message: "before")
+        try await mosquitto.publish(topic: "zk.restart", message: "before")
         #expect(try await eventually { try storedContents(broker, topic: "zk.restart") == ["before"] })
 
-        try zookeeper.restart()
+        try await zookeeper.stop()
+        zookeeper = try await zookeeper.restart()
         // The binding is still listed (once the session is back) and messages still flow.
         #expect(await eventually(within: .seconds(30)) {
             (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(string: "\(broker.baseURL)/master/mqtt_list_topic")!)) as? [[String: Any]])?.count == 1
         })
-        try mosquitto.publish(topic: "zk.restart", message: "after")
+        try await mosquitto.publish(topic: "zk.restart", message: "after")
         #expect(try await eventually(within: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
                 "\(broker.log().suffix(4000))")
     }

@@ -15,8 +15,8 @@ struct SharedLedgerFailoverTests {
         let schema: String
 
         /// What the shared ledger holds for `topic`, in ledger order.
-        func stored(_ topic: String) throws -> [String] {
-            let out = try postgres.psql("SELECT encode(content, 'escape') FROM events WHERE topic = '\(topic)' ORDER BY position", schema: schema)
+        func stored(_ topic: String) async throws -> [String] {
+            let out = try await postgres.psql("SELECT encode(content, 'escape') FROM events WHERE topic = '\(topic)' ORDER BY position", schema: schema)
             return out.split(separator: "\n").map(String.init)
         }
 
@@ -28,10 +28,10 @@ struct SharedLedgerFailoverTests {
     }
 
     func withCluster(_ body: (Cluster) async throws -> Void) async throws {
-        let mosquitto = try Mosquitto()
-        defer { try? mosquitto.stop() }
-        let zookeeper = try ZooKeeperServer()
-        defer { try? zookeeper.stop() }
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        let zookeeper = try await ZooKeeperServer.start()
+        defer { Task { [zookeeper] in try? await zookeeper.stop() } }
         let postgres = try await PostgresServer.shared.value
         let schema = uniqueSchema("failover")
         let config = """
@@ -62,15 +62,15 @@ struct SharedLedgerFailoverTests {
 
             let total = 3000
             let messages = (1...total).map { "q\(qos)-\($0)" }
-            let device = Task.detached { try cluster.mosquitto.publish(topic: topic, lines: messages, qos: qos) }
-            #expect(try await eventually { try cluster.stored(topic).count >= 500 })
+            let device = Task.detached { try await cluster.mosquitto.publish(topic: topic, lines: messages, qos: qos) }
+            #expect(try await eventually { try await cluster.stored(topic).count >= 500 })
             leader.kill(signal: SIGKILL)
-            let storedAtKill = try cluster.stored(topic).count
+            let storedAtKill = try await cluster.stored(topic).count
             try await device.value
-            #expect(try await eventually(within: .seconds(90)) { Set(try cluster.stored(topic)).count >= total },
+            #expect(try await eventually(within: .seconds(90)) { Set(try await cluster.stored(topic)).count >= total },
                     "new leader's log:\n\(follower.log().suffix(3000))")
             try await Task.sleep(for: .seconds(1))
-            let stored = try cluster.stored(topic)
+            let stored = try await cluster.stored(topic)
             let duplicates = stored.count - Set(stored).count
             print("shared ledger, QoS \(qos), leader killed: \(storedAtKill) stored at the kill, \(stored.count) in all, \(duplicates) duplicates")
             #expect(Set(stored) == Set(messages))
@@ -80,7 +80,7 @@ struct SharedLedgerFailoverTests {
             }
             // The follower takes over (after the killed leader's session expires).
             #expect(await eventually(within: .seconds(30)) { follower.log().contains("state=leader") })
-            let (status, output) = try follower.run(["verify", "--config", follower.configPath])
+            let (status, output) = try await follower.run(["verify", "--config", follower.configPath])
             #expect(status == 0, "\(output)")
         }
     }

@@ -77,12 +77,12 @@ import TestSupport
             let info = try await http("\(c.baseURL)/admin/blockchaininfo").object
             #expect(info["eventCount"] as? Int == 480)
             let height = try #require(info["blockHeight"] as? Int)
-            let links = try server.psql(
+            let links = try await server.psql(
                 "SELECT count(*), min(b.height), max(b.height) FROM blocks b LEFT JOIN blocks p ON p.height = b.height - 1 " +
                 "WHERE b.height = 1 OR b.prev_hash = p.hash", schema: schema
             )
             #expect(links.trimmingCharacters(in: .whitespacesAndNewlines) == "\(height)|1|\(height)")
-            let (status, output) = try b.run(["verify", "--config", b.configPath])
+            let (status, output) = try await b.run(["verify", "--config", b.configPath])
             #expect(status == 0, "\(output)")
             #expect(output.contains("480 events, chain intact"), "\(output)")
         }
@@ -163,7 +163,7 @@ import TestSupport
             var missing: [String] = []
             for id in ids where try await http("\(brokers[1].baseURL)/rest/getEvent?eventId=\(id)").status != 200 { missing.append(id) }
             #expect(missing.isEmpty, "acknowledged but not stored: \(missing.prefix(10))")
-            let (status, output) = try brokers[0].run(["verify", "--config", brokers[0].configPath])
+            let (status, output) = try await brokers[0].run(["verify", "--config", brokers[0].configPath])
             #expect(status == 0, "\(output)")
         }
     }
@@ -190,11 +190,11 @@ import TestSupport
 
         let shared = try BrokerProcess(extraConfig: Self.sharedLedger(server, schema: uniqueSchema("copy")))
         defer { shared.remove() }
-        let (status, output) = try shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
+        let (status, output) = try await shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
         #expect(status == 0, "\(output)")
         #expect(output.contains("300 events) copied") && output.contains("300 events, chain intact"), "\(output)")
         // Again: nothing left to copy, the chain is recognised as the same.
-        let (again, secondOutput) = try shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
+        let (again, secondOutput) = try await shared.run(["ledger", "copy", "--from", embedded.configPath, "--to", shared.configPath])
         #expect(again == 0 && secondOutput.contains("0 blocks (0 events) copied") && secondOutput.contains("were already there"), "\(secondOutput)")
 
         try await shared.start()

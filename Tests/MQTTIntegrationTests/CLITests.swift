@@ -67,7 +67,7 @@ struct CLITests {
             while !FileManager.default.fileExists(atPath: "/proc/\(sub.process.processIdentifier)") { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(500))
         }
-        sub.terminate()
+        sub.signal(SIGTERM)
         let result = try await withDeadline(seconds: 10, "sub exiting on SIGTERM") { await sub.wait() }
         #expect(result.status == 0)
         #expect(result.stderr.contains("sending SUBSCRIBE"))

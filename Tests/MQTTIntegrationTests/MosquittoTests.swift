@@ -164,7 +164,7 @@ struct MosquittoTests {
         // Stopped with SIGTERM, as `kill` does: mosquitto then saves its whole state. SIGKILL would
         // lose what changed since the last autosave (autosave_interval), messages included, which
         // no client can make up for.
-        var broker = try await Mosquitto.start()
+        let broker = try await Mosquitto.start()
         let subscriberLog = PacketLog(), publisherLog = PacketLog()
         var subscriberConfiguration = broker.configuration(clientID: "restart-sub-\(qos.rawValue)", cleanSession: false)
         subscriberConfiguration.packetTrace = { sent, packet in subscriberLog.record(sent: sent, packet) }
@@ -190,7 +190,7 @@ struct MosquittoTests {
         try await withDeadline(seconds: 180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
             await inbox.waitFor(count: total / 4)
         }
-        broker = try await broker.restart()
+        try await broker.restart()
         try await withDeadline(seconds: 180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
             try await publishing.value
             await inbox.waitFor(count: total)

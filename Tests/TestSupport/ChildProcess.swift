@@ -1,26 +1,69 @@
 import Foundation
 
-/// Runs a command to completion; returns its exit status and standard output (with standard
-/// error too when `mergeStandardError`, else that goes to the test's own standard error).
-@discardableResult
-public func runProcess(
-    _ path: String, _ arguments: [String], input: String? = nil, mergeStandardError: Bool = false
-) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = mergeStandardError ? output : FileHandle.standardError
-    let inputPipe = Pipe()
-    if input != nil { process.standardInput = inputPipe }
-    try process.run()
-    if let input {
-        inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inputPipe.fileHandleForWriting.close()
+/// What a finished child process left: its exit status (128 + signal when killed) and output.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// A child process whose standard output and error are collected; `wait()` returns them with
+/// the exit status. The one way tests run a program, long-lived (`Child`) or to completion (`run`).
+public final class Child: @unchecked Sendable {
+    // @unchecked: `process` is only started in init and read after exit; the pipes are read on
+    // one background queue each, which write the buffers under `lock`.
+    public let process = Process()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+    private let done = DispatchGroup()
+
+    /// Starts `executable`; `stdin` is written and closed at once (empty input when nil).
+    public init(_ executable: String, _ arguments: [String], stdin: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = inPipe
+        try process.run()
+        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? inPipe.fileHandleForWriting.close()
+        for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
+            done.enter()
+            DispatchQueue.global().async { [self] in
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                lock.withLock { if isOut { out = data } else { err = data } }
+                done.leave()
+            }
+        }
     }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    return (waitForChildExit(process), String(decoding: data, as: UTF8.self))
+
+    public var isRunning: Bool { !hasExited(process) }
+
+    /// SIGKILL: the test runner blocks SIGTERM and its children inherit that mask.
+    public func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
+
+    /// Sends `signal` (SIGTERM only works when the program unblocks it, as `weevent` does).
+    public func signal(_ signal: Int32) { Foundation.kill(process.processIdentifier, signal) }
+
+    /// Waits for the exit and for both pipes to be read to their end.
+    public func wait() async -> ProcessResult {
+        let status: Int32 = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [self] in
+                let status = waitForChildExit(process)
+                done.wait()
+                continuation.resume(returning: status)
+            }
+        }
+        let (out, err) = lock.withLock { (self.out, self.err) }
+        return ProcessResult(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+}
+
+/// Runs a program to completion.
+public func run(_ executable: String, _ arguments: [String], stdin: String? = nil) async throws -> ProcessResult {
+    try await Child(executable, arguments, stdin: stdin).wait()
 }
 
 /// Blocks until `process` has ended and returns its exit status (128 + signal when killed).

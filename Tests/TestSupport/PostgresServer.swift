@@ -30,14 +30,14 @@ public struct PostgresServer: Sendable {
     /// Runs SQL with psql (on the `postgres` database, `search_path` set to `schema` when given);
     /// its output, or an error with psql's message.
     @discardableResult
-    public func psql(_ sql: String, schema: String? = nil) throws -> String {
+    public func psql(_ sql: String, schema: String? = nil) async throws -> String {
         let script = (schema.map { "SET search_path TO \($0);\n" } ?? "") + sql
-        let (status, output) = try runProcess(
+        let result = try await run(
             "/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-At"],
-            input: script, mergeStandardError: true
+            stdin: script
         )
-        guard status == 0 else { throw ServerScript.ScriptError(message: "psql exited with \(status): \(output)") }
-        return output
+        guard result.status == 0 else { throw ServerScript.ScriptError(message: "psql exited with \(result.status): \(result.stderr)") }
+        return result.stdout
     }
 }
 

@@ -45,7 +45,8 @@ extension MQTTClientCore {
         case .deliver:
             messages.yield(MQTTMessage(
                 topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
-                packetID: publish.packetID, acknowledger: acknowledger, sessionEpoch: sessionEpoch
+                packetID: publish.packetID,
+                acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none
             ))
         case .resendPubrec:
             handler.send(.pubrec(PubrecPacket(packetID: publish.packetID!)))

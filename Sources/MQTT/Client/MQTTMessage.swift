@@ -13,22 +13,36 @@ public struct MQTTMessage: Sendable {
     public let dup: Bool
     /// nil at QoS 0.
     public let packetID: UInt16?
-    let acknowledger: MQTTAcknowledger?
-    let sessionEpoch: UInt64
+    private let acknowledgement: Acknowledgement
 
-    public init(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false, packetID: UInt16? = nil) {
-        self.init(topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID, acknowledger: nil, sessionEpoch: 0)
+    /// Who is told when the application calls `ack()`.
+    enum Acknowledgement: Sendable {
+        case none
+        /// The client that received the message, for the session it arrived in.
+        case client(MQTTAcknowledger, sessionEpoch: UInt64)
+        /// The application's own: a message built outside a client (a replay, a test).
+        case custom(@Sendable () -> Void)
     }
 
-    init(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?, acknowledger: MQTTAcknowledger?, sessionEpoch: UInt64) {
+    /// A message built by the application, whose `ack()` calls `acknowledge` (at QoS 1 and 2).
+    public init(
+        topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false,
+        packetID: UInt16? = nil, acknowledge: (@Sendable () -> Void)? = nil
+    ) {
+        self.init(
+            topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID,
+            acknowledgement: acknowledge.map { .custom($0) } ?? .none
+        )
+    }
+
+    init(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?, acknowledgement: Acknowledgement) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.dup = dup
         self.packetID = packetID
-        self.acknowledger = acknowledger
-        self.sessionEpoch = sessionEpoch
+        self.acknowledgement = acknowledgement
     }
 
     /// The payload as UTF-8 text (invalid sequences repaired).
@@ -39,8 +53,13 @@ public struct MQTTMessage: Sendable {
     /// If the connection was lost meanwhile, a QoS 2 acknowledgement is still remembered and answers
     /// the broker's redelivery; a QoS 1 message is simply delivered again.
     public func ack() {
-        guard qos != .atMostOnce, let packetID, let acknowledger else { return }
-        acknowledger.acknowledge(packetID: packetID, qos: qos, sessionEpoch: sessionEpoch)
+        guard qos != .atMostOnce, let packetID else { return }
+        switch acknowledgement {
+        case .none: break
+        case .client(let acknowledger, let sessionEpoch):
+            acknowledger.acknowledge(packetID: packetID, qos: qos, sessionEpoch: sessionEpoch)
+        case .custom(let acknowledge): acknowledge()
+        }
     }
 }
 

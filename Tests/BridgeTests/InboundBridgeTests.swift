@@ -1,0 +1,108 @@
+import Foundation
+import Ledger
+import Logging
+import MQTT
+import Testing
+import WeEvent
+@testable import Bridge
+
+/// Device → ledger without an MQTT broker: messages from a stream, a real embedded ledger.
+@Suite struct InboundBridgeTests {
+    /// Runs an inbound bridge over `messages` until they are all handled.
+    func bridge(
+        _ fixture: BridgeFixture, _ bindings: [Binding], _ messages: [MQTTMessage], contentMaxLength: Int = 10_240
+    ) async throws {
+        let (stream, sink) = AsyncStream.makeStream(of: MQTTMessage.self)
+        for message in messages { sink.yield(message) }
+        sink.finish()
+        let snapshot = BindingSnapshot()
+        snapshot.replace(bindings)
+        try await InboundBridge(
+            messages: stream, ledgers: fixture.ledgers, bindings: snapshot, status: fixture.status, rejected: fixture.rejected,
+            contentMaxLength: contentMaxLength, extensionsMaxLength: 1024, session: "weevent-test", logger: Logger(label: "test")
+        ).run()
+    }
+
+    func inbound(_ topic: String, filter: String) -> Binding {
+        Binding(direction: .inbound, groupId: "1", topic: topic, mqttTopic: filter, qos: 1, createdAt: 1)
+    }
+
+    @Test func messagesOnABoundFilterBecomeEventsAndEveryMessageIsAcknowledged() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "readings")
+            let acks = AckRecorder()
+            try await bridge(fixture, [inbound("readings", filter: "dev/+/temp")], [
+                acks.message("dev/1/temp", "21.5", packetID: 1),
+                acks.message("elsewhere/x", "not bound", packetID: 2),
+                acks.message("dev/2/temp", "22.0", packetID: 3),
+            ])
+            let stored = try await fixture.stored("readings")
+            #expect(stored.map(\.content) == ["21.5", "22.0"])
+            #expect(stored.map(\.mqttTopic) == ["dev/1/temp", "dev/2/temp"])
+            // An unbound message is acknowledged too (nothing would ever take it), in arrival order.
+            #expect(acks.packetIDs == [1, 2, 3])
+            #expect(fixture.status.snapshot()[inbound("readings", filter: "dev/+/temp").key]?.bridged == 2)
+        }
+    }
+
+    @Test func aPayloadThatCannotBeAnEventIsRejectedLoggedAndAcknowledged() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "small")
+            let binding = inbound("small", filter: "small")
+            let acks = AckRecorder()
+            try await bridge(fixture, [binding], [
+                acks.message("small", "far too long", packetID: 1),
+                acks.message("small", "fits", packetID: 2),
+            ], contentMaxLength: 4)
+            #expect(try await fixture.stored("small").map(\.content) == ["fits"])
+            #expect(acks.packetIDs == [1, 2])
+            let rejected = fixture.rejected.read(groupId: "1", topic: "small", limit: 10)
+            #expect(rejected.map(\.payload) == [Data("far too long".utf8).base64EncodedString()])
+            #expect(rejected.first?.reason.contains("exceeds max length") == true, "\(rejected)")
+            #expect(fixture.status.snapshot()[binding.key]?.rejected == 1)
+        }
+    }
+
+    @Test func aMessageForATopicThatIsNotOpenIsRejectedNotLost() async throws {
+        try await BridgeFixture.with { fixture in
+            let binding = inbound("never.opened", filter: "dev/#")
+            let acks = AckRecorder()
+            try await bridge(fixture, [binding], [acks.message("dev/a", "reading", packetID: 9)])
+            #expect(acks.packetIDs == [9])
+            let rejected = fixture.rejected.read(groupId: "1", topic: "never.opened", limit: 10)
+            #expect(rejected.map(\.reason) == ["topic not exist"])
+        }
+    }
+
+    /// A QoS 2 message redelivered (DUP) after it was stored, as after a crash before PUBREC:
+    /// its receipt names the stored event, so it is acknowledged and not stored again. A later
+    /// message that reuses the packet id with another payload is a new message.
+    @Test func aRedeliveredQoS2MessageIsStoredOnce() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "once")
+            let binding = inbound("once", filter: "once")
+            let acks = AckRecorder()
+            try await bridge(fixture, [binding], [acks.message("once", "first", qos: .exactlyOnce, packetID: 7)])
+            try await bridge(fixture, [binding], [acks.message("once", "first", qos: .exactlyOnce, packetID: 7, dup: true)])
+            #expect(try await fixture.stored("once").map(\.content) == ["first"])
+            try await bridge(fixture, [binding], [acks.message("once", "second", qos: .exactlyOnce, packetID: 7, dup: true)])
+            #expect(try await fixture.stored("once").map(\.content) == ["first", "second"])
+            #expect(acks.packetIDs == [7, 7, 7])
+        }
+    }
+
+    @Test func oneMessageMatchingTwoBindingsBecomesAnEventInEach() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "all")
+            _ = try await fixture.ledger.open(topic: "temperatures")
+            let acks = AckRecorder()
+            try await bridge(fixture, [inbound("all", filter: "#"), inbound("temperatures", filter: "+/temp")], [
+                acks.message("d1/temp", "20", packetID: 1),
+                acks.message("d1/humidity", "40", packetID: 2),
+            ])
+            #expect(try await fixture.stored("all").map(\.content) == ["20", "40"])
+            #expect(try await fixture.stored("temperatures").map(\.content) == ["20"])
+            #expect(acks.packetIDs == [1, 2])
+        }
+    }
+}

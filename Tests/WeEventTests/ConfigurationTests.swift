@@ -1,0 +1,120 @@
+import Testing
+@testable import WeEvent
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsMatchTheDesign() throws {
+        let c = try Configuration(properties: Properties(parsing: ""))
+        #expect(c.serverPort == 8080)
+        #expect(c.ledgerGroups == ["1"])
+        #expect(c.mqttBrokerURL == "tcp://127.0.0.1:1883")
+        #expect(c.mqttQoS == 2)
+        #expect(c.mqttTimeoutMilliseconds == 5000)
+        #expect(c.mqttKeepAliveSeconds == 15)
+        #expect(c.zookeeperHosts == "127.0.0.1:2181")
+        #expect(c.zookeeperPath == "/event_broker")
+        #expect(c.zookeeperTimeoutMilliseconds == 3000)
+        #expect(c.contentMaxLength == 10240)
+        #expect(c.extensionsMaxLength == 1024)
+    }
+
+    @Test func readsTheSourceDocumentsKeys() throws {
+        let text = """
+            mqtt.broker.url=tcp://127.0.0.1:1883
+            mqtt.broker.user=${user}
+            mqtt.broker.password=${password}
+            mqtt.broker.qos=2
+            mqtt.broker.timeout=5000
+            #mosquitto default 20s
+            mqtt.broker.keep-alive=15
+            broker.zookeeper.ip=127.0.0.1:2181     
+            broker.zookeeper.path=/event_broker
+            broker.zookeeper.timeout=3000
+            """
+        let c = try Configuration(properties: Properties(parsing: text, environment: ["user": "u", "password": "p"]))
+        #expect(c.mqttUser == "u")
+        #expect(c.mqttPassword == "p")
+        #expect(c.zookeeperHosts == "127.0.0.1:2181")
+        #expect(c.unknownKeys.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("server.port=http", "server.port", "'http' is not an integer in 1...65535"),
+        ("server.port=70000", "server.port", "'70000' is not an integer in 1...65535"),
+        ("mqtt.broker.qos=3", "mqtt.broker.qos", "'3' is not an integer in 0...2"),
+        ("mqtt.broker.url=http://x:1", "mqtt.broker.url", "'http://x:1' is not tcp://host:port or ssl://host:port"),
+        ("broker.zookeeper.ip=localhost", "broker.zookeeper.ip", "'localhost' is not host:port"),
+        ("broker.zookeeper.path=event_broker", "broker.zookeeper.path", "'event_broker' must start with '/' and not end with '/'"),
+        ("ip.check.white-table=10.0.0.1, example.com", "ip.check.white-table", "'example.com' is not an IPv4 or IPv6 address"),
+        ("ledger.groups=1,1", "ledger.groups", "a group is listed twice"),
+        ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/', at most 64 bytes"),
+        ("ledger.store=mysql", "ledger.store", "'mysql' is not sqlite or postgresql"),
+        ("ledger.store=postgresql", "ledger.store", "postgresql needs ledger.postgresql.url"),
+        ("ledger.postgresql.url=mysql://u@h/db\nledger.store=postgresql", "ledger.postgresql.url",
+         "not a postgres:// URL: must start with postgres://"),
+        ("ledger.postgresql.url=postgres://u@h:99999/db\nledger.store=postgresql", "ledger.postgresql.url",
+         "not a postgres:// URL: port must be an integer in 1...65535"),
+        ("ledger.postgresql.schema=Weevent", "ledger.postgresql.schema",
+         "'Weevent' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"),
+        ("ledger.postgresql.timeout-ms=0", "ledger.postgresql.timeout-ms", "'0' is not an integer in 100...600000"),
+    ])
+    func malformedValueNamesKeyAndLine(line: String, key: String, message: String) {
+        do {
+            _ = try Configuration(properties: Properties(parsing: "# first\n\(line)", source: "w.properties"))
+            Issue.record("expected an error for \(line)")
+        } catch {
+            #expect(error == ConfigurationError(source: "w.properties", line: 2, key: key, message: message))
+        }
+    }
+
+    @Test func theSharedLedgerIsConfiguredByURLWithEnvironmentAndSSLMode() throws {
+        let text = """
+            ledger.store=postgresql
+            ledger.postgresql.url=postgres://weevent:${PGPASSWORD}@db.example:6432/events?sslmode=require
+            ledger.postgresql.pool-size=32
+            """
+        let c = try Configuration(properties: Properties(parsing: text, environment: ["PGPASSWORD": "p@ss"]))
+        #expect(c.ledgerStore == .postgresql)
+        #expect(c.postgresURL == PostgresURL(host: "db.example", port: 6432, user: "weevent", password: "p@ss", database: "events", tls: .require))
+        #expect(c.postgresPoolSize == 32)
+        #expect(c.postgresSchema == "weevent")
+        #expect(c.postgresURL?.description == "postgres://weevent@db.example:6432/events?sslmode=require", "no password in logs")
+        #expect(try Configuration(properties: Properties(parsing: "")).ledgerStore == .sqlite)
+    }
+
+    @Test(arguments: [
+        ("postgresql://a%40b:p%3Aw@[::1]/d", PostgresURL(host: "::1", user: "a@b", password: "p:w", database: "d")),
+        ("postgres://u@h/d?sslmode=prefer", PostgresURL(host: "h", user: "u", database: "d", tls: .prefer)),
+    ])
+    func postgresURLsParse(text: String, expected: PostgresURL) throws {
+        #expect(try PostgresURL.parse(text).get() == expected)
+    }
+
+    @Test(arguments: ["postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1"])
+    func malformedPostgresURLsAreRefused(text: String) {
+        #expect(throws: PostgresURLError.self) { try PostgresURL.parse(text).get() }
+    }
+
+    @Test func unknownKeysAreReportedNotFatal() throws {
+        let c = try Configuration(properties: Properties(parsing: "server.port=9000\nserver.prot=1"))
+        #expect(c.serverPort == 9000)
+        #expect(c.unknownKeys.map(\.key) == ["server.prot"])
+        #expect(c.unknownKeys.first?.line == 2)
+    }
+
+    @Test func emptyBridgeAndZooKeeperMeanOff() throws {
+        let c = try Configuration(properties: Properties(parsing: "mqtt.broker.url=\nbroker.zookeeper.ip="))
+        #expect(c.mqttBrokerURL.isEmpty)
+        #expect(c.zookeeperHosts.isEmpty)
+    }
+
+    @Test func theShippedConfigurationLoads() throws {
+        let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let c = try Configuration.load(path: "/\(root)/conf/weevent.properties", environment: [:])
+        #expect(c.serverPort == 8080)
+        #expect(c.unknownKeys.isEmpty)
+        let docker = try Configuration.load(path: "/\(root)/docker/weevent.properties.docker", environment: ["PGPASSWORD": "pw"])
+        #expect(docker.ledgerStore == .postgresql)
+        #expect(docker.postgresURL?.host == "postgres")
+        #expect(docker.unknownKeys.isEmpty)
+    }
+}
