@@ -36,3 +36,18 @@ struct TopicRecord: Sendable, Equatable {
         )
     }
 }
+
+extension ChainHead {
+    /// The head once `sealed` is written on top of this one.
+    func advanced(by sealed: BlockSealer.Sealed) -> ChainHead {
+        var next = self
+        if let last = sealed.blocks.last {
+            next.height = last.header.height
+            next.lastHash = last.header.hash
+            next.eventCount = last.lastPosition
+        }
+        next.topics.merge(sealed.topics) { _, changed in changed }
+        next.nextOrder = max(nextOrder, sealed.nextOrder)
+        return next
+    }
+}

@@ -4,54 +4,104 @@ import NIOCore
 import PostgresNIO
 import WeEvent
 
-/// One batch of one instance's queued writes sealed onto the shared chain in one transaction:
-/// lock the group's head row, read the topics the batch names, seal with the `BlockSealer`, write
-/// blocks, events, topics, receipts, the new head and the NOTIFY (one statement), COMMIT; then
-/// answer. Few round trips matter: the head stays locked until COMMIT.
+/// One batch of one instance's queued writes sealed onto the shared chain, then answered.
+///
+/// Two ways, both ending in one commit that either appends whole blocks on the current head or
+/// writes nothing, so the chain never forks:
+/// - **On the known head** (the usual case while this instance is the one writing): the batch is
+///   sealed on the head this instance last wrote or read, and written by one autocommit statement
+///   that applies only if the head row's version is still that head's. One round trip, no lock
+///   held across round trips.
+/// - **Under the lock**, when the head is not known (first write, a topic not seen yet) or another
+///   instance wrote since: a transaction locks the head row, reads the batch's topics, seals and
+///   writes (one statement), then COMMIT.
 struct PostgresBlockWriter: Sendable {
     let ledger: PostgresLedger
+
+    /// A written batch: its round (answered once the commit is known) and the head it went onto.
+    private struct Committed {
+        let round: WriteRound
+        let sealed: BlockSealer.Sealed
+        let before: ChainHead
+    }
 
     func write(_ batch: [WriteOp]) async {
         let logger = ledger.logger
         do {
-            let (round, sealed, before) = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
-                try await ledger.client.withTransaction(logger: logger) { connection in
-                    try await seal(batch, connection)
+            let committed: Committed
+            if let done = try await writeOnKnownHead(batch) {
+                committed = done
+            } else {
+                committed = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
+                    try await ledger.client.withTransaction(logger: logger) { connection in
+                        try await writeUnderLock(batch, connection)
+                    }
                 }
             }
-            if let last = sealed.blocks.last {
+            if let last = committed.sealed.blocks.last {
                 // Commits of other instances just before ours reach followers from the store.
-                ledger.commits.advanced(to: before)
-                ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(sealed.blocks) }
+                ledger.commits.advanced(to: committed.before.eventCount)
+                ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(committed.sealed.blocks) }
             }
-            round.finish(.success(()))
+            committed.round.finish(.success(()))
         } catch {
             // Nobody was answered yet: the transaction's round is answered only here. A commit that
             // timed out may still land; its publishers were told it failed (at-least-once for them).
+            ledger.knownHead.withLock { $0 = nil }
             let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
             logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
             for op in batch { op.fail(failure) }
         }
     }
 
-    /// Inside the transaction: the sealed batch, its round (answered after COMMIT) and the head it went onto.
-    /// Three statements besides BEGIN and COMMIT: the head (locked), the batch's topics, all writes.
-    private func seal(_ batch: [WriteOp], _ connection: PostgresConnection) async throws -> (WriteRound, BlockSealer.Sealed, UInt64) {
-        let head = try await lockHead(connection, topics: Self.topics(of: batch))
+    /// Seals the batch on the head this instance knows and writes it in one statement that applies
+    /// only if nobody wrote since. nil when that was not possible (head or a topic unknown) or
+    /// another writer came first: nothing was written, and the caller goes under the lock.
+    private func writeOnKnownHead(_ batch: [WriteOp]) async throws -> Committed? {
+        guard let known = ledger.knownHead.withLock({ $0 }),
+            Self.topics(of: batch).allSatisfy({ known.head.topics[$0] != nil })
+        else { return nil }
+        let (round, sealed) = seal(batch, on: known.head)
+        if sealed.isEmpty { return Committed(round: round, sealed: sealed, before: known.head) }
+        let writes = Writes(round: round, sealed: sealed)
+        let version = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
+            try await ledger.client.withConnection { connection in
+                try await write(writes, connection, ifVersion: known.version)
+            }
+        }
+        guard let version else {
+            ledger.logger.debug("another instance wrote since this one's last commit; sealing again under the lock")
+            ledger.knownHead.withLock { $0 = nil }
+            return nil
+        }
+        ledger.knownHead.withLock { $0 = KnownHead(head: known.head.advanced(by: sealed), version: version) }
+        return Committed(round: round, sealed: sealed, before: known.head)
+    }
+
+    /// Inside the transaction: locks the head, reads the batch's topics, seals and writes. Three
+    /// statements besides BEGIN and COMMIT.
+    private func writeUnderLock(_ batch: [WriteOp], _ connection: PostgresConnection) async throws -> Committed {
+        let (head, version) = try await lockHead(connection, topics: Self.topics(of: batch))
+        let (round, sealed) = seal(batch, on: head)
+        var newVersion = version
+        if !sealed.isEmpty {
+            guard let written = try await write(Writes(round: round, sealed: sealed), connection) else {
+                throw LedgerStoreError("group \(ledger.groupID): the locked head row was not updated")
+            }
+            newVersion = written
+        }
+        ledger.knownHead.withLock { $0 = KnownHead(head: head.advanced(by: sealed), version: newVersion) }
+        return Committed(round: round, sealed: sealed, before: head)
+    }
+
+    private func seal(_ batch: [WriteOp], on head: ChainHead) -> (WriteRound, BlockSealer.Sealed) {
         var sealer = BlockSealer(
             head: head, timestamp: Int64(Date().timeIntervalSince1970 * 1000),
             maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
         )
         var round = WriteRound()
         for op in batch { round.take(op, into: &sealer) }
-        let sealed = sealer.finish()
-        if !sealed.isEmpty {
-            try await write(Writes(
-                blocks: sealed.blocks, topics: sealed.topics, receipts: round.receiptsToStore,
-                newHead: sealed.blocks.last, topicCount: sealed.nextOrder
-            ), connection)
-        }
-        return (round, sealed, head.eventCount)
+        return (round, sealer.finish())
     }
 
     /// Every topic the batch names: the sealer needs their records as of the lock.
@@ -70,21 +120,21 @@ struct PostgresBlockWriter: Sendable {
     /// Locks the group's head row until COMMIT, then reads the batch's topics. Two statements: the
     /// topics must be read after the lock was granted, or a writer that waited for it would see
     /// the sequences as they were before the previous holder's commit.
-    private func lockHead(_ connection: PostgresConnection, topics: [String]) async throws -> ChainHead {
+    private func lockHead(_ connection: PostgresConnection, topics: [String]) async throws -> (ChainHead, version: Int64) {
         let group = ledger.groupID
         let rows = try await connection.query(
-            "SELECT height, last_hash, event_count, topic_count FROM ledgers WHERE group_id = \(group) FOR UPDATE",
+            "SELECT height, last_hash, event_count, topic_count, version FROM ledgers WHERE group_id = \(group) FOR UPDATE",
             logger: ledger.logger
         )
-        var head: ChainHead?
-        for try await (height, hash, count, topicCount) in rows.decode((Int64, ByteBuffer, Int64, Int32).self) {
-            head = ChainHead(
+        var locked: (ChainHead, Int64)?
+        for try await (height, hash, count, topicCount, version) in rows.decode((Int64, ByteBuffer, Int64, Int32, Int64).self) {
+            locked = (ChainHead(
                 height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
                 eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
-            )
+            ), version)
         }
-        guard var head else { throw LedgerStoreError("group \(group) has no head row") }
-        guard !topics.isEmpty else { return head }
+        guard var (head, version) = locked else { throw LedgerStoreError("group \(group) has no head row") }
+        guard !topics.isEmpty else { return (head, version) }
         let records = try await connection.query("""
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
             WHERE group_id = \(group) AND name = ANY(\(topics))
@@ -95,7 +145,7 @@ struct PostgresBlockWriter: Sendable {
                 lastTimestamp: row.4, isOpen: row.5, order: Int(row.6), idPrefix: row.7
             )
         }
-        return head
+        return (head, version)
     }
 
     /// What one transaction writes: blocks with their events, topic records, receipts and the head.
@@ -109,9 +159,13 @@ struct PostgresBlockWriter: Sendable {
         var topicCount: Int = 0
     }
 
-    /// Everything in one statement (data-modifying CTEs; arrays unnested by the server), ending
-    /// with the NOTIFY that other instances' readers wake on (sent at COMMIT) when the head moved.
-    func write(_ writes: Writes, _ connection: PostgresConnection) async throws {
+    /// Everything in one statement (data-modifying CTEs; arrays unnested by the server): the head
+    /// row first, version bumped, then blocks, events, topics and receipts, which are written only
+    /// if the head row was (with `ifVersion`, only while its version is that one), and the NOTIFY
+    /// that other instances' readers wake on (sent at commit) when the head moved. The head row's
+    /// new version, or nil when it was not `ifVersion` and nothing was written.
+    @discardableResult
+    func write(_ writes: Writes, _ connection: PostgresConnection, ifVersion expected: Int64? = nil) async throws -> Int64? {
         let events = EventColumns(writes.blocks)
         let headers = writes.blocks.map(\.header)
         let names = Array(writes.topics.keys)
@@ -119,38 +173,50 @@ struct PostgresBlockWriter: Sendable {
         let group = ledger.groupID
         let head = writes.newHead
         let payload = "\(ledger.store.schema) \(group) \(head?.lastPosition ?? 0)"
-        try await connection.perform("""
-            WITH ev AS (
+        let rows = try await connection.query("""
+            WITH hd AS (
+                UPDATE ledgers SET height = COALESCE(\(head.map { Int64($0.header.height) })::int8, height),
+                    last_hash = COALESCE(\(head.map { ByteBuffer(bytes: $0.header.hash) })::bytea, last_hash),
+                    event_count = COALESCE(\(head.map { Int64($0.lastPosition) })::int8, event_count),
+                    topic_count = GREATEST(topic_count, \(Int32(clamping: writes.topicCount))::int4),
+                    version = version + 1
+                WHERE group_id = \(group) AND (\(expected)::int8 IS NULL OR version = \(expected)::int8)
+                RETURNING version),
+            ev AS (
                 INSERT INTO events(group_id, position, block, topic, seq, timestamp, content, extensions, hash)
-                SELECT \(group), * FROM unnest(\(events.positions)::int8[], \(events.heights)::int8[], \(events.topics)::text[],
+                SELECT \(group), u.* FROM unnest(\(events.positions)::int8[], \(events.heights)::int8[], \(events.topics)::text[],
                     \(events.sequences)::int8[], \(events.timestamps)::int8[], \(events.contents)::bytea[],
-                    \(events.extensions)::text[], \(events.hashes)::bytea[])),
+                    \(events.extensions)::text[], \(events.hashes)::bytea[]) AS u
+                WHERE EXISTS (SELECT FROM hd)),
             bl AS (
                 INSERT INTO blocks(group_id, height, prev_hash, merkle_root, hash, timestamp, event_count, first_position)
-                SELECT \(group), * FROM unnest(\(headers.map { Int64($0.height) })::int8[],
+                SELECT \(group), u.* FROM unnest(\(headers.map { Int64($0.height) })::int8[],
                     \(headers.map { ByteBuffer(bytes: $0.previousHash) })::bytea[], \(headers.map { ByteBuffer(bytes: $0.merkleRoot) })::bytea[],
                     \(headers.map { ByteBuffer(bytes: $0.hash) })::bytea[], \(headers.map(\.timestamp))::int8[],
-                    \(headers.map { Int64($0.eventCount) })::int8[], \(writes.blocks.map { Int64($0.firstPosition) })::int8[])),
+                    \(headers.map { Int64($0.eventCount) })::int8[], \(writes.blocks.map { Int64($0.firstPosition) })::int8[]) AS u
+                WHERE EXISTS (SELECT FROM hd)),
             tp AS (
                 INSERT INTO topics(group_id, name, id_prefix, created, seq, last_block, last_timestamp, open, ord)
-                SELECT \(group), * FROM unnest(\(names)::text[], \(records.map(\.idPrefix))::text[], \(records.map(\.created))::int8[],
+                SELECT \(group), u.* FROM unnest(\(names)::text[], \(records.map(\.idPrefix))::text[], \(records.map(\.created))::int8[],
                     \(records.map { Int64($0.sequence) })::int8[], \(records.map { Int64($0.lastBlock) })::int8[],
-                    \(records.map(\.lastTimestamp))::int8[], \(records.map(\.isOpen))::bool[], \(records.map { Int32($0.order) })::int4[])
+                    \(records.map(\.lastTimestamp))::int8[], \(records.map(\.isOpen))::bool[], \(records.map { Int32($0.order) })::int4[]) AS u
+                WHERE EXISTS (SELECT FROM hd)
                 ON CONFLICT (group_id, name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,
                     last_timestamp = excluded.last_timestamp, open = excluded.open),
             rc AS (
                 INSERT INTO mqtt_receipts(group_id, session, packet_id, event_id)
-                SELECT \(group), * FROM unnest(\(writes.receipts.map(\.0.session))::text[],
-                    \(writes.receipts.map { Int32($0.0.packetID) })::int4[], \(writes.receipts.map(\.1))::text[])
+                SELECT \(group), u.* FROM unnest(\(writes.receipts.map(\.0.session))::text[],
+                    \(writes.receipts.map { Int32($0.0.packetID) })::int4[], \(writes.receipts.map(\.1))::text[]) AS u
+                WHERE EXISTS (SELECT FROM hd)
                 ON CONFLICT (group_id, session, packet_id) DO UPDATE SET event_id = excluded.event_id),
-            hd AS (
-                UPDATE ledgers SET height = COALESCE(\(head.map { Int64($0.header.height) })::int8, height),
-                    last_hash = COALESCE(\(head.map { ByteBuffer(bytes: $0.header.hash) })::bytea, last_hash),
-                    event_count = COALESCE(\(head.map { Int64($0.lastPosition) })::int8, event_count),
-                    topic_count = GREATEST(topic_count, \(Int32(clamping: writes.topicCount))::int4)
-                WHERE group_id = \(group) RETURNING 1)
-            SELECT pg_notify(\(PostgresLedger.commitChannel), \(payload)) FROM hd WHERE \(head != nil)
+            nt AS (
+                SELECT pg_notify(\(PostgresLedger.commitChannel), \(payload)) FROM hd WHERE \(head != nil))
+            SELECT version, (SELECT count(*) FROM nt) FROM hd
             """, logger: ledger.logger)
+        // Read to the end: an error raised while the statement runs arrives with its rows.
+        var version: Int64?
+        for try await (written, _) in rows.decode((Int64, Int64).self) { version = written }
+        return version
     }
 
     /// The events of some blocks as one array per column, in position order.
@@ -186,5 +252,15 @@ struct PostgresBlockWriter: Sendable {
             return "\(error.code)\(server)"
         }
         return String(describing: error)
+    }
+}
+
+extension PostgresBlockWriter.Writes {
+    /// What a sealed batch writes: its blocks, the topics it changed, its receipts, the new head.
+    init(round: WriteRound, sealed: BlockSealer.Sealed) {
+        self.init(
+            blocks: sealed.blocks, topics: sealed.topics, receipts: round.receiptsToStore,
+            newHead: sealed.blocks.last, topicCount: sealed.nextOrder
+        )
     }
 }

@@ -27,6 +27,10 @@ public final class PostgresLedger: EventLedger {
     let store: PostgresLedgerStore
     let writer: LedgerWriter
     let blockMaxEvents: Int
+    /// The head as this instance last wrote it or read it under the lock, with the head row's
+    /// version then; nil when unknown. Only the writer sets it; a commit by another instance
+    /// (its NOTIFY) clears it, so the next batch goes under the lock instead of trying in vain.
+    let knownHead = Mutex<KnownHead?>(nil)
     let logger: Logger
 
     var client: PostgresClient { store.client }
@@ -82,6 +86,14 @@ public final class PostgresLedger: EventLedger {
         }
     }
 
+    /// Another instance's commit reached `head`: what this instance knows of the head is old.
+    func committedElsewhere(through head: UInt64) {
+        knownHead.withLock { known in
+            if let current = known, current.head.eventCount < head { known = nil }
+        }
+        commits.advanced(to: head)
+    }
+
     /// After the LISTEN connection (re)connected: commits it may have missed reach the feed.
     func catchUp() async throws {
         commits.advanced(to: try await head().events)
@@ -115,4 +127,10 @@ public final class PostgresLedger: EventLedger {
         await writer.stop()
         commits.close()
     }
+}
+
+/// A chain head with the version of the head row it was read or written at.
+struct KnownHead: Sendable {
+    var head: ChainHead
+    var version: Int64
 }

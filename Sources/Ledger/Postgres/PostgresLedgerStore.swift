@@ -170,7 +170,7 @@ public final class PostgresLedgerStore: Sendable {
         guard parts.count == 3, parts[0] == schema, let head = UInt64(parts[2]),
             let ledger = ledgers.withLock({ $0[String(parts[1])] })
         else { return }
-        ledger.commits.advanced(to: head)
+        ledger.committedElsewhere(through: head)
     }
 
     private static func clientTLS(_ mode: PostgresURL.TLSMode) throws -> PostgresClient.Configuration.TLS {

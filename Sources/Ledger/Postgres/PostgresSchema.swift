@@ -70,6 +70,9 @@ enum PostgresSchema {
                 PRIMARY KEY (group_id, session, packet_id))
             """,
         ]),
+        // Every write bumps the head row's version: a writer that sealed a batch on the head it
+        // knows writes it only if nobody wrote since (one statement, no lock round trips).
+        (2, ["ALTER TABLE ledgers ADD COLUMN version bigint NOT NULL DEFAULT 0"]),
     ]
 
     /// Creates the schema if needed and applies every migration not applied yet.

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import TestSupport
+import WeEvent
+@testable import Ledger
+
+/// Two writers on one PostgreSQL chain, as two broker instances are.
+@Suite struct SharedChainTests {
+    /// A writer seals on the head it last wrote; when another instance wrote since (and its NOTIFY
+    /// has not arrived), the one-statement write applies nothing and the batch is sealed again
+    /// under the lock: no fork, no lost event, sequences go on from the other's.
+    @Test func aWriterOnAStaleHeadWritesNothingAndSealsAgainUnderTheLock() async throws {
+        try await withKeptLocation(.postgresql) { schema in
+            try await withLedger(.postgresql, keep: schema) { a, _ in
+                try await withLedger(.postgresql, keep: schema) { b, _ throws in
+                    let first = try #require(a as? PostgresLedger)
+                    #expect(try await a.open(topic: "shared"))
+                    let a1 = try await a.publish(NewEvent(topic: "shared", content: Array("a1".utf8)))
+                    let known = try #require(first.knownHead.withLock { $0 })
+                    let b1 = try await b.publish(NewEvent(topic: "shared", content: Array("b1".utf8)))
+                    // As if B's NOTIFY were still on its way: A believes its own head is the last.
+                    first.knownHead.withLock { $0 = known }
+                    let a2 = try await a.publish(NewEvent(topic: "shared", content: Array("a2".utf8)))
+                    #expect([a1, b1, a2].map(\.sequence) == [1, 2, 3])
+                    #expect(a2.blockHeight > b1.blockHeight)
+                    let stored = try await b.events(after: 0, through: nil, matching: try TopicFilter.parse("shared"), limit: 10)
+                    #expect(stored.events.map { String(decoding: $0.event.content, as: UTF8.self) } == ["a1", "b1", "a2"])
+                    #expect(stored.events.map(\.position) == [1, 2, 3])
+                    #expect(try await a.verify().isIntact)
+                    // A knows the head again, as of its own write.
+                    #expect(first.knownHead.withLock { $0?.head.eventCount } == 3)
+                }
+            }
+        }
+    }
+
+    @Test func concurrentWritersOnTwoInstancesKeepOneChain() async throws {
+        try await withKeptLocation(.postgresql) { schema in
+            try await withLedger(.postgresql, keep: schema) { a, _ in
+                try await withLedger(.postgresql, keep: schema) { b, _ throws in
+                    #expect(try await a.open(topic: "t"))
+                    let ids = try await withThrowingTaskGroup(of: EventID.self) { group in
+                        for i in 0..<200 {
+                            let ledger = i % 2 == 0 ? a : b
+                            group.addTask { try await ledger.publish(NewEvent(topic: "t", content: Array("e\(i)".utf8))) }
+                        }
+                        return try await group.reduce(into: [EventID]()) { $0.append($1) }
+                    }
+                    #expect(Set(ids.map(\.sequence)) == Set(1...200))
+                    #expect(try await b.chainInfo().eventCount == 200)
+                    let report = try await b.verify()
+                    #expect(report.isIntact, "\(report)")
+                }
+            }
+        }
+    }
+}
