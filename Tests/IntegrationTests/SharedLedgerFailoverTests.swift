@@ -85,9 +85,10 @@ struct SharedLedgerFailoverTests {
         }
     }
 
-    /// Outbound across a killed leader: events published on either instance all reach the
-    /// device, in order, none skipped (one resent at the switch is allowed: at least once).
-    @Test func outboundEventsFromAnyInstanceReachTheDeviceAcrossAKilledLeader() async throws {
+    /// Outbound and callbacks across a killed leader: events published on either instance all
+    /// reach the device and the callback receiver, in order, none skipped (one resent at the
+    /// switch is allowed: at least once).
+    @Test func eventsFromAnyInstanceReachTheDeviceAndTheCallbackAcrossAKilledLeader() async throws {
         try await withCluster { cluster in
             let topic = "commands.shared"
             #expect(try await http("\(cluster.a.baseURL)/rest/open?topic=\(topic)").text == "true")
@@ -96,6 +97,13 @@ struct SharedLedgerFailoverTests {
             #expect(try await http("\(cluster.b.baseURL)/master/mqtt_add_outbound_topic?topic=\(topic)&qos=1").text == "true")
             let roles = await cluster.leaderAndFollower(after: "outbound bridge started")
             let (leader, follower) = try #require(roles)
+            let receiver = try CallbackReceiver(directory: follower.directory)
+            defer { receiver.stop() }
+            try await receiver.start()
+            let url = receiver.url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let subscriptionID = try await http("\(follower.baseURL)/rest/subscribe?topic=\(topic)&url=\(url)").text
+            #expect(UUID(uuidString: subscriptionID) != nil, "\(subscriptionID)")
+            #expect(try await eventually { try await CallbackTests.listed(leader) == [subscriptionID] })
             func publish(_ range: ClosedRange<Int>, _ label: String, to brokers: [BrokerProcess]) async throws -> [String] {
                 var sent: [String] = []
                 for n in range {
@@ -119,6 +127,10 @@ struct SharedLedgerFailoverTests {
             print("shared ledger outbound failover: \(device.lines.count) received for \(sent.count) sent")
             #expect(firstArrivals == sent, "new leader's log:\n\(follower.log().suffix(2000))")
             #expect(!follower.log().contains("taken over from another ledger"), "one ledger: the checkpoint is used as it is")
+            _ = await eventually(within: .seconds(30)) { Set(receiver.receivedContents()).count >= sent.count }
+            let callbacks = receiver.receivedContents()
+            print("shared ledger callback failover: \(callbacks.count) callbacks for \(sent.count) sent")
+            #expect(CallbackReceiver.firstArrivals(callbacks) == sent, "new leader's log:\n\(follower.log().suffix(2000))")
         }
     }
 }

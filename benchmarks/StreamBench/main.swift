@@ -52,9 +52,12 @@ func latency() async throws -> [Double] {
                 let arrival = now()
                 // content is base64 of "<index>"; decode just that field.
                 guard let c = data.range(of: #""content":""#), let q = data[c.upperBound...].firstIndex(of: "\""),
-                    let raw = Data(base64Encoded: String(data[c.upperBound..<q])), let index = Int(String(decoding: raw, as: UTF8.self))
+                    let raw = Data(base64Encoded: String(data[c.upperBound..<q])), let index = Int(String(decoding: raw, as: UTF8.self)),
+                    (0..<total).contains(index)
                 else { return true }
                 let start = sent.withLock { $0[index] }
+                // Signed: an arrival is never before its send, but a trap here would hide the whole run.
+                guard start > 0, arrival >= start else { return true }
                 let count = latencies.withLock { l in
                     l.append(Double(arrival - start) / 1e6)
                     return l.count

@@ -58,7 +58,7 @@ struct PostgresBlockWriter: Sendable {
     /// only if nobody wrote since. nil when that was not possible (head or a topic unknown) or
     /// another writer came first: nothing was written, and the caller goes under the lock.
     private func writeOnKnownHead(_ batch: [WriteOp]) async throws -> Committed? {
-        guard let known = ledger.knownHead.withLock({ $0 }),
+        guard !ledger.othersAreWriting, let known = ledger.knownHead.withLock({ $0 }),
             Self.topics(of: batch).allSatisfy({ known.head.topics[$0] != nil })
         else { return nil }
         let (round, sealed) = seal(batch, on: known.head)
@@ -71,7 +71,7 @@ struct PostgresBlockWriter: Sendable {
         }
         guard let version else {
             ledger.logger.debug("another instance wrote since this one's last commit; sealing again under the lock")
-            ledger.knownHead.withLock { $0 = nil }
+            ledger.sawAnotherWriter()
             return nil
         }
         ledger.knownHead.withLock { $0 = KnownHead(head: known.head.advanced(by: sealed), version: version) }
@@ -172,7 +172,7 @@ struct PostgresBlockWriter: Sendable {
         let records = names.map { writes.topics[$0]! }
         let group = ledger.groupID
         let head = writes.newHead
-        let payload = "\(ledger.store.schema) \(group) \(head?.lastPosition ?? 0)"
+        let payload = "\(ledger.store.schema) \(group) \(head?.lastPosition ?? 0) \(ledger.store.writerID)"
         let rows = try await connection.query("""
             WITH hd AS (
                 UPDATE ledgers SET height = COALESCE(\(head.map { Int64($0.header.height) })::int8, height),
@@ -264,3 +264,4 @@ extension PostgresBlockWriter.Writes {
         )
     }
 }
+

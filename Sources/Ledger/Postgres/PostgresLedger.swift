@@ -17,8 +17,9 @@ import WeEvent
 /// `CommitFeed`, which this instance's writer feeds with its own events and the store's
 /// LISTEN connection advances for commits made elsewhere.
 public final class PostgresLedger: EventLedger {
-    /// The NOTIFY channel every instance announces its commits on: payload `<schema> <groupId> <head>`
-    /// (several deployments may share a database, each in its own schema).
+    /// The NOTIFY channel every instance announces its commits on: payload
+    /// `<schema> <groupId> <head> <writer>` (several deployments may share a database, each in its
+    /// own schema; the writer tells an instance its own commits from the others').
     static let commitChannel = "weevent_commits"
 
     public let groupID: String
@@ -31,6 +32,11 @@ public final class PostgresLedger: EventLedger {
     /// version then; nil when unknown. Only the writer sets it; a commit by another instance
     /// (its NOTIFY) clears it, so the next batch goes under the lock instead of trying in vain.
     let knownHead = Mutex<KnownHead?>(nil)
+    /// When another instance was last seen writing this chain. While others write, seals on the
+    /// known head would mostly be refused (their payload sent in vain), so batches go under the
+    /// lock until `contentionWindow` passed without a sign of another writer.
+    private let anotherWriterSeen = Mutex<ContinuousClock.Instant?>(nil)
+    static let contentionWindow: Duration = .seconds(1)
     let logger: Logger
 
     var client: PostgresClient { store.client }
@@ -88,10 +94,19 @@ public final class PostgresLedger: EventLedger {
 
     /// Another instance's commit reached `head`: what this instance knows of the head is old.
     func committedElsewhere(through head: UInt64) {
-        knownHead.withLock { known in
-            if let current = known, current.head.eventCount < head { known = nil }
-        }
+        sawAnotherWriter()
         commits.advanced(to: head)
+    }
+
+    /// Another instance wrote since this one's last write (its NOTIFY, or a refused write).
+    func sawAnotherWriter() {
+        knownHead.withLock { $0 = nil }
+        anotherWriterSeen.withLock { $0 = .now }
+    }
+
+    /// Whether another instance wrote within the last `contentionWindow`.
+    var othersAreWriting: Bool {
+        anotherWriterSeen.withLock { seen in seen.map { ContinuousClock.now - $0 < Self.contentionWindow } ?? false }
     }
 
     /// After the LISTEN connection (re)connected: commits it may have missed reach the feed.

@@ -15,6 +15,8 @@ public final class PostgresLedgerStore: Sendable {
     let client: PostgresClient
     let listenConfiguration: PostgresConnection.Configuration
     let schema: String
+    /// Names this process's commits in their NOTIFY, so it tells them from other instances' ones.
+    let writerID = String(UUID().uuidString.prefix(8)).lowercased()
     /// How long one read or one block's transaction may take before it fails with 200500.
     let timeout: Duration
     let logger: Logger
@@ -164,13 +166,17 @@ public final class PostgresLedgerStore: Sendable {
         }
     }
 
-    /// `<schema> <groupId> <head position>`, sent by every instance with each commit.
+    /// `<schema> <groupId> <head position> <writer>`, sent by every instance with each commit.
     private func notified(_ payload: String) {
         let parts = payload.split(separator: " ")
-        guard parts.count == 3, parts[0] == schema, let head = UInt64(parts[2]),
+        guard parts.count >= 3, parts[0] == schema, let head = UInt64(parts[2]),
             let ledger = ledgers.withLock({ $0[String(parts[1])] })
         else { return }
-        ledger.committedElsewhere(through: head)
+        if parts.count > 3, parts[3] == writerID {
+            ledger.commits.advanced(to: head)
+        } else {
+            ledger.committedElsewhere(through: head)
+        }
     }
 
     private static func clientTLS(_ mode: PostgresURL.TLSMode) throws -> PostgresClient.Configuration.TLS {
