@@ -22,7 +22,7 @@ final class BindingSnapshot: Sendable {
 /// (the MQTT broker's session, the ledger's QoS 2 receipts, the outbound checkpoints).
 public final class MQTTBridge: Service {
     /// The extension an inbound event carries: the MQTT topic the message came from.
-    public static let mqttTopicExtension = "weevent-mqtt-topic"
+    public static let mqttTopicExtension = Validation.mqttTopicExtension
 
     let configuration: WeEvent.Configuration
     let ledgers: LedgerSet

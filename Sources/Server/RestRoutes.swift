@@ -62,7 +62,7 @@ struct RestRoutes {
             let content = Array((p["content"] ?? "").utf8)
             try Validation.content(content, maxLength: configuration.contentMaxLength)
             let extensions = p.extensions
-            try Validation.extensions(extensions, maxLength: configuration.extensionsMaxLength)
+            try Validation.clientExtensions(extensions, maxLength: configuration.extensionsMaxLength)
             let started = ContinuousClock.now
             let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
             metrics?.restPublish.record(ContinuousClock.now - started)

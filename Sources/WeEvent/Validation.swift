@@ -3,6 +3,11 @@ public enum Validation {
     public static let maxTopicLength = 64
     public static let maxEventIDLength = 64
     public static let extensionPrefix = "weevent-"
+    /// The extension the MQTT bridge sets on an inbound event: the MQTT topic it came from. The
+    /// outbound bridge does not send such an event back to that topic (loop prevention).
+    public static let mqttTopicExtension = "weevent-mqtt-topic"
+    /// Extensions only the broker sets; a client may not (compared without case).
+    public static let reservedExtensions: Set<String> = [mqttTopicExtension]
 
     /// Checks a topic name: not blank, at most 64 bytes, printable ASCII without `+`/`#`, not ending in `/`.
     public static func topic(_ topic: String?) throws(WeEventError) -> String {
@@ -50,6 +55,16 @@ public enum Validation {
                 message: maxLength == 1024 ? nil : "event extensions exceeds max length[\(maxLength) bytes]"
             )
         }
+    }
+
+    /// A client's extensions (REST publish): the rules above, and none of the broker's reserved names.
+    public static func clientExtensions(_ extensions: [String: String], maxLength: Int) throws(WeEventError) {
+        for key in extensions.keys where reservedExtensions.contains(key.lowercased()) {
+            throw WeEventError(
+                .eventExtensionsKeyInvalid, message: "event extensions key \(key) is reserved for the broker", detail: key
+            )
+        }
+        try Self.extensions(extensions, maxLength: maxLength)
     }
 
     /// pageIndex: an integer from 0.

@@ -157,6 +157,24 @@ extension TestClientProtocol {
         }
     }
 
+    /// The bridge marks an inbound event with the MQTT topic it came from and never sends such an
+    /// event back there; a client that could set that mark could silence an outbound binding.
+    @Test func aClientCannotSetTheBridgesReservedExtension() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=cmd")
+            for key in ["weevent-mqtt-topic", "weevent-MQTT-Topic"] {
+                let reply = try await client.call("/weevent/rest/publish?topic=cmd&content=x&\(key)=device/cmd")
+                #expect(reply.code == 100206 && reply.status == 400, "\(reply.body)")
+                #expect((reply.object["message"] as? String)?.contains("reserved") == true, "\(reply.body)")
+            }
+            let form = try await client.call("/weevent/rest/publish", method: .post, form: "topic=cmd&content=x&weevent-mqtt-topic=device/cmd")
+            #expect(form.code == 100206)
+            #expect(try await client.call("/weevent/rest/state?topic=cmd").object["sequenceNumber"] as? Int == 0)
+            // Other weevent- extensions are still the client's.
+            #expect(try await client.call("/weevent/rest/publish?topic=cmd&content=x&weevent-mqtt-qos=1").object["status"] as? String == "SUCCESS")
+        }
+    }
+
     @Test func pagingErrors() async throws {
         try await withAPI { client in
             try await client.expectError("/weevent/rest/list?pageIndex=0&pageSize=0", code: 100107)

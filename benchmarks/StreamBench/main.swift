@@ -71,7 +71,8 @@ func latency() async throws -> [Double] {
         try await withThrowingTaskGroup(of: Void.self) { publishers in
             for index in 0..<total {
                 let due = start + UInt64(index) * interval
-                let wait = due > now() ? due - now() : 0
+                let current = now()  // read once: a second read can be past `due` and underflow
+                let wait = due > current ? due - current : 0
                 if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
                 publishers.addTask {
                     sent.withLock { $0[index] = now() }
