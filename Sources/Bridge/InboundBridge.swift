@@ -96,6 +96,11 @@ struct InboundBridge: Sendable {
                 logger.debug("message on a topic no inbound binding matches; acknowledged", metadata: ["mqttTopic": "\(message.topic)"])
                 continue
             }
+            if let skipped = message.skippedPayloadLength {
+                let reason = "payload of \(skipped) bytes exceeds event.content.max-length (\(contentMaxLength) bytes); not read"
+                for binding in targets { reject(message, binding: binding, reason: reason) }
+                continue
+            }
             let content = Array(message.payload.readableBytesView)
             for binding in targets {
                 let event = NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic])

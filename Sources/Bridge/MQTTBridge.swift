@@ -107,9 +107,18 @@ public final class MQTTBridge: Service {
         mqtt.username = configuration.mqttUser.nonEmpty
         mqtt.password = configuration.mqttPassword.nonEmpty
         mqtt.connectTimeout = .milliseconds(Int64(configuration.mqttTimeoutMilliseconds))
+        // A payload above event.content.max-length can never be an event: such a message is not
+        // read, only its topic and packet id (acknowledged and kept in the rejected log).
+        mqtt.maxPacketSize = Self.maxPacketSize(contentMaxLength: configuration.contentMaxLength)
         // QoS 2 receipts are kept after PUBREL: mosquitto 2.0 can resend a released PUBLISH after
         // a restart (docs/mqtt-client.md), and the receipt is what recognises it (InboundBridge).
         return mqtt
+    }
+
+    /// The largest PUBLISH the bridge reads whole: the content limit, a topic of the longest
+    /// length MQTT allows, a packet id and the fixed header.
+    static func maxPacketSize(contentMaxLength: Int) -> Int {
+        contentMaxLength + 2 + Int(UInt16.max) + 2 + 5
     }
 
     /// One leadership term: connect, subscribe, bridge until cancelled, disconnect.

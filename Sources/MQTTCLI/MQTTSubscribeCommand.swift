@@ -58,6 +58,11 @@ struct MQTTSubscribeCommand: AsyncParsableCommand {
         }
         var received = 0
         for await message in client.messages {
+            if let skipped = message.skippedPayloadLength {
+                CLIOutput.error("Warning: message on \(message.topic) of \(skipped) bytes is larger than the maximum packet size; skipped")
+                message.ack()
+                continue
+            }
             CLIOutput.line(verbose ? "\(message.topic) \(message.payloadString)" : message.payloadString)
             message.ack()
             received += 1

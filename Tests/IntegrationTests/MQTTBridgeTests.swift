@@ -175,6 +175,29 @@ struct MQTTBridgeTests {
         }
     }
 
+    /// A device message above the largest packet the bridge reads (2 MiB here; default content
+    /// limit 10 KiB) is skipped, acknowledged and kept in the rejected log; the connection and
+    /// every binding go on. It used to close the connection, and mosquitto redelivered it after
+    /// every reconnect: inbound stopped for good.
+    @Test func anOversizedDeviceMessageDoesNotStopTheBridge() async throws {
+        try await withBridgingBroker { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=camera")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=camera&qos=1")
+            #expect(await waitUntilBridging(broker))
+            let image = String(repeating: "i", count: 2 << 20)
+            for qos in [1, 2] {
+                let pub = try await run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(mosquitto.port)", "-q", "\(qos)", "-t", "camera", "-s"], stdin: image)
+                #expect(pub.status == 0, "\(pub.stderr)")
+            }
+            try await mosquitto.publish(topic: "camera", message: "small frame")
+            #expect(try await eventually { try storedContents(broker, topic: "camera") == ["small frame"] }, "\(broker.log().suffix(3000))")
+            let rejected = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=camera").body) as? [[String: Any]])
+            #expect(rejected.count == 2)
+            #expect((rejected.first?["reason"] as? String)?.contains("payload of \(2 << 20) bytes exceeds event.content.max-length") == true, "\(rejected)")
+            #expect(!broker.log().contains("connection lost"), "\(broker.log().suffix(3000))")
+        }
+    }
+
     @Test func aPayloadThatCannotBeAnEventIsAcknowledgedCountedAndKept() async throws {
         try await withBridgingBroker(extra: "event.content.max-length=16") { mosquitto, broker in
             _ = try await http("\(broker.baseURL)/rest/open?topic=small")

@@ -46,7 +46,8 @@ extension MQTTClientCore {
             messages.yield(MQTTMessage(
                 topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
                 packetID: publish.packetID,
-                acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none
+                acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none,
+                skippedPayloadLength: publish.skippedPayloadLength
             ))
         case .resendPubrec:
             handler.send(.pubrec(PubrecPacket(packetID: publish.packetID!)))

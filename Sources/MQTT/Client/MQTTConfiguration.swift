@@ -72,7 +72,8 @@ public struct MQTTConfiguration: Sendable {
     public var will: MQTTWill?
     /// TCP connect, TLS handshake and CONNACK together.
     public var connectTimeout: TimeAmount
-    /// Largest inbound packet accepted; a larger one closes the connection.
+    /// Largest inbound packet read whole. A larger PUBLISH is delivered without its payload
+    /// (`MQTTMessage.skippedPayloadLength`); any other larger packet closes the connection.
     public var maxPacketSize: Int
     public var reconnect: MQTTReconnectPolicy
     /// Most QoS 1/2 publishes on the wire awaiting acknowledgement; more wait in order. mosquitto

@@ -13,6 +13,9 @@ public struct MQTTMessage: Sendable {
     public let dup: Bool
     /// nil at QoS 0.
     public let packetID: UInt16?
+    /// Set when the message was larger than `MQTTConfiguration.maxPacketSize`: the length of the
+    /// payload, which was skipped (`payload` is empty). Acknowledge it like any other message.
+    public let skippedPayloadLength: Int?
     private let acknowledgement: Acknowledgement
 
     /// Who is told when the application calls `ack()`.
@@ -31,11 +34,14 @@ public struct MQTTMessage: Sendable {
     ) {
         self.init(
             topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID,
-            acknowledgement: acknowledge.map { .custom($0) } ?? .none
+            acknowledgement: acknowledge.map { .custom($0) } ?? .none, skippedPayloadLength: nil
         )
     }
 
-    init(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?, acknowledgement: Acknowledgement) {
+    init(
+        topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?,
+        acknowledgement: Acknowledgement, skippedPayloadLength: Int?
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -43,6 +49,7 @@ public struct MQTTMessage: Sendable {
         self.dup = dup
         self.packetID = packetID
         self.acknowledgement = acknowledgement
+        self.skippedPayloadLength = skippedPayloadLength
     }
 
     /// The payload as UTF-8 text (invalid sequences repaired).

@@ -99,30 +99,15 @@ public enum MQTTPacket: Sendable, Hashable {
     /// for a malformed packet, as soon as the fixed header shows it (so an oversized packet is
     /// refused before its bytes arrive).
     public static func read(from buffer: inout ByteBuffer, maxPacketSize: Int = maxRemainingLength + 5) throws -> MQTTPacket? {
-        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
-        let typeName: String
-        let packetType = MQTTPacketType(rawValue: first >> 4)
-        typeName = packetType?.name ?? "packet type \(first >> 4)"
-        // Remaining length: at most four bytes, seven bits each.
-        var remaining = 0
-        var multiplier = 1
-        var index = buffer.readerIndex + 1
-        var lengthBytes = 0
-        while true {
-            guard let byte = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
-            lengthBytes += 1
-            index += 1
-            remaining += Int(byte & 0x7F) * multiplier
-            if byte & 0x80 == 0 { break }
-            if lengthBytes == 4 {
-                throw MQTTDecodeError(.remainingLengthTooLong, packet: typeName)
-            }
-            multiplier *= 128
-        }
-        guard let type = packetType else {
+        guard let header = try FixedHeader(peekingAt: buffer) else { return nil }
+        let first = header.first
+        let typeName = header.typeName
+        let lengthBytes = header.lengthBytes
+        let remaining = header.remaining
+        guard let type = header.type else {
             throw MQTTDecodeError(.reservedPacketType, packet: typeName)
         }
-        let total = 1 + lengthBytes + remaining
+        let total = header.total
         if total > maxPacketSize {
             throw MQTTDecodeError(.packetTooLarge, packet: typeName, "\(total) bytes, maximum \(maxPacketSize)")
         }
@@ -151,6 +136,44 @@ public enum MQTTPacket: Sendable, Hashable {
     }
 }
 
+/// A packet's fixed header, read without consuming anything.
+struct FixedHeader {
+    let first: UInt8
+    let lengthBytes: Int
+    /// The remaining length: variable header and payload.
+    let remaining: Int
+
+    var type: MQTTPacketType? { MQTTPacketType(rawValue: first >> 4) }
+    var flags: UInt8 { first & 0x0F }
+    var typeName: String { type?.name ?? "packet type \(first >> 4)" }
+    /// The whole packet's size.
+    var total: Int { 1 + lengthBytes + remaining }
+
+    /// nil while the header is not complete in `buffer`.
+    init?(peekingAt buffer: ByteBuffer) throws {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        // Remaining length: at most four bytes, seven bits each.
+        var remaining = 0
+        var multiplier = 1
+        var index = buffer.readerIndex + 1
+        var lengthBytes = 0
+        while true {
+            guard let byte = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
+            lengthBytes += 1
+            index += 1
+            remaining += Int(byte & 0x7F) * multiplier
+            if byte & 0x80 == 0 { break }
+            if lengthBytes == 4 {
+                throw MQTTDecodeError(.remainingLengthTooLong, packet: MQTTPacketType(rawValue: first >> 4)?.name ?? "packet type \(first >> 4)")
+            }
+            multiplier *= 128
+        }
+        self.first = first
+        self.lengthBytes = lengthBytes
+        self.remaining = remaining
+    }
+}
+
 extension MQTTPacket: CustomStringConvertible {
     /// One line per packet, as `-d` prints it.
     public var description: String {
@@ -159,7 +182,7 @@ extension MQTTPacket: CustomStringConvertible {
             "CONNECT (c\(p.cleanSession ? 1 : 0), k\(p.keepAlive), id '\(p.clientID)'\(p.username.map { ", u '\($0)'" } ?? "")\(p.will.map { ", will '\($0.topic)' q\($0.qos.rawValue)" } ?? ""))"
         case .connack(let p): "CONNACK (sp\(p.sessionPresent ? 1 : 0), rc\(p.returnCode))"
         case .publish(let p):
-            "PUBLISH (d\(p.dup ? 1 : 0), q\(p.qos.rawValue), r\(p.retain ? 1 : 0), m\(p.packetID ?? 0), '\(p.topic)', \(p.payload.readableBytes) bytes)"
+            "PUBLISH (d\(p.dup ? 1 : 0), q\(p.qos.rawValue), r\(p.retain ? 1 : 0), m\(p.packetID ?? 0), '\(p.topic)', \(p.skippedPayloadLength.map { "\($0) bytes skipped" } ?? "\(p.payload.readableBytes) bytes"))"
         case .puback(let p): "PUBACK (m\(p.packetID))"
         case .pubrec(let p): "PUBREC (m\(p.packetID))"
         case .pubrel(let p): "PUBREL (m\(p.packetID))"

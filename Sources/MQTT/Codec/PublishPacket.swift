@@ -8,14 +8,22 @@ public struct PublishPacket: Sendable, Hashable {
     public var retain: Bool
     public var dup: Bool
     public var packetID: UInt16?
+    /// Set on a received PUBLISH larger than the receiver's maximum packet size: its payload's
+    /// length. The payload was skipped, not read (`payload` is empty); the exchange still runs
+    /// per its QoS, so one oversized message does not cost the connection.
+    public var skippedPayloadLength: Int?
 
-    public init(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false, packetID: UInt16? = nil) {
+    public init(
+        topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false,
+        packetID: UInt16? = nil, skippedPayloadLength: Int? = nil
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.dup = dup
         self.packetID = packetID
+        self.skippedPayloadLength = skippedPayloadLength
     }
 
     public func write(to buffer: inout ByteBuffer) {
@@ -30,6 +38,14 @@ public struct PublishPacket: Sendable, Hashable {
     }
 
     public static func read(from buffer: inout ByteBuffer, flags: UInt8) throws -> PublishPacket {
+        var packet = try readHeader(from: &buffer, flags: flags)
+        packet.payload = buffer.readSlice(length: buffer.readableBytes)!
+        return packet
+    }
+
+    /// The variable header (topic, packet id) with the fixed header's flags; the payload left
+    /// in `buffer`. The returned packet's payload is empty.
+    static func readHeader(from buffer: inout ByteBuffer, flags: UInt8) throws -> PublishPacket {
         let t = MQTTPacketType.publish
         guard let qos = MQTTQoS(rawValue: (flags >> 1) & 0x03) else {
             throw MQTTDecodeError(.invalidQoS, packet: t.name, "QoS 3")
@@ -43,7 +59,6 @@ public struct PublishPacket: Sendable, Hashable {
             throw MQTTDecodeError(.invalidTopicName, packet: t.name, "'\(topic)'")
         }
         let id: UInt16? = qos == .atMostOnce ? nil : try buffer.readMQTTPacketID(t)
-        let payload = buffer.readSlice(length: buffer.readableBytes)!
-        return PublishPacket(topic: topic, payload: payload, qos: qos, retain: flags & 0x01 != 0, dup: dup, packetID: id)
+        return PublishPacket(topic: topic, payload: ByteBuffer(), qos: qos, retain: flags & 0x01 != 0, dup: dup, packetID: id)
     }
 }
