@@ -1,5 +1,8 @@
 import Hummingbird
 import Logging
+import NIOCore
+import ServiceLifecycle
+import WeEvent
 
 /// Builds the broker's HTTP application from the services of one instance.
 public enum WeEventApplication {
@@ -19,8 +22,10 @@ public enum WeEventApplication {
     /// requests and ends its streams, callback delivery saves its positions and stops, the bridge
     /// stops, then the ZooKeeper session closes and the ledgers drain and close.
     public static func make(_ services: BrokerServices, logger: Logger) -> some ApplicationProtocol {
-        Application(
+        let idle = TimeAmount.milliseconds(Int64(services.configuration.serverIdleTimeoutMilliseconds))
+        return Application(
             router: router(services),
+            server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: .init(
                 address: .hostname(services.configuration.serverHost, port: services.configuration.serverPort),
                 serverName: "weevent"
@@ -28,5 +33,18 @@ public enum WeEventApplication {
             services: services.lifecycle(logger: logger),
             logger: logger
         )
+    }
+
+    /// Runs the application until SIGTERM or SIGINT, then shuts it down gracefully, but within
+    /// `server.shutdown-timeout-ms`: what has not finished by then (a client that never sends the
+    /// rest of its request, a stuck delivery) is cancelled, and the process ends a few seconds later
+    /// at most.
+    public static func run(_ application: some ApplicationProtocol, configuration: WeEvent.Configuration, logger: Logger) async throws {
+        var group = ServiceGroupConfiguration(
+            services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        )
+        group.maximumGracefulShutdownDuration = .milliseconds(configuration.serverShutdownTimeoutMilliseconds)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 }

@@ -12,6 +12,12 @@ public struct Configuration: Sendable, Equatable {
     public var ipWhiteTable: [String] = []
     /// When set, /weevent/master/* requires `token=<value>` or header `Authorization: Bearer <value>`.
     public var masterAccessToken = ""
+    /// `server.idle-timeout-ms`: a connection that sends nothing for this long while the broker
+    /// waits for its request (a stalled body, an idle keep-alive) is closed.
+    public var serverIdleTimeoutMilliseconds = 60_000
+    /// `server.shutdown-timeout-ms`: after SIGTERM, the longest the broker lets requests, streams
+    /// and deliveries finish before it cancels them; it exits shortly after either way.
+    public var serverShutdownTimeoutMilliseconds = 10_000
 
     // Ledger
     public var ledgerPath = "./data"
@@ -54,7 +60,8 @@ public struct Configuration: Sendable, Equatable {
 
     /// Every key this broker understands, in the order docs/configuration.md lists them.
     public static let knownKeys: [String] = [
-        "server.host", "server.port", "ip.check.white-table", "master.access-token",
+        "server.host", "server.port", "server.idle-timeout-ms", "server.shutdown-timeout-ms",
+        "ip.check.white-table", "master.access-token",
         "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
         "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
         "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
@@ -94,6 +101,12 @@ public struct Configuration: Sendable, Equatable {
     private mutating func readServer(_ reader: Reader) throws(ConfigurationError) {
         serverHost = try reader.string("server.host", default: serverHost, nonEmpty: true)
         serverPort = try reader.int("server.port", default: serverPort, in: 1...65535)
+        serverIdleTimeoutMilliseconds = try reader.int(
+            "server.idle-timeout-ms", default: serverIdleTimeoutMilliseconds, in: 100...86_400_000
+        )
+        serverShutdownTimeoutMilliseconds = try reader.int(
+            "server.shutdown-timeout-ms", default: serverShutdownTimeoutMilliseconds, in: 0...3_600_000
+        )
         ipWhiteTable = try reader.list("ip.check.white-table") { value in
             Configuration.isIPAddress(value) ? nil : "'\(value)' is not an IPv4 or IPv6 address"
         }

@@ -110,7 +110,7 @@ struct Serve: AsyncParsableCommand {
         let ledgers = try await options.openLedgers(configuration, logger: logger)
         let services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
         let app = WeEventApplication.make(services, logger: logger)
-        try await app.runService()
+        try await WeEventApplication.run(app, configuration: configuration, logger: logger)
     }
 }
 

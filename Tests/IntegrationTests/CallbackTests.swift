@@ -228,11 +228,8 @@ struct CallbackTests {
         #expect(try await http("\(broker.baseURL)/rest/open?topic=curl.test").text == "true")
         let out = broker.directory + "/stream.txt"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        curl.arguments = ["curl", "-sN", "-o", out, "\(broker.baseURL)/rest/stream?topic=curl.test&offset=OFFSET_FIRST"]
-        try curl.run()
-        defer { if curl.isRunning { curl.terminate() } }
+        let curl = try Child("/usr/bin/env", ["curl", "-sN", "-o", out, "\(broker.baseURL)/rest/stream?topic=curl.test&offset=OFFSET_FIRST"])
+        defer { if curl.isRunning { curl.kill() } }
         for i in 0..<3 {
             _ = try await http("\(broker.baseURL)/rest/publish?topic=curl.test&content=c\(i)")
         }
@@ -246,6 +243,6 @@ struct CallbackTests {
         #expect(lines.count == 3)
         broker.kill(signal: SIGTERM)
         #expect(await broker.waitForExit() == 0)
-        waitForChildExit(curl)
+        _ = await curl.wait()
     }
 }
