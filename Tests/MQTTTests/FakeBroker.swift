@@ -106,3 +106,31 @@ extension FakeBroker {
         return ScriptedPeer(await iterator.next()!)
     }
 }
+
+/// A client connected to a fresh fake broker (CONNECT accepted, clean session), for `body`; the
+/// client and the broker are closed afterwards, whatever happens.
+func withConnectedClient(
+    configure: (inout MQTTConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (MQTTClient, ScriptedPeer) async throws -> Void
+) async throws {
+    let broker = try await FakeBroker.start()
+    var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "fake-peer-test", keepAlive: .seconds(60))
+    configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50))
+    configure(&configuration)
+    let client = try MQTTClient(configuration: configuration)
+    do {
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            try await body(client, peer)
+        }
+    } catch {
+        await client.disconnect()
+        await broker.stop()
+        throw error
+    }
+    await client.disconnect()
+    await broker.stop()
+}

@@ -14,13 +14,7 @@ import Testing
     }
 
     @Test func qos2PublishRunsTheFullExchange() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             async let published: Void = client.publish(to: "cmd/1", payload: "on", qos: .exactlyOnce)
             guard case .publish(let publish) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
             #expect(publish.qos == .exactlyOnce && publish.packetID == 1 && publish.topic == "cmd/1" && !publish.dup)
@@ -32,18 +26,10 @@ import Testing
             try await published
             #expect(try await client.sessionState().outbound.isEmpty)
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func qos2MessageIsDeliveredOnceAndAcknowledgedOnlyByTheApplication() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             var messages = client.messages.makeAsyncIterator()
             let publish = PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "t=21"), qos: .exactlyOnce, packetID: 9)
             try await peer.send(.publish(publish))
@@ -65,26 +51,16 @@ import Testing
             try await peer.send(.publish(PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "marker"))))
             #expect(await messages.next()?.payloadString == "marker")
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func qos1MessageIsAcknowledgedAfterAck() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             var messages = client.messages.makeAsyncIterator()
             try await peer.send(.publish(PublishPacket(topic: "a", payload: ByteBuffer(string: "1"), qos: .atLeastOnce, packetID: 3)))
             let message = await messages.next()!
             message.ack()
             #expect(await peer.receive() == .puback(PubackPacket(packetID: 3)))
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func unacknowledgedPublishesAreResentWithDupAfterADroppedConnection() async throws {
@@ -142,28 +118,14 @@ import Testing
     }
 
     @Test func unexpectedPubrelIsAnsweredWithPubcomp() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             try await peer.send(.pubrel(PubrelPacket(packetID: 42)))
             #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 42)))
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func strayAcknowledgementsAreIgnored() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             try await peer.send(.puback(PubackPacket(packetID: 1)))
             try await peer.send(.pubcomp(PubcompPacket(packetID: 2)))
             try await peer.send(.pubrec(PubrecPacket(packetID: 3)))
@@ -176,8 +138,6 @@ import Testing
             try await published
             #expect(peer.channel.isActive)
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func refusedConnectionIsATypedError() async throws {
@@ -194,20 +154,12 @@ import Testing
     }
 
     @Test func refusedSubscriptionNamesTheFilter() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient { client, peer in
             let subscribed = Task { try await client.subscribe(to: [MQTTSubscription(topicFilter: "ok", qos: .atLeastOnce), MQTTSubscription(topicFilter: "secret/#", qos: .atLeastOnce)]) }
             guard case .subscribe(let s) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
             try await peer.send(.suback(SubackPacket(packetID: s.packetID, returnCodes: [.grantedQoS1, .failure])))
             await #expect(throws: MQTTSubscribeError(refusedFilters: ["secret/#"])) { try await subscribed.value }
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func malformedPacketFromTheBrokerClosesTheConnection() async throws {

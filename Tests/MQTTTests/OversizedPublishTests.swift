@@ -51,15 +51,7 @@ import Testing
     /// The client delivers the skipped message (empty payload, its length), acknowledges it when
     /// the application does, and keeps the connection: the next message follows on it.
     @Test func theClientDeliversTheSkippedMessageAndKeepsTheConnection() async throws {
-        let broker = try await FakeBroker.start()
-        var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "oversized", keepAlive: .seconds(60))
-        configuration.maxPacketSize = 2048
-        let client = try MQTTClient(configuration: configuration)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            let peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withConnectedClient(configure: { $0.maxPacketSize = 2048 }) { client, peer in
             var messages = client.messages.makeAsyncIterator()
             try await peer.send(.publish(PublishPacket(topic: "big", payload: ByteBuffer(repeating: 1, count: 2_000_000), qos: .atLeastOnce, packetID: 3)))
             try await peer.send(.publish(PublishPacket(topic: "small", payload: ByteBuffer(string: "ok"), qos: .atLeastOnce, packetID: 4)))
@@ -72,7 +64,5 @@ import Testing
             next.ack()
             #expect(await peer.receive() == .puback(PubackPacket(packetID: 4)))
         }
-        await client.disconnect()
-        await broker.stop()
     }
 }
