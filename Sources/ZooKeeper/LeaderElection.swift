@@ -24,7 +24,8 @@ public enum Leadership: Sendable, Hashable, CustomStringConvertible {
 ///
 /// Each candidate creates an ephemeral sequential node `<path>/n_<candidate>_<sequence>`; the
 /// lowest sequence leads. Every other candidate watches only its predecessor (the next lower
-/// node), so one departure wakes one candidate. Leadership is observable with
+/// node), so one departure wakes one candidate; the leader watches its own node, and steps down
+/// at once if it disappears (deleted by hand) before standing again. Leadership is observable with
 /// `leadershipChanges()` and ends (`.inactive`) the moment the session is suspended, expires or
 /// is closed: the session-state change is applied synchronously when the C library reports it,
 /// before any further ZooKeeper call.
@@ -193,7 +194,9 @@ public final class LeaderElection: Sendable {
             state.withLockedValue { $0.node = node }
         }
         guard let node, let index = candidates.firstIndex(where: { "\(path)/\($0)" == node }) else {
-            // Our node is gone (deleted by hand?): stand again.
+            // Our node is gone (deleted by hand, session trouble): another candidate may lead
+            // already, so step down at once, then stand again.
+            publish(.follower, epoch: epoch)
             state.withLockedValue { $0.node = nil }
             continuation.yield(.recheck)
             return
@@ -202,24 +205,22 @@ public final class LeaderElection: Sendable {
             client.core.watches.remove(previous)
             predecessorWatch = nil
         }
-        if index == 0 {
-            publish(.leader, epoch: epoch)
-            return
-        }
-        let predecessor = "\(path)/\(candidates[index - 1])"
-        guard let owner = client.core.watches.register(path: predecessor, handler: { signal in
+        // A follower watches its predecessor; the leader watches its own node, so that losing it
+        // (deleted by hand) ends its leadership as soon as another candidate can take it.
+        let watched = index == 0 ? node : "\(path)/\(candidates[index - 1])"
+        guard let owner = client.core.watches.register(path: watched, handler: { signal in
             if case .event = signal { continuation.yield(.recheck) }
         }) else {
             throw ZooKeeperError(code: client.core.watches.endedCode ?? .closing, operation: .election, path: path)
         }
         predecessorWatch = owner
         client.core.watches.markArmed(owner, .data)
-        if try await client.exists(predecessor, watch: true) == nil {
+        if try await client.exists(watched, watch: true) == nil {
             // Gone before the watch was set: look again.
             continuation.yield(.recheck)
             return
         }
-        publish(.follower, epoch: epoch)
+        publish(index == 0 ? .leader : .follower, epoch: epoch)
     }
 
     /// The candidates' node names, lowest sequence first.

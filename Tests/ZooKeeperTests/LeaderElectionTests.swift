@@ -73,6 +73,32 @@ struct LeaderElectionTests {
         await cleaner.close()
     }
 
+    /// An operator (or a cleanup script) deletes the leader's node: the next candidate leads, and
+    /// the old leader must notice and step down at once, not keep leading beside it.
+    @Test func aLeaderWhoseNodeIsDeletedStepsDownAndStandsAgain() async throws {
+        let server = try await ZooKeeperServer.shared.value
+        let path = uniqueRoot() + "/leader"
+        let a = try await candidate(server.hosts, path, "a")
+        #expect(await eventually { a.election.leadership == .leader })
+        let b = try await candidate(server.hosts, path, "b")
+        #expect(await eventually { settled([a, b]) })
+        let node = try #require(a.election.candidateNode)
+
+        let stepsDown = Task { try await firstElement(of: a.election.leadershipChanges()) { $0 == .follower } }
+        let operator_ = try await ZooKeeperClient.connect(to: server.hosts)
+        try await operator_.delete(node)
+        #expect(try await stepsDown.value == .follower)
+        #expect(await eventually { b.election.leadership == .leader && a.election.leadership == .follower })
+        // A stood again: it has a new node, after B's.
+        #expect(await eventually { a.election.candidateNode != nil && a.election.candidateNode != node })
+        #expect(try await operator_.children(path).count == 2)
+
+        for candidate in [a, b] { await candidate.client.close() }
+        for candidate in [a, b] { try await candidate.task.value }
+        try await operator_.deleteRecursively(String(path.dropLast("/leader".count)))
+        await operator_.close()
+    }
+
     @Test func aCandidateWhoseLeaderDiesBetweenListingAndWatchingStillLeads() async throws {
         // Many candidates joining and leaving concurrently end with exactly one leader.
         let server = try await ZooKeeperServer.shared.value
