@@ -67,6 +67,7 @@ let package = Package(
             name: "ZooKeeper",
             dependencies: [
                 "CZooKeeper",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -39,7 +39,7 @@ public final class ZooKeeperStatus: BridgeStatusSource {
                     do {
                         try await client.set(path, data: data)
                     } catch let error as ZooKeeperError where error.code == .noNode {
-                        try await client.create(path, data: data)
+                        try await client.create(path, data: data, acl: coordinator.acl)
                     }
                     last = now
                 } catch {

@@ -115,10 +115,10 @@ public struct WatchedDocuments<Document: Codable & Sendable>: Sendable {
     /// Creates the node, and its folder first when that does not exist yet.
     private func create(_ path: String, data: [UInt8], client: ZooKeeperClient) async throws {
         do {
-            try await client.create(path, data: data)
+            try await client.create(path, data: data, acl: coordinator.acl)
         } catch let error as ZooKeeperError where error.code == .noNode {
-            try await client.ensurePath(String(path[..<path.lastIndex(of: "/")!]))
-            try await client.create(path, data: data)
+            try await client.ensurePath(String(path[..<path.lastIndex(of: "/")!]), acl: coordinator.acl)
+            try await client.create(path, data: data, acl: coordinator.acl)
         }
     }
 
@@ -126,7 +126,7 @@ public struct WatchedDocuments<Document: Codable & Sendable>: Sendable {
         do {
             try await client.set(root, data: Array("\(Date().timeIntervalSince1970)".utf8))
         } catch let error as ZooKeeperError where error.code == .noNode {
-            try await client.ensurePath(root)
+            try await client.ensurePath(root, acl: coordinator.acl)
         }
     }
 

@@ -16,6 +16,11 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     public let root: String
     public let instance: String
     let sessionTimeout: Duration
+    /// `broker.zookeeper.auth`: the digest credentials every session authenticates with.
+    let credentials: (user: String, password: String)?
+    /// The ACL of every node this broker creates: only the configured credentials may read or
+    /// write them (ZooKeeper's `auth` scheme); anyone, when no credentials are configured.
+    public let acl: [ACL]
     let logger: Logger
     private let state = Mutex(State())
 
@@ -27,7 +32,12 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         var nextWatcher = 0
     }
 
-    public init(hosts: String, root: String, instance: String, sessionTimeoutMilliseconds: Int, logger: Logger) {
+    public init(
+        hosts: String, root: String, instance: String, sessionTimeoutMilliseconds: Int,
+        credentials: (user: String, password: String)? = nil, logger: Logger
+    ) {
+        self.credentials = credentials
+        self.acl = credentials == nil ? ACL.openUnsafe : ACL.creatorAll
         self.hosts = hosts
         self.root = root == "/" ? "" : root
         self.instance = instance
@@ -100,7 +110,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
             while !Task.isCancelled {
                 let client = await self.client()
                 do {
-                    try await client.ensurePath(path)
+                    try await client.ensurePath(path, acl: self.acl)
                     let watch = try await client.watch(path, for: .data)
                     failures = 0
                     continuation.yield(try await read(client))
@@ -176,20 +186,21 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         let client = try await ZooKeeperClient.connect(to: hosts, sessionTimeout: sessionTimeout, logger: logger)
         defer { publish(nil) }
         do {
+            if let credentials { try await client.addDigestAuth(user: credentials.user, password: credentials.password) }
             for path in [nodesPath, leaderPath] {
-                try await client.ensurePath(path)
+                try await client.ensurePath(path, acl: acl)
             }
             let node = nodesPath + "/" + NodeName.encode(instance)
             do {
-                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral)
+                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral, acl: acl)
             } catch let error as ZooKeeperError where error.code == .nodeExists {
                 // Left by this instance's previous session, which ZooKeeper has not expired yet.
                 try? await client.delete(node)
-                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral)
+                try await client.create(node, data: Array(instance.utf8), mode: .ephemeral, acl: acl)
             }
             logger.info("joined the cluster", metadata: ["instance": "\(instance)", "hosts": "\(hosts)"])
             publish(client)
-            let election = LeaderElection(client: client, path: leaderPath, candidateData: Array(instance.utf8), logger: logger)
+            let election = LeaderElection(client: client, path: leaderPath, candidateData: Array(instance.utf8), acl: acl, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await election.run() }
                 group.addTask {

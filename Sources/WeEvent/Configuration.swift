@@ -52,6 +52,9 @@ public struct Configuration: Sendable, Equatable {
     public var zookeeperHosts = "127.0.0.1:2181"
     public var zookeeperPath = "/event_broker"
     public var zookeeperTimeoutMilliseconds = 3000
+    /// `broker.zookeeper.auth=user:password`: the digest credentials of every session; the nodes the
+    /// broker creates then belong to them alone. nil: no authentication, open nodes.
+    public var zookeeperCredentials: ZooKeeperCredentials?
 
     /// Keys that were present but are not known; start-up logs them as warnings.
     public var unknownKeys: [Properties.Entry] = []
@@ -69,7 +72,7 @@ public struct Configuration: Sendable, Equatable {
         "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
         "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
         "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile",
-        "broker.zookeeper.ip", "broker.zookeeper.path", "broker.zookeeper.timeout",
+        "broker.zookeeper.ip", "broker.zookeeper.path", "broker.zookeeper.timeout", "broker.zookeeper.auth",
     ]
 
     /// Reads and validates a properties file; a malformed value throws an error naming key and line.
@@ -170,6 +173,13 @@ public struct Configuration: Sendable, Equatable {
             throw reader.error("broker.zookeeper.path", "'\(zookeeperPath)' must start with '/' and not end with '/'")
         }
         zookeeperTimeoutMilliseconds = try reader.int("broker.zookeeper.timeout", default: zookeeperTimeoutMilliseconds, in: 100...600_000)
+        let auth = try reader.string("broker.zookeeper.auth", default: "")
+        if !auth.isEmpty {
+            guard let colon = auth.firstIndex(of: ":"), colon != auth.startIndex else {
+                throw reader.error("broker.zookeeper.auth", "expected user:password")
+            }
+            zookeeperCredentials = ZooKeeperCredentials(user: String(auth[..<colon]), password: String(auth[auth.index(after: colon)...]))
+        }
     }
 
     private mutating func readLedgerStore(_ reader: Reader) throws(ConfigurationError) {
@@ -264,5 +274,16 @@ private struct Reader {
             if let problem = check(item) { throw error(key, problem) }
         }
         return items
+    }
+}
+
+/// Digest credentials for ZooKeeper (`broker.zookeeper.auth`).
+public struct ZooKeeperCredentials: Sendable, Equatable {
+    public var user: String
+    public var password: String
+
+    public init(user: String, password: String) {
+        self.user = user
+        self.password = password
     }
 }

@@ -59,6 +59,8 @@ public final class LeaderElection: Sendable {
     public let path: String
     /// Stored in this candidate's node, e.g. its host:port, for others to read.
     public let candidateData: [UInt8]
+    /// The ACL of the election's nodes (and of its path, when the election creates it).
+    public let acl: [ACL]
     /// Unique per election object; part of the node name, so a create whose reply was lost to a
     /// connection loss is found again instead of leaving an orphan candidate.
     private let candidateID: String
@@ -66,8 +68,9 @@ public final class LeaderElection: Sendable {
     private let leadershipState = StateBroadcast(Leadership.inactive)
     private let logger: Logger
 
-    public init(client: ZooKeeperClient, path: String, candidateData: [UInt8] = [], logger: Logger? = nil) {
+    public init(client: ZooKeeperClient, path: String, candidateData: [UInt8] = [], acl: [ACL] = ACL.openUnsafe, logger: Logger? = nil) {
         self.client = client
+        self.acl = acl
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         self.candidateData = candidateData
         self.candidateID = (0..<4).map { _ in String(UInt32.random(in: .min ... .max), radix: 16) }.joined()
@@ -187,8 +190,8 @@ public final class LeaderElection: Sendable {
             if let mine = candidates.first(where: { $0.hasPrefix(prefix) }) {
                 node = "\(path)/\(mine)"
             } else {
-                try await client.ensurePath(path)
-                node = try await client.create("\(path)/\(prefix)", data: candidateData, mode: .ephemeralSequential)
+                try await client.ensurePath(path, acl: acl)
+                node = try await client.create("\(path)/\(prefix)", data: candidateData, mode: .ephemeralSequential, acl: acl)
                 candidates = try await sortedCandidates()
             }
             state.withLockedValue { $0.node = node }

@@ -16,7 +16,8 @@ extension BrokerServices {
         let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
         let coordinator = configuration.zookeeperHosts.isEmpty ? nil : ZooKeeperCoordinator(
             hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instance,
-            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds, logger: logger
+            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds,
+            credentials: configuration.zookeeperCredentials.map { ($0.user, $0.password) }, logger: logger
         )
         let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
             ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")

@@ -12,14 +12,14 @@ struct Note: Codable, Sendable, Equatable {
 
 /// Runs `body` with `count` coordinators (instances) on the shared ZooKeeper, under one fresh root.
 func withInstances(
-    _ count: Int, root: String = uniqueRoot(#function),
+    _ count: Int, root: String = uniqueRoot(#function), credentials: (user: String, password: String)? = nil,
     _ body: @Sendable ([ZooKeeperCoordinator]) async throws -> Void
 ) async throws {
     let server = try await ZooKeeperServer.shared.value
     let coordinators = (0..<count).map { i in
         ZooKeeperCoordinator(
             hosts: server.hosts, root: root, instance: "instance-\(i)", sessionTimeoutMilliseconds: 4000,
-            logger: Logger(label: "test")
+            credentials: credentials, logger: Logger(label: "test")
         )
     }
     let running = coordinators.map { coordinator in Task { try await coordinator.run() } }
