@@ -108,6 +108,12 @@ struct InboundBridge: Sendable {
                     reject(message, binding: binding, reason: reason)
                     continue
                 }
+                guard ledgers.groups.contains(binding.groupId) else {
+                    // Bound through an instance that serves the group; this one (now leading) does
+                    // not. The other bindings go on; this one shows the reason in mqtt_list_topic.
+                    reject(message, binding: binding, reason: "group \(binding.groupId) is not in this instance's ledger.groups")
+                    continue
+                }
                 let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
                 perGroup[binding.groupId, default: PendingGroup()].add(
                     event, receipt: receipt, duplicateCandidate: message.dup, binding: binding, message: message

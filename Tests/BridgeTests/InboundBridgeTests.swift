@@ -91,6 +91,25 @@ import WeEvent
         }
     }
 
+    /// A binding made through an instance that serves another group: the leader cannot store its
+    /// messages, rejects them with the reason and goes on with every other binding. It used to
+    /// stop the whole inbound bridge with "event group id is not found".
+    @Test func aBindingOfAGroupThisInstanceDoesNotServeDoesNotStopTheOthers() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "here")
+            let elsewhere = Binding(direction: .inbound, groupId: "9", topic: "there", mqttTopic: "far/#", qos: 1, createdAt: 1)
+            let acks = AckRecorder()
+            try await bridge(fixture, [elsewhere, inbound("here", filter: "near/#")], [
+                acks.message("far/x", "unstorable here", packetID: 1),
+                acks.message("near/x", "stored", packetID: 2),
+            ])
+            #expect(try await fixture.stored("here").map(\.content) == ["stored"])
+            #expect(acks.packetIDs == [1, 2])
+            #expect(fixture.rejected.read(groupId: "9", topic: "there", limit: 5).map(\.reason) == ["group 9 is not in this instance's ledger.groups"])
+            #expect(fixture.status.snapshot()[elsewhere.key]?.lastError?.contains("ledger.groups") == true)
+        }
+    }
+
     @Test func oneMessageMatchingTwoBindingsBecomesAnEventInEach() async throws {
         try await BridgeFixture.with { fixture in
             _ = try await fixture.ledger.open(topic: "all")
