@@ -51,10 +51,7 @@ public struct MQTTPacketDecoder: ByteToMessageDecoder {
         var fields = buffer.readSlice(length: variableHeader)!
         var packet = try PublishPacket.readHeader(from: &fields, flags: header.flags)
         packet.skippedPayloadLength = header.remaining - variableHeader
-        skipping = header.remaining - variableHeader
-        let discarded = min(skipping, buffer.readableBytes)
-        buffer.moveReaderIndex(forwardBy: discarded)
-        skipping -= discarded
+        skipping = header.remaining - variableHeader  // discarded by the next calls, as it arrives
         return .publish(packet)
     }
 
