@@ -24,7 +24,7 @@ let package = Package(
         // The shared ledger (ledger.store=postgresql): the SSWG PostgreSQL driver.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        // Already in the graph (HummingbirdTesting); the stream tests and StreamBench use it as an SSE client.
+        // Callback delivery (no redirects, pinned checked address, deadline); also the SSE client of tests and benches.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
@@ -108,6 +108,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "WeEvent", "Ledger", "Bridge", "Cluster",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,6 +145,9 @@ let package = Package(
             name: "Subscriptions",
             dependencies: [
                 "WeEvent", "Ledger", "Cluster",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

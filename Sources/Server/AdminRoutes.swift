@@ -21,10 +21,10 @@ struct AdminRoutes {
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         let api = Endpoints(routes, configuration)
-        api.add("admin/listGroup") { _ in
+        api.add("admin/listGroup", scope: .admin) { _ in
             try JSONBody.response(ledgers.groups)
         }
-        api.add("admin/blockchaininfo") { p in
+        api.add("admin/blockchaininfo", scope: .admin) { p in
             let info = try await ledgers.ledger(p["groupId"]).chainInfo()
             return try JSONBody.response(ChainInfoBody(
                 groupId: info.groupID, blockHeight: info.blockHeight, lastBlockHash: info.lastBlockHash,
@@ -33,8 +33,10 @@ struct AdminRoutes {
         }
         // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).
         if let metrics {
-            routes.get("metrics") { _, _ in
-                Response(
+            let access = api.access
+            routes.get("metrics") { request, _ in
+                try access.authorize(request, parameters: nil, scope: .admin)
+                return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
                 )

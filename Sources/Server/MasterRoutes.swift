@@ -21,19 +21,16 @@ struct MasterRoutes {
 
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        if !configuration.masterAccessToken.isEmpty {
-            routes.add(middleware: MasterTokenMiddleware(token: configuration.masterAccessToken))
-        }
         let api = Endpoints(routes, configuration)
-        api.add("mqtt_add_inbound_topic") { p in try await add(.inbound, p) }
-        api.add("mqtt_add_outbound_topic") { p in try await add(.outbound, p) }
-        api.add("mqtt_remove_inbound_topic") { p in try await remove(.inbound, p) }
-        api.add("mqtt_remove_outbound_topic") { p in try await remove(.outbound, p) }
-        api.add("mqtt_list_topic") { _ in
+        api.add("mqtt_add_inbound_topic", scope: .master) { p in try await add(.inbound, p) }
+        api.add("mqtt_add_outbound_topic", scope: .master) { p in try await add(.outbound, p) }
+        api.add("mqtt_remove_inbound_topic", scope: .master) { p in try await remove(.inbound, p) }
+        api.add("mqtt_remove_outbound_topic", scope: .master) { p in try await remove(.outbound, p) }
+        api.add("mqtt_list_topic", scope: .master) { _ in
             try JSONBody.response(try await requireBindings().list().map(BindingRow.init))
         }
         // Inbound messages that could not become events (too large, blank...), newest last.
-        api.add("mqtt_list_rejected") { p in
+        api.add("mqtt_list_rejected", scope: .master) { p in
             let bindings = try requireBindings()
             let topic = try p["topic"].map { raw throws(WeEventError) in try Validation.topic(raw) }
             let groupID = try p["groupId"].map { _ throws(WeEventError) in try ledgers.ledger(p["groupId"]).groupID }
@@ -63,20 +60,5 @@ struct MasterRoutes {
         let topic = try Validation.topic(p["topic"])
         try await bindings.remove(direction, topic: topic, groupID: try ledgers.ledger(p["groupId"]).groupID)
         return JSONBody.bool(true)
-    }
-}
-
-/// `master.access-token`: the master endpoints need `Authorization: Bearer <token>` or `?token=<token>`.
-struct MasterTokenMiddleware: RouterMiddleware {
-    typealias Context = WeEventRequestContext
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        let query = request.uri.queryParameters["token"].map(String.init)
-        guard bearer == token || query == token else {
-            throw WeEventError(.accessTokenInvalid)
-        }
-        return try await next(request, context)
     }
 }

@@ -2,6 +2,8 @@ import Hummingbird
 import Ledger
 import Logging
 import NIOCore
+import Foundation
+import HTTPTypes
 import WeEvent
 
 /// Answers every failure with WeEvent's `{"code","message"}` and a fitting status.
@@ -24,43 +26,75 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `ip.check.white-table`: when the table is not empty, only its addresses and loopback may call.
+/// `ip.check.white-table`: when the table is not empty, only its addresses and ranges, and
+/// loopback, may call. The caller is the connection's peer, or, when that peer is one of
+/// `server.trusted-proxies`, the client its `X-Forwarded-For` names.
 struct IPWhiteTableMiddleware: RouterMiddleware {
     typealias Context = WeEventRequestContext
     let table: IPWhiteTable
+    let proxies: TrustedProxies
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard table.allows(context.remoteAddress) else {
-            let address = context.remoteAddress?.ipAddress ?? "unknown"
-            context.logger.notice("refused client not in ip.check.white-table", metadata: ["client": "\(address)"])
-            throw WeEventError(.ipNotAllowed, message: "client ip \(address) is not in ip.check.white-table")
+        if !table.isEmpty {
+            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
+            guard table.allows(client) else {
+                let address = client?.description ?? "unknown"
+                context.logger.notice("refused client not in ip.check.white-table", metadata: ["client": "\(address)"])
+                throw WeEventError(.ipNotAllowed, message: "client ip \(address) is not in ip.check.white-table")
+            }
         }
         return try await next(request, context)
     }
 }
 
 public struct IPWhiteTable: Sendable {
-    let addresses: Set<String>
+    let ranges: [IPRange]
 
-    public init(_ addresses: [String]) {
-        self.addresses = Set(addresses.map(IPWhiteTable.normalize))
+    public init(_ ranges: [IPRange]) {
+        self.ranges = ranges
     }
 
-    /// Empty table: everyone. Otherwise loopback and listed addresses only; an unknown address is refused.
-    public func allows(_ address: SocketAddress?) -> Bool {
-        if addresses.isEmpty { return true }
-        guard let ip = address?.ipAddress else { return false }
-        let normalized = IPWhiteTable.normalize(ip)
-        return IPWhiteTable.isLoopback(normalized) || addresses.contains(normalized)
+    var isEmpty: Bool { ranges.isEmpty }
+
+    /// Empty table: everyone. Otherwise loopback and what the table holds; an unknown address is refused.
+    public func allows(_ address: IPAddress?) -> Bool {
+        if ranges.isEmpty { return true }
+        guard let address else { return false }
+        return IPRange.loopback.contains(address) || ranges.contains(address)
+    }
+}
+
+/// `server.trusted-proxies`: which peers are believed when they say, in `X-Forwarded-For`, whom
+/// they forward for. Nobody is by default: then the peer is the client, whatever the header says.
+public struct TrustedProxies: Sendable {
+    static let header = HTTPField.Name("X-Forwarded-For")!
+    let ranges: [IPRange]
+
+    public init(_ ranges: [IPRange]) {
+        self.ranges = ranges
     }
 
-    static func normalize(_ ip: String) -> String {
-        let lower = ip.lowercased()
-        if lower.hasPrefix("::ffff:"), lower.dropFirst(7).contains(".") { return String(lower.dropFirst(7)) }
-        return lower
+    /// The calling client: the peer unless it is a trusted proxy; then, reading `X-Forwarded-For`
+    /// from the right (the entry the trusted peer itself added), the first address that is not a
+    /// trusted proxy, or the leftmost when all are. An entry that is not an address makes the
+    /// client unknown (nil), so a white table refuses it.
+    public func client(peer: SocketAddress?, forwardedFor values: [String]) -> IPAddress? {
+        guard let peerAddress = peer?.ipAddress.flatMap({ IPAddress($0) }) else { return nil }
+        guard ranges.contains(peerAddress) else { return peerAddress }
+        let hops = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !hops.isEmpty else { return peerAddress }
+        var client = peerAddress
+        for hop in hops.reversed() {
+            guard let address = Self.address(hop) else { return nil }
+            client = address
+            if !ranges.contains(address) { return address }
+        }
+        return client
     }
 
-    static func isLoopback(_ ip: String) -> Bool {
-        ip == "::1" || ip.hasPrefix("127.")
+    /// `192.0.2.1`, `2001:db8::1`, or the bracketed `[2001:db8::1]` some proxies write.
+    static func address(_ hop: String) -> IPAddress? {
+        if hop.hasPrefix("["), hop.hasSuffix("]") { return IPAddress(hop.dropFirst().dropLast()) }
+        return IPAddress(hop)
     }
 }

@@ -45,7 +45,7 @@ struct ReadingRoutes {
             let ledger = try ledgers.ledger(p["groupId"])
             return try JSONBody.response(ProofBody(try await ledger.proof(of: try EventID.parse(p["eventId"]))))
         }
-        api.add("rest/subscribe") { p in
+        api.add("rest/subscribe", scope: .admin) { p in
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
             let ledger = try ledgers.ledger(groupID)
@@ -62,12 +62,12 @@ struct ReadingRoutes {
                 body: .init(byteBuffer: ByteBuffer(string: answer))
             )
         }
-        api.add("rest/unSubscribe") { p in
+        api.add("rest/unSubscribe", scope: .admin) { p in
             let subscriptions = try requireSubscriptions()
             try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
             return JSONBody.bool(true)
         }
-        api.add("admin/listSubscription") { _ in
+        api.add("admin/listSubscription", scope: .admin) { _ in
             try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
         }
         return routes

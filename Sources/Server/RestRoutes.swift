@@ -31,7 +31,7 @@ struct RestRoutes {
             let topic = try Validation.topic(p["topic"])
             return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic))
         }
-        api.add("rest/close") { p in
+        api.add("rest/close", scope: .admin) { p in
             let topic = try Validation.topic(p["topic"])
             try await ledgers.ledger(p["groupId"]).close(topic: topic)
             return JSONBody.bool(true)

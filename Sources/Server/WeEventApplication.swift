@@ -10,7 +10,10 @@ public enum WeEventApplication {
     public static func router(_ services: BrokerServices) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: IPWhiteTableMiddleware(table: IPWhiteTable(services.configuration.ipWhiteTable)))
+        router.add(middleware: IPWhiteTableMiddleware(
+            table: IPWhiteTable(services.configuration.ipWhiteTable),
+            proxies: TrustedProxies(services.configuration.trustedProxies)
+        ))
         router.addRoutes(RestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(ReadingRoutes(services).collection, atPath: "weevent")
         router.addRoutes(AdminRoutes(services).collection, atPath: "weevent")

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Ledger
 import ServiceLifecycle
 import WeEvent
@@ -67,12 +64,14 @@ extension CallbackSubscriptions {
         var progress = Progress(
             position: position, delivered: start.delivered, saved: start.ledgerID == ledger.ledgerID ? start.position : nil
         )
+        let poster = CallbackPoster(policy: policy)
         do {
-            try await deliverBatches(from: tail, subscription: id, in: ledger, progress: &progress)
+            try await deliverBatches(from: tail, subscription: id, in: ledger, poster: poster, progress: &progress)
         } catch is CancellationError {
         } catch {
             logger.error("subscription delivery stopped", metadata: ["subscription": "\(id)", "error": "\(error)"])
         }
+        await poster.shutdown()
         if progress.position != progress.saved {
             do {
                 try await store.savePosition(id: id, position: progress.position, delivered: progress.delivered, ledgerID: ledger.ledgerID)
@@ -123,11 +122,12 @@ extension CallbackSubscriptions {
     /// POSTs each batch's events in order, then saves the position once per batch; returns when
     /// the tail ends or the subscription was removed.
     private func deliverBatches(
-        from tail: EventTail, subscription id: String, in ledger: any EventLedger, progress: inout Progress
+        from tail: EventTail, subscription id: String, in ledger: any EventLedger, poster: CallbackPoster,
+        progress: inout Progress
     ) async throws {
         while let batch = try await tail.next() {
             for item in batch {
-                guard try await post(item, subscription: id) else { return }
+                guard try await post(item, subscription: id, with: poster) else { return }
                 progress.position = item.position
                 progress.delivered += 1
                 let eventID = item.event.id.description
@@ -149,26 +149,13 @@ extension CallbackSubscriptions {
     }
 
     /// POSTs one event until the receiver answers 2xx; false when the subscription was removed.
-    private func post(_ item: PositionedEvent, subscription id: String) async throws -> Bool {
+    private func post(_ item: PositionedEvent, subscription id: String, with poster: CallbackPoster) async throws -> Bool {
         let body = CallbackBody.encode(subscriptionID: id, event: item.event)
         var attempt = 0
         while true {
-            guard let url = state.withLock({ $0.entries[id]?.subscription.url }), let target = URL(string: url) else { return false }
+            guard let url = state.withLock({ $0.entries[id]?.subscription.url }) else { return false }
             try Task.checkCancellation()
-            var request = URLRequest(url: target)
-            request.httpMethod = "POST"
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let problem: String
-            do {
-                let (_, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                if (200..<300).contains(status) { return true }
-                problem = "HTTP \(status) from \(url)"
-            } catch {
-                try Task.checkCancellation()
-                problem = "\(error.localizedDescription) (\(url))"
-            }
+            guard case .failed(let problem) = try await poster.post(body, to: url) else { return true }
             state.withLock { state in
                 state.entries[id]?.failedAttempts += 1
                 state.entries[id]?.lastError = problem

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Cluster
 import Ledger
 import Logging
@@ -15,8 +12,9 @@ import WeEvent
 /// A failed POST (connection refused, timeout, non-2xx) is retried with backoff until it
 /// succeeds or the subscription is removed; the position is saved in the `SubscriptionStore`
 /// after each delivered batch and at shutdown, so a restart goes on from there (an event
-/// delivered just before a crash may come again). Delivery goes through URLSession, which on
-/// Linux is libcurl (FoundationNetworking).
+/// delivered just before a crash may come again). Delivery goes through AsyncHTTPClient under a
+/// `CallbackPolicy`: no callback to loopback, private or link-local addresses unless allowed,
+/// no redirects, a deadline per POST, a capped answer, a capped number of subscriptions.
 ///
 /// Several instances (ZooKeeper store): every instance accepts subscribe, unSubscribe and
 /// listSubscription, and sees the others' changes through the store's watch; only the leader
@@ -36,7 +34,7 @@ public final class CallbackSubscriptions: Service, Sendable {
         public var lastEventID: String?
     }
 
-    // Entry, State, session, state and merge are not private: CallbackSubscriptions+Delivery.swift uses them.
+    // Entry, State, state and merge are not private: CallbackSubscriptions+Delivery.swift uses them.
     struct Entry {
         var subscription: Subscription
         var failedAttempts: UInt64 = 0
@@ -53,10 +51,9 @@ public final class CallbackSubscriptions: Service, Sendable {
         var starter: AsyncStream<String>.Continuation?
     }
 
-    /// How deliveries are retried: the pause between attempts, and how long one POST may take.
+    /// How deliveries are retried: the pause between attempts.
     public struct Retry: Sendable {
         public var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(2))
-        public var requestTimeout: TimeInterval = 10
         public init() {}
     }
 
@@ -65,7 +62,7 @@ public final class CallbackSubscriptions: Service, Sendable {
     let leadership: any LeadershipSource
     let logger: Logger
     let retry: Retry
-    let session: URLSession
+    let policy: CallbackPolicy
     let state = Mutex(State())
 
     /// Nothing is read here: the store is read when delivery starts (each leadership term), when
@@ -73,37 +70,50 @@ public final class CallbackSubscriptions: Service, Sendable {
     /// know yet, listSubscription while not delivering), so requests work before `run()` too.
     public init(
         ledgers: LedgerSet, store: any SubscriptionStore, leadership: any LeadershipSource = SingleInstanceLeadership(),
-        retry: Retry = Retry(), logger: Logger
+        policy: CallbackPolicy = CallbackPolicy(), retry: Retry = Retry(), logger: Logger
     ) {
         self.ledgers = ledgers
         self.store = store
         self.leadership = leadership
+        self.policy = policy
         self.retry = retry
         self.logger = logger
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = retry.requestTimeout
-        configuration.httpMaximumConnectionsPerHost = 16
-        self.session = URLSession(configuration: configuration)
     }
 
     // MARK: the API of rest/subscribe, rest/unSubscribe, admin/listSubscription
 
     /// Creates a subscription starting after `position` of ledger `ledgerID`, or, with `id`,
-    /// resumes an existing one (its position is kept; the URL may change).
-    /// 100504 unknown id, 100507 id of another topic or group.
+    /// resumes an existing one (its position is kept).
+    /// 100504 unknown id, 100507 id of another topic, group or URL, 100509 a URL callbacks may
+    /// not reach, 100508 when `subscription.max-count` subscriptions exist.
     public func subscribe(
         groupID: String, filter: TopicFilter, url: String, id: String?, position: UInt64, ledgerID: String
     ) async throws -> String {
+        guard let target = URL(string: url) else { throw WeEventError(.urlInvalid, detail: url) }
+        _ = try await policy.check(target)
         if let id {
             guard let existing = try await known(id) else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
             guard existing.groupID == groupID, existing.topic == filter.description else {
                 throw WeEventError(.subscriptionIdAlreadyExist, detail: "\(id) is for topic \(existing.topic) in group \(existing.groupID)")
             }
-            if existing.url != url {
-                try await store.setURL(id: id, url: url)
-                state.withLock { $0.entries[id]?.subscription.url = url }
+            // Knowing an id is no licence to take its deliveries: a subscription keeps its URL.
+            guard existing.url == url else {
+                throw WeEventError(
+                    .subscriptionIdAlreadyExist,
+                    message: "subscription \(id) delivers to another url; to move it, unSubscribe it and subscribe again with offset=<its last event id>",
+                    detail: "asked for \(url)"
+                )
             }
             return id
+        }
+        // Counted from the store: subscriptions made on other instances count too.
+        merge(try await store.load())
+        let count = state.withLock { $0.entries.count }
+        guard count < policy.maxCount else {
+            throw WeEventError(
+                .subscriptionLimitReached,
+                message: "too many subscriptions: \(count) exist and subscription.max-count is \(policy.maxCount)"
+            )
         }
         let subscription = Subscription(
             id: UUID().uuidString.lowercased(), groupID: groupID, topic: filter.description, url: url,

@@ -40,8 +40,6 @@ public protocol SubscriptionStore: Sendable {
     func load() async throws -> [Subscription]
     /// Inserts a new subscription (or replaces one with its id).
     func save(_ subscription: Subscription) async throws
-    /// Changes where a subscription delivers; nothing happens when it no longer exists.
-    func setURL(id: String, url: String) async throws
     /// Advances a subscription's position (counted in ledger `ledgerID`); nothing happens when
     /// it no longer exists.
     func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws
@@ -111,12 +109,6 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
                     """,
                 arguments: [s.id, s.groupID, s.topic, s.url, Int64(s.position), Int64(s.delivered), s.createdTimestamp, s.ledgerID]
             )
-        }
-    }
-
-    public func setURL(id: String, url: String) async throws {
-        try await write { db in
-            try db.execute(sql: "UPDATE subscriptions SET url = ? WHERE id = ?", arguments: [url, id])
         }
     }
 

@@ -27,12 +27,6 @@ public final class ZooKeeperSubscriptionStore: SubscriptionStore {
         try await documents.modify(path(subscription.id)) { _ in StoredSubscription(subscription) }
     }
 
-    public func setURL(id: String, url: String) async throws {
-        try await documents.modify(path(id)) { stored in
-            stored.map { var changed = $0; changed.url = url; return changed }
-        }
-    }
-
     public func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws {
         try await documents.modify(path(id), notify: false) { stored in
             stored.map { stored in

@@ -9,9 +9,16 @@ public struct Configuration: Sendable, Equatable {
     // HTTP server
     public var serverHost = "0.0.0.0"
     public var serverPort = 8080
-    public var ipWhiteTable: [String] = []
-    /// When set, /weevent/master/* requires `token=<value>` or header `Authorization: Bearer <value>`.
+    /// `ip.check.white-table`: addresses and CIDR ranges allowed to call (empty: everyone).
+    public var ipWhiteTable: [IPRange] = []
+    /// `server.trusted-proxies`: peers whose `X-Forwarded-For` names the real client.
+    public var trustedProxies: [IPRange] = []
+    /// When set, /weevent/master/* requires `Authorization: Bearer <value>` (or `token=<value>`).
     public var masterAccessToken = ""
+    /// When set, /weevent/admin/*, /weevent/metrics and the REST calls that change or remove
+    /// something (close, subscribe, unSubscribe) require it or the master token. When only the
+    /// master token is set, it guards those too.
+    public var adminAccessToken = ""
     /// `server.idle-timeout-ms`: a connection that sends nothing for this long while the broker
     /// waits for its request (a stalled body, an idle keep-alive) is closed.
     public var serverIdleTimeoutMilliseconds = 60_000
@@ -35,6 +42,14 @@ public struct Configuration: Sendable, Equatable {
     public var postgresTimeoutMilliseconds = 5000
     public var contentMaxLength = 10240
     public var extensionsMaxLength = 1024
+
+    // Callback subscriptions
+    /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
+    public var subscriptionMaxCount = 1000
+    /// `subscription.callback.allowed-ranges`: non-public ranges callbacks may reach all the same.
+    public var callbackAllowedRanges: [IPRange] = []
+    /// `subscription.callback.timeout-ms`: the longest one callback POST may take, start to end.
+    public var callbackTimeoutMilliseconds = 10_000
 
     // MQTT bridge
     public var mqttBrokerURL = "tcp://127.0.0.1:1883"
@@ -64,11 +79,12 @@ public struct Configuration: Sendable, Equatable {
     /// Every key this broker understands, in the order docs/configuration.md lists them.
     public static let knownKeys: [String] = [
         "server.host", "server.port", "server.idle-timeout-ms", "server.shutdown-timeout-ms",
-        "ip.check.white-table", "master.access-token",
+        "ip.check.white-table", "server.trusted-proxies", "master.access-token", "admin.access-token",
         "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
         "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
         "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
         "event.content.max-length", "event.extensions.max-length",
+        "subscription.max-count", "subscription.callback.allowed-ranges", "subscription.callback.timeout-ms",
         "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
         "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
         "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile",
@@ -95,6 +111,7 @@ public struct Configuration: Sendable, Equatable {
         let reader = Reader(properties: properties)
         try readServer(reader)
         try readLedger(reader)
+        try readSubscriptions(reader)
         try readMQTT(reader)
         try readZooKeeper(reader)
         let known = Set(Configuration.knownKeys)
@@ -110,10 +127,18 @@ public struct Configuration: Sendable, Equatable {
         serverShutdownTimeoutMilliseconds = try reader.int(
             "server.shutdown-timeout-ms", default: serverShutdownTimeoutMilliseconds, in: 0...3_600_000
         )
-        ipWhiteTable = try reader.list("ip.check.white-table") { value in
-            Configuration.isIPAddress(value) ? nil : "'\(value)' is not an IPv4 or IPv6 address"
-        }
+        ipWhiteTable = try reader.ranges("ip.check.white-table")
+        trustedProxies = try reader.ranges("server.trusted-proxies")
         masterAccessToken = try reader.string("master.access-token", default: "")
+        adminAccessToken = try reader.string("admin.access-token", default: "")
+    }
+
+    private mutating func readSubscriptions(_ reader: Reader) throws(ConfigurationError) {
+        subscriptionMaxCount = try reader.int("subscription.max-count", default: subscriptionMaxCount, in: 0...1_000_000)
+        callbackAllowedRanges = try reader.ranges("subscription.callback.allowed-ranges")
+        callbackTimeoutMilliseconds = try reader.int(
+            "subscription.callback.timeout-ms", default: callbackTimeoutMilliseconds, in: 100...600_000
+        )
     }
 
     private mutating func readLedger(_ reader: Reader) throws(ConfigurationError) {
@@ -222,15 +247,6 @@ public struct Configuration: Sendable, Equatable {
         guard !host.isEmpty, let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return false }
         return true
     }
-
-    public static func isIPAddress(_ text: String) -> Bool {
-        let v4 = text.split(separator: ".", omittingEmptySubsequences: false)
-        if v4.count == 4, v4.allSatisfy({ !$0.isEmpty && $0.count <= 3 && (UInt8($0) != nil) }) { return true }
-        if text.contains(":") {
-            return text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && text.split(separator: ":").count <= 8
-        }
-        return false
-    }
 }
 
 /// Where ledgers are kept (`ledger.store`).
@@ -265,6 +281,13 @@ private struct Reader {
             throw error(key, "'\(entry.value)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return parsed
+    }
+
+    /// A comma-separated list of addresses and CIDR ranges.
+    func ranges(_ key: String) throws(ConfigurationError) -> [IPRange] {
+        try list(key) { value in
+            IPRange(value) == nil ? "'\(value)' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)" : nil
+        }.compactMap { IPRange($0) }
     }
 
     func list(_ key: String, default value: [String] = [], check: (String) -> String?) throws(ConfigurationError) -> [String] {

@@ -29,10 +29,14 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case subscriptionIdNotExist = 100504
     case subscriptionIdInvalid = 100505
     case subscriptionIdAlreadyExist = 100507
+    /// Ours: `subscription.max-count` subscriptions exist already.
+    case subscriptionLimitReached = 100508
+    /// Ours: the callback URL's host is (or resolves to) an address callbacks may not reach.
+    case callbackAddressRefused = 100509
     case mqttNotConfigured = 100600
     /// Ours: the caller's address is not in `ip.check.white-table`.
     case ipNotAllowed = 100700
-    /// Ours: the master endpoints need `master.access-token` and it was missing or wrong.
+    /// Ours: the endpoint needs `master.access-token` or `admin.access-token` and it was missing or wrong.
     case accessTokenInvalid = 100701
     /// Ours: the broker is shutting down and takes no more writes.
     case shuttingDown = 200002
@@ -70,9 +74,11 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .subscriptionIdNotExist: "subscribe id is not exist"
         case .subscriptionIdInvalid: "subscribe id format invalid"
         case .subscriptionIdAlreadyExist: "subscriptionId is already exist"
+        case .subscriptionLimitReached: "too many subscriptions (subscription.max-count)"
+        case .callbackAddressRefused: "callback address is not allowed (subscription.callback.allowed-ranges)"
         case .mqttNotConfigured: "no mqtt.broker.url configuration"
         case .ipNotAllowed: "client ip is not in ip.check.white-table"
-        case .accessTokenInvalid: "master access token is missing or invalid"
+        case .accessTokenInvalid: "access token is missing or invalid"
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
         case .invalidInputParam: "invalid input param"

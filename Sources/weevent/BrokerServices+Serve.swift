@@ -24,7 +24,8 @@ extension BrokerServices {
         var services = BrokerServices(
             ledgers: ledgers, configuration: configuration, coordinator: coordinator,
             subscriptions: CallbackSubscriptions(
-                ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(), logger: logger
+                ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(),
+                policy: CallbackPolicy(configuration), logger: logger
             ),
             metrics: BrokerMetrics()
         )

@@ -107,6 +107,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
+        if let risk = AccessControl.openBeyondLoopback(configuration) {
+            logger.warning("no access token configured", metadata: ["risk": "\(risk)"])
+        }
         let ledgers = try await options.openLedgers(configuration, logger: logger)
         let services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
         let app = WeEventApplication.make(services, logger: logger)

@@ -42,6 +42,8 @@ final class BrokerProcess: @unchecked Sendable {
             ledger.block.max-delay-ms=1
             mqtt.broker.url=
             broker.zookeeper.ip=
+            # The tests' callback receivers listen on loopback.
+            subscription.callback.allowed-ranges=127.0.0.0/8
             \(extraConfig)
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -28,12 +28,30 @@ struct StartupAndAccessTests {
         #expect(try await http("http://\(ip):\(listed.port)/weevent/rest/exist?topic=x").text == "false")
     }
 
+    /// Listening on every interface with no token: the log says what anyone on the network can do.
+    @Test func openBeyondLoopbackIsWarnedAtStartUpAndATokenSilencesIt() async throws {
+        let open = try BrokerProcess()
+        defer { open.remove() }
+        try await open.start()
+        let log = try String(contentsOfFile: open.logPath, encoding: .utf8)
+        #expect(log.contains("no access token configured"), "\(log)")
+        #expect(log.contains("anyone who can reach port \(open.port) can bind MQTT topics"), "\(log)")
+
+        let guarded = try BrokerProcess(extraConfig: "admin.access-token=t0ken")
+        defer { guarded.remove() }
+        try await guarded.start()
+        let quiet = try String(contentsOfFile: guarded.logPath, encoding: .utf8)
+        #expect(!quiet.contains("no access token configured"), "\(quiet)")
+        let refused = try await http("\(guarded.baseURL)/admin/listGroup")
+        #expect(refused.status == 401 && refused.object["code"] as? Int == 100701)
+    }
+
     @Test func malformedConfigurationStopsStartUpNamingKeyAndLine() async throws {
         let broker = try BrokerProcess(extraConfig: "server.port=eighty")
         defer { broker.remove() }
         let (status, output) = try await broker.run(["serve", "--config", broker.configPath])
         #expect(status == 2)
-        // server.port appears twice; the last one (line 9) wins and is the one named.
-        #expect(output.contains("weevent.properties:9: server.port: 'eighty' is not an integer in 1...65535"), "\(output)")
+        // server.port appears twice; the last one (line 11) wins and is the one named.
+        #expect(output.contains("weevent.properties:11: server.port: 'eighty' is not an integer in 1...65535"), "\(output)")
     }
 }

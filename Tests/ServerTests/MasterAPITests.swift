@@ -64,17 +64,4 @@ import Testing
             }
         }
     }
-
-    @Test func accessTokenGuardsTheMasterEndpoints() async throws {
-        try await withAPI({ $0.masterAccessToken = "s3cret" }, bridge: true) { client in
-            _ = try await client.call("/weevent/rest/open?topic=t")
-            try await client.expectError("/weevent/master/mqtt_add_inbound_topic?topic=t", code: 100701, status: 401)
-            try await client.expectError("/weevent/master/mqtt_add_inbound_topic?topic=t&token=wrong", code: 100701, status: 401)
-            #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=t&token=s3cret").body == "true")
-            let bearer = try await client.call("/weevent/master/mqtt_list_topic", headers: [.authorization: "Bearer s3cret"])
-            #expect(bearer.status == 200)
-            // The REST endpoints do not need it.
-            #expect(try await client.call("/weevent/rest/exist?topic=t").body == "true")
-        }
-    }
 }

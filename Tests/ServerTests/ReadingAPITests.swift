@@ -9,8 +9,14 @@ import WeEvent
 @testable import Subscriptions
 
 /// The router with callback subscriptions wired in (their delivery service is not run here).
-func withSubscriptionAPI(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-    try await withTestBroker(subscriptions: true) { client, _ in try await body(client) }
+/// Callback subscriptions wired in; callbacks may go to loopback, as `subscription.callback.allowed-ranges=127.0.0.0/8` allows.
+func withSubscriptionAPI(
+    _ configure: @escaping (inout WeEvent.Configuration) -> Void = { _ in },
+    _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+) async throws {
+    try await withTestBroker(
+        configure: { $0.callbackAllowedRanges = [IPRange("127.0.0.0/8")!]; configure(&$0) }, subscriptions: true
+    ) { client, _ in try await body(client) }
 }
 
 /// Runs scripts/check-proof.py on a proof; its exit status and output.
@@ -127,6 +133,45 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
         }
     }
 
+    /// Callbacks cannot be aimed at the broker's own network: refused at subscribe time by
+    /// default, allowed range by range.
+    @Test func callbacksToNonPublicAddressesAreRefusedUnlessAllowed() async throws {
+        try await withTestBroker(subscriptions: true) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=s")
+            for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data",
+                        "http://10.1.2.3/hook", "http://192.168.0.10/hook", "https://[fe80::1]/hook", "http://0.0.0.0:9/hook",
+                        "http://[::ffff:127.0.0.1]:9/hook"] {
+                let encoded = url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+                try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(encoded)", code: 100509)
+            }
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2Fno-such-host.invalid%2Fhook", code: 100501)
+            #expect(try await client.call("/weevent/admin/listSubscription").body == "[]")
+            // A public address is accepted (nothing listens there; delivery is not running here).
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F192.0.2.1%2Fhook").status == 200)
+        }
+        try await withTestBroker(configure: { $0.callbackAllowedRanges = [IPRange("10.1.0.0/16")!] }, subscriptions: true) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=s")
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.1.2.3%2Fhook").status == 200)
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.2.0.1%2Fhook", code: 100509)
+        }
+    }
+
+    @Test func theNumberOfSubscriptionsIsCapped() async throws {
+        try await withSubscriptionAPI({ $0.subscriptionMaxCount = 2 }) { client in
+            _ = try await client.call("/weevent/rest/open?topic=s")
+            let url = "http%3A%2F%2F127.0.0.1%3A9%2Fhook"
+            let first = try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)")
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)").status == 200)
+            let refused = try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)")
+            #expect(refused.code == 100508 && refused.status == 400)
+            #expect((refused.object["message"] as? String)?.contains("subscription.max-count is 2") == true)
+            // Resuming an existing one is not a new subscription; removing one makes room.
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=\(first.body)").body == first.body)
+            #expect(try await client.call("/weevent/rest/unSubscribe?subscriptionId=\(first.body)").body == "true")
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)").status == 200)
+        }
+    }
+
     @Test func subscribeAnswersAnIdThatResumesAndUnsubscribes() async throws {
         try await withSubscriptionAPI { client in
             _ = try await client.call("/weevent/rest/open?topic=s")
@@ -146,6 +191,10 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             #expect(entries.first?["delivered"] as? Int == 0)
 
             try await client.expectError("/weevent/rest/subscribe?topic=t&url=\(url)&subscriptionId=\(id)", code: 100507, status: 409)
+            // Knowing the id does not let a caller take its deliveries elsewhere.
+            let elsewhere = "http%3A%2F%2F127.0.0.1%3A10%2Fmine"
+            try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(elsewhere)&subscriptionId=\(id)", code: 100507, status: 409)
+            #expect(try await client.call("/weevent/admin/listSubscription").body.contains("127.0.0.1:9/hook"))
             try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=\(UUID().uuidString)", code: 100504, status: 404)
             try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(url)&subscriptionId=not-an-id", code: 100505)
             try await client.expectError("/weevent/rest/subscribe?topic=s&url=ftp://x/y", code: 100501)

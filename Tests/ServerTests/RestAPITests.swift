@@ -39,8 +39,10 @@ extension TestClientProtocol {
     }
 
     /// Asserts a WeEvent error: its code, its status and a message.
-    func expectError(_ uri: String, code: Int, status: Int = 400, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let reply = try await call(uri)
+    func expectError(
+        _ uri: String, headers: HTTPFields = [:], code: Int, status: Int = 400, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let reply = try await call(uri, headers: headers)
         #expect(reply.code == code, "\(uri) -> \(reply.body)", sourceLocation: sourceLocation)
         #expect(reply.status == status, "\(uri) -> \(reply.status)", sourceLocation: sourceLocation)
         #expect((reply.object["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)

@@ -43,11 +43,13 @@ func withTestBroker(
             : nil
         let callbacks = subscriptions
             ? try CallbackSubscriptions(
-                ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"), logger: .init(label: "test")
+                ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"),
+                policy: CallbackPolicy(configuration), logger: .init(label: "test")
             )
             : nil
         let router = WeEventApplication.router(BrokerServices(
-            ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks
+            ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks,
+            metrics: BrokerMetrics()
         ))
         if live {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

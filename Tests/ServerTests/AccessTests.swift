@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import WeEvent
+@testable import Server
+
+/// master.access-token and admin.access-token: what each guards, how a token is sent, and what
+/// stays open.
+@Suite struct AccessTests {
+    static let adminPaths = [
+        "/weevent/rest/close?topic=t", "/weevent/rest/unSubscribe?subscriptionId=7f0c3f5e-0d5b-4c4e-9d59-1f2b8c3b1a10",
+        "/weevent/rest/subscribe?topic=t&url=http://192.0.2.1/cb", "/weevent/admin/listSubscription",
+        "/weevent/admin/listGroup", "/weevent/admin/blockchaininfo", "/weevent/metrics",
+    ]
+    static let masterPaths = ["/weevent/master/mqtt_list_topic", "/weevent/master/mqtt_add_inbound_topic?topic=t"]
+    static let openPaths = [
+        "/weevent/rest/open?topic=u", "/weevent/rest/publish?topic=u&content=x", "/weevent/rest/exist?topic=u",
+        "/weevent/rest/list", "/weevent/rest/events?topic=u", "/weevent/admin/health",
+    ]
+
+    private func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+    @Test func withBothTokensEachScopeTakesItsOwnAndMasterTakesAll() async throws {
+        try await withTestBroker(
+            configure: { $0.masterAccessToken = "m-secret"; $0.adminAccessToken = "a-secret" },
+            bridge: true, subscriptions: true
+        ) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=t")
+            for path in Self.adminPaths + Self.masterPaths {
+                try await client.expectError(path, code: 100701, status: 401)
+                try await client.expectError(path, headers: bearer("wrong"), code: 100701, status: 401)
+                try await client.expectError(path, headers: bearer("m-secre"), code: 100701, status: 401)
+                try await client.expectError(path, headers: bearer("m-secretx"), code: 100701, status: 401)
+            }
+            for path in Self.masterPaths {
+                try await client.expectError(path, headers: bearer("a-secret"), code: 100701, status: 401)
+                #expect(try await client.call(path, headers: bearer("m-secret")).status == 200, "\(path)")
+            }
+            for path in Self.adminPaths {
+                for token in ["a-secret", "m-secret"] {
+                    let reply = try await client.call(path, headers: bearer(token))
+                    #expect(reply.code != 100701, "\(path) with \(token): \(reply.body)")
+                }
+            }
+            for path in Self.openPaths {
+                #expect(try await client.call(path).status == 200, "\(path)")
+            }
+        }
+    }
+
+    @Test func theQueryAndFormTokenOfWeEventClientsStillWork() async throws {
+        try await withTestBroker(configure: { $0.masterAccessToken = "s3cret" }, bridge: true) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=t")
+            try await client.expectError("/weevent/master/mqtt_add_inbound_topic?topic=t&token=wrong", code: 100701, status: 401)
+            #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=t&token=s3cret").body == "true")
+            let form = try await client.call("/weevent/master/mqtt_list_topic", method: .post, form: "token=s3cret")
+            #expect(form.status == 200)
+            // The scheme is case-insensitive, as HTTP says.
+            #expect(try await client.call("/weevent/master/mqtt_list_topic", headers: [.authorization: "bearer s3cret"]).status == 200)
+            // With only the master token, it guards the admin scope too.
+            try await client.expectError("/weevent/rest/close?topic=t", code: 100701, status: 401)
+            #expect(try await client.call("/weevent/rest/close?topic=t", headers: bearer("s3cret")).body == "true")
+        }
+    }
+
+    @Test func withOnlyAnAdminTokenTheMasterScopeNeedsItToo() async throws {
+        try await withTestBroker(configure: { $0.adminAccessToken = "adm" }, bridge: true) { client, _ in
+            try await client.expectError("/weevent/master/mqtt_list_topic", code: 100701, status: 401)
+            #expect(try await client.call("/weevent/master/mqtt_list_topic", headers: bearer("adm")).status == 200)
+        }
+    }
+
+    @Test func withoutTokensEverythingIsOpen() async throws {
+        try await withTestBroker(bridge: true, subscriptions: true) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=t")
+            for path in Self.adminPaths + Self.masterPaths {
+                let reply = try await client.call(path)
+                #expect(reply.code != 100701, "\(path): \(reply.body)")
+            }
+        }
+    }
+
+    @Test func startUpWarnsWhenOpenBeyondLoopback() {
+        var configuration = WeEvent.Configuration()
+        configuration.serverHost = "0.0.0.0"
+        let warning = AccessControl.openBeyondLoopback(configuration)
+        #expect(warning?.contains("neither master.access-token nor admin.access-token is set") == true)
+        configuration.serverHost = "127.0.0.1"
+        #expect(AccessControl.openBeyondLoopback(configuration) == nil)
+        configuration.serverHost = "::1"
+        #expect(AccessControl.openBeyondLoopback(configuration) == nil)
+        configuration.serverHost = "localhost"
+        #expect(AccessControl.openBeyondLoopback(configuration) == nil)
+        configuration.serverHost = "0.0.0.0"
+        configuration.adminAccessToken = "x"
+        #expect(AccessControl.openBeyondLoopback(configuration) == nil)
+    }
+
+    @Test func digestsCompareByValue() {
+        #expect(AccessControl.constantTimeEqual([1, 2, 3], [1, 2, 3]))
+        #expect(!AccessControl.constantTimeEqual([1, 2, 3], [1, 2, 4]))
+        #expect(!AccessControl.constantTimeEqual([1, 2, 3], [1, 2]))
+    }
+}
