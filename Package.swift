@@ -97,6 +97,7 @@ let package = Package(
             name: "Bridge",
             dependencies: [
                 "WeEvent", "Ledger", "MQTT", "Cluster", "ZooKeeper",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -219,6 +220,7 @@ let package = Package(
             name: "BridgeTests",
             dependencies: [
                 "WeEvent", "Ledger", "Bridge", "MQTT", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -73,8 +73,9 @@ public struct BindingService: Sendable {
         return try await store.bindings().map { ($0, statuses[$0.key] ?? BindingStatus()) }
     }
 
-    /// The newest rejected inbound messages (newest last), filtered by group and topic when given.
-    public func rejectedMessages(groupID: String?, topic: String?, limit: Int) -> [RejectedMessage] {
-        rejected?.read(groupId: groupID, topic: topic, limit: limit) ?? []
+    /// The newest rejected inbound messages with an id below `before` (newest last), filtered by
+    /// group and topic when given.
+    public func rejectedMessages(groupID: String?, topic: String?, before: Int64?, limit: Int) async throws -> [RejectedMessage] {
+        try await rejected?.read(groupId: groupID, topic: topic, before: before, limit: limit) ?? []
     }
 }

@@ -6,6 +6,10 @@ public final class BrokerMetrics: Sendable {
     let inboundBridged: Counter
     let outboundBridged: Counter
     let rejected: Counter
+    /// Rejected messages dropped from the log to keep it under `mqtt.rejected.max-bytes`.
+    public let rejectedDropped: Counter
+    /// Failed writes of the rejected log (the message stays unacknowledged and is retried).
+    let rejectedLogErrors: Counter
     let reconnects: Counter
     let leaderChanges: Counter
     /// Time from a batch of MQTT messages reaching the committer to its events being durable.
@@ -29,6 +33,12 @@ public final class BrokerMetrics: Sendable {
         )
         rejected = registry.makeCounter(descriptor: Self.name(
             "mqtt", "messages_rejected", "total", "Inbound MQTT messages that could not become events (kept in the rejected log)"
+        ))
+        rejectedDropped = registry.makeCounter(descriptor: Self.name(
+            "mqtt", "rejected_dropped", "total", "Oldest rejected messages dropped to keep the log under mqtt.rejected.max-bytes"
+        ))
+        rejectedLogErrors = registry.makeCounter(descriptor: Self.name(
+            "mqtt", "rejected_log_errors", "total", "Failed writes of the rejected log (the message is not acknowledged and is retried)"
         ))
         reconnects = registry.makeCounter(descriptor: Self.name("mqtt", "reconnects", "total", "Lost MQTT connections of the bridge"))
         leaderChanges = registry.makeCounter(descriptor: Self.name(

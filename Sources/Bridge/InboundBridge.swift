@@ -98,20 +98,20 @@ struct InboundBridge: Sendable {
             }
             if let skipped = message.skippedPayloadLength {
                 let reason = "payload of \(skipped) bytes exceeds event.content.max-length (\(contentMaxLength) bytes); not read"
-                for binding in targets { reject(message, binding: binding, reason: reason) }
+                for binding in targets { try await reject(message, binding: binding, reason: reason) }
                 continue
             }
             let content = Array(message.payload.readableBytesView)
             for binding in targets {
                 let event = NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic])
                 if let reason = rejection(event) {
-                    reject(message, binding: binding, reason: reason)
+                    try await reject(message, binding: binding, reason: reason)
                     continue
                 }
                 guard ledgers.groups.contains(binding.groupId) else {
                     // Bound through an instance that serves the group; this one (now leading) does
                     // not. The other bindings go on; this one shows the reason in mqtt_list_topic.
-                    reject(message, binding: binding, reason: "group \(binding.groupId) is not in this instance's ledger.groups")
+                    try await reject(message, binding: binding, reason: "group \(binding.groupId) is not in this instance's ledger.groups")
                     continue
                 }
                 let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
@@ -157,7 +157,7 @@ struct InboundBridge: Sendable {
                 for (i, result) in results.enumerated() {
                     switch result {
                     case .success: status.recordBridged(pending.bindings[i].key)
-                    case .failure(let error): reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
+                    case .failure(let error): try await reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
                     }
                 }
                 return
@@ -183,15 +183,33 @@ struct InboundBridge: Sendable {
         }
     }
 
-    private func reject(_ message: MQTTMessage, binding: Binding, reason: String) {
+    /// Records the message in the rejected log before it is acknowledged. A log that cannot be
+    /// written is retried with backoff (the message, and the batch behind it, stay unacknowledged
+    /// meanwhile), counted, and shown on the binding.
+    private func reject(_ message: MQTTMessage, binding: Binding, reason: String) async throws {
         logger.warning("inbound message rejected; acknowledged and kept in the rejected log", metadata: [
             "mqttTopic": "\(message.topic)", "topic": "\(binding.topic)", "group": "\(binding.groupId)", "reason": "\(reason)",
         ])
-        status.recordRejected(binding.key, reason: reason)
-        rejected.append(RejectedMessage(
+        let record = RejectedMessage(
             binding: binding, mqttTopic: message.topic, qos: Int(message.qos.rawValue),
             payload: Array(message.payload.readableBytesView), reason: reason
-        ))
+        )
+        var attempt = 0
+        while true {
+            do {
+                try await rejected.append(record)
+                break
+            } catch {
+                attempt += 1
+                status.metrics?.rejectedLogErrors.increment()
+                status.recordError(binding.key, "rejected log: \(error)")
+                logger.error("recording a rejected message failed; not acknowledged, retrying", metadata: [
+                    "mqttTopic": "\(message.topic)", "error": "\(error)", "attempt": "\(attempt)",
+                ])
+                try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
+            }
+        }
+        status.recordRejected(binding.key, reason: reason)
     }
 }
 

@@ -1,9 +1,12 @@
 import Foundation
+import GRDB
 import Synchronization
 import WeEvent
 
 /// An inbound MQTT message that could not become an event.
 public struct RejectedMessage: Codable, Sendable, Equatable {
+    /// Its place in the log (ascending); pass it as `before` to page back. nil until recorded.
+    public var id: Int64?
     public var direction: String
     public var groupId: String
     public var topic: String
@@ -25,38 +28,127 @@ public struct RejectedMessage: Codable, Sendable, Equatable {
         self.reason = reason
         timestamp = Int64(Date().timeIntervalSince1970 * 1000)
     }
+
+    /// What it takes in the log, for the size cap.
+    var size: Int { payload.utf8.count + reason.utf8.count + topic.utf8.count + mqttTopic.utf8.count + groupId.utf8.count + 64 }
 }
 
-/// Rejected inbound messages, one JSON object per line in `ledger.path/mqtt-rejected.jsonl`,
-/// fsynced before the message is acknowledged, so nothing a device sent is silently dropped.
-/// `master/mqtt_list_rejected` reads them back.
+/// Rejected inbound messages in `ledger.path/mqtt-rejected.sqlite` (`synchronous=FULL`): each is
+/// durable before `append` returns, and the bridge acknowledges the message only then, so
+/// nothing a device sent is silently dropped. `append` throws when it cannot record; the
+/// bridge then does not acknowledge the message and tries again.
+///
+/// The log is capped (`mqtt.rejected.max-bytes`): past the cap the oldest messages are dropped
+/// and counted (`droppedCount`, and the `weevent_mqtt_rejected_dropped_total` metric).
+/// `master/mqtt_list_rejected` reads it a page at a time, newest first.
 public final class RejectedMessageLog: Sendable {
     public let path: String
-    private let lock = Mutex(())
+    public let maxBytes: Int
+    private let queue: DatabaseQueue
+    private struct Totals {
+        var bytes: Int
+        var dropped: UInt64 = 0
+    }
+    private let totals: Mutex<Totals>
+    /// Called with how many messages a write dropped to stay under the cap.
+    private let onDrop: @Sendable (Int) -> Void
 
-    public init(directory: String) throws {
+    public init(directory: String, maxBytes: Int = 64 << 20, onDrop: @escaping @Sendable (Int) -> Void = { _ in }) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = directory + "/mqtt-rejected.jsonl"
+        path = directory + "/mqtt-rejected.sqlite"
+        self.maxBytes = maxBytes
+        self.onDrop = onDrop
+        var config = GRDB.Configuration()
+        config.label = "mqtt-rejected"
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        queue = try DatabaseQueue(path: path, configuration: config)
+        let bytes = try queue.write { db -> Int in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS rejected(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    group_id TEXT NOT NULL, topic TEXT NOT NULL, message TEXT NOT NULL, size INTEGER NOT NULL)
+                """)
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS rejected_binding ON rejected(group_id, topic, id)")
+            return try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM rejected") ?? 0
+        }
+        totals = Mutex(Totals(bytes: bytes))
+        try importLegacyFile(directory + "/mqtt-rejected.jsonl")
     }
 
-    public func append(_ message: RejectedMessage) {
-        guard var line = try? JSONEncoder().encode(message) else { return }
-        line.append(UInt8(ascii: "\n"))
-        lock.withLock { _ in
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-            guard fd >= 0 else { return }
-            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fsync(fd)
-            close(fd)
+    /// Messages dropped to keep the log under its cap since the broker started.
+    public var droppedCount: UInt64 { totals.withLock { $0.dropped } }
+
+    /// Records `message` durably, dropping the oldest messages when the log would exceed its cap.
+    public func append(_ message: RejectedMessage) async throws {
+        let text = String(decoding: try JSONEncoder().encode(message), as: UTF8.self)
+        let excess = totals.withLock { $0.bytes } + message.size - maxBytes
+        let removed = try await queue.write { db -> (count: Int, bytes: Int) in
+            try db.execute(
+                sql: "INSERT INTO rejected(group_id, topic, message, size) VALUES (?, ?, ?, ?)",
+                arguments: [message.groupId, message.topic, text, message.size]
+            )
+            guard excess > 0 else { return (0, 0) }
+            // The oldest first, until what remains fits; the message just recorded always stays.
+            var count = 0
+            var bytes = 0
+            var last: Int64 = 0
+            let oldest = try Row.fetchCursor(
+                db, sql: "SELECT id, size FROM rejected WHERE id < (SELECT MAX(id) FROM rejected) ORDER BY id"
+            )
+            while bytes < excess, let row = try oldest.next() {
+                last = row["id"]
+                bytes += row["size"] as Int
+                count += 1
+            }
+            try db.execute(sql: "DELETE FROM rejected WHERE id <= ?", arguments: [last])
+            return (count, bytes)
+        }
+        totals.withLock {
+            $0.bytes += message.size - removed.bytes
+            $0.dropped += UInt64(removed.count)
+        }
+        if removed.count > 0 { onDrop(removed.count) }
+    }
+
+    /// The newest `limit` rejected messages of a binding (every binding when `topic` is nil)
+    /// with an id below `before` (nil: from the newest), oldest first.
+    public func read(groupId: String?, topic: String?, before: Int64? = nil, limit: Int) async throws -> [RejectedMessage] {
+        // A nil group or topic matches every one.
+        let sql = """
+            SELECT id, message FROM rejected
+            WHERE id < ? AND (? IS NULL OR group_id = ?) AND (? IS NULL OR topic = ?)
+            ORDER BY id DESC LIMIT ?
+            """
+        let rows = try await queue.read { db in
+            try Row.fetchAll(
+                db, sql: sql, arguments: [before ?? Int64.max, groupId, groupId, topic, topic, limit]
+            ).map { row in (row["id"] as Int64, row["message"] as String) }
+        }
+        let decoder = JSONDecoder()
+        return rows.reversed().compactMap { id, text in
+            guard var message = try? decoder.decode(RejectedMessage.self, from: Data(text.utf8)) else { return nil }
+            message.id = id
+            return message
         }
     }
 
-    /// The newest `limit` rejected messages of a binding (all bindings when `topic` is nil), oldest first.
-    public func read(groupId: String?, topic: String?, limit: Int) -> [RejectedMessage] {
-        let text = lock.withLock { _ in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+    /// The JSON-lines file of earlier versions: its messages move into the log once, and the
+    /// file is renamed `.imported`.
+    private func importLegacyFile(_ legacy: String) throws {
+        guard FileManager.default.fileExists(atPath: legacy) else { return }
+        let text = try String(contentsOfFile: legacy, encoding: .utf8)
         let decoder = JSONDecoder()
-        let all = text.split(separator: "\n").compactMap { try? decoder.decode(RejectedMessage.self, from: Data($0.utf8)) }
-        let matching = all.filter { (topic == nil || $0.topic == topic) && (groupId == nil || $0.groupId == groupId) }
-        return Array(matching.suffix(limit))
+        let messages = text.split(separator: "\n").compactMap { try? decoder.decode(RejectedMessage.self, from: Data($0.utf8)) }
+        let encoder = JSONEncoder()
+        try queue.write { db in
+            for message in messages {
+                try db.execute(
+                    sql: "INSERT INTO rejected(group_id, topic, message, size) VALUES (?, ?, ?, ?)",
+                    arguments: [message.groupId, message.topic, String(decoding: try encoder.encode(message), as: UTF8.self), message.size]
+                )
+            }
+        }
+        totals.withLock { $0.bytes += messages.reduce(0) { $0 + $1.size } }
+        try FileManager.default.moveItem(atPath: legacy, toPath: legacy + ".imported")
     }
 }

@@ -54,8 +54,10 @@ public protocol EventLedger: Sendable {
     func firstPosition(ofBlock height: UInt64) async throws -> UInt64
     /// The position of the last event in a block sealed before `timestamp` (ms since 1970), 0 if none.
     func lastPosition(before timestamp: Int64) async throws -> UInt64
-    /// The event's Merkle path, its block and the headers up to the head; errors as `event(id:)`.
-    func proof(of id: EventID) async throws -> EventProof
+    /// The event's Merkle path, its block and the headers after it through height `head`
+    /// (at most the chain's height); errors as `event(id:)`. Callers bound `head`: the answer
+    /// holds one header per block between the event and it.
+    func proof(of id: EventID, through head: UInt64) async throws -> EventProof
     /// Fired after every durable commit, so readers follow the ledger without polling.
     var commits: CommitFeed { get }
 

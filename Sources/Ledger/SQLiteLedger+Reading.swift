@@ -74,7 +74,7 @@ extension SQLiteLedger {
         return last.map { UInt64($0) } ?? 0
     }
 
-    public func proof(of id: EventID) async throws -> EventProof {
+    public func proof(of id: EventID, through head: UInt64) async throws -> EventProof {
         let located = try await locate(id)
         let groupID = self.groupID
         return try await pool.read { db in
@@ -89,7 +89,10 @@ extension SQLiteLedger {
                 throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
             }
             var links: [BlockHeader] = []
-            let later = try Row.fetchCursor(db, sql: "SELECT * FROM blocks WHERE height > ? ORDER BY height", arguments: [Int64(id.blockHeight)])
+            let later = try Row.fetchCursor(
+                db, sql: "SELECT * FROM blocks WHERE height > ? AND height <= ? ORDER BY height",
+                arguments: [Int64(id.blockHeight), Int64(clamping: head)]
+            )
             while let row = try later.next() { links.append(Self.header(row)) }
             return EventProof(
                 groupID: groupID, event: located.event, eventHash: leaves[index], index: index,

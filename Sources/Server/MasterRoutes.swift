@@ -35,7 +35,13 @@ struct MasterRoutes {
             let topic = try p["topic"].map { raw throws(WeEventError) in try Validation.topic(raw) }
             let groupID = try p["groupId"].map { _ throws(WeEventError) in try ledgers.ledger(p["groupId"]).groupID }
             let limit = try p["pageSize"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 100
-            return try JSONBody.response(bindings.rejectedMessages(groupID: groupID, topic: topic, limit: limit))
+            let before = try p["before"].map { raw throws(WeEventError) in
+                guard let id = Int64(raw), id > 0 else {
+                    throw WeEventError(.invalidInputParam, message: "before must be a positive integer: the id of the oldest message of the previous page")
+                }
+                return id
+            }
+            return try JSONBody.response(try await bindings.rejectedMessages(groupID: groupID, topic: topic, before: before, limit: limit))
         }
         return routes
     }

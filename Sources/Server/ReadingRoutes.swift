@@ -43,7 +43,10 @@ struct ReadingRoutes {
         }
         api.add("rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
-            return try JSONBody.response(ProofBody(try await ledger.proof(of: try EventID.parse(p["eventId"]))))
+            let id = try EventID.parse(p["eventId"])
+            let height = try await ledger.chainInfo().blockHeight
+            let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.proofMaxLinks)
+            return try JSONBody.response(ProofBody(try await ledger.proof(of: id, through: head)))
         }
         api.add("rest/subscribe", scope: .admin) { p in
             let subscriptions = try requireSubscriptions()
@@ -180,6 +183,31 @@ struct ReadingRoutes {
             let host = url.host, !host.isEmpty
         else { throw WeEventError(.urlInvalid, detail: raw ?? "(none)") }
         return url.absoluteString
+    }
+
+    /// The height a proof of an event in block `block` links to: `head` when given, else the
+    /// chain's height. 100307 for a head outside `block...chainHeight`, 100310 when the proof
+    /// would hold more than `maxLinks` headers. An event above the chain is left to the ledger (100304).
+    static func proofHead(_ raw: String?, block: UInt64, chainHeight: UInt64, maxLinks: Int) throws(WeEventError) -> UInt64 {
+        guard block <= chainHeight else { return chainHeight }
+        var head = chainHeight
+        if let raw, !raw.isEmpty {
+            guard let asked = UInt64(raw), asked >= block, asked <= chainHeight else {
+                throw WeEventError(
+                    .blockHeightInvalid,
+                    message: "head must be a block height from the event's block \(block) to the chain's height \(chainHeight)"
+                )
+            }
+            head = asked
+        }
+        guard head - block <= UInt64(maxLinks) else {
+            throw WeEventError(
+                .proofTooLong,
+                message: "the proof would hold \(head - block) block headers, more than rest.proof.max-links=\(maxLinks): "
+                    + "ask with head=<a height from \(block) to \(block + UInt64(maxLinks))>, the height of a block whose hash you already trust"
+            )
+        }
+        return head
     }
 
     /// 100503 blank, 100505 not a UUID.

@@ -43,6 +43,9 @@ public struct Configuration: Sendable, Equatable {
     public var contentMaxLength = 10240
     public var extensionsMaxLength = 1024
 
+    /// `rest.proof.max-links`: the most block headers one rest/proof answer holds.
+    public var proofMaxLinks = 1000
+
     // Callback subscriptions
     /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
     public var subscriptionMaxCount = 1000
@@ -62,6 +65,8 @@ public struct Configuration: Sendable, Equatable {
     public var mqttCAFile = ""
     public var mqttCertFile = ""
     public var mqttKeyFile = ""
+    /// `mqtt.rejected.max-bytes`: the rejected-message log's cap; past it the oldest go.
+    public var mqttRejectedMaxBytes = 64 << 20
 
     // ZooKeeper
     public var zookeeperHosts = "127.0.0.1:2181"
@@ -83,11 +88,11 @@ public struct Configuration: Sendable, Equatable {
         "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
         "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
         "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
-        "event.content.max-length", "event.extensions.max-length",
+        "event.content.max-length", "event.extensions.max-length", "rest.proof.max-links",
         "subscription.max-count", "subscription.callback.allowed-ranges", "subscription.callback.timeout-ms",
         "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
         "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
-        "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile",
+        "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile", "mqtt.rejected.max-bytes",
         "broker.zookeeper.ip", "broker.zookeeper.path", "broker.zookeeper.timeout", "broker.zookeeper.auth",
     ]
 
@@ -158,6 +163,7 @@ public struct Configuration: Sendable, Equatable {
         try readLedgerStore(reader)
         contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
+        proofMaxLinks = try reader.int("rest.proof.max-links", default: proofMaxLinks, in: 1...1_000_000)
     }
 
     private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {
@@ -177,6 +183,7 @@ public struct Configuration: Sendable, Equatable {
         mqttCAFile = try reader.string("mqtt.broker.cafile", default: "")
         mqttCertFile = try reader.string("mqtt.broker.certfile", default: "")
         mqttKeyFile = try reader.string("mqtt.broker.keyfile", default: "")
+        mqttRejectedMaxBytes = try reader.int("mqtt.rejected.max-bytes", default: mqttRejectedMaxBytes, in: 65_536...(1 << 40))
         if mqttCertFile.isEmpty != mqttKeyFile.isEmpty {
             throw reader.error(mqttCertFile.isEmpty ? "mqtt.broker.certfile" : "mqtt.broker.keyfile",
                                "mqtt.broker.certfile and mqtt.broker.keyfile go together")

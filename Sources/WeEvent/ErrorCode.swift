@@ -23,6 +23,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case groupIdNotFound = 100305
     case groupIdInvalid = 100306
     case blockHeightInvalid = 100307
+    /// Ours: a proof would hold more block headers than `rest.proof.max-links`.
+    case proofTooLong = 100310
     case offsetIsBlank = 100500
     case urlInvalid = 100501
     case subscriptionIdIsBlank = 100503
@@ -68,6 +70,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .groupIdNotFound: "event group id is not found"
         case .groupIdInvalid: "event group id should be a string start from 1"
         case .blockHeightInvalid: "invalid block height"
+        case .proofTooLong: "proof too long (rest.proof.max-links)"
         case .offsetIsBlank: "offset blank"
         case .urlInvalid: "invalid url format"
         case .subscriptionIdIsBlank: "subscription id blank"

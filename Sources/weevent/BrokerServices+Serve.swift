@@ -34,7 +34,11 @@ extension BrokerServices {
             return services
         }
         let board = BridgeStatusBoard(instance: instance, metrics: services.metrics)
-        let rejected = try RejectedMessageLog(directory: configuration.ledgerPath)
+        let metrics = services.metrics
+        let rejected = try RejectedMessageLog(
+            directory: configuration.ledgerPath, maxBytes: configuration.mqttRejectedMaxBytes,
+            onDrop: { metrics?.rejectedDropped.increment(by: Int64($0)) }
+        )
         let store: any BindingStore
         let status: any BridgeStatusSource
         let bridge: MQTTBridge

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Ledger
 import Logging
 import MQTT
@@ -56,9 +57,38 @@ import WeEvent
             ], contentMaxLength: 4)
             #expect(try await fixture.stored("small").map(\.content) == ["fits"])
             #expect(acks.packetIDs == [1, 2])
-            let rejected = fixture.rejected.read(groupId: "1", topic: "small", limit: 10)
+            let rejected = try await fixture.rejected.read(groupId: "1", topic: "small", limit: 10)
             #expect(rejected.map(\.payload) == [Data("far too long".utf8).base64EncodedString()])
             #expect(rejected.first?.reason.contains("exceeds max length") == true, "\(rejected)")
+            #expect(fixture.status.snapshot()[binding.key]?.rejected == 1)
+        }
+    }
+
+    /// A rejection the log cannot record is not acknowledged: the broker would otherwise forget
+    /// a message nobody kept. The bridge retries, shows the error on the binding, and goes on
+    /// (acknowledging) once the log takes it.
+    @Test func aRejectionThatCannotBeRecordedIsNotAcknowledged() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "small")
+            let binding = inbound("small", filter: "small")
+            // The log's table vanishes under it (a damaged or tampered file): every write fails.
+            let other = try DatabaseQueue(path: fixture.rejected.path)
+            try await other.write { try $0.execute(sql: "ALTER TABLE rejected RENAME TO hidden") }
+            let acks = AckRecorder()
+            let running = Task {
+                try await bridge(fixture, [binding], [
+                    acks.message("small", "far too long", packetID: 1),
+                    acks.message("small", "fits", packetID: 2),
+                ], contentMaxLength: 4)
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(acks.packetIDs.isEmpty)
+            #expect(fixture.status.snapshot()[binding.key]?.lastError?.contains("rejected log") == true)
+            #expect(fixture.status.snapshot()[binding.key]?.rejected == 0)
+            try await other.write { try $0.execute(sql: "ALTER TABLE hidden RENAME TO rejected") }
+            try await running.value
+            #expect(acks.packetIDs == [1, 2])
+            #expect(try await fixture.rejected.read(groupId: "1", topic: "small", limit: 10).count == 1)
             #expect(fixture.status.snapshot()[binding.key]?.rejected == 1)
         }
     }
@@ -69,7 +99,7 @@ import WeEvent
             let acks = AckRecorder()
             try await bridge(fixture, [binding], [acks.message("dev/a", "reading", packetID: 9)])
             #expect(acks.packetIDs == [9])
-            let rejected = fixture.rejected.read(groupId: "1", topic: "never.opened", limit: 10)
+            let rejected = try await fixture.rejected.read(groupId: "1", topic: "never.opened", limit: 10)
             #expect(rejected.map(\.reason) == ["topic not exist"])
         }
     }
@@ -105,7 +135,7 @@ import WeEvent
             ])
             #expect(try await fixture.stored("here").map(\.content) == ["stored"])
             #expect(acks.packetIDs == [1, 2])
-            #expect(fixture.rejected.read(groupId: "9", topic: "there", limit: 5).map(\.reason) == ["group 9 is not in this instance's ledger.groups"])
+            #expect(try await fixture.rejected.read(groupId: "9", topic: "there", limit: 5).map(\.reason) == ["group 9 is not in this instance's ledger.groups"])
             #expect(fixture.status.snapshot()[elsewhere.key]?.lastError?.contains("ledger.groups") == true)
         }
     }

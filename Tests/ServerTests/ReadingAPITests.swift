@@ -89,6 +89,36 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
         }
     }
 
+    /// A proof holds at most rest.proof.max-links headers: past that, a clear error saying how
+    /// to ask; with `head` the proof ties the event to that block, which the checker accepts.
+    @Test func proofSizeIsBoundedAndHeadPicksWhereItEnds() async throws {
+        try await withAPI({ $0.proofMaxLinks = 5 }) { client in
+            _ = try await client.call("/weevent/rest/open?topic=p")
+            let first = try #require(EventID(try await publish(client, "p", "first")))
+            for i in 0..<8 { _ = try await publish(client, "p", "later-\(i)") }
+            let height = try #require(try await client.call("/weevent/admin/blockchaininfo").object["blockHeight"] as? Int)
+            #expect(height >= Int(first.blockHeight) + 8)
+
+            let refused = try await client.call("/weevent/rest/proof?eventId=\(first)")
+            #expect(refused.code == 100310 && refused.status == 400, "\(refused.body)")
+            #expect((refused.object["message"] as? String)?.contains("ask with head=") == true)
+
+            let head = first.blockHeight + 5
+            let reply = try await client.call("/weevent/rest/proof?eventId=\(first)&head=\(head)")
+            #expect(reply.status == 200, "\(reply.body)")
+            let links = try #require(reply.object["links"] as? [[String: Any]])
+            #expect(links.count == 5)
+            #expect((reply.object["head"] as? [String: Any])?["height"] as? Int == Int(head))
+            let (status, output) = try await checkProof(reply.body)
+            #expect(status == 0, "\(output)")
+
+            #expect(try await client.call("/weevent/rest/proof?eventId=\(first)&head=\(first.blockHeight)").status == 200)
+            for bad in ["\(first.blockHeight - 1)", "\(height + 1)", "x", "-1", "18446744073709551616"] {
+                try await client.expectError("/weevent/rest/proof?eventId=\(first)&head=\(bad)", code: 100307)
+            }
+        }
+    }
+
     @Test func proofOfAnUnknownEventIsAWeEventError() async throws {
         try await withAPI { client in
             _ = try await client.call("/weevent/rest/open?topic=p")

@@ -48,7 +48,7 @@ extension PostgresLedger {
         }
     }
 
-    public func proof(of id: EventID) async throws -> EventProof {
+    public func proof(of id: EventID, through head: UInt64) async throws -> EventProof {
         let located = try await locate(id)
         guard let block = try await blocks(from: id.blockHeight, limit: 1).first, block.height == id.blockHeight else {
             throw WeEventError(.eventIdIsMismatch, detail: "no block \(id.blockHeight) in group \(groupID)")
@@ -61,8 +61,8 @@ extension PostgresLedger {
         let index = Int(offset)
         var links: [BlockHeader] = []
         var next = id.blockHeight + 1
-        while true {
-            let page = try await blocks(from: next, limit: 1000)
+        while next <= head {
+            let page = try await blocks(from: next, limit: Int(min(1000, head - next + 1)))
             links.append(contentsOf: page.map(Self.header))
             guard page.count == 1000, let last = page.last else { break }
             next = last.height + 1
