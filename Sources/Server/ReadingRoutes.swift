@@ -3,6 +3,9 @@ import Hummingbird
 import Ledger
 import ServiceLifecycle
 import Subscriptions
+import Synchronization
+import Logging
+import NIOCore
 import WeEvent
 
 /// Reading events over HTTP: live Server-Sent Event streams, history pages, callback
@@ -27,8 +30,9 @@ struct ReadingRoutes {
     /// rest/stream, rest/events, rest/proof, rest/subscribe, rest/unSubscribe, admin/listSubscription.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.get("rest/stream") { request, _ in
-            try await stream(request)
+        let gate = StreamGate(limit: configuration.streamMaxCount)
+        routes.get("rest/stream") { request, context in
+            try await stream(request, gate: gate, channel: context.channel, logger: context.logger)
         }
         let api = Endpoints(routes, configuration)
         api.add("rest/events") { p in
@@ -78,7 +82,9 @@ struct ReadingRoutes {
 
     // MARK: rest/stream
 
-    private func stream(_ request: Request) async throws -> Response {
+    /// At most `rest.stream.max-count` streams at once (200003, HTTP 503, past it); a stream
+    /// whose client takes no data for `rest.stream.write-timeout-ms` is closed.
+    private func stream(_ request: Request, gate: StreamGate, channel: any Channel, logger: Logger) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"])
@@ -90,10 +96,16 @@ struct ReadingRoutes {
         } else {
             start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
         }
+        try gate.enter()
         // Registered now, so nothing committed from here on can be missed.
         let tail = ledger.tail(after: start, matching: filter)
+        let writeTimeout = Duration.milliseconds(configuration.streamWriteTimeoutMilliseconds)
         let body = ResponseBody { writer in
-            defer { tail.close() }
+            defer {
+                tail.close()
+                gate.leave()
+            }
+            let pending = WriteWatch()
             try await withGracefulShutdownHandler {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -102,14 +114,28 @@ struct ReadingRoutes {
                             tail.wake()
                         }
                     }
+                    // A client that stopped reading: its writes wait on a full socket buffer for ever.
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: min(writeTimeout / 4, .seconds(1)))
+                            if let since = pending.since, ContinuousClock.now - since >= writeTimeout {
+                                logger.notice("closing a stream whose client takes no data", metadata: [
+                                    "timeout": "\(writeTimeout)", "client": "\(channel.remoteAddress?.description ?? "?")",
+                                ])
+                                tail.close()
+                                channel.close(promise: nil)
+                                return
+                            }
+                        }
+                    }
                     // A first comment tells the client the stream is live (and flushes the headers).
-                    try await writer.write(ByteBuffer(string: ": weevent stream after position \(start)\nretry: 2000\n\n"))
+                    try await pending.timing { try await writer.write(ByteBuffer(string: ": weevent stream after position \(start)\nretry: 2000\n\n")) }
                     // Reused for every batch: a stream allocates per batch, not per event.
                     var frames: [UInt8] = []
                     while let batch = try await tail.next() {
                         frames.removeAll(keepingCapacity: true)
                         Self.writeFrames(batch, into: &frames)
-                        try await writer.write(ByteBuffer(bytes: frames))
+                        try await pending.timing { try await writer.write(ByteBuffer(bytes: frames)) }
                     }
                     group.cancelAll()
                 }
@@ -123,6 +149,39 @@ struct ReadingRoutes {
             headers: [.contentType: "text/event-stream;charset=UTF-8", .cacheControl: "no-cache"],
             body: body
         )
+    }
+
+    /// How many streams are open, against `rest.stream.max-count`.
+    final class StreamGate: Sendable {
+        let limit: Int
+        private let open = Mutex(0)
+
+        init(limit: Int) { self.limit = limit }
+
+        func enter() throws(WeEventError) {
+            let admitted = open.withLock { count -> Bool in
+                guard count < limit else { return false }
+                count += 1
+                return true
+            }
+            guard admitted else {
+                throw WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
+            }
+        }
+
+        func leave() { open.withLock { $0 -= 1 } }
+    }
+
+    /// When the write under way started; nil between writes.
+    final class WriteWatch: Sendable {
+        private let started = Mutex<ContinuousClock.Instant?>(nil)
+        var since: ContinuousClock.Instant? { started.withLock { $0 } }
+
+        func timing(_ write: () async throws -> Void) async throws {
+            started.withLock { $0 = .now }
+            defer { started.withLock { $0 = nil } }
+            try await write()
+        }
     }
 
     /// One `id:`/`data:` message per event, or a keep-alive comment for an empty batch (a heartbeat).

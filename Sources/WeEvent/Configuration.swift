@@ -45,6 +45,10 @@ public struct Configuration: Sendable, Equatable {
 
     /// `rest.proof.max-links`: the most block headers one rest/proof answer holds.
     public var proofMaxLinks = 1000
+    /// `rest.stream.max-count`: the most rest/stream connections open at once.
+    public var streamMaxCount = 1000
+    /// `rest.stream.write-timeout-ms`: a stream whose client takes no data for this long is closed.
+    public var streamWriteTimeoutMilliseconds = 30_000
 
     // Callback subscriptions
     /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
@@ -89,6 +93,7 @@ public struct Configuration: Sendable, Equatable {
         "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
         "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
         "event.content.max-length", "event.extensions.max-length", "rest.proof.max-links",
+        "rest.stream.max-count", "rest.stream.write-timeout-ms",
         "subscription.max-count", "subscription.callback.allowed-ranges", "subscription.callback.timeout-ms",
         "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
         "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
@@ -164,6 +169,10 @@ public struct Configuration: Sendable, Equatable {
         contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
         proofMaxLinks = try reader.int("rest.proof.max-links", default: proofMaxLinks, in: 1...1_000_000)
+        streamMaxCount = try reader.int("rest.stream.max-count", default: streamMaxCount, in: 1...1_000_000)
+        streamWriteTimeoutMilliseconds = try reader.int(
+            "rest.stream.write-timeout-ms", default: streamWriteTimeoutMilliseconds, in: 100...3_600_000
+        )
     }
 
     private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {

@@ -44,6 +44,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case shuttingDown = 200002
     case unknownError = 200000
     case invalidInputParam = 200001
+    /// Ours: `rest.stream.max-count` streams are open.
+    case tooManyStreams = 200003
     case zookeeperError = 200400
     /// Ours: the ledger's store (PostgreSQL) could not be reached or failed; nothing was acknowledged.
     case ledgerStoreError = 200500
@@ -84,6 +86,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .accessTokenInvalid: "access token is missing or invalid"
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
+        case .tooManyStreams: "too many streams (rest.stream.max-count), retry later"
         case .invalidInputParam: "invalid input param"
         case .zookeeperError: "access zookeeper failed"
         case .ledgerStoreError: "access ledger store failed, retry later"
