@@ -123,13 +123,7 @@ public final class MQTTBridge: Service {
 
     /// One leadership term: connect, subscribe, bridge until cancelled, disconnect.
     private func term() async {
-        let client: MQTTClient
-        do {
-            client = try MQTTClient(configuration: mqttConfiguration(), logger: logger)
-        } catch {
-            logger.critical("bridge cannot start", metadata: ["error": "\(error)"])
-            return
-        }
+        guard let client = await startClient() else { return }
         // Know the bindings before the broker hands over what it queued for this session.
         let snapshot = BindingSnapshot()
         await readBindings(into: snapshot)
@@ -138,6 +132,27 @@ public final class MQTTBridge: Service {
             await bridge(client, snapshot: snapshot)
         }
         await client.disconnect()
+    }
+
+    /// The term's MQTT client. A client that cannot be made (a TLS file missing or unreadable) is
+    /// tried again with backoff while this instance leads, and every binding shows why nothing
+    /// flows; nil only when the term ends first.
+    private func startClient() async -> MQTTClient? {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                return try MQTTClient(configuration: mqttConfiguration(), logger: logger)
+            } catch {
+                failures += 1
+                let delay = Self.connectBackoff.delay(afterFailures: failures)
+                logger.critical("bridge cannot start; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                if let bindings = try? await store.bindings() {
+                    for binding in bindings { status.recordError(binding.key, "bridge cannot start: \(error)") }
+                }
+                try? await Task.sleep(for: delay)
+            }
+        }
+        return nil
     }
 
     /// Reads the binding store until it answers or the term ends.
@@ -210,50 +225,118 @@ public final class MQTTBridge: Service {
         }
     }
 
-    /// Keeps subscriptions and outbound publishers in line with the binding store.
+    /// What makes `reconcile` look at the bindings again.
+    private enum Reconcile: Sendable {
+        case changed([Binding])
+        case retry
+    }
+
+    /// Between attempts to subscribe to filters the broker refused or did not answer.
+    static let subscribeBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
+
+    /// Keeps subscriptions and outbound publishers in line with the binding store. A filter whose
+    /// subscription fails is shown on its bindings and tried again with backoff; the other
+    /// bindings go on meanwhile.
     private func reconcile(client: MQTTClient, snapshot: BindingSnapshot) async {
-        var subscribed: [String: MQTTQoS] = [:]
-        var outbound: [Binding.Key: (binding: Binding, task: Task<Void, Never>)] = [:]
-        defer {
+        let (events, sink) = AsyncStream.makeStream(of: Reconcile.self)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await bindings in self.store.changes() { sink.yield(.changed(bindings)) }
+                sink.finish()
+            }
+            var subscriptions = Subscriptions()
+            var outbound: [Binding.Key: (binding: Binding, task: Task<Void, Never>)] = [:]
+            var latest: [Binding] = []
+            var failures = 0
+            var retry: Task<Void, Never>?
+            for await event in events {
+                if case .changed(let bindings) = event {
+                    latest = bindings
+                    snapshot.replace(bindings)
+                    status.track(Set(bindings.map(\.key)))
+                    await reconcileOutbound(bindings, workers: &outbound, client: client)
+                }
+                retry?.cancel()
+                if await subscriptions.apply(latest, client: client, bridge: self) {
+                    failures = 0
+                } else {
+                    failures += 1
+                    let delay = Self.subscribeBackoff.delay(afterFailures: failures)
+                    retry = Task {
+                        try? await Task.sleep(for: delay)
+                        if !Task.isCancelled { sink.yield(.retry) }
+                    }
+                }
+            }
+            retry?.cancel()
             for (_, worker) in outbound { worker.task.cancel() }
+            group.cancelAll()
         }
-        for await bindings in store.changes() {
-            snapshot.replace(bindings)
-            status.track(Set(bindings.map(\.key)))
-            let wantedOutbound = Dictionary(bindings.filter { $0.direction == .outbound }.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
-            for (key, worker) in outbound where !(wantedOutbound[key].map { $0.sameSettings(as: worker.binding) } ?? false) {
-                worker.task.cancel()
-                await worker.task.value
-                outbound[key] = nil
-                logger.info("outbound bridge stopped", metadata: ["topic": "\(key.topic)", "group": "\(key.groupId)"])
-            }
-            for (key, binding) in wantedOutbound where outbound[key] == nil {
-                outbound[key] = (binding, startOutbound(binding, client: client))
-            }
+    }
+
+    /// Stops the outbound publishers whose binding went or changed, starts those of new bindings.
+    private func reconcileOutbound(
+        _ bindings: [Binding], workers outbound: inout [Binding.Key: (binding: Binding, task: Task<Void, Never>)], client: MQTTClient
+    ) async {
+        let wanted = Dictionary(bindings.filter { $0.direction == .outbound }.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        for (key, worker) in outbound where !(wanted[key].map { $0.sameSettings(as: worker.binding) } ?? false) {
+            worker.task.cancel()
+            await worker.task.value
+            outbound[key] = nil
+            logger.info("outbound bridge stopped", metadata: ["topic": "\(key.topic)", "group": "\(key.groupId)"])
+        }
+        for (key, binding) in wanted where outbound[key] == nil {
+            outbound[key] = (binding, startOutbound(binding, client: client))
+        }
+    }
+
+    /// The filters the bridge holds at the MQTT broker, and how to bring them in line.
+    private struct Subscriptions {
+        var subscribed: [String: MQTTQoS] = [:]
+
+        /// Subscribes to what the inbound bindings want and unsubscribes from what none wants;
+        /// false when something failed (shown on the bindings concerned).
+        mutating func apply(_ bindings: [Binding], client: MQTTClient, bridge: MQTTBridge) async -> Bool {
             var wanted: [String: MQTTQoS] = [:]
             for binding in bindings where binding.direction == .inbound {
                 let qos = MQTTQoS(rawValue: UInt8(binding.qos)) ?? .exactlyOnce
                 wanted[binding.mqttTopic] = max(wanted[binding.mqttTopic] ?? .atMostOnce, qos)
             }
-            let toSubscribe = wanted.filter { subscribed[$0.key] != $0.value }.map { MQTTSubscription(topicFilter: $0.key, qos: $0.value) }
-            let toUnsubscribe = subscribed.keys.filter { wanted[$0] == nil }
-            do {
-                if !toSubscribe.isEmpty {
-                    try await client.subscribe(to: toSubscribe)
+            let toSubscribe = wanted.filter { subscribed[$0.key] != $0.value }
+                .map { MQTTSubscription(topicFilter: $0.key, qos: $0.value) }
+                .sorted { $0.topicFilter < $1.topicFilter }
+            let toUnsubscribe = subscribed.keys.filter { wanted[$0] == nil }.sorted()
+            var failed: [String: String] = [:]
+            if !toSubscribe.isEmpty {
+                do {
+                    _ = try await client.subscribe(to: toSubscribe)
                     for s in toSubscribe { subscribed[s.topicFilter] = s.qos }
-                    logger.info("subscribed", metadata: ["filters": "\(toSubscribe.map(\.topicFilter))"])
-                }
-                if !toUnsubscribe.isEmpty {
-                    try await client.unsubscribe(from: Array(toUnsubscribe))
-                    for f in toUnsubscribe { subscribed[f] = nil }
-                    logger.info("unsubscribed", metadata: ["filters": "\(toUnsubscribe)"])
-                }
-            } catch {
-                logger.error("changing subscriptions failed", metadata: ["error": "\(error)"])
-                for binding in bindings where binding.direction == .inbound && toSubscribe.contains(where: { $0.topicFilter == binding.mqttTopic }) {
-                    status.recordError(binding.key, "subscribe: \(error)")
+                    bridge.logger.info("subscribed", metadata: ["filters": "\(toSubscribe.map(\.topicFilter))"])
+                } catch let error as MQTTSubscribeError {
+                    // The others of the request were granted.
+                    for s in toSubscribe where !error.refusedFilters.contains(s.topicFilter) { subscribed[s.topicFilter] = s.qos }
+                    for filter in error.refusedFilters { failed[filter] = "subscribe: refused by the MQTT broker (SUBACK 0x80)" }
+                } catch {
+                    for s in toSubscribe { failed[s.topicFilter] = "subscribe: \(error)" }
                 }
             }
+            if !toUnsubscribe.isEmpty {
+                do {
+                    try await client.unsubscribe(from: toUnsubscribe)
+                    for f in toUnsubscribe { subscribed[f] = nil }
+                    bridge.logger.info("unsubscribed", metadata: ["filters": "\(toUnsubscribe)"])
+                } catch {
+                    // No binding shows this one: the log does, and the next round tries again.
+                    bridge.logger.error("unsubscribing failed; retrying", metadata: ["filters": "\(toUnsubscribe)", "error": "\(error)"])
+                    failed[toUnsubscribe[0]] = "unsubscribe: \(error)"
+                }
+            }
+            guard !failed.isEmpty else { return true }
+            bridge.logger.error("subscribing failed; retrying with backoff", metadata: ["failed": "\(failed)"])
+            for binding in bindings where binding.direction == .inbound {
+                if let reason = failed[binding.mqttTopic] { bridge.status.recordError(binding.key, reason) }
+            }
+            return false
         }
     }
 }

@@ -59,17 +59,7 @@ struct MosquittoTests {
 
     @Test func tlsWithAPrivateCAAndHostnameVerification() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weevent-tls-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let openssl = findExecutable("openssl")!
-        try "subjectAltName=DNS:localhost\n".write(toFile: "\(dir)/san.ext", atomically: true, encoding: .utf8)
-        for args in [
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt", "-days", "2", "-subj", "/CN=weevent test CA"],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr", "-subj", "/CN=localhost"],
-            ["x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key", "-CAcreateserial", "-out", "\(dir)/server.crt", "-days", "2", "-extfile", "\(dir)/san.ext"],
-        ] {
-            let r = try await run(openssl, args)
-            #expect(r.status == 0, "openssl \(args[0]): \(r.stderr)")
-        }
+        try await makeTestCertificates(in: dir)
         let broker = try await Mosquitto.start(extraConf: "allow_anonymous true\ncafile \(dir)/ca.crt\ncertfile \(dir)/server.crt\nkeyfile \(dir)/server.key\n")
         defer { Task { await broker.stop() } }
 

@@ -1,0 +1,22 @@
+import Foundation
+
+/// A private CA and a server certificate for `localhost` signed by it, made with openssl in
+/// `directory`: ca.crt, server.crt, server.key.
+public func makeTestCertificates(in directory: String) async throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    guard let openssl = findExecutable("openssl") else {
+        throw ServerScript.ScriptError(message: "openssl is not installed (scripts/install-deps.sh installs it)")
+    }
+    try "subjectAltName=DNS:localhost\n".write(toFile: "\(directory)/san.ext", atomically: true, encoding: .utf8)
+    for args in [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/ca.key", "-out", "\(directory)/ca.crt", "-days", "2", "-subj", "/CN=weevent test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.csr", "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", "\(directory)/server.csr", "-CA", "\(directory)/ca.crt", "-CAkey", "\(directory)/ca.key", "-CAcreateserial",
+         "-out", "\(directory)/server.crt", "-days", "2", "-extfile", "\(directory)/san.ext"],
+    ] {
+        let result = try await run(openssl, args)
+        guard result.status == 0 else {
+            throw ServerScript.ScriptError(message: "openssl \(args[0]) failed: \(result.stderr)")
+        }
+    }
+}
