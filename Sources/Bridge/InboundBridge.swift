@@ -18,9 +18,9 @@ import WeEvent
 /// event with the same MQTT topic and payload was stored before (a crash before PUBREC, or
 /// mosquitto resending after PUBREL) and is acknowledged without storing it again; a
 /// receipt of an older message that reused the packet id does not match and is replaced.
-struct InboundBridge: Sendable {
+struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Messages.Element == MQTTMessage, Messages.Failure == Never {
     /// The client's messages (`MQTTClient.messages`), in order of arrival.
-    let messages: AsyncStream<MQTTMessage>
+    let messages: Messages
     let ledgers: LedgerSet
     let bindings: BindingSnapshot
     let status: BridgeStatusBoard
@@ -30,12 +30,14 @@ struct InboundBridge: Sendable {
     let extensionsMaxLength: Int
     let session: String
     let logger: Logger
-    /// Most messages held between the client and the ledger before the reader stops reading
-    /// (TCP backpressure then reaches the MQTT broker).
+    /// Most messages, and most payload bytes, held between the client and the ledger before the
+    /// reader stops taking from the client; the client then stops reading the socket once its own
+    /// buffer is full (`MQTTConfiguration.inboundHighWatermark`), and TCP holds the MQTT broker back.
     var bufferLimit = 50_000
+    var bufferByteLimit = 32 << 20
 
     func run() async throws {
-        let buffer = MessageBuffer(limit: bufferLimit)
+        let buffer = MessageBuffer(limit: bufferLimit, byteLimit: bufferByteLimit)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await message in messages {

@@ -1,10 +1,12 @@
 import MQTT
 import Synchronization
 
-/// The hand-off between the reader and the committer: bounded, one reader, one taker.
+/// The hand-off between the reader and the committer: bounded in messages and payload bytes,
+/// one reader, one taker.
 final class MessageBuffer: Sendable {
     private struct State {
         var messages: [MQTTMessage] = []
+        var bytes = 0
         var finished = false
         var taker: CheckedContinuation<[MQTTMessage]?, Never>?
         var readers: [CheckedContinuation<Void, Never>] = []
@@ -12,9 +14,11 @@ final class MessageBuffer: Sendable {
 
     private let state = Mutex(State())
     let limit: Int
+    let byteLimit: Int
 
-    init(limit: Int) {
+    init(limit: Int, byteLimit: Int = .max) {
         self.limit = limit
+        self.byteLimit = byteLimit
     }
 
     func append(_ message: MQTTMessage) async {
@@ -25,12 +29,13 @@ final class MessageBuffer: Sendable {
                 return false
             }
             state.messages.append(message)
-            return state.messages.count >= limit
+            state.bytes += message.payload.readableBytes
+            return state.messages.count >= limit || state.bytes >= byteLimit
         }
         if full {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
-                    if state.messages.count < limit { return true }
+                    if state.messages.count < limit && state.bytes < byteLimit { return true }
                     state.readers.append(continuation)
                     return false
                 }
@@ -56,6 +61,7 @@ final class MessageBuffer: Sendable {
                 if !state.messages.isEmpty {
                     let batch = state.messages
                     state.messages = []
+                    state.bytes = 0
                     let readers = state.readers
                     state.readers = []
                     return (.some(batch), readers)

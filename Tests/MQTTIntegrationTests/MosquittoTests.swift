@@ -183,7 +183,8 @@ struct MosquittoTests {
         try await broker.restart()
         try await withDeadline(seconds: 180, "\(total) messages at QoS \(qos.rawValue) across a restart") {
             try await publishing.value
-            await inbox.waitFor(count: total)
+            // Distinct: duplicates after the restart (QoS 1 redelivery) must not end the wait early.
+            await inbox.waitFor(distinct: total)
         }
         let payloads = await inbox.payloads
         let expected = Set((0..<total).map { "m\($0)" })

@@ -22,19 +22,31 @@ extension Mosquitto {
 actor Inbox {
     private(set) var payloads: [String] = []
     private(set) var qos: [MQTTQoS] = []
-    private var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
+    private var distinct = Set<String>()
+    private var waiters: [(count: Int, distinct: Bool, continuation: CheckedContinuation<Void, Never>)] = []
 
     func add(_ message: MQTTMessage) {
         payloads.append(message.payloadString)
+        distinct.insert(message.payloadString)
         qos.append(message.qos)
-        let ready = waiters.filter { $0.0 <= payloads.count }
-        waiters.removeAll { $0.0 <= payloads.count }
-        for (_, c) in ready { c.resume() }
+        let ready = waiters.filter(isMet)
+        waiters.removeAll(where: isMet)
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    private func isMet(_ waiter: (count: Int, distinct: Bool, continuation: CheckedContinuation<Void, Never>)) -> Bool {
+        (waiter.distinct ? distinct.count : payloads.count) >= waiter.count
     }
 
     func waitFor(count: Int) async {
         if payloads.count >= count { return }
-        await withCheckedContinuation { waiters.append((count, $0)) }
+        await withCheckedContinuation { waiters.append((count, false, $0)) }
+    }
+
+    /// Until `count` different payloads have come: at QoS 1 duplicates also count towards `waitFor(count:)`.
+    func waitFor(distinct count: Int) async {
+        if distinct.count >= count { return }
+        await withCheckedContinuation { waiters.append((count, true, $0)) }
     }
 
     var count: Int { payloads.count }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// An MQTT 3.1.1 client.
 ///
@@ -22,7 +23,9 @@ public final class MQTTClient: Sendable {
     public let eventLoop: any EventLoop
     private let core: NIOLoopBoundBox<MQTTClientCore>
     /// Inbound messages, in order of arrival. One consumer. Ends when the client is closed.
-    public let messages: AsyncStream<MQTTMessage>
+    /// Bounded: a consumer that falls behind by `inboundHighWatermark` messages stops the client
+    /// reading from the socket until it catches up, so memory stays bounded whatever the broker sends.
+    public let messages: MQTTMessageSequence
     /// Connection state changes. One consumer; keeps the newest 64 when nobody reads. Ends after `.closed`.
     public let connectionStates: AsyncStream<MQTTConnectionState>
 
@@ -42,16 +45,26 @@ public final class MQTTClient: Sendable {
         self.configuration = configuration
         let eventLoop = eventLoopGroup.next()
         self.eventLoop = eventLoop
-        let (messages, messageContinuation) = AsyncStream.makeStream(of: MQTTMessage.self)
+        let demand = MQTTInboundDemand()
+        let produced = NIOAsyncSequenceProducer.makeSequence(
+            elementType: MQTTMessage.self,
+            backPressureStrategy: NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(
+                lowWatermark: max(0, configuration.inboundLowWatermark),
+                highWatermark: max(1, configuration.inboundHighWatermark, configuration.inboundLowWatermark + 1)
+            ),
+            finishOnDeinit: true,
+            delegate: demand
+        )
         let (states, stateContinuation) = AsyncStream.makeStream(of: MQTTConnectionState.self, bufferingPolicy: .bufferingNewest(64))
-        self.messages = messages
+        self.messages = MQTTMessageSequence(base: produced.sequence)
         self.connectionStates = states
         let core = try MQTTClientCore(
             configuration: configuration, eventLoop: eventLoop, session: session, logger: logger,
-            messages: messageContinuation, states: stateContinuation
+            messages: produced.source, states: stateContinuation
         )
         let box = NIOLoopBoundBox.makeBoxSendingValue(core, eventLoop: eventLoop)
         self.core = box
+        demand.attach(box, eventLoop: eventLoop)
         let acknowledger = MQTTAcknowledger(core: box, eventLoop: eventLoop)
         eventLoop.execute { box.value.acknowledger = acknowledger }
     }
@@ -142,5 +155,46 @@ public final class MQTTClient: Sendable {
         let core = self.core
         eventLoop.execute { core.value.disconnect(promise: promise) }
         try? await promise.futureResult.get()
+    }
+}
+
+/// `MQTTClient.messages`: the received messages, as an async sequence with backpressure.
+public struct MQTTMessageSequence: AsyncSequence, Sendable {
+    public typealias Element = MQTTMessage
+    typealias Base = NIOAsyncSequenceProducer<
+        MQTTMessage, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, MQTTInboundDemand
+    >
+    let base: Base
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+
+        public mutating func next() async -> MQTTMessage? {
+            await base.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator())
+    }
+}
+
+/// Tells the client core, on its event loop, when the consumer wants more messages.
+final class MQTTInboundDemand: NIOAsyncSequenceProducerDelegate, Sendable {
+    private let target = Mutex<(box: NIOLoopBoundBox<MQTTClientCore>, eventLoop: any EventLoop)?>(nil)
+
+    func attach(_ box: NIOLoopBoundBox<MQTTClientCore>, eventLoop: any EventLoop) {
+        target.withLock { $0 = (box, eventLoop) }
+    }
+
+    func produceMore() {
+        guard let (box, eventLoop) = target.withLock({ $0 }) else { return }
+        eventLoop.execute { box.value.resumeReading() }
+    }
+
+    func didTerminate() {
+        // The consumer is gone: nothing more will be taken; reading goes on so acknowledgements
+        // and pings are not stuck behind it.
+        produceMore()
     }
 }

@@ -43,7 +43,7 @@ extension MQTTClientCore {
     private func receivedPublish(_ publish: PublishPacket, on handler: MQTTChannelHandler) {
         switch session.receivedPublish(publish) {
         case .deliver:
-            messages.yield(MQTTMessage(
+            deliver(MQTTMessage(
                 topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
                 packetID: publish.packetID,
                 acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none,

@@ -30,10 +30,12 @@ final class MQTTClientCore: MQTTConnectionDelegate {
     var publishPromises: [UInt16: EventLoopPromise<Void>] = [:]
     var subscribeRequests: [UInt16: (packet: SubscribePacket, promise: EventLoopPromise<[MQTTSubackReturnCode]>?)] = [:]
     var unsubscribeRequests: [UInt16: (packet: UnsubscribePacket, promise: EventLoopPromise<Void>?)] = [:]
-    let messages: AsyncStream<MQTTMessage>.Continuation
+    let messages: MQTTMessageSequence.Base.Source
+    /// The consumer is behind by the high watermark: the connection does not read until it catches up.
+    private(set) var readsPaused = false
 
     init(configuration: MQTTConfiguration, eventLoop: any EventLoop, session: MQTTSessionState?, logger: Logger,
-         messages: AsyncStream<MQTTMessage>.Continuation, states: AsyncStream<MQTTConnectionState>.Continuation) throws {
+         messages: MQTTMessageSequence.Base.Source, states: AsyncStream<MQTTConnectionState>.Continuation) throws {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
@@ -126,6 +128,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         }
         phase = .connected(handler, attempt: attempt)
         reconnectAttempt = 0
+        if readsPaused { handler.pauseReading() }
         logger.debug("MQTT connected", metadata: ["sessionPresent": "\(sessionPresent)"])
         if !sessionPresent {
             session.brokerLostSession()
@@ -231,6 +234,29 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         states.yield(.closed)
         states.finish()
         messages.finish()
+    }
+
+    // MARK: Inbound backpressure
+
+    /// A received message for the consumer; past the high watermark the connection stops reading.
+    func deliver(_ message: MQTTMessage) {
+        switch messages.yield(message) {
+        case .stopProducing:
+            if !readsPaused {
+                readsPaused = true
+                connectedHandler?.pauseReading()
+                logger.debug("consumer behind: not reading from the broker until it catches up")
+            }
+        case .produceMore, .dropped:
+            break
+        }
+    }
+
+    /// The consumer is down to the low watermark (or gone): read again.
+    func resumeReading() {
+        guard readsPaused else { return }
+        readsPaused = false
+        connectedHandler?.resumeReading()
     }
 
     // MARK: Requests from the application

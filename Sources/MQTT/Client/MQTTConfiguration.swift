@@ -79,6 +79,11 @@ public struct MQTTConfiguration: Sendable {
     /// Most QoS 1/2 publishes on the wire awaiting acknowledgement; more wait in order. mosquitto
     /// disconnects a client that exceeds its `max_inflight_messages` (20 by default) at QoS 2.
     public var maxInflight: Int = 20
+    /// Inbound backpressure: when this many received messages wait for the consumer of
+    /// `MQTTClient.messages`, the client stops reading the socket (TCP then holds the broker
+    /// back); it reads again once the consumer is down to `inboundLowWatermark`.
+    public var inboundHighWatermark: Int = 1024
+    public var inboundLowWatermark: Int = 256
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
 

@@ -11,8 +11,9 @@ protocol MQTTConnectionDelegate: AnyObject {
 /// One connection to a broker. Its decisions are `MQTTConnectionStateMachine`'s; this class only
 /// carries them out: writes, timers, closing. Outbound packets are encoded into one buffer and
 /// written with a single flush per event-loop turn, so a burst of publishes or acks costs one syscall.
-final class MQTTChannelHandler: ChannelInboundHandler {
+final class MQTTChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = MQTTPacket
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var machine: MQTTConnectionStateMachine
@@ -25,6 +26,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var connackTimer: Scheduled<Void>?
     private var closeReason: (any Error)?
+    /// Backpressure: while paused, the channel's read requests are held here.
+    private var readsPaused = false
+    private var readHeld = false
     private let trace: (@Sendable (Bool, MQTTPacket) -> Void)?
     private let logger: Logger
 
@@ -111,6 +115,34 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         self.delegate = nil
         delegate?.connectionClosed(self, error: closeReason)
         context.fireChannelInactive()
+    }
+
+    // MARK: Backpressure
+
+    /// Holds the channel's read requests while the consumer is behind (autoRead asks after every read).
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Stops reading from the socket; a PINGRESP that cannot be read meanwhile does not count as a dead broker.
+    func pauseReading() {
+        readsPaused = true
+        machine.readingPaused()
+    }
+
+    func resumeReading() {
+        guard readsPaused else { return }
+        readsPaused = false
+        guard let context else { return }
+        machine.readingResumed(now: context.eventLoop.now)
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     // MARK: Used by the client core

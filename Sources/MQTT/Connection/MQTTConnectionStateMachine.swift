@@ -34,6 +34,8 @@ struct MQTTConnectionStateMachine {
     let pingTimeout: TimeAmount
     private var lastWrite: NIODeadline = .uptimeNanoseconds(0)
     private var pingSentAt: NIODeadline?
+    /// The connection does not read (backpressure): a missing PINGRESP may just be unread.
+    private var readsPaused = false
 
     init(keepAlive: TimeAmount, pingTimeout: TimeAmount) {
         self.keepAlive = keepAlive
@@ -84,7 +86,7 @@ struct MQTTConnectionStateMachine {
     mutating func keepAliveTick(now: NIODeadline) -> KeepAliveAction {
         guard state == .connected, keepAlive > .zero else { return .none }
         if let sent = pingSentAt {
-            if now - sent >= pingTimeout {
+            if now - sent >= pingTimeout, !readsPaused {
                 state = .closed
                 return .closeDeadPeer
             }
@@ -96,6 +98,17 @@ struct MQTTConnectionStateMachine {
             return .sendPingreq
         }
         return .none
+    }
+
+    /// Reading stopped because the consumer is behind.
+    mutating func readingPaused() {
+        readsPaused = true
+    }
+
+    /// Reading goes on: an outstanding PINGRESP gets a whole ping timeout from now.
+    mutating func readingResumed(now: NIODeadline) {
+        readsPaused = false
+        if pingSentAt != nil { pingSentAt = now }
     }
 
     /// The CONNACK timer fired.
