@@ -14,10 +14,11 @@ import WeEvent
 /// takes everything buffered, stores it with one ledger call per group (so one fsync covers
 /// the whole batch) and then acknowledges in arrival order, as MQTT wants PUBACKs sent.
 /// QoS 2 messages carry a receipt (client id, packet id → event id) stored in the same
-/// transaction as their events. A redelivered (DUP) QoS 2 message whose receipt points at an
-/// event with the same MQTT topic and payload was stored before (a crash before PUBREC, or
-/// mosquitto resending after PUBREL) and is acknowledged without storing it again; a
-/// receipt of an older message that reused the packet id does not match and is replaced.
+/// transaction as their events, and retired when the broker releases the packet (PUBREL,
+/// before PUBCOMP: `ReceiptRetirer`). So a receipt exists exactly while its packet id names the
+/// stored message: a redelivered (DUP) QoS 2 message that finds one pointing at an event with
+/// the same MQTT topic and payload was stored before (a crash before PUBREC reached the broker)
+/// and is acknowledged without storing it again; one that finds none is stored.
 struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Messages.Element == MQTTMessage, Messages.Failure == Never {
     /// The client's messages (`MQTTClient.messages`), in order of arrival.
     let messages: Messages

@@ -32,6 +32,8 @@ public final class MQTTBridge: Service {
     let leadership: any LeadershipSource
     let sharedStatus: ZooKeeperStatus?
     let logger: Logger
+    /// Forgets QoS 2 receipts as the broker releases their packets, before PUBCOMP.
+    let receipts: ReceiptRetirer
     /// Between attempts to reach the MQTT broker at the start of a term (as the client's own reconnects).
     static let connectBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(30))
 
@@ -49,6 +51,7 @@ public final class MQTTBridge: Service {
         var logger = logger
         logger[metadataKey: "component"] = "bridge"
         self.logger = logger
+        receipts = ReceiptRetirer(ledgers: ledgers, session: configuration.mqttClientID, logger: logger)
     }
 
     public func run() async throws {
@@ -110,8 +113,10 @@ public final class MQTTBridge: Service {
         // A payload above event.content.max-length can never be an event: such a message is not
         // read, only its topic and packet id (acknowledged and kept in the rejected log).
         mqtt.maxPacketSize = Self.maxPacketSize(contentMaxLength: configuration.contentMaxLength)
-        // QoS 2 receipts are kept after PUBREL: mosquitto 2.0 can resend a released PUBLISH after
-        // a restart (docs/mqtt-client.md), and the receipt is what recognises it (InboundBridge).
+        // A QoS 2 receipt lives from the store to the broker's PUBREL: retired durably before
+        // PUBCOMP, since the broker may reuse the packet id after it (ReceiptRetirer).
+        let receipts = self.receipts
+        mqtt.onInboundRelease = { packetID in await receipts.retire(packetID) }
         return mqtt
     }
 

@@ -38,6 +38,9 @@ public protocol EventLedger: Sendable {
     ) async throws -> [Result<EventID, WeEventError>]
     /// The event a recorded MQTT packet became, if its receipt is still held.
     func receipt(_ receipt: InboundReceipt) async throws -> EventID?
+    /// Forgets receipts durably: the MQTT broker released those packets (PUBREL), so their ids
+    /// may name new messages once PUBCOMP is sent, which the caller does only after this returns.
+    func retire(_ receipts: [InboundReceipt]) async throws
 
     /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
     func event(id: EventID) async throws -> Event

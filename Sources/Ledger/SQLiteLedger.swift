@@ -108,6 +108,14 @@ public final class SQLiteLedger: EventLedger {
         }
     }
 
+    public func retire(_ receipts: [InboundReceipt]) async throws {
+        guard !receipts.isEmpty else { return }
+        try await pool.write { db in
+            let delete = try db.cachedStatement(sql: "DELETE FROM mqtt_receipts WHERE session = ? AND packet_id = ?")
+            for receipt in receipts { try delete.execute(arguments: [receipt.session, Int64(receipt.packetID)]) }
+        }
+    }
+
     public func shutdown() async {
         await writer.stop()
         commits.close()

@@ -249,6 +249,41 @@ struct MQTTBridgeTests {
         }
     }
 
+    /// A sensor repeating its reading: a QoS 2 message that reaches the bridge but is never
+    /// stored (the bridge dies first) comes again with DUP=1 and the packet id of an earlier,
+    /// completed message with the same topic and payload. It is a new message and must be stored.
+    /// A mosquitto that comes back without its sessions numbers packet ids from 1 again, which
+    /// makes the reuse immediate.
+    @Test func aRedeliveredQoS2MessageThatWasNeverStoredIsStoredEvenWhenAnOldOneLookedTheSame() async throws {
+        try await withBridgingBroker { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=sensor")
+            _ = try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=sensor&qos=2")
+            #expect(await waitUntilBridging(broker))
+            // First reading: packet id 1, stored, PUBREC, PUBREL, PUBCOMP.
+            try await mosquitto.publish(topic: "sensor", message: "21.5", qos: 2)
+            #expect(try await eventually { try storedContents(broker, topic: "sensor") == ["21.5"] })
+            try await Task.sleep(for: .milliseconds(500))
+            // mosquitto comes back without the bridge's session: the bridge subscribes again, and
+            // the broker's packet ids for it start at 1 again.
+            try await mosquitto.restartForgettingSessions()
+            // The client subscribes again by itself when the broker reports no session.
+            #expect(await eventually { broker.log().components(separatedBy: "state=connected(sessionPresent: false)").count - 1 >= 2 })
+            try await Task.sleep(for: .milliseconds(500))
+            // The same reading again reaches the bridge's socket, but the bridge never reads it.
+            broker.kill(signal: SIGSTOP)
+            try await mosquitto.publish(topic: "sensor", message: "21.5", qos: 2)
+            try await Task.sleep(for: .milliseconds(500))
+            broker.kill(signal: SIGKILL)
+            _ = await broker.waitForExit()
+            #expect(try storedContents(broker, topic: "sensor") == ["21.5"])
+            // Restarted, the bridge gets it again (DUP=1, packet id 1): a new reading, stored.
+            try await broker.start()
+            #expect(try await eventually { try storedContents(broker, topic: "sensor") == ["21.5", "21.5"] })
+            try await Task.sleep(for: .seconds(1))
+            #expect(try storedContents(broker, topic: "sensor") == ["21.5", "21.5"])
+        }
+    }
+
     /// Two instances: the leader is SIGKILLed during a QoS 1 stream; the other takes over and
     /// every message is in a ledger (at least once; duplicates are counted and reported).
     @Test func theFollowerTakesOverWhenTheLeaderIsKilled() async throws {

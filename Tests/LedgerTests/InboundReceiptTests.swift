@@ -44,4 +44,27 @@ import WeEvent
             #expect(try await ledger.receipt(receipt) == (try second[0].get()))
         }
     }
+
+    /// Retired when the broker releases the packet: gone durably, for that session and id only.
+    @Test(arguments: Store.allCases) func aRetiredReceiptIsGoneAfterReopeningAndOthersStay(_ store: Store) async throws {
+        let released = InboundReceipt(session: "weevent-bridge", packetID: 3)
+        let other = InboundReceipt(session: "weevent-bridge", packetID: 4)
+        let otherSession = InboundReceipt(session: "another-bridge", packetID: 3)
+        try await withKeptLocation(store) { place in
+            try await withLedger(store, keep: place) { ledger, _ in
+                _ = try await ledger.open(topic: "t")
+                _ = try await ledger.publish(
+                    [NewEvent(topic: "t", content: [1]), NewEvent(topic: "t", content: [2]), NewEvent(topic: "t", content: [3])],
+                    receipts: [released, other, otherSession]
+                )
+                try await ledger.retire([released, InboundReceipt(session: "weevent-bridge", packetID: 99)])
+                #expect(try await ledger.receipt(released) == nil)
+            }
+            try await withLedger(store, keep: place) { ledger, _ throws in
+                #expect(try await ledger.receipt(released) == nil)
+                #expect(try await ledger.receipt(other) != nil)
+                #expect(try await ledger.receipt(otherSession) != nil)
+            }
+        }
+    }
 }

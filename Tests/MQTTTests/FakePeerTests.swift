@@ -53,6 +53,50 @@ import Testing
         }
     }
 
+    /// The answers a test gives the release hook, one per call, when it chooses to.
+    actor ReleaseAnswers {
+        private var answers: [Bool] = []
+        private(set) var calls: [UInt16] = []
+
+        func give(_ answer: Bool) { answers.append(answer) }
+
+        func answer(_ packetID: UInt16) async -> Bool {
+            calls.append(packetID)
+            while answers.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+            return answers.removeFirst()
+        }
+    }
+
+    /// With `onInboundRelease`, PUBCOMP waits for it (the bridge retires its receipt durably
+    /// first), and is not sent when it answers false.
+    @Test func pubcompWaitsForTheReleaseHookAndIsNotSentWhenItFails() async throws {
+        let answers = ReleaseAnswers()
+        try await withConnectedClient(configure: { configuration in
+            configuration.onInboundRelease = { packetID in await answers.answer(packetID) }
+        }) { client, peer in
+            var messages = client.messages.makeAsyncIterator()
+            for id: UInt16 in [5, 6] {
+                try await peer.send(.publish(PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "x"), qos: .exactlyOnce, packetID: id)))
+                let message = await messages.next()!
+                message.ack()
+                #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: id)))
+            }
+            try await peer.send(.pubrel(PubrelPacket(packetID: 5)))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(await answers.calls == [5])
+            await answers.give(true)
+            #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 5)))
+            // A failed release: no PUBCOMP. The next packet is the PUBACK of a later QoS 1 message.
+            try await peer.send(.pubrel(PubrelPacket(packetID: 6)))
+            await answers.give(false)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(await answers.calls == [5, 6])
+            try await peer.send(.publish(PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "y"), qos: .atLeastOnce, packetID: 7)))
+            await messages.next()!.ack()
+            #expect(await peer.receive() == .puback(PubackPacket(packetID: 7)))
+        }
+    }
+
     @Test func qos1MessageIsAcknowledgedAfterAck() async throws {
         try await withConnectedClient { client, peer in
             var messages = client.messages.makeAsyncIterator()

@@ -53,6 +53,15 @@ public final class Mosquitto: Sendable {
         currentPID.withLock { $0 = pid }
     }
 
+    /// Stops, deletes the persistence file, and starts again on the same port: a broker that
+    /// comes back without its sessions (as one without `persistence true` does).
+    public func restartForgettingSessions() async throws {
+        await stop()
+        try? FileManager.default.removeItem(atPath: directory + "/mosquitto.db")
+        let (_, pid) = try await Self.launch(directory: directory, port: port)
+        currentPID.withLock { $0 = pid }
+    }
+
     /// mosquitto_pub: one message, or with `lines` every line as a message (-l).
     public func publish(topic: String, message: String? = nil, lines: [String]? = nil, qos: Int = 1) async throws {
         var arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic]

@@ -90,6 +90,16 @@ extension PostgresLedger {
         try await locate(id).position
     }
 
+    /// One autocommitted DELETE per session (synchronous commit: durable when it returns).
+    public func retire(_ receipts: [InboundReceipt]) async throws {
+        for (session, ids) in Dictionary(grouping: receipts, by: \.session) {
+            let packetIDs = ids.map { Int32($0.packetID) }
+            _ = try await fetchRows("""
+                DELETE FROM mqtt_receipts WHERE group_id = \(groupID) AND session = \(session) AND packet_id = ANY(\(packetIDs))
+                """) { _ in () }
+        }
+    }
+
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
         let rows = try await fetchRows("""
             SELECT event_id FROM mqtt_receipts

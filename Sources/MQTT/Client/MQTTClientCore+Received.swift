@@ -18,7 +18,21 @@ extension MQTTClientCore {
             outboundCompleted(comp.packetID, session.receivedPubcomp(comp.packetID), kind: "PUBCOMP")
         case .pubrel(let rel):
             session.receivedPubrel(rel.packetID)
-            handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
+            guard let release = configuration.onInboundRelease else {
+                handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
+                return
+            }
+            let packetID = rel.packetID, epoch = sessionEpoch
+            let core = NIOLoopBound(self, eventLoop: eventLoop)
+            let eventLoop = self.eventLoop
+            Task {
+                guard await release(packetID) else { return }
+                eventLoop.execute {
+                    // On the connection of now: after a reconnect the broker waits for this PUBCOMP too.
+                    guard core.value.sessionEpoch == epoch else { return }
+                    core.value.connectedHandler?.send(.pubcomp(PubcompPacket(packetID: packetID)))
+                }
+            }
         case .suback(let suback):
             receivedSuback(suback)
         case .unsuback(let unsuback):

@@ -83,6 +83,12 @@ public struct MQTTConfiguration: Sendable {
     /// `MQTTClient.messages`, the client stops reading the socket (TCP then holds the broker
     /// back); it reads again once the consumer is down to `inboundLowWatermark`.
     public var inboundHighWatermark: Int = 1024
+    /// Called when the broker releases an inbound QoS 2 message (PUBREL), before PUBCOMP: the
+    /// broker may reuse the packet id for a new message once it has PUBCOMP, so an application
+    /// that recorded something under the id (the bridge's receipts) forgets it durably here.
+    /// PUBCOMP is sent when it returns true; on false nothing is sent, and the broker sends
+    /// PUBREL again after the next reconnect. nil: PUBCOMP at once.
+    public var onInboundRelease: (@Sendable (_ packetID: UInt16) async -> Bool)?
     public var inboundLowWatermark: Int = 256
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
