@@ -3,19 +3,32 @@
 # Usage: scripts/install-deps.sh [run|test|bench|cluster]
 set -euo pipefail
 
-need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (callbacks); python3: proof checker, test receiver
+need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (tests' HTTP client); python3: proof checker, test receiver
 case "${1:-test}" in
   run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
-  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client) ;;
+  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client python3-pip) ;;
   bench) need+=(mosquitto mosquitto-clients wrk postgresql postgresql-client postgresql-contrib) ;;
   cluster) need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev postgresql postgresql-client) ;;
 esac
+
+# Python tools from PyPI the tests use: schemathesis checks the broker against docs/openapi.yaml
+# (PyYAML comes with it; scripts/openapi-json.py needs it too).
+pip_need() {
+  python3 -c "import schemathesis, yaml" 2>/dev/null && return 0
+  echo "installing from PyPI: schemathesis" >&2
+  python3 -m pip install -q "schemathesis==4.*" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "schemathesis==4.*" \
+    || { sleep 5; python3 -m pip install -q --break-system-packages "schemathesis==4.*"; }
+}
 
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  if [ "${1:-test}" = test ]; then pip_need; fi
+  exit 0
+fi
 
 echo "installing: ${missing[*]}" >&2
 SUDO=""
@@ -27,3 +40,4 @@ export DEBIAN_FRONTEND=noninteractive
 install() { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; }
 # A mirror can fail transiently: try once more before giving up.
 install || { sleep 5; install; }
+if [ "${1:-test}" = test ]; then pip_need; fi

@@ -3,7 +3,7 @@ import Hummingbird
 import Ledger
 import WeEvent
 
-/// `/weevent/admin/*` about the ledgers, `/weevent/metrics` and the liveness check.
+/// `/weevent/admin/*` about the ledgers, `/weevent/metrics`, `/weevent/openapi.json` and the liveness check.
 struct AdminRoutes {
     typealias Context = WeEventRequestContext
 
@@ -42,6 +42,8 @@ struct AdminRoutes {
                 )
             }
         }
+        // The API's own description (docs/openapi.yaml), for tools and the console.
+        routes.get("openapi.json") { _, _ in JSONBody.raw(Array(OpenAPIDocument.json.utf8)) }
         // Liveness, answered without touching a ledger; also the trivial endpoint of `make bench`.
         routes.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
         return routes

@@ -89,6 +89,9 @@ final class BrokerProcess: @unchecked Sendable {
 
     private struct PortTaken: Error {}
 
+    /// The broker process is alive.
+    var isRunning: Bool { process?.isRunning == true }
+
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func kill(signal: Int32) {

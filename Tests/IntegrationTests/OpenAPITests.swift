@@ -1,0 +1,39 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// docs/openapi.yaml is the HTTP API's contract, and this keeps it true: schemathesis (PyPI)
+/// generates requests from it, valid and not, against a live broker with a bridge, following
+/// its links (open → publish → getEvent, proof ...), and checks every answer against it.
+@Suite(.timeLimit(.minutes(10)))
+struct OpenAPITests {
+    @Test func theLiveBrokerAnswersAsItsOpenAPIDocumentSays() async throws {
+        // Through the python3 the other test tools use, wherever pip put its `schemathesis` script.
+        let probe = try await run("/usr/bin/env", ["python3", "-c", "import schemathesis, sys; print(sys.executable)"])
+        try #require(probe.status == 0, "schemathesis is not installed for python3 (scripts/install-deps.sh test installs it): \(probe.stderr)")
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        let broker = try BrokerProcess(extraConfig: "mqtt.broker.url=\(mosquitto.url)\nledger.groups=1,2")
+        defer { broker.remove() }
+        try await broker.start()
+
+        let served = try await http("\(broker.baseURL)/openapi.json")
+        #expect(served.status == 200 && served.object["openapi"] as? String == "3.1.0")
+
+        let launcher = "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())"
+        let result = try await run("/usr/bin/env", [
+            "python3", "-c", launcher, "--no-color", "run", "\(broker.baseURL)/openapi.json",
+            // No crash, no 5xx other than the documented 503s, every status, content type,
+            // header and body as documented.
+            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            "--max-examples", "10", "--workers", "2", "--seed", "20261201",
+            // A successful rest/stream never ends by itself; its head and first bytes are what is checked.
+            "--request-timeout", "2",
+            "--continue-on-failure",
+        ])
+        let summary = result.stdout.components(separatedBy: "\n").suffix(40).joined(separator: "\n")
+        print("schemathesis:\n\(summary)")
+        #expect(result.status == 0, "schemathesis found answers that do not match docs/openapi.yaml:\n\(result.stdout.suffix(20_000))\n\(result.stderr.suffix(4000))")
+        #expect(broker.isRunning, "the broker died under schemathesis:\n\(broker.log().suffix(4000))")
+    }
+}
