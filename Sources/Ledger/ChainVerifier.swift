@@ -22,7 +22,7 @@ enum ChainVerifier {
         let stray = try Int64.fetchOne(
             db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: check.nextPosition)]
         ) ?? 0
-        return check.finish(strayEvents: UInt64(stray))
+        return check.finish(strayEvents: UInt64(clamping: stray))
     }
 
     static func storedBlock(_ row: Row) -> ChainCheck.StoredBlock {

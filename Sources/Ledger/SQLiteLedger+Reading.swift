@@ -36,9 +36,9 @@ extension SQLiteLedger {
                 topicHashes[topic] = topicHash
                 let content: Data = row["content"]
                 let extensions: String = row["extensions"]
-                let id = EventID(topicHash: topicHash, sequence: UInt64(row["seq"] as Int64), blockHeight: UInt64(row["block"] as Int64))
+                let id = EventID(topicHash: topicHash, sequence: UInt64(clamping: row["seq"] as Int64), blockHeight: UInt64(clamping: row["block"] as Int64))
                 events.append(PositionedEvent(
-                    position: UInt64(row["position"] as Int64),
+                    position: UInt64(clamping: row["position"] as Int64),
                     event: Event(id: id, topic: topic, content: Array(content), extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"])
                 ))
             }
@@ -61,7 +61,7 @@ extension SQLiteLedger {
             try Int64.fetchOne(db, sql: "SELECT first_position FROM blocks WHERE height = ?", arguments: [Int64(height)])
         }
         guard let first else { throw WeEventError(.blockHeightInvalid, detail: "block \(height) in group \(groupID)") }
-        return UInt64(first)
+        return UInt64(clamping: first)
     }
 
     public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
@@ -84,7 +84,7 @@ extension SQLiteLedger {
             let first = try Int64.fetchOne(db, sql: "SELECT first_position FROM blocks WHERE height = ?", arguments: [Int64(id.blockHeight)]) ?? 1
             let rows = try Row.fetchAll(db, sql: "SELECT position, hash FROM events WHERE block = ? ORDER BY position", arguments: [Int64(id.blockHeight)])
             let leaves = rows.map { Array($0["hash"] as Data) }
-            let index = Int(Int64(located.position) - first)
+            let index = Int(Int64(clamping: located.position) &- first)
             guard index >= 0, index < leaves.count else {
                 throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
             }
@@ -116,12 +116,12 @@ extension SQLiteLedger {
                     arguments: [topic, Int64(id.sequence)]
                 ) else { continue }
                 let block: Int64 = row["block"]
-                if UInt64(block) != id.blockHeight {
+                if UInt64(clamping: block) != id.blockHeight {
                     throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(block)")
                 }
                 let content: Data = row["content"]
                 let extensions: String = row["extensions"]
-                return PositionedEvent(position: UInt64(row["position"] as Int64), event: Event(
+                return PositionedEvent(position: UInt64(clamping: row["position"] as Int64), event: Event(
                     id: id, topic: topic, content: Array(content),
                     extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
                 ))
@@ -138,9 +138,9 @@ extension SQLiteLedger {
 
     private static func header(_ row: Row) -> BlockHeader {
         BlockHeader(
-            height: UInt64(row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
+            height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
             merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
-            timestamp: row["timestamp"], eventCount: UInt32(row["event_count"] as Int64)
+            timestamp: row["timestamp"], eventCount: UInt32(clamping: row["event_count"] as Int64)
         )
     }
 }

@@ -183,16 +183,16 @@ struct LedgerView: Sendable {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM topics") {
             let name: String = row["name"]
             view.add(name, TopicRecord(
-                created: row["created"], sequence: UInt64(row["seq"] as Int64),
-                lastBlock: UInt64(row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
+                created: row["created"], sequence: UInt64(clamping: row["seq"] as Int64),
+                lastBlock: UInt64(clamping: row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
                 isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64),
                 idPrefix: EventID.topicHash(name)
             ))
         }
         if let row = try Row.fetchOne(db, sql: "SELECT height, hash, first_position, event_count FROM blocks ORDER BY height DESC LIMIT 1") {
-            view.height = UInt64(row["height"] as Int64)
+            view.height = UInt64(clamping: row["height"] as Int64)
             view.lastHash = Array(row["hash"] as Data)
-            view.eventCount = UInt64((row["first_position"] as Int64) + (row["event_count"] as Int64) - 1)
+            view.eventCount = UInt64(clamping: (row["first_position"] as Int64) &+ (row["event_count"] as Int64) &- 1)
         }
         return view
     }

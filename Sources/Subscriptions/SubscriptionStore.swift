@@ -93,7 +93,7 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
             try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY created, id").map { row in
                 Subscription(
                     id: row["id"], groupID: row["group_id"], topic: row["topic"], url: row["url"],
-                    position: UInt64(row["position"] as Int64), delivered: UInt64(row["delivered"] as Int64),
+                    position: UInt64(clamping: row["position"] as Int64), delivered: UInt64(clamping: row["delivered"] as Int64),
                     createdTimestamp: row["created"], ledgerID: row["ledger_id"]
                 )
             }

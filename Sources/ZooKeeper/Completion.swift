@@ -162,8 +162,9 @@ func zkDataCompletion(
 func zkStringsCompletion(_ rc: Int32, _ strings: UnsafePointer<String_vector>?, _ data: UnsafeRawPointer?) {
     var names: [String] = []
     if let strings, let items = strings.pointee.data {
-        names.reserveCapacity(Int(strings.pointee.count))
-        for index in 0..<Int(strings.pointee.count) {
+        let count = max(0, Int(strings.pointee.count))
+        names.reserveCapacity(count)
+        for index in 0..<count {
             if let item = items[index] { names.append(String(cString: item)) }
         }
     }
