@@ -136,15 +136,7 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
     private func store(_ pending: PendingGroup, in ledger: any EventLedger, queued: @escaping @Sendable () -> Void) async throws {
         var pending = pending
         // A redelivered QoS 2 message whose receipt names an event with the same topic and payload was stored before.
-        var held: Set<InboundReceipt> = []
-        for candidate in pending.duplicateCandidates where !held.contains(candidate.receipt) {
-            guard let id = try await ledger.receipt(candidate.receipt),
-                let stored = try? await ledger.event(id: id),
-                stored.content == candidate.content,
-                stored.extensions[MQTTBridge.mqttTopicExtension] == candidate.mqttTopic
-            else { continue }
-            held.insert(candidate.receipt)
-        }
+        let held = try await alreadyStored(pending.duplicateCandidates, in: ledger)
         if !held.isEmpty {
             logger.info("redelivered QoS 2 messages already stored; not storing them again", metadata: ["count": "\(held.count)"])
             pending.drop { held.contains($0) }
@@ -155,6 +147,20 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
         }
         var attempt = 0
         while true {
+            if attempt > 0 {
+                // The failed attempt may have committed all the same (an answer lost after the
+                // commit, a timeout): its QoS 2 messages have their receipts then, and are not
+                // stored again. (QoS 1 messages may be: at least once.)
+                let stored = try await alreadyStored(pending.receiptCandidates, in: ledger)
+                if !stored.isEmpty {
+                    logger.notice("the failed store had committed some QoS 2 messages; not storing them again", metadata: ["count": "\(stored.count)"])
+                    pending.drop { stored.contains($0) }
+                    if pending.events.isEmpty {
+                        queued()
+                        return
+                    }
+                }
+            }
             do {
                 let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
                 for (i, result) in results.enumerated() {
@@ -173,6 +179,23 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
                 try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
             }
         }
+    }
+
+    /// The receipts among `candidates` that name an event with the same MQTT topic and payload:
+    /// those messages are stored already.
+    private func alreadyStored(
+        _ candidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)], in ledger: any EventLedger
+    ) async throws -> Set<InboundReceipt> {
+        var held: Set<InboundReceipt> = []
+        for candidate in candidates where !held.contains(candidate.receipt) {
+            guard let id = try await ledger.receipt(candidate.receipt),
+                let stored = try? await ledger.event(id: id),
+                stored.content == candidate.content,
+                stored.extensions[MQTTBridge.mqttTopicExtension] == candidate.mqttTopic
+            else { continue }
+            held.insert(candidate.receipt)
+        }
+        return held
     }
 
     /// Why the event cannot be stored, by the rules every publish follows (Validation), or nil.
@@ -230,6 +253,11 @@ private struct PendingGroup {
         bindings.append(binding)
         messages.append(message)
         if duplicateCandidate, let receipt { duplicateCandidates.append((receipt, event.content, message.topic)) }
+    }
+
+    /// Every QoS 2 message of the group with what its receipt must match.
+    var receiptCandidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)] {
+        receipts.indices.compactMap { i in receipts[i].map { ($0, events[i].content, messages[i].topic) } }
     }
 
     mutating func drop(where heldReceipt: (InboundReceipt) -> Bool) {

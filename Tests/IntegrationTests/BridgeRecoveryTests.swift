@@ -34,7 +34,6 @@ struct BridgeRecoveryTests {
         // The granted binding flows at once; the refused one says why.
         #expect(try await eventually { try storedContents(broker, topic: "ok") == ["hello ok/#"] })
         #expect(try await eventually { try await lastError(broker, topic: "denied")?.contains("refused by the MQTT broker") == true })
-        #expect(try storedContents(broker, topic: "denied").isEmpty)
         // Retried with backoff until the peer grants it: then its messages arrive too.
         #expect(try await eventually { try storedContents(broker, topic: "denied") == ["hello denied/#"] })
         #expect(broker.log().components(separatedBy: "subscribing failed; retrying with backoff").count - 1 >= 3)

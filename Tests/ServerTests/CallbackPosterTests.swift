@@ -69,13 +69,12 @@ import WeEvent
 
     @Test func anEndlessAnswerIsReadUpToTheCapOnly() async throws {
         try await withReceiver { port, _ in
-            let poster = CallbackPoster(policy: loopbackPolicy(timeout: .seconds(5)))
-            let started = ContinuousClock.now
+            let poster = CallbackPoster(policy: loopbackPolicy(timeout: .seconds(30)))
             let outcome = try await poster.post(Data("{}".utf8), to: "http://localhost:\(port)/endless")
             await poster.shutdown()
-            // Reading it all could never end: the answer counts as soon as the cap is read.
+            // Reading it all could never end (the deadline would make it a failure): the answer
+            // counts as soon as the cap is read.
             #expect(outcome == .delivered)
-            #expect(ContinuousClock.now - started < .seconds(4))
         }
     }
 
@@ -87,7 +86,7 @@ import WeEvent
                 let outcome = try await poster.post(Data("{}".utf8), to: "http://127.0.0.1:\(port)/\(path)")
                 let elapsed = ContinuousClock.now - started
                 #expect(outcome == .failed("no complete answer within 0.6 seconds from http://127.0.0.1:\(port)/\(path)"))
-                #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(3), "\(path): \(elapsed)")
+                #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(10), "\(path): \(elapsed)")
             }
             await poster.shutdown()
         }

@@ -10,9 +10,11 @@ import Glibc
 #endif
 
 /// A plain TCP connection to the broker that asks for a stream and then reads only when told:
-/// a client that stops reading, which no HTTP library lets a test be.
-final class RawStreamClient {
+/// a client that stops reading, which no HTTP library lets a test be. Its blocking reads run on
+/// a dispatch queue: on the cooperative pool they would starve the broker's own handlers.
+final class RawStreamClient: Sendable {
     let fd: Int32
+    private static let blocking = DispatchQueue(label: "raw-stream-client", attributes: .concurrent)
 
     init(port: Int, path: String, receiveBuffer: Int32 = 4096) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -34,7 +36,20 @@ final class RawStreamClient {
     }
 
     /// Reads until `marker` has arrived (true) or the connection ends or 10 s pass (false).
-    func read(until marker: String) -> (found: Bool, text: String) {
+    func read(until marker: String) async -> (found: Bool, text: String) {
+        await withCheckedContinuation { continuation in
+            Self.blocking.async { continuation.resume(returning: self.readBlocking(until: marker)) }
+        }
+    }
+
+    /// Reads and drops everything until the broker closes the connection; false if 10 s pass without that.
+    func drainUntilClosed() async -> Bool {
+        await withCheckedContinuation { continuation in
+            Self.blocking.async { continuation.resume(returning: self.drainBlocking()) }
+        }
+    }
+
+    private func readBlocking(until marker: String) -> (found: Bool, text: String) {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -46,8 +61,7 @@ final class RawStreamClient {
         }
     }
 
-    /// Reads and drops everything until the broker closes the connection; false if 10 s pass without that.
-    func drainUntilClosed() -> Bool {
+    private func drainBlocking() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -65,9 +79,9 @@ final class RawStreamClient {
             let port = try #require(client.port)
             _ = try await client.call("/weevent/rest/open?topic=t")
             var first: RawStreamClient? = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")
-            #expect(first?.read(until: ": weevent stream").found == true)
+            #expect(await first?.read(until: ": weevent stream").found == true)
             let second = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")
-            #expect(second.read(until: ": weevent stream").found == true)
+            #expect(await second.read(until: ": weevent stream").found == true)
             let refused = try await client.call("/weevent/rest/stream?topic=t")
             #expect(refused.status == 503 && refused.code == 200003, "\(refused.body)")
             first = nil  // the client goes away
@@ -83,7 +97,7 @@ final class RawStreamClient {
             let port = try #require(client.port)
             _ = try await client.call("/weevent/rest/open?topic=t")
             let stalled = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")
-            #expect(stalled.read(until: ": weevent stream").found)
+            #expect(await stalled.read(until: ": weevent stream").found)
             // Far more than every socket buffer between the two holds.
             let ledger = try ledgers.ledger("1")
             let content = [UInt8](repeating: UInt8(ascii: "z"), count: 10_000)
@@ -93,7 +107,7 @@ final class RawStreamClient {
             let refused = try await client.call("/weevent/rest/stream?topic=t")
             #expect(refused.code == 200003)
             try await eventuallyAdmitted(port: port)
-            #expect(stalled.drainUntilClosed())
+            #expect(await stalled.drainUntilClosed())
         }
     }
 
@@ -101,7 +115,7 @@ final class RawStreamClient {
     func eventuallyAdmitted(port: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         for _ in 0..<40 {
             let probe = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")
-            let answer = probe.read(until: "\r\n\r\n")
+            let answer = await probe.read(until: "\r\n\r\n")
             if answer.text.hasPrefix("HTTP/1.1 200") { return }
             try await Task.sleep(for: .milliseconds(500))
         }
