@@ -20,6 +20,10 @@ import Glibc
 struct MQTTBench {
     static func main() async throws {
         let args = CommandLine.arguments
+        if args.count == 5, args[1] == "hold", let port = Int(args[2]), let count = Int(args[3]) {
+            try await hold(port: port, count: count, statusFile: args[4])
+            return
+        }
         if args.count == 5, let role = Role(rawValue: args[1]), let port = Int(args[2]),
            let qosRaw = UInt8(args[3]), let qos = MQTTQoS(rawValue: qosRaw), let count = Int(args[4]) {
             switch role {
@@ -128,6 +132,43 @@ struct MQTTBench {
         let cpu = ownCPUSeconds() - cpuStart
         say("done \(cpu) \(received) \(lastArrival)")
         await client.disconnect()
+    }
+
+    // MARK: A client nobody reads (MQTTTests/BackpressureTests)
+
+    /// `MQTTBench hold PORT COUNT STATUSFILE`: connects to a broker on PORT and takes none of the
+    /// messages it pushes, writing `rss=BYTES` (this process's resident size) to STATUSFILE every
+    /// 50 ms, until STATUSFILE.go exists; then takes COUNT messages, checks they are
+    /// `flood/0`, `flood/1` ... in order, writes `received=N inorder=BOOL` and exits.
+    /// A process of its own, so what it holds is measured apart from everything else a test
+    /// process runs at the same time.
+    nonisolated static func hold(port: Int, count: Int, statusFile: String) async throws {
+        let client = try MQTTClient(configuration: MQTTConfiguration(
+            host: "127.0.0.1", port: port, clientID: "backpressure", keepAlive: .seconds(60)
+        ))
+        try await client.connect()
+        while !FileManager.default.fileExists(atPath: statusFile + ".go") {
+            try "rss=\(residentBytes())\n".write(toFile: statusFile + ".tmp", atomically: false, encoding: .utf8)
+            _ = rename(statusFile + ".tmp", statusFile)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var received = 0
+        var inOrder = true
+        for await message in client.messages {
+            if message.topic != "flood/\(received)" { inOrder = false }
+            received += 1
+            if received == count { break }
+        }
+        try "received=\(received) inorder=\(inOrder)\n".write(toFile: statusFile + ".tmp", atomically: false, encoding: .utf8)
+        _ = rename(statusFile + ".tmp", statusFile)
+        await client.disconnect()
+    }
+
+    /// Resident set size of this process, from /proc/self/statm.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     // MARK: Measuring
