@@ -117,6 +117,7 @@ public final class MQTTBridge: Service {
         // PUBCOMP, since the broker may reuse the packet id after it (ReceiptRetirer).
         let receipts = self.receipts
         mqtt.onInboundRelease = { packetID in await receipts.retire(packetID) }
+        mqtt.onSessionLost = { await receipts.forgetSession() }
         return mqtt
     }
 

@@ -41,6 +41,20 @@ actor ReceiptRetirer {
         }
     }
 
+    /// The broker has no session for the bridge (the first connection, or one after the broker
+    /// lost its state): every receipt of the session goes, before anything is subscribed, since
+    /// no packet of the old session can come again and its ids will be given anew.
+    func forgetSession() async -> Bool {
+        do {
+            for group in ledgers.groups { try await ledgers.ledger(group).retireAll(session: session) }
+            logger.info("the MQTT broker has no session for the bridge: its QoS 2 receipts are forgotten")
+            return true
+        } catch {
+            logger.error("forgetting the QoS 2 receipts of a lost session failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
     private func writeRounds() async {
         while !pending.isEmpty {
             let receipts = pending.map { InboundReceipt(session: session, packetID: $0) }

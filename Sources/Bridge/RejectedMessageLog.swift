@@ -132,23 +132,42 @@ public final class RejectedMessageLog: Sendable {
         }
     }
 
-    /// The JSON-lines file of earlier versions: its messages move into the log once, and the
-    /// file is renamed `.imported`.
+    /// The JSON-lines file of earlier versions: its messages move into the log once (the newest
+    /// that fit the cap), in one transaction with a mark that they did; the file is then renamed
+    /// `.imported`. A torn last line (a crash while the old version wrote) is skipped.
     private func importLegacyFile(_ legacy: String) throws {
         guard FileManager.default.fileExists(atPath: legacy) else { return }
-        let text = try String(contentsOfFile: legacy, encoding: .utf8)
+        let data = try Data(contentsOf: URL(fileURLWithPath: legacy))
         let decoder = JSONDecoder()
-        let messages = text.split(separator: "\n").compactMap { try? decoder.decode(RejectedMessage.self, from: Data($0.utf8)) }
+        var messages = data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(RejectedMessage.self, from: Data($0)) }
+        var kept = 0
+        var index = messages.endIndex
+        while index > messages.startIndex, kept + messages[index - 1].size <= maxBytes {
+            index -= 1
+            kept += messages[index].size
+        }
+        let skipped = index - messages.startIndex
+        messages = Array(messages[index...])
         let encoder = JSONEncoder()
-        try queue.write { db in
+        let imported = try queue.write { db -> Bool in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS imports(name TEXT PRIMARY KEY)")
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM imports WHERE name = 'mqtt-rejected.jsonl'") == 0 else { return false }
             for message in messages {
                 try db.execute(
                     sql: "INSERT INTO rejected(group_id, topic, message, size) VALUES (?, ?, ?, ?)",
                     arguments: [message.groupId, message.topic, String(decoding: try encoder.encode(message), as: UTF8.self), message.size]
                 )
             }
+            try db.execute(sql: "INSERT INTO imports(name) VALUES ('mqtt-rejected.jsonl')")
+            return true
         }
-        totals.withLock { $0.bytes += messages.reduce(0) { $0 + $1.size } }
+        if imported {
+            totals.withLock {
+                $0.bytes += kept
+                $0.dropped += UInt64(skipped)
+            }
+        }
+        try? FileManager.default.removeItem(atPath: legacy + ".imported")
         try FileManager.default.moveItem(atPath: legacy, toPath: legacy + ".imported")
     }
 }

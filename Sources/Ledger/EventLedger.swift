@@ -41,6 +41,9 @@ public protocol EventLedger: Sendable {
     /// Forgets receipts durably: the MQTT broker released those packets (PUBREL), so their ids
     /// may name new messages once PUBCOMP is sent, which the caller does only after this returns.
     func retire(_ receipts: [InboundReceipt]) async throws
+    /// Forgets every receipt of an MQTT session durably: the broker lost that session, so none
+    /// of its packets can come again.
+    func retireAll(session: String) async throws
 
     /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
     func event(id: EventID) async throws -> Event

@@ -71,7 +71,7 @@ extension SQLiteLedger {
                 arguments: [timestamp]
             )
         }
-        return last.map { UInt64($0) } ?? 0
+        return last.map { UInt64(clamping: $0) } ?? 0
     }
 
     public func proof(of id: EventID, through head: UInt64) async throws -> EventProof {

@@ -116,6 +116,12 @@ public final class SQLiteLedger: EventLedger {
         }
     }
 
+    public func retireAll(session: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM mqtt_receipts WHERE session = ?", arguments: [session])
+        }
+    }
+
     public func shutdown() async {
         await writer.stop()
         commits.close()

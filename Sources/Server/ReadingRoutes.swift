@@ -96,14 +96,18 @@ struct ReadingRoutes {
         } else {
             start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
         }
-        try gate.enter()
+        // The place is held by the body: freed when the stream ends, or when the response goes
+        // unwritten (the client left before the head could be sent) and is dropped.
+        let place = try gate.enter()
         // Registered now, so nothing committed from here on can be missed.
         let tail = ledger.tail(after: start, matching: filter)
         let writeTimeout = Duration.milliseconds(configuration.streamWriteTimeoutMilliseconds)
+        // A client that leaves ends its stream at once (not at the next write), freeing its place.
+        channel.closeFuture.whenComplete { _ in tail.close() }
         let body = ResponseBody { writer in
             defer {
                 tail.close()
-                gate.leave()
+                place.release()
             }
             let pending = WriteWatch()
             try await withGracefulShutdownHandler {
@@ -158,7 +162,8 @@ struct ReadingRoutes {
 
         init(limit: Int) { self.limit = limit }
 
-        func enter() throws(WeEventError) {
+        /// A place, or 200003 when every place is taken.
+        func enter() throws(WeEventError) -> Place {
             let admitted = open.withLock { count -> Bool in
                 guard count < limit else { return false }
                 count += 1
@@ -167,9 +172,24 @@ struct ReadingRoutes {
             guard admitted else {
                 throw WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
             }
+            return Place(gate: self)
         }
 
-        func leave() { open.withLock { $0 -= 1 } }
+        fileprivate func leave() { open.withLock { $0 -= 1 } }
+
+        /// One open stream's place: given back once, by `release()` or when dropped.
+        final class Place: Sendable {
+            private let gate: StreamGate
+            private let released = Atomic(false)
+
+            fileprivate init(gate: StreamGate) { self.gate = gate }
+
+            func release() {
+                if !released.exchange(true, ordering: .relaxed) { gate.leave() }
+            }
+
+            deinit { release() }
+        }
     }
 
     /// When the write under way started; nil between writes.

@@ -36,6 +36,7 @@ final class LostAnswerLedger: EventLedger {
     }
     func receipt(_ receipt: InboundReceipt) async throws -> EventID? { try await base.receipt(receipt) }
     func retire(_ receipts: [InboundReceipt]) async throws { try await base.retire(receipts) }
+    func retireAll(session: String) async throws { try await base.retireAll(session: session) }
     func event(id: EventID) async throws -> Event { try await base.event(id: id) }
     func chainInfo() async throws -> ChainInfo { try await base.chainInfo() }
     func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {

@@ -143,9 +143,11 @@ struct MQTTBench {
     /// A process of its own, so what it holds is measured apart from everything else a test
     /// process runs at the same time.
     nonisolated static func hold(port: Int, count: Int, statusFile: String) async throws {
-        let client = try MQTTClient(configuration: MQTTConfiguration(
-            host: "127.0.0.1", port: port, clientID: "backpressure", keepAlive: .seconds(60)
-        ))
+        // No keep-alive (the scripted broker answers no PINGREQ) and no reconnect: a lost
+        // connection ends the stream, and the count written says so.
+        var configuration = MQTTConfiguration(host: "127.0.0.1", port: port, clientID: "backpressure", keepAlive: .seconds(0))
+        configuration.reconnect = .never
+        let client = try MQTTClient(configuration: configuration)
         try await client.connect()
         while !FileManager.default.fileExists(atPath: statusFile + ".go") {
             try "rss=\(residentBytes())\n".write(toFile: statusFile + ".tmp", atomically: false, encoding: .utf8)

@@ -100,6 +100,10 @@ extension PostgresLedger {
         }
     }
 
+    public func retireAll(session: String) async throws {
+        _ = try await fetchRows("DELETE FROM mqtt_receipts WHERE group_id = \(groupID) AND session = \(session)") { _ in () }
+    }
+
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
         let rows = try await fetchRows("""
             SELECT event_id FROM mqtt_receipts

@@ -22,15 +22,24 @@ extension MQTTClientCore {
                 handler.send(.pubcomp(PubcompPacket(packetID: rel.packetID)))
                 return
             }
-            let packetID = rel.packetID, epoch = sessionEpoch
+            let packetID = rel.packetID
             let core = NIOLoopBound(self, eventLoop: eventLoop)
+            let connection = NIOLoopBound(handler, eventLoop: eventLoop)
             let eventLoop = self.eventLoop
             Task {
-                guard await release(packetID) else { return }
+                let released = await release(packetID)
                 eventLoop.execute {
-                    // On the connection of now: after a reconnect the broker waits for this PUBCOMP too.
-                    guard core.value.sessionEpoch == epoch else { return }
-                    core.value.connectedHandler?.send(.pubcomp(PubcompPacket(packetID: packetID)))
+                    // On the connection the PUBREL came on only: after a reconnect the broker sends
+                    // PUBREL again, and that one is answered.
+                    guard core.value.connectedHandler === connection.value else { return }
+                    if released {
+                        connection.value.send(.pubcomp(PubcompPacket(packetID: packetID)))
+                    } else {
+                        // The broker would hold the id (and its in-flight slot) for ever: reconnect,
+                        // so it sends PUBREL again and the release is tried again.
+                        core.value.logger.error("a QoS 2 release could not be completed; reconnecting", metadata: ["packetID": "\(packetID)"])
+                        connection.value.close(MQTTClientError(.connectionLost, "the application could not complete the release of packet \(packetID)"))
+                    }
                 }
             }
         case .suback(let suback):

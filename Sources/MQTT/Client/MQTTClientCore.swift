@@ -120,6 +120,16 @@ final class MQTTClientCore: MQTTConnectionDelegate {
     }
 
     private var currentAttemptHandler: MQTTChannelHandler?
+    /// SUBSCRIBEs wait while `onSessionLost` runs.
+    private var subscribesHeld = false
+
+    /// `onSessionLost` finished: the held SUBSCRIBEs go out.
+    private func releaseSubscribes() {
+        guard subscribesHeld else { return }
+        subscribesHeld = false
+        guard let handler = connectedHandler else { return }
+        for id in subscribeRequests.keys.sorted() { handler.send(.subscribe(subscribeRequests[id]!.packet)) }
+    }
 
     func connectionAccepted(_ handler: MQTTChannelHandler, sessionPresent: Bool) {
         guard case .connecting(let attempt) = phase, currentAttemptHandler === handler else {
@@ -139,7 +149,25 @@ final class MQTTClientCore: MQTTConnectionDelegate {
                 subscribeRequests[id] = (packet, nil)
             }
         }
-        for id in subscribeRequests.keys.sorted() { handler.send(.subscribe(subscribeRequests[id]!.packet)) }
+        if !sessionPresent, let forget = configuration.onSessionLost {
+            // Nothing may arrive before the application has forgotten the old session: with no
+            // session the broker sends nothing until we subscribe, so subscriptions wait.
+            subscribesHeld = true
+            let core = NIOLoopBound(self, eventLoop: eventLoop)
+            let eventLoop = self.eventLoop
+            let logger = self.logger
+            Task {
+                var failures = 0
+                while await !forget() {
+                    failures += 1
+                    logger.error("forgetting the lost session failed; subscriptions wait", metadata: ["attempt": "\(failures)"])
+                    try? await Task.sleep(for: .milliseconds(min(100 << min(failures, 7), 10_000)))
+                }
+                eventLoop.execute { core.value.releaseSubscribes() }
+            }
+        } else {
+            for id in subscribeRequests.keys.sorted() { handler.send(.subscribe(subscribeRequests[id]!.packet)) }
+        }
         for id in unsubscribeRequests.keys.sorted() { handler.send(.unsubscribe(unsubscribeRequests[id]!.packet)) }
         for packet in session.packetsToResend() { handler.send(packet) }
         sendQueuedPublishes()
@@ -299,7 +327,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         guard let id = session.allocateRequestID() else { promise.fail(MQTTClientError(.packetIDsExhausted)); return }
         let packet = SubscribePacket(packetID: id, subscriptions: subscriptions)
         subscribeRequests[id] = (packet, promise)
-        connectedHandler?.send(.subscribe(packet))
+        if !subscribesHeld { connectedHandler?.send(.subscribe(packet)) }
     }
 
     func unsubscribe(_ filters: [String], promise: EventLoopPromise<Void>) {

@@ -86,9 +86,16 @@ public struct MQTTConfiguration: Sendable {
     /// Called when the broker releases an inbound QoS 2 message (PUBREL), before PUBCOMP: the
     /// broker may reuse the packet id for a new message once it has PUBCOMP, so an application
     /// that recorded something under the id (the bridge's receipts) forgets it durably here.
-    /// PUBCOMP is sent when it returns true; on false nothing is sent, and the broker sends
-    /// PUBREL again after the next reconnect. nil: PUBCOMP at once.
+    /// PUBCOMP is sent when it returns true (on the connection the PUBREL came on; after a
+    /// reconnect the broker sends PUBREL again). On false the client closes the connection and
+    /// reconnects, so the broker sends PUBREL again and the release is tried again.
+    /// nil: PUBCOMP at once.
     public var onInboundRelease: (@Sendable (_ packetID: UInt16) async -> Bool)?
+    /// Called when the broker has no session for this client (CONNACK session present 0, the
+    /// first connection included), before any SUBSCRIBE goes out: nothing of the old session
+    /// can come again, so an application forgets what it kept per packet id (the bridge's
+    /// receipts). Retried with backoff until it returns true; subscriptions wait meanwhile.
+    public var onSessionLost: (@Sendable () async -> Bool)?
     public var inboundLowWatermark: Int = 256
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
