@@ -80,10 +80,14 @@ import TestSupport
         // The consumer starts: everything arrives, in order.
         _ = FileManager.default.createFile(atPath: statusFile + ".go", contents: nil)
         let result = await holder.wait()
-        try await pusher.value
         let final = Self.status(statusFile)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(final["received"] == "\(Self.count)" && final["inorder"] == "true", "\(final)")
+        #expect(result.status == 0, "hold exited with \(result.status): \(result.stderr)")
+        #expect(final["received"] == "\(Self.count)" && final["inorder"] == "true", "\(final); hold's output: \(result.stdout) \(result.stderr)")
+        do {
+            try await pusher.value
+        } catch {
+            Issue.record("the fake broker could not push everything (\(error)) after \(pushed.load(ordering: .relaxed)) messages; hold: \(final)")
+        }
         print("backpressure: push stalled at \(stalledAt) of \(Self.count) messages; the client's resident size grew \((peak - baseline) >> 20) MiB (bound \(Self.residentBound >> 20) MiB)")
     }
 }
