@@ -53,6 +53,9 @@ func withLedger<T>(
         var settings = PostgresLedgerStore.Settings(url: try PostgresURL.parse(server.url()).get())
         settings.schema = place
         settings.poolSize = 8
+        // These tests check what the ledger does, not how fast: on a full `make test` every suite
+        // shares two cores and one disk, and a commit was seen to take over the 5 s default.
+        settings.timeout = .seconds(30)
         settings.blockMaxEvents = maxEvents
         settings.blockMaxDelayMilliseconds = maxDelay
         ledgers = try await PostgresLedgerStore.open(settings, groups: ["1"], logger: Logger(label: "test"))
