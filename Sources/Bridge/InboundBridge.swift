@@ -136,30 +136,18 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
     private func store(_ pending: PendingGroup, in ledger: any EventLedger, queued: @escaping @Sendable () -> Void) async throws {
         var pending = pending
         // A redelivered QoS 2 message whose receipt names an event with the same topic and payload was stored before.
-        let held = try await alreadyStored(pending.duplicateCandidates, in: ledger)
-        if !held.isEmpty {
-            logger.info("redelivered QoS 2 messages already stored; not storing them again", metadata: ["count": "\(held.count)"])
-            pending.drop { held.contains($0) }
-        }
-        if pending.events.isEmpty {
+        if try await dropStored(pending.duplicateCandidates, from: &pending, in: ledger, "redelivered QoS 2 messages already stored; not storing them again") {
             queued()
             return
         }
         var attempt = 0
         while true {
-            if attempt > 0 {
-                // The failed attempt may have committed all the same (an answer lost after the
-                // commit, a timeout): its QoS 2 messages have their receipts then, and are not
-                // stored again. (QoS 1 messages may be: at least once.)
-                let stored = try await alreadyStored(pending.receiptCandidates, in: ledger)
-                if !stored.isEmpty {
-                    logger.notice("the failed store had committed some QoS 2 messages; not storing them again", metadata: ["count": "\(stored.count)"])
-                    pending.drop { stored.contains($0) }
-                    if pending.events.isEmpty {
-                        queued()
-                        return
-                    }
-                }
+            // The failed attempt may have committed all the same (an answer lost after the commit,
+            // a timeout): its QoS 2 messages have their receipts then, and are not stored again.
+            // (QoS 1 messages may be: at least once.)
+            if attempt > 0, try await dropStored(pending.receiptCandidates, from: &pending, in: ledger, "the failed store had committed some QoS 2 messages; not storing them again") {
+                queued()
+                return
             }
             do {
                 let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
@@ -179,6 +167,20 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
                 try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
             }
         }
+    }
+
+    /// Drops from `pending` the messages among `candidates` that are stored already (logged with
+    /// `reason` when there are any); true when nothing is left to store.
+    private func dropStored(
+        _ candidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)], from pending: inout PendingGroup,
+        in ledger: any EventLedger, _ reason: Logger.Message
+    ) async throws -> Bool {
+        let stored = try await alreadyStored(candidates, in: ledger)
+        if !stored.isEmpty {
+            logger.info(reason, metadata: ["count": "\(stored.count)"])
+            pending.drop { stored.contains($0) }
+        }
+        return pending.events.isEmpty
     }
 
     /// The receipts among `candidates` that name an event with the same MQTT topic and payload:
