@@ -50,7 +50,7 @@ import WeEvent
         try await app.test(.live) { client in try await body(try #require(client.port), hits) }
     }
 
-    private func loopbackPolicy(timeout: Duration = .seconds(2)) -> CallbackPolicy {
+    private func loopbackPolicy(timeout: Duration = .seconds(30)) -> CallbackPolicy {
         var policy = CallbackPolicy()
         policy.allowedRanges = [IPRange("127.0.0.0/8")!]
         policy.timeout = timeout
