@@ -52,7 +52,8 @@ extension ErrorCode {
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
-        case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams: 503
+        case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests: 503
+        case .replyTimeout: 504
         case .unknownError: 500
         default: rawValue < 200_000 ? 400 : 500
         }

@@ -30,7 +30,9 @@ struct ReadingRoutes {
     /// rest/stream, rest/events, rest/proof, rest/subscribe, rest/unSubscribe, admin/listSubscription.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let gate = StreamGate(limit: configuration.streamMaxCount)
+        let gate = AdmissionGate(limit: configuration.streamMaxCount) { limit in
+            WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
+        }
         routes.get("rest/stream") { request, context in
             try await stream(request, gate: gate, channel: context.channel, logger: context.logger)
         }
@@ -84,7 +86,7 @@ struct ReadingRoutes {
 
     /// At most `rest.stream.max-count` streams at once (200003, HTTP 503, past it); a stream
     /// whose client takes no data for `rest.stream.write-timeout-ms` is closed.
-    private func stream(_ request: Request, gate: StreamGate, channel: any Channel, logger: Logger) async throws -> Response {
+    private func stream(_ request: Request, gate: AdmissionGate, channel: any Channel, logger: Logger) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"])
@@ -153,43 +155,6 @@ struct ReadingRoutes {
             headers: [.contentType: "text/event-stream;charset=UTF-8", .cacheControl: "no-cache"],
             body: body
         )
-    }
-
-    /// How many streams are open, against `rest.stream.max-count`.
-    final class StreamGate: Sendable {
-        let limit: Int
-        private let open = Mutex(0)
-
-        init(limit: Int) { self.limit = limit }
-
-        /// A place, or 200003 when every place is taken.
-        func enter() throws(WeEventError) -> Place {
-            let admitted = open.withLock { count -> Bool in
-                guard count < limit else { return false }
-                count += 1
-                return true
-            }
-            guard admitted else {
-                throw WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
-            }
-            return Place(gate: self)
-        }
-
-        fileprivate func leave() { open.withLock { $0 -= 1 } }
-
-        /// One open stream's place: given back once, by `release()` or when dropped.
-        final class Place: Sendable {
-            private let gate: StreamGate
-            private let released = Atomic(false)
-
-            fileprivate init(gate: StreamGate) { self.gate = gate }
-
-            func release() {
-                if !released.exchange(true, ordering: .relaxed) { gate.leave() }
-            }
-
-            deinit { release() }
-        }
     }
 
     /// When the write under way started; nil between writes.

@@ -49,6 +49,12 @@ public struct Configuration: Sendable, Equatable {
     public var streamMaxCount = 1000
     /// `rest.stream.write-timeout-ms`: a stream whose client takes no data for this long is closed.
     public var streamWriteTimeoutMilliseconds = 30_000
+    /// `rest.request.max-timeout-ms`: the longest a rest/request may wait for its reply.
+    public var requestMaxTimeoutMilliseconds = 60_000
+    /// `rest.request.default-timeout-ms`: the wait of a rest/request that names no timeout.
+    public var requestDefaultTimeoutMilliseconds = 5000
+    /// `rest.request.max-count`: the most rest/request calls waiting for replies at once.
+    public var requestMaxCount = 1000
 
     // Callback subscriptions
     /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
@@ -173,6 +179,14 @@ public struct Configuration: Sendable, Equatable {
         streamWriteTimeoutMilliseconds = try reader.int(
             "rest.stream.write-timeout-ms", default: streamWriteTimeoutMilliseconds, in: 100...3_600_000
         )
+        requestMaxTimeoutMilliseconds = try reader.int(
+            "rest.request.max-timeout-ms", default: requestMaxTimeoutMilliseconds, in: 1...3_600_000
+        )
+        requestDefaultTimeoutMilliseconds = try reader.int(
+            "rest.request.default-timeout-ms", default: min(requestDefaultTimeoutMilliseconds, requestMaxTimeoutMilliseconds),
+            in: 1...requestMaxTimeoutMilliseconds
+        )
+        requestMaxCount = try reader.int("rest.request.max-count", default: requestMaxCount, in: 1...1_000_000)
     }
 
     private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {

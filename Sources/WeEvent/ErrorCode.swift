@@ -40,6 +40,10 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case ipNotAllowed = 100700
     /// Ours: the endpoint needs `master.access-token` or `admin.access-token` and it was missing or wrong.
     case accessTokenInvalid = 100701
+    /// Ours: rest/request's correlation path is malformed, or the command's content cannot carry a value there.
+    case correlationInvalid = 100800
+    /// Ours: rest/request's timeout is not an integer in 1...`rest.request.max-timeout-ms`.
+    case requestTimeoutInvalid = 100801
     /// Ours: the broker is shutting down and takes no more writes.
     case shuttingDown = 200002
     case unknownError = 200000
@@ -49,6 +53,10 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case zookeeperError = 200400
     /// Ours: the ledger's store (PostgreSQL) could not be reached or failed; nothing was acknowledged.
     case ledgerStoreError = 200500
+    /// Ours: rest/request sent its command, but no reply came within the timeout.
+    case replyTimeout = 200600
+    /// Ours: `rest.request.max-count` requests are waiting for replies.
+    case tooManyRequests = 200601
 
     public var message: String {
         switch self {
@@ -84,12 +92,16 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .mqttNotConfigured: "no mqtt.broker.url configuration"
         case .ipNotAllowed: "client ip is not in ip.check.white-table"
         case .accessTokenInvalid: "access token is missing or invalid"
+        case .correlationInvalid: "invalid correlation path or value"
+        case .requestTimeoutInvalid: "timeout should be an integer in [1, rest.request.max-timeout-ms]"
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
         case .tooManyStreams: "too many streams (rest.stream.max-count), retry later"
         case .invalidInputParam: "invalid input param"
         case .zookeeperError: "access zookeeper failed"
         case .ledgerStoreError: "access ledger store failed, retry later"
+        case .replyTimeout: "no reply within the timeout; the command was sent and stays on the ledger"
+        case .tooManyRequests: "too many requests waiting for replies (rest.request.max-count), retry later"
         }
     }
 }

@@ -133,7 +133,8 @@ struct PostgresBlockWriter: Sendable {
                 eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
             ), version)
         }
-        guard var (head, version) = locked else { throw LedgerStoreError("group \(group) has no head row") }
+        guard let (lockedHead, version) = locked else { throw LedgerStoreError("group \(group) has no head row") }
+        var head = lockedHead
         guard !topics.isEmpty else { return (head, version) }
         let records = try await connection.query("""
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics

@@ -39,7 +39,7 @@ extension PostgresLedger {
         let writer = PostgresBlockWriter(ledger: self)
         let group = groupID
         let nextOrder = (topics.values.map(\.order).max() ?? -1) + 1
-        try await withStoreDeadline(.seconds(120), "import into group \(group)") {
+        _ = try await withStoreDeadline(.seconds(120), "import into group \(group)") {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 try await writer.write(PostgresBlockWriter.Writes(topics: topics, receipts: receipts, topicCount: nextOrder), connection)
             }

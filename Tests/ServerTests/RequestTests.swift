@@ -1,0 +1,142 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Testing
+import WeEvent
+@testable import Server
+
+/// rest/request on the router, with replies stored straight into the ledger (as the inbound
+/// bridge stores them). The round trip through a real mosquitto and a device is in
+/// IntegrationTests/RequestReplyTests.
+@Suite(.timeLimit(.minutes(2))) struct RequestTests {
+    static func open(_ client: any TestClientProtocol, _ topics: String...) async throws {
+        for topic in topics { _ = try await client.call("/weevent/rest/open?topic=\(topic)") }
+    }
+
+    static func events(_ ledgers: LedgerSet, _ topic: String) async throws -> [Event] {
+        try await ledgers.ledger("1").events(after: 0, through: nil, matching: try TopicFilter.parse(topic), limit: 100).events.map(\.event)
+    }
+
+    static func reply(_ content: String, to ledgers: LedgerSet, on topic: String = "replies") async throws {
+        _ = try await ledgers.ledger("1").publish(NewEvent(topic: topic, content: Array(content.utf8), extensions: [:]))
+    }
+
+    @Test func eachBadParameterIsNamedAndNoCommandIsSent() async throws {
+        try await withTestBroker { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            let base = "/weevent/rest/request?topic=commands&content=%7B%22reqId%22%3A%221%22%7D"
+            let cases: [(String, Int, Int, String)] = [
+                (base, 100103, 400, "replyTopic"),
+                (base + "&replyTopic=a%2Bb", 100106, 400, "replyTopic"),
+                (base + "&replyTopic=nosuch", 100101, 404, "replyTopic 'nosuch'"),
+                (base + "&replyTopic=replies&timeout=0", 100801, 400, "timeout"),
+                (base + "&replyTopic=replies&timeout=-5", 100801, 400, "timeout"),
+                (base + "&replyTopic=replies&timeout=abc", 100801, 400, "timeout"),
+                (base + "&replyTopic=replies&timeout=60001", 100801, 400, "60000"),
+                (base + "&replyTopic=replies&timeout=99999999999999999999999", 100801, 400, "timeout"),
+                (base + "&replyTopic=replies&correlation=a..b", 100800, 400, "correlation"),
+                ("/weevent/rest/request?topic=commands&replyTopic=replies&content=reboot", 100800, 400, "JSON object"),
+                ("/weevent/rest/request?topic=commands&replyTopic=replies&content=%7B%22reqId%22%3Atrue%7D&correlation=reqId", 100800, 400, "reqId"),
+                ("/weevent/rest/request?topic=commands&replyTopic=replies", 100200, 400, "blank"),
+                ("/weevent/rest/request?topic=nosuch&replyTopic=replies&content=%7B%7D", 100101, 404, "topic"),
+            ]
+            for (uri, code, status, named) in cases {
+                let reply = try await client.call(uri)
+                #expect(reply.code == code && reply.status == status, "\(uri) -> \(reply.status) \(reply.body)")
+                #expect((reply.object["message"] as? String)?.contains(named) == true, "\(uri) -> \(reply.body)")
+            }
+            #expect(try await Self.events(ledgers, "commands").isEmpty)
+        }
+    }
+
+    @Test func aReplyStoredBeforeTheCallStartsWaitingIsMatched() async throws {
+        // The "device" answers in the gap between the command's commit and the wait: first a
+        // reply for someone else, then this command's own, both already stored when the wait starts.
+        try await withTestBroker(afterRequestPublished: { id, ledgers in
+            let command = try await ledgers.ledger("1").event(id: id)
+            let value = try #require(CorrelationPath.defaults[0].value(in: command.content))
+            try await Self.reply(#"{"retcode":1,"header":{"reqid":"someone-else"}}"#, to: ledgers)
+            try await Self.reply(#"{"retcode":0,"header":{"reqid":"\#(value)"},"data":"on"}"#, to: ledgers)
+        }) { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            let content = #"{"action":"switch","header":{"reqid":"129393"}}"#
+            let reply = try await client.call(
+                "/weevent/rest/request", method: .post,
+                form: "topic=commands&replyTopic=replies&timeout=5000&weevent-origin=test&content=" + content.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            )
+            #expect(reply.status == 200, "\(reply.body)")
+            #expect(reply.object["status"] as? String == "SUCCESS")
+            #expect(reply.object["correlation"] as? String == "header.reqid")
+            #expect(reply.object["correlationValue"] as? String == "129393")
+            let answer = try #require(reply.object["reply"] as? [String: Any])
+            #expect(answer["topic"] as? String == "replies")
+            let answerContent = try #require((answer["content"] as? String).flatMap { Data(base64Encoded: $0) })
+            #expect(String(decoding: answerContent, as: UTF8.self) == #"{"retcode":0,"header":{"reqid":"129393"},"data":"on"}"#)
+            // The command is on the ledger as sent, with its extensions.
+            let commands = try await Self.events(ledgers, "commands")
+            #expect(commands.count == 1)
+            #expect(commands.first?.id.description == reply.object["requestEventId"] as? String)
+            #expect(commands.first.map { String(decoding: $0.content, as: UTF8.self) } == content)
+            #expect(commands.first?.extensions["weevent-origin"] == "test")
+        }
+    }
+
+    @Test func withoutAReplyTheCallEndsAtTheTimeoutNotBeforeAndTheCommandStays() async throws {
+        try await withTestBroker { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            // A reply stored before the command is not an answer to it.
+            try await Self.reply(#"{"reqId":"r1"}"#, to: ledgers)
+            let started = ContinuousClock.now
+            let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=400&content=%7B%22reqId%22%3A%22r1%22%7D")
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed >= .milliseconds(400), "answered after \(elapsed)")
+            #expect(reply.status == 504 && reply.code == 200600, "\(reply.body)")
+            let id = try #require(reply.object["requestEventId"] as? String)
+            #expect((reply.object["message"] as? String)?.contains(id) == true)
+            #expect((reply.object["message"] as? String)?.contains("reqId=r1") == true)
+            let stored = try await client.call("/weevent/rest/getEvent?eventId=\(id)")
+            #expect(stored.status == 200 && stored.object["topic"] as? String == "commands")
+        }
+    }
+
+    @Test func aCommandWithoutACorrelationValueGetsAGeneratedOne() async throws {
+        try await withTestBroker(afterRequestPublished: { id, ledgers in
+            let command = try await ledgers.ledger("1").event(id: id)
+            let value = try #require(CorrelationPath.generated.value(in: command.content))
+            try await Self.reply(#"{"rc":0,"reqId":"\#(value)"}"#, to: ledgers)
+        }) { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&content=%7B%22d%22%3A%7B%22fw%22%3A2%7D%7D")
+            #expect(reply.status == 200, "\(reply.body)")
+            let value = try #require(reply.object["correlationValue"] as? String)
+            #expect(reply.object["correlation"] as? String == "reqId")
+            #expect(value.count == 36, "a UUID: \(value)")
+            let stored = try #require(try await Self.events(ledgers, "commands").first)
+            #expect(String(decoding: stored.content, as: UTF8.self) == #"{"reqId":"\#(value)","d":{"fw":2}}"#)
+        }
+    }
+
+    @Test func pastTheLimitOfWaitingRequestsACallIsRefused() async throws {
+        try await withTestBroker(configure: { $0.requestMaxCount = 1 }) { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            let first = Task {
+                try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=3000&content=%7B%22id%22%3A1%7D")
+            }
+            // The place is taken before the command is stored: once it is, the first one waits.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await Self.events(ledgers, "commands").isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let second = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=100&content=%7B%22id%22%3A2%7D")
+            #expect(second.status == 503 && second.code == 200601, "\(second.body)")
+            try await Self.reply(#"{"id":1,"result":"done"}"#, to: ledgers)
+            let answered = try await first.value
+            #expect(answered.status == 200, "\(answered.body)")
+            // The place is free again.
+            try await Self.reply(#"{"id":3}"#, to: ledgers)
+            let third = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=100&content=%7B%22id%22%3A3%7D")
+            #expect(third.status == 504, "the place was given back: \(third.body)")
+        }
+    }
+}
