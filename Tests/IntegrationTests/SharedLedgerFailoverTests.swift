@@ -85,6 +85,31 @@ struct SharedLedgerFailoverTests {
         }
     }
 
+    /// rest/request on the instance that does not bridge: its command goes out through the
+    /// leader's outbound binding, the device's reply comes in through the leader's inbound one,
+    /// and the follower, following the one ledger, answers with it.
+    @Test func aRequestOnTheFollowerGetsTheReplyTheLeaderBridged() async throws {
+        try await withCluster { cluster in
+            for topic in ["commands", "replies"] { _ = try await http("\(cluster.a.baseURL)/rest/open?topic=\(topic)") }
+            #expect(try await http("\(cluster.a.baseURL)/master/mqtt_add_outbound_topic?topic=commands&mqttTopic=devices/commands&qos=1").text == "true")
+            #expect(try await http("\(cluster.b.baseURL)/master/mqtt_add_inbound_topic?topic=replies&mqttTopic=devices/replies&qos=1").text == "true")
+            let roles = await cluster.leaderAndFollower(after: "[Bridge] subscribed")
+            let (leader, follower) = try #require(roles)
+            #expect(await eventually { leader.log().contains("outbound bridge started") })
+            let device = try await ScriptedDevice(mosquitto: cluster.mosquitto, commands: "devices/commands", replies: "devices/replies")
+            defer { device.stop() }
+            for (index, broker) in [follower, leader, follower].enumerated() {
+                let content = #"{"action":"open","header":{"reqid":"cluster-\#(index)"}}"#
+                let reply = try await http(
+                    "\(broker.baseURL)/rest/request?topic=commands&replyTopic=replies&timeout=10000&content=\(queryValue(content))"
+                )
+                #expect(reply.status == 200, "\(index): \(reply.text)\nleader's log:\n\(leader.log().suffix(2000))")
+                #expect(reply.object["correlationValue"] as? String == "cluster-\(index)")
+            }
+            #expect(try await cluster.stored("replies").count == 3)
+        }
+    }
+
     /// Outbound and callbacks across a killed leader: events published on either instance all
     /// reach the device and the callback receiver, in order, none skipped (one resent at the
     /// switch is allowed: at least once).
