@@ -66,6 +66,11 @@ import Testing
         ("ledger.postgresql.schema=Weevent", "ledger.postgresql.schema",
          "'Weevent' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"),
         ("ledger.postgresql.timeout-ms=0", "ledger.postgresql.timeout-ms", "'0' is not an integer in 100...600000"),
+        ("rest.request.max-timeout-ms=0", "rest.request.max-timeout-ms", "'0' is not an integer in 1...3600000"),
+        ("rest.request.max-count=0", "rest.request.max-count", "'0' is not an integer in 1...1000000"),
+        // The default wait may not exceed the longest one.
+        ("rest.request.default-timeout-ms=2000\nrest.request.max-timeout-ms=1000", "rest.request.default-timeout-ms",
+         "'2000' is not an integer in 1...1000"),
     ])
     func malformedValueNamesKeyAndLine(line: String, key: String, message: String) {
         do {
@@ -102,6 +107,14 @@ import Testing
     @Test(arguments: ["postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1"])
     func malformedPostgresURLsAreRefused(text: String) {
         #expect(throws: PostgresURLError.self) { try PostgresURL.parse(text).get() }
+    }
+
+    @Test func aSmallerLongestRequestWaitLowersTheDefaultOne() throws {
+        let c = try Configuration(properties: Properties(parsing: "rest.request.max-timeout-ms=300"))
+        #expect(c.requestMaxTimeoutMilliseconds == 300)
+        #expect(c.requestDefaultTimeoutMilliseconds == 300)
+        let d = try Configuration(properties: Properties(parsing: ""))
+        #expect(d.requestDefaultTimeoutMilliseconds == 5000 && d.requestMaxTimeoutMilliseconds == 60000 && d.requestMaxCount == 1000)
     }
 
     @Test func unknownKeysAreReportedNotFatal() throws {
