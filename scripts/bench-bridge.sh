@@ -3,7 +3,7 @@
 # mosquitto (scripts/mosquitto.sh), all on this machine; benchmarks/BridgeBench prints the tables.
 #   scripts/bench-bridge.sh [COUNT]        (messages per throughput run, default 20000)
 # Environment: BRIDGE_RATE (latency run, msg/s, 1000), BRIDGE_SECONDS (10), BRIDGE_REPEATS (3,
-# alternated QoS 1 ceiling/inbound pairs),
+# alternated QoS 1 ceiling/inbound pairs), BRIDGE_ONLY=requests (only the rest/request round trips),
 # MQTT_INFLIGHT (mosquitto max_inflight_messages for the whole run, ceiling and bridge alike;
 # default: scripts/mosquitto.sh's 20, mosquitto's own default).
 set -euo pipefail
@@ -12,6 +12,7 @@ count=${1:-${BRIDGE_COUNT:-20000}}
 
 swift build -c release --product weevent >&2
 swift build -c release --product BridgeBench >&2
+swift build -c release --product MQTTBench >&2
 BIN=$(swift build -c release --show-bin-path)
 
 work=$(mktemp -d)

@@ -112,7 +112,7 @@ struct RequestRoutes {
         return try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 while let batch = try await tail.next() {
-                    for item in batch where command.path.value(in: item.event.content) == command.value {
+                    for item in batch where command.isAnswered(by: item.event.content) {
                         return .reply(item.event)
                     }
                 }

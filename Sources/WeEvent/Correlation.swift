@@ -115,6 +115,29 @@ public struct CorrelatedCommand: Sendable, Equatable {
     }
 }
 
+extension CorrelatedCommand {
+    /// Whether `content` carries this command's value at its path. Most replies on a busy reply
+    /// topic answer other commands: a content in which the value's text does not appear (and
+    /// which has no escape that could spell it) is not parsed at all.
+    public func isAnswered(by content: [UInt8]) -> Bool {
+        let needle = Array(value.utf8)
+        guard Self.contains(content, needle) || content.contains(UInt8(ascii: "\\")) else { return false }
+        return path.value(in: content) == value
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first else { return true }
+        guard haystack.count >= needle.count else { return false }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+}
+
 /// A parsed JSON value, as far as correlation needs it (numbers that are not integers, and
 /// arrays, are kept only as "something else").
 enum JSONValue: Decodable, Equatable {

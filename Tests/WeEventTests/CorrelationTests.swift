@@ -71,6 +71,17 @@ import Testing
         }
     }
 
+    @Test func aReplyAnswersWhenItCarriesTheValueAtThePathHoweverItIsSpelled() throws {
+        let command = try CorrelatedCommand.prepare(bytes(#"{"header":{"reqid":"12"}}"#), path: nil)
+        #expect(command.isAnswered(by: bytes(#"{"retcode":0,"header":{"reqid":"12"}}"#)))
+        #expect(command.isAnswered(by: bytes(#"{"header":{"reqid":12}}"#)), "an integer with the same text")
+        #expect(command.isAnswered(by: bytes(#"{"header":{"reqid":"\u0031\u0032"}}"#)), "escaped in the reply")
+        #expect(!command.isAnswered(by: bytes(#"{"header":{"reqid":"123"}}"#)))
+        #expect(!command.isAnswered(by: bytes(#"{"reqid":"12","header":{}}"#)), "the value elsewhere is not at the path")
+        #expect(!command.isAnswered(by: bytes("12")))
+        #expect(!command.isAnswered(by: []))
+    }
+
     @Test func malformedPathsAreRefused() {
         for raw in ["", ".", "a.", ".a", "a..b", "a b", "a[0]", "ä", String(repeating: "k", count: 65), "a.b.c.d.e.f.g.h.i"] {
             #expect(throws: WeEventError.self, "\(raw)") { try CorrelationPath(parsing: raw) }

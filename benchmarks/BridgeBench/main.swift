@@ -18,6 +18,12 @@ import Synchronization
 //   4. device-to-ledger latency: RATE messages/s for SECONDS s to an inbound-bound topic (QoS 1),
 //      each payload carrying its send time; latency = arrival on rest/stream (SSE, which shows
 //      events only once durable) - send time.
+//   5. command round trips: a scripted device (`MQTTBench device`, a process of its own) on an
+//      outbound-bound command topic answers on an inbound-bound reply topic; 1 and then 32 callers
+//      loop on rest/request for SECONDS/2 s each (round trips/s, p50/p99 of the call); then the
+//      same callers loop on rest/publish to the command topic, and an MQTT client of ours
+//      subscribed beside the device times each command's arrival (publish -> device latency).
+// BRIDGE_ONLY=requests runs only part 5.
 // Usage: BridgeBench MQTT_PORT BASE_URL [COUNT=20000] [RATE=1000] [SECONDS=10] [REPEATS=3]
 
 func elapsed(since start: UInt64, to end: UInt64 = now()) -> Double { Double(end &- start) / 1e9 }
@@ -63,6 +69,11 @@ struct Bench: Sendable {
     }()
 
     func run() async throws {
+        if ProcessInfo.processInfo.environment["BRIDGE_ONLY"] == "requests" {
+            try await printRoundTrips()
+            try await http.shutdown()
+            return
+        }
         var notes: [String] = []
         // Warm-up: connections, allocations, page cache.
         _ = try await ceiling(qos: .atLeastOnce)
@@ -118,6 +129,7 @@ struct Bench: Sendable {
         print("inbound QoS 1 / mosquitto QoS 1 (medians) = \(String(format: "%.3f", ratio)) (target >= 0.70: \(ratio >= 0.7 ? "met" : "missed")); per round: \(zip(inbound1, ceiling1).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")).")
         for note in notes { print(note) }
         print("outbound: the \(count) REST publishes were answered at \(Int(publishRate)) req/s (32 connections).")
+        try await printRoundTrips()
         try await http.shutdown()
     }
 
@@ -295,6 +307,162 @@ struct Bench: Sendable {
         }
         await publisher.disconnect()
         return latencies.current.sorted()
+    }
+
+    // MARK: 5. command round trips (rest/request)
+
+    /// One row: `callers` looping for a while; `latencies` in ms, sorted.
+    struct Row {
+        let callers: Int
+        let completed: Int
+        let seconds: Double
+        let latencies: [Double]
+        var rate: Double { Double(completed) / seconds }
+    }
+
+    func printRoundTrips() async throws {
+        let (requests, publishes) = try await roundTrips(seconds: max(Double(seconds) / 2, 1))
+        print("")
+        print("| command path, QoS 1, scripted device on mosquitto | callers | completed | per s | p50 | p99 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for row in requests {
+            print("| rest/request -> device -> reply on the ledger -> answer | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |")
+        }
+        for row in publishes {
+            print("| rest/publish -> outbound bridge -> device (reference) | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |")
+        }
+        if let one = requests.first, let reference = publishes.first {
+            print("round trip / one-way command latency at 1 caller (p50): \(String(format: "%.2f", percentile(one.latencies, 0.5) / percentile(reference.latencies, 0.5)))")
+        }
+    }
+
+    func roundTrips(seconds: Double) async throws -> (requests: [Row], publishes: [Row]) {
+        for topic in ["bench.command", "bench.reply"] { _ = try await get("rest/open?topic=\(topic)") }
+        _ = try await get("master/mqtt_add_outbound_topic?topic=bench.command&mqttTopic=bench/command&qos=1")
+        _ = try await get("master/mqtt_add_inbound_topic?topic=bench.reply&mqttTopic=bench/reply&qos=1")
+        let prober = try await connect("bench-reply-probe")
+        _ = try await waitUntilBridged(prober, topic: "bench.reply", mqttTopic: "bench/reply")
+        await prober.disconnect()
+
+        let device = try startDevice()
+        defer { device.terminate() }
+        // Beside the device, our client times each plain command's arrival.
+        let observer = try await connect("bench-command-observer")
+        try await observer.subscribe(to: [MQTTSubscription(topicFilter: "bench/command", qos: .atLeastOnce)])
+        let sent = Shared([String: UInt64]())
+        let arrivals = Shared([Double]())
+        let watching = Task.detached {
+            for await message in observer.messages {
+                let arrival = now()
+                message.ack()
+                let text = message.payloadString
+                guard let r = text.range(of: #""seq":""#), let end = text[r.upperBound...].firstIndex(of: "\"") else { continue }
+                if let start = sent.withLock({ $0.removeValue(forKey: String(text[r.upperBound..<end])) }) {
+                    arrivals.withLock { $0.append(Double(arrival &- start) / 1e6) }
+                }
+            }
+        }
+        defer { watching.cancel() }
+        // The outbound side is live once a command reaches the observer.
+        let started = now()
+        while true {
+            guard elapsed(since: started) < 30 else { throw BenchError("no command reached bench/command within 30 s") }
+            sent.withLock { $0["probe"] = now() }
+            _ = try await get("rest/publish?topic=bench.command&content=" + query(#"{"seq":"probe"}"#))
+            try await Task.sleep(for: .milliseconds(200))
+            if !arrivals.withLock({ $0 }).isEmpty { break }
+        }
+        arrivals.withLock { $0 = [] }
+        // Warm-up round trips (connections, the device's first replies).
+        for i in 0..<20 { _ = try await call(#"{"reqId":"warm-\#(i)"}"#) }
+
+        var requestRows: [Row] = []
+        for callers in [1, 32] {
+            let latencies = Shared([Double]())
+            let start = now()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for c in 0..<callers {
+                    group.addTask {
+                        var i = 0
+                        while elapsed(since: start) < seconds {
+                            let t0 = now()
+                            _ = try await call(#"{"action":"ping","header":{"reqid":"c\#(callers)-\#(c)-\#(i)"}}"#)
+                            let t1 = now()
+                            latencies.withLock { $0.append(Double(t1 &- t0) / 1e6) }
+                            i += 1
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let all = latencies.withLock { $0 }.sorted()
+            requestRows.append(Row(callers: callers, completed: all.count, seconds: elapsed(since: start), latencies: all))
+            log("rest/request, \(callers) callers: \(all.count) round trips")
+        }
+
+        var publishRows: [Row] = []
+        for callers in [1, 32] {
+            arrivals.withLock { $0 = [] }
+            let published = Shared(0)
+            let start = now()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for c in 0..<callers {
+                    group.addTask {
+                        var i = 0
+                        while elapsed(since: start) < seconds {
+                            let key = "p\(callers)-\(c)-\(i)"
+                            sent.withLock { $0[key] = now() }
+                            _ = try await get("rest/publish?topic=bench.command&content=" + query(#"{"seq":"\#(key)"}"#))
+                            published.withLock { $0 += 1 }
+                            i += 1
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let wall = elapsed(since: start)
+            let total = published.withLock { $0 }
+            let waitStart = now()
+            while arrivals.withLock({ $0.count }) < total, elapsed(since: waitStart) < 15 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let all = arrivals.withLock { $0 }.sorted()
+            publishRows.append(Row(callers: callers, completed: all.count, seconds: wall, latencies: all))
+            log("rest/publish -> device, \(callers) callers: \(all.count)/\(total) arrived")
+        }
+        await observer.disconnect()
+        return (requestRows, publishRows)
+    }
+
+    /// One rest/request; fails unless it was answered with the reply.
+    func call(_ content: String) async throws -> String {
+        let body = try await get("rest/request?topic=bench.command&replyTopic=bench.reply&timeout=10000&content=" + query(content))
+        guard body.contains(#""status":"SUCCESS""#) else { throw BenchError("rest/request: \(body)") }
+        return body
+    }
+
+    func query(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+    }
+
+    /// `MQTTBench device` from this executable's directory, subscribed before this returns.
+    func startDevice() throws -> Process {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let ready = FileManager.default.temporaryDirectory.appendingPathComponent("bench-device-\(now())").path
+        let device = Process()
+        device.executableURL = directory.appendingPathComponent("MQTTBench")
+        device.arguments = ["device", "\(port)", "bench/command", "bench/reply", "answer", ready]
+        try device.run()
+        let started = now()
+        while !FileManager.default.fileExists(atPath: ready) {
+            guard elapsed(since: started) < 20, device.isRunning else {
+                device.terminate()
+                throw BenchError("the scripted device did not subscribe")
+            }
+            usleep(10_000)
+        }
+        try? FileManager.default.removeItem(atPath: ready)
+        return device
     }
 
     // MARK: helpers

@@ -95,8 +95,21 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flush()
+        #if os(Linux)
+        // Linux holds back the ACK of what was just read for up to 40 ms, hoping to send it with
+        // data. A broker with Nagle's algorithm on (mosquitto's default: set_tcp_nodelay false)
+        // then keeps its next small packet until that ACK comes: a device's reply arriving just
+        // after the PUBACK of the command it answers waited 40 ms. Quick-ack mode is not
+        // permanent, so it is set again after every read.
+        try? context.channel.syncOptions?.setOption(Self.quickAck, value: 1)
+        #endif
         context.fireChannelReadComplete()
     }
+
+    #if os(Linux)
+    /// TCP_QUICKACK (linux/tcp.h).
+    static let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12))
+    #endif
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is MQTTDecodeError {
