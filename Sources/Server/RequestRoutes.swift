@@ -101,13 +101,23 @@ struct RequestRoutes {
         case closed
     }
 
-    /// Follows `replyTopic` from `position` until an event with the command's correlation value,
-    /// or until `deadline` (never earlier).
+    /// Reads `replyTopic` from `position` (what is stored, then each commit) until an event
+    /// with the command's correlation value, or until `deadline` (never earlier).
     static func reply(
         to command: CorrelatedCommand, on replyTopic: String, after position: UInt64, in ledger: any EventLedger,
         until deadline: ContinuousClock.Instant
     ) async throws -> Outcome {
-        let tail = ledger.tail(after: position, matching: try TopicFilter.parse(replyTopic))
+        let filter = try TopicFilter.parse(replyTopic)
+        // What is stored already is looked at first, however late: a reply on the ledger is an
+        // answer even when storing the command or the reply took the whole timeout.
+        var cursor = position
+        while true {
+            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
+            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
+            guard stored.scannedThrough > cursor else { break }
+            cursor = stored.scannedThrough
+        }
+        let tail = ledger.tail(after: cursor, matching: filter)
         defer { tail.close() }
         return try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
