@@ -58,6 +58,8 @@ public protocol EventLedger: Sendable {
     func position(of id: EventID) async throws -> UInt64
     /// The position of the first event of block `height`; 100307 when there is no such block.
     func firstPosition(ofBlock height: UInt64) async throws -> UInt64
+    /// The header of block `height` (1...chain height); 100307 for any other height.
+    func blockHeader(at height: UInt64) async throws -> BlockHeader
     /// The position of the last event in a block sealed before `timestamp` (ms since 1970), 0 if none.
     func lastPosition(before timestamp: Int64) async throws -> UInt64
     /// The event's Merkle path, its block and the headers after it through height `head`

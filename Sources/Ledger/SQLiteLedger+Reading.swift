@@ -64,6 +64,16 @@ extension SQLiteLedger {
         return UInt64(clamping: first)
     }
 
+    public func blockHeader(at height: UInt64) async throws -> BlockHeader {
+        let chainHeight = view.withLock { $0.height }
+        guard height >= 1, height <= chainHeight,
+            let header = try await pool.read({ db in try Self.header(db, height: height) })
+        else {
+            throw WeEventError(.blockHeightInvalid, detail: "block \(height), chain height \(chainHeight) in group \(groupID)")
+        }
+        return header
+    }
+
     public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
         let last = try await pool.read { db in
             try Int64.fetchOne(

@@ -1,4 +1,6 @@
 import Bridge
+import Cluster
+import Foundation
 import Hummingbird
 import Ledger
 import WeEvent
@@ -10,14 +12,18 @@ struct AdminRoutes {
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
     let metrics: BrokerMetrics?
+    let bindings: BindingService?
+    let coordinator: ZooKeeperCoordinator?
 
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
         configuration = services.configuration
         metrics = services.metrics
+        bindings = services.bindings
+        coordinator = services.coordinator as? ZooKeeperCoordinator
     }
 
-    /// admin/listGroup, admin/blockchaininfo, metrics and admin/health.
+    /// admin/listGroup, admin/blockchaininfo, admin/status, metrics and admin/health.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         let api = Endpoints(routes, configuration)
@@ -31,6 +37,7 @@ struct AdminRoutes {
                 eventCount: info.eventCount, topicCount: info.topicCount
             ))
         }
+        api.add("admin/status", scope: .admin) { _ in try JSONBody.response(await status()) }
         // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).
         if let metrics {
             let access = api.access
@@ -48,4 +55,56 @@ struct AdminRoutes {
         routes.get("admin/health") { _, _ in JSONBody.raw(Array(#"{"status":"UP"}"#.utf8)) }
         return routes
     }
+
+    /// admin/status: this instance, its store, the bridge and the cluster as ZooKeeper sees it.
+    private func status() async -> StatusBody {
+        var body = StatusBody(
+            instance: "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)",
+            store: configuration.ledgerStore.rawValue, groups: ledgers.groups,
+            bridge: .init(configured: bindings != nil, url: configuration.mqttBrokerURL.isEmpty ? nil : configuration.mqttBrokerURL),
+            zookeeper: .init(configured: coordinator != nil, hosts: coordinator?.hosts)
+        )
+        if let bindings, let listed = try? await bindings.list() {
+            body.bridge.bindings = listed.count
+            body.bridge.runningOn = listed.compactMap(\.status.instance).first
+        }
+        if let coordinator {
+            let members = await coordinator.members()
+            body.zookeeper.connected = members != nil
+            body.zookeeper.isLeader = coordinator.isLeading
+            body.cluster = members.map { .init(instances: $0.instances, leader: $0.leader) }
+        }
+        return body
+    }
+}
+
+/// admin/status (docs/api.md).
+struct StatusBody: Encodable {
+    struct Bridge: Encodable {
+        var configured: Bool
+        var url: String?
+        var bindings: Int?
+        /// The instance running the bindings (the leader), as their counters say.
+        var runningOn: String?
+    }
+
+    struct ZooKeeper: Encodable {
+        var configured: Bool
+        var hosts: String?
+        var connected: Bool?
+        /// Whether this instance leads.
+        var isLeader: Bool?
+    }
+
+    struct Cluster: Encodable {
+        var instances: [String]
+        var leader: String?
+    }
+
+    var instance: String
+    var store: String
+    var groups: [String]
+    var bridge: Bridge
+    var zookeeper: ZooKeeper
+    var cluster: Cluster?
 }

@@ -54,6 +54,23 @@ struct ReadingRoutes {
             let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.proofMaxLinks)
             return try JSONBody.response(ProofBody(try await ledger.proof(of: id, through: head)))
         }
+        api.add("rest/block") { p in
+            let ledger = try ledgers.ledger(p["groupId"])
+            let height = try Self.blockHeight(p["height"])
+            let header = try await ledger.blockHeader(at: height)
+            let first = try await ledger.firstPosition(ofBlock: height)
+            let shown = min(Int(header.eventCount), Self.blockEventsShown)
+            let range = try await ledger.events(
+                after: first - 1, through: first - 1 + UInt64(shown), matching: try TopicFilter.parse("#"), limit: shown
+            )
+            return try JSONBody.response(BlockBody(
+                groupId: ledger.groupID, height: header.height, hash: hexString(header.hash),
+                previousHash: hexString(header.previousHash), merkleRoot: hexString(header.merkleRoot),
+                timestamp: header.timestamp, eventCount: Int(header.eventCount),
+                events: range.events.map { BlockBody.Entry(eventId: $0.event.id.description, topic: $0.event.topic) },
+                eventsTruncated: Int(header.eventCount) > range.events.count
+            ))
+        }
         api.add("rest/subscribe", scope: .admin) { p in
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
@@ -80,6 +97,17 @@ struct ReadingRoutes {
             try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
         }
         return routes
+    }
+
+    /// rest/block lists at most this many of a block's events.
+    static let blockEventsShown = 1000
+
+    /// `height`: a block height from 1 (100307 otherwise, as for offsets).
+    static func blockHeight(_ raw: String?) throws(WeEventError) -> UInt64 {
+        guard let raw, let height = UInt64(raw), height >= 1, height <= UInt64(Int64.max) else {
+            throw WeEventError(.blockHeightInvalid, message: "invalid block height: height must be an integer from 1, got '\((raw ?? "").prefix(40))'")
+        }
+        return height
     }
 
     // MARK: rest/stream

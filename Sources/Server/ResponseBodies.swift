@@ -160,3 +160,21 @@ struct BindingRow: Encodable {
         lastError = status.lastError
     }
 }
+
+/// rest/block: one block's header and (the first 1000 of) its events.
+struct BlockBody: Encodable {
+    struct Entry: Encodable {
+        let eventId: String
+        let topic: String
+    }
+
+    let groupId: String
+    let height: UInt64
+    let hash: String
+    let previousHash: String
+    let merkleRoot: String
+    let timestamp: Int64
+    let eventCount: Int
+    let events: [Entry]
+    let eventsTruncated: Bool
+}

@@ -19,6 +19,7 @@ public enum WeEventApplication {
         router.addRoutes(RequestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(AdminRoutes(services).collection, atPath: "weevent")
         router.addRoutes(MasterRoutes(services).collection, atPath: "weevent/master")
+        router.addRoutes(ConsoleRoutes().collection, atPath: "weevent")
         return router
     }
 

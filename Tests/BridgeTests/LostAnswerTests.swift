@@ -44,6 +44,7 @@ final class LostAnswerLedger: EventLedger {
     }
     func position(of id: EventID) async throws -> UInt64 { try await base.position(of: id) }
     func firstPosition(ofBlock height: UInt64) async throws -> UInt64 { try await base.firstPosition(ofBlock: height) }
+    func blockHeader(at height: UInt64) async throws -> BlockHeader { try await base.blockHeader(at: height) }
     func lastPosition(before timestamp: Int64) async throws -> UInt64 { try await base.lastPosition(before: timestamp) }
     func proof(of id: EventID, through head: UInt64) async throws -> EventProof { try await base.proof(of: id, through: head) }
     func verify() async throws -> VerificationReport { try await base.verify() }

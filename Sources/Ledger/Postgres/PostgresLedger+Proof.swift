@@ -24,6 +24,13 @@ extension PostgresLedger {
         )
     }
 
+    public func blockHeader(at height: UInt64) async throws -> BlockHeader {
+        guard height >= 1, let block = try await blocks(from: height, limit: 1).first, block.height == height else {
+            throw WeEventError(.blockHeightInvalid, detail: "block \(height) in group \(groupID)")
+        }
+        return Self.header(block)
+    }
+
     /// Blocks from height `from` on, in order, at most `limit`.
     func blocks(from: UInt64, limit: Int) async throws -> [ChainCheck.StoredBlock] {
         try await fetchRows("""

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""The operator's console in a real browser: Debian's chromium and chromedriver, driven by
+Selenium (PyPI), against live `weevent serve` instances and a real mosquitto, as an operator
+would use it. Run by IntegrationTests/ConsoleBrowserTests (make test), or by hand:
+
+    Tests/browser/console_test.py --base http://127.0.0.1:8080/weevent --mqtt-port 1883 \
+        --token-base http://127.0.0.1:8081/weevent --token s3cret --out /tmp/console-shots
+
+--base: a broker with the default access settings and a bridge; --token-base: one with
+master.access-token=TOKEN (and a bridge). Writes a screenshot of each page to --out. Prints
+one line per check; exits 1 at the first failure, naming it.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+WAIT = 20
+
+
+def call(base, path, **params):
+    url = f"{base}/{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class Console:
+    def __init__(self, out):
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.out = out
+
+    def open(self, url):
+        self.driver.get(url)
+
+    def find(self, css, within=None):
+        return (within or self.driver).find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def wait(self, what, condition, timeout=WAIT):
+        """Waits until condition() is truthy (stale elements count as not yet); its value."""
+        def attempt(_):
+            try:
+                return condition()
+            except (StaleElementReferenceException, IndexError, ValueError):
+                return False
+            except Exception as error:  # an element not there yet
+                if type(error).__name__ == "NoSuchElementException":
+                    return False
+                raise
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(attempt)
+        except TimeoutException:
+            self.shot("failure")
+            raise AssertionError(f"timed out waiting for: {what}\npage text:\n{self.driver.find_element(By.TAG_NAME, 'body').text[:3000]}")
+
+    def text(self, css):
+        return self.find(css).text.strip()
+
+    def type(self, css, text, clear=True):
+        element = self.find(css)
+        if clear:
+            element.clear()
+        element.send_keys(text)
+
+    def shot(self, name, show=None):
+        """Saves the window as OUT/name.png, scrolled to `show` (a CSS selector) if given."""
+        if show:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.find(show))
+        path = os.path.join(self.out, name + ".png")
+        self.driver.save_screenshot(path)
+        return path
+
+    def error_text(self):
+        return " ".join(e.text for e in self.all('[data-test="error"]') if e.is_displayed())
+
+
+class TamperingProxy:
+    """Forwards to the broker, but changes one hex digit of the Merkle root in every rest/proof answer."""
+
+    def __init__(self, upstream):
+        parsed = urllib.parse.urlsplit(upstream)
+        origin = f"{parsed.scheme}://{parsed.netloc}"
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                try:
+                    with urllib.request.urlopen(origin + self.path, timeout=10) as response:
+                        status, headers, body = response.status, response.headers, response.read()
+                except urllib.error.HTTPError as error:
+                    status, headers, body = error.code, error.headers, error.read()
+                if "/rest/proof" in self.path and status == 200:
+                    marker = b'"merkleRoot":"'
+                    at = body.index(marker) + len(marker)
+                    body = body[:at] + (b"1" if body[at:at + 1] == b"0" else b"0") + body[at + 1:]
+                self.send_response(status)
+                for key in ("Content-Type", "ETag", "Cache-Control", "Content-Security-Policy", "Location"):
+                    if headers.get(key):
+                        self.send_header(key, headers.get(key))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}{parsed.path}"
+
+
+def check(name, fn):
+    fn()
+    print(f"ok: {name}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--mqtt-port", type=int, required=True)
+    parser.add_argument("--token-base", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    base = args.base
+    console = Console(args.out)
+    c = console
+    topic = f"console.{int(time.time() * 1000) % 100000}"
+    state = {}
+
+    def overview_follows_the_chain():
+        c.open(f"{base}/console/#/overview")
+        height_css = '[data-test="group-1"] [data-test="height"]'
+        before = int(c.wait("the overview shows group 1's height", lambda: c.text(height_css)))
+        call(base, "rest/open", topic="overview.probe")
+        call(base, "rest/publish", topic="overview.probe", content="tick")
+        c.wait("the height to grow without a reload", lambda: int(c.text(height_css)) > before)
+        c.wait("the broker status", lambda: "sqlite" in c.text('[data-test="status"]'))
+        c.shot("overview")
+
+    def open_publish_tail_and_read():
+        c.open(f"{base}/console/#/topics")
+        c.wait("the open-topic form", lambda: c.find('[data-test="open-topic-input"]').is_displayed())
+        c.shot("topics")
+        c.type('[data-test="open-topic-input"]', topic)
+        c.find('[data-test="open-topic-submit"]').click()
+        c.wait("the topic's page", lambda: c.driver.current_url.split("#", 1)[1].startswith("/topic/"))
+        c.wait("the publish form", lambda: c.find('[data-test="publish-content"]').is_displayed())
+        time.sleep(1)  # the live tail connects
+        content = '{"temperature": 21.5, "unit": "°C"}'
+        c.type('[data-test="publish-content"]', content)
+        c.type('[data-test="ext-key-0"]', "weevent-origin")
+        c.type('[data-test="ext-value-0"]', "console-test")
+        c.find('[data-test="publish-submit"]').click()
+        event_id = c.wait("the publish result", lambda: c.text('[data-test="publish-result"]').strip() and
+                          next(part for part in c.text('[data-test="publish-result"]').split() if part.count("-") == 2))
+        row = c.wait("the event in the live tail", lambda: next(r for r in c.all('[data-test="tail-row"]') if event_id in r.text))
+        assert "21.5" in row.text, row.text
+        c.shot("topic", show='[data-test="tail-row"]')
+        next(a for a in row.find_elements(By.TAG_NAME, "a") if event_id in a.text).click()
+        c.wait("the event page", lambda: c.text('[data-test="event-id"]') == event_id)
+        assert c.text('[data-test="event-content"]') == content, c.text('[data-test="event-content"]')
+        extensions = c.text('[data-test="event-extensions"]')
+        assert "weevent-origin" in extensions and "console-test" in extensions, extensions
+        state["event"] = event_id
+
+    def verify_in_the_browser():
+        c.find('[data-test="verify"]').click()
+        result = c.wait("a verification result", lambda: c.text('[data-test="verify-result"]'))
+        assert result.startswith("verified"), result
+        steps = c.all('[data-test="verify-step"]')
+        assert len(steps) >= 3 and all("FAILED" not in s.text for s in steps), [s.text for s in steps]
+        c.shot("event", show='[data-test="verify-result"]')
+        proxy = TamperingProxy(base)
+        c.open(f"{proxy.base}/console/#/event/{state['event']}?group=1")
+        c.wait("the event page through the proxy", lambda: c.text('[data-test="event-id"]') == state["event"])
+        c.find('[data-test="verify"]').click()
+        result = c.wait("a verification result", lambda: c.text('[data-test="verify-result"]'))
+        assert result.startswith("not verified:"), result
+        failed = [s.text for s in c.all('[data-test="verify-step"]') if "FAILED" in s.text]
+        assert failed and "merkle" in (result + failed[0]).lower(), (result, failed)
+        print(f"   tampered proof: {result}", flush=True)
+        c.shot("event-tampered", show='[data-test="verify-result"]')
+        proxy.server.shutdown()
+
+    def blocks_and_subscriptions():
+        c.open(f"{base}/console/#/blocks?group=1")
+        c.wait("a block header", lambda: "Merkle" in c.text('[data-test="block-header"]') or "merkle" in c.text('[data-test="block-header"]').lower())
+        c.shot("blocks")
+        c.open(f"{base}/console/#/subscriptions")
+        c.wait("the subscriptions page", lambda: c.find('[data-test="page-subscriptions"]').is_displayed())
+        c.shot("subscriptions")
+
+    def bind_inbound_and_watch_it():
+        mqtt_topic = f"devices/{topic}/data"
+        c.open(f"{base}/console/#/bridge")
+        c.wait("the binding form", lambda: c.find('[data-test="binding-add"]').is_displayed())
+        Select(c.find('[data-test="binding-direction"]')).select_by_value("inbound")
+        c.type('[data-test="binding-topic"]', topic)
+        c.type('[data-test="binding-mqtt-topic"]', mqtt_topic)
+        c.find('[data-test="binding-add"]').click()
+        row_css = f'[data-test="binding-row"][data-direction="inbound"][data-topic="{topic}"]'
+        c.wait("the new binding's row", lambda: c.find(row_css))
+        time.sleep(1.5)  # the bridge subscribes
+        c.open(f"{base}/console/#/topic/{urllib.parse.quote(topic)}?group=1")
+        c.wait("the topic page", lambda: c.find('[data-test="publish-content"]').is_displayed())
+        time.sleep(1)
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(args.mqtt_port), "-q", "1", "-t", mqtt_topic,
+                        "-m", "device says 42"], check=True)
+        c.wait("the device's message in the tail", lambda: any("device says 42" in r.text for r in c.all('[data-test="tail-row"]')))
+        c.open(f"{base}/console/#/bridge")
+        c.wait("the binding's counter to move", lambda: c.text(row_css + ' [data-test="bridged"]') == "1")
+        c.shot("bridge")
+        c.find(row_css + ' [data-test="binding-remove"]').click()
+        c.wait("the binding to go", lambda: not c.all(row_css))
+
+    def a_token_is_asked_for_once():
+        call(args.token_base, "rest/open", topic="guarded")  # topics need no token; bindings do
+        c.open(f"{args.token_base}/console/#/bridge")
+        c.wait("the binding form", lambda: c.find('[data-test="binding-add"]').is_displayed())
+        Select(c.find('[data-test="binding-direction"]')).select_by_value("outbound")
+        c.type('[data-test="binding-topic"]', "guarded")
+        c.find('[data-test="binding-add"]').click()
+        message = c.wait("the broker's 100701", lambda: "100701" in c.error_text() and c.error_text())
+        assert "access token" in message, message
+        c.shot("token-asked")
+        c.type('[data-test="token-input"]', args.token)
+        c.find('[data-test="token-save"]').click()
+        c.wait("the bridge page again", lambda: c.find('[data-test="binding-add"]').is_displayed())
+        Select(c.find('[data-test="binding-direction"]')).select_by_value("outbound")
+        c.type('[data-test="binding-topic"]', "guarded")
+        c.find('[data-test="binding-add"]').click()
+        c.wait("the binding made with the token",
+               lambda: c.find('[data-test="binding-row"][data-direction="outbound"][data-topic="guarded"]'))
+
+    def narrow_window():
+        c.driver.set_window_size(400, 800)
+        c.open(f"{base}/console/#/overview")
+        c.wait("the overview at 400 px", lambda: c.text('[data-test="group-1"] [data-test="height"]'))
+        width = c.driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 420, f"the page is {width} px wide in a 400 px window"
+        c.shot("overview-narrow")
+        c.driver.set_window_size(1280, 800)
+
+    try:
+        check("the overview follows the chain without a reload", overview_follows_the_chain)
+        check("open a topic, publish, see it in the live tail, read it", open_publish_tail_and_read)
+        check("verify in this browser, and a tampered proof fails", verify_in_the_browser)
+        check("blocks and subscriptions pages", blocks_and_subscriptions)
+        check("an inbound binding made and removed from the console", bind_inbound_and_watch_it)
+        check("with a token configured, the console asks for it", a_token_is_asked_for_once)
+        check("a narrow window", narrow_window)
+    except AssertionError as error:
+        print(f"FAILED: {error}", flush=True)
+        logs = console.driver.get_log("browser") if hasattr(console.driver, "get_log") else []
+        for entry in logs[-20:]:
+            print(f"browser: {entry.get('level')} {entry.get('message')}", flush=True)
+        console.driver.quit()
+        sys.exit(1)
+    console.driver.quit()
+
+
+if __name__ == "__main__":
+    main()
