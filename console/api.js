@@ -101,12 +101,11 @@ export async function api(path, params = {}, { signal, raw = false } = {}) {
 }
 
 /**
- * The URL for an EventSource on rest/stream. EventSource cannot send headers, so the token
- * goes as the `token` query parameter (which the broker also accepts).
+ * The URL for an EventSource on rest/stream. Streams need no token (docs/api.md, "Access
+ * control"), so none is put in the URL, where proxies and logs would keep it.
  */
 export function streamUrl(params) {
-  const token = getToken();
-  return apiUrl('rest/stream', token ? { ...params, token } : params);
+  return apiUrl('rest/stream', params);
 }
 
 /**

@@ -11,7 +11,7 @@ enum ConsoleAssets {
     /// console/<name> by name.
     static let files: [String: Asset] = [
         "api.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"7087d72d1329ca9b\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"9852f94ce33e7c5c\"",
             body: #"""
 // The broker's HTTP API: every call is a GET with query parameters (docs/api.md), the access
 // token goes as `Authorization: Bearer`, and every failure becomes an ApiError carrying the
@@ -116,12 +116,11 @@ export async function api(path, params = {}, { signal, raw = false } = {}) {
 }
 
 /**
- * The URL for an EventSource on rest/stream. EventSource cannot send headers, so the token
- * goes as the `token` query parameter (which the broker also accepts).
+ * The URL for an EventSource on rest/stream. Streams need no token (docs/api.md, "Access
+ * control"), so none is put in the URL, where proxies and logs would keep it.
  */
 export function streamUrl(params) {
-  const token = getToken();
-  return apiUrl('rest/stream', token ? { ...params, token } : params);
+  return apiUrl('rest/stream', params);
 }
 
 /**

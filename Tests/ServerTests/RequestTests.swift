@@ -121,7 +121,7 @@ import WeEvent
         try await withTestBroker(configure: { $0.requestMaxCount = 1 }) { client, ledgers in
             try await Self.open(client, "commands", "replies")
             let first = Task {
-                try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=3000&content=%7B%22id%22%3A1%7D")
+                try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=30000&content=%7B%22id%22%3A1%7D")
             }
             // The place is taken before the command is stored: once it is, the first one waits.
             let deadline = ContinuousClock.now + .seconds(10)
