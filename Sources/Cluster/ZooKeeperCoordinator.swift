@@ -140,17 +140,14 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     /// The cluster as ZooKeeper sees it now: the registered instances and the elected leader
     /// (the candidate with the lowest sequence). nil without a connected session.
     public func members() async -> (instances: [String], leader: String?)? {
-        guard let client = try? connectedClient() else { return nil }
-        let nodes = (try? await client.children(nodesPath)) ?? []
-        let instances = nodes.compactMap(NodeName.decode).sorted()
-        let candidates = ((try? await client.children(leaderPath)) ?? [])
-            .filter { $0.hasPrefix("n_") && $0.count > 10 && Int64($0.suffix(10)) != nil }
-            .sorted { Int64($0.suffix(10))! < Int64($1.suffix(10))! }
+        guard let client = try? connectedClient(), let nodes = try? await client.children(nodesPath),
+            let candidates = try? await client.children(leaderPath)
+        else { return nil }
         var leader: String?
-        if let first = candidates.first, let node = try? await client.get(leaderPath + "/" + first) {
+        if let first = LeaderElection.ordered(candidates).first, let node = try? await client.get(leaderPath + "/" + first) {
             leader = String(decoding: node.data, as: UTF8.self)
         }
-        return (instances, leader)
+        return (nodes.compactMap(NodeName.decode).sorted(), leader)
     }
 
     /// A connected client, waiting up to the session timeout for one (start-up, a reconnect);

@@ -59,7 +59,7 @@ struct AdminRoutes {
     /// admin/status: this instance, its store, the bridge and the cluster as ZooKeeper sees it.
     private func status() async -> StatusBody {
         var body = StatusBody(
-            instance: "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)",
+            instance: coordinator?.instance ?? "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)",
             store: configuration.ledgerStore.rawValue, groups: ledgers.groups,
             bridge: .init(configured: bindings != nil, url: configuration.mqttBrokerURL.isEmpty ? nil : configuration.mqttBrokerURL),
             zookeeper: .init(configured: coordinator != nil, hosts: coordinator?.hosts)

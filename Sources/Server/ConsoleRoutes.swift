@@ -23,18 +23,16 @@ struct ConsoleRoutes {
             guard request.uri.path.hasSuffix("/") else {
                 return Response(status: .movedPermanently, headers: [.location: request.uri.path + "/"])
             }
-            return Self.asset("index.html", request)
+            return try Self.asset("index.html", request)
         }
         routes.get("console/**") { request, context in
-            Self.asset(context.parameters.getCatchAll().joined(separator: "/"), request)
+            try Self.asset(context.parameters.getCatchAll().joined(separator: "/"), request)
         }
         return routes
     }
 
-    static func asset(_ name: String, _ request: Request) -> Response {
-        guard let asset = ConsoleAssets.files[name.isEmpty ? "index.html" : name] else {
-            return JSONBody.raw(Array(#"{"code":200001,"message":"no such console file"}"#.utf8), status: .notFound)
-        }
+    static func asset(_ name: String, _ request: Request) throws -> Response {
+        guard let asset = ConsoleAssets.files[name.isEmpty ? "index.html" : name] else { throw HTTPError(.notFound) }
         var headers = securityHeaders
         headers[.eTag] = asset.etag
         if request.headers[values: .ifNoneMatch].contains(asset.etag) {

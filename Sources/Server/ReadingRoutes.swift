@@ -64,9 +64,7 @@ struct ReadingRoutes {
                 after: first - 1, through: first - 1 + UInt64(shown), matching: try TopicFilter.parse("#"), limit: shown
             )
             return try JSONBody.response(BlockBody(
-                groupId: ledger.groupID, height: header.height, hash: hexString(header.hash),
-                previousHash: hexString(header.previousHash), merkleRoot: hexString(header.merkleRoot),
-                timestamp: header.timestamp, eventCount: Int(header.eventCount),
+                groupId: ledger.groupID, header: ProofBody.Header(header),
                 events: range.events.map { BlockBody.Entry(eventId: $0.event.id.description, topic: $0.event.topic) },
                 eventsTruncated: Int(header.eventCount) > range.events.count
             ))

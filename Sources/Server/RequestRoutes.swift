@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Ledger
+import NIOCore
 import WeEvent
 
 /// `rest/request`: a device command and its reply in one call. The command is published as an
@@ -26,13 +27,19 @@ struct RequestRoutes {
         }
     }
 
+    /// GET and POST, like `Endpoints.add`, but with the connection, whose closing ends the wait.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        Endpoints(routes, configuration).add("rest/request") { p in try await request(p) }
+        let limit = configuration.maxFormBodyBytes
+        let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
+            try await self.request(try await RequestParameters.collect(request, maxBodyBytes: limit), channel: context.channel)
+        }
+        routes.get("rest/request", use: responder)
+        routes.post("rest/request", use: responder)
         return routes
     }
 
-    private func request(_ p: RequestParameters) async throws -> Response {
+    private func request(_ p: RequestParameters, channel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
         let topic = try Validation.topic(p["topic"])
         let replyTopic = try Self.replyTopic(p["replyTopic"])
@@ -54,18 +61,28 @@ struct RequestRoutes {
         defer { place.release() }
 
         let id = try await ledger.publish(NewEvent(topic: topic, content: command.content, extensions: extensions))
-        try await afterPublish?(id)
-        // From the command's own position: a reply stored before this point is found in the store.
-        let position = try await ledger.position(of: id)
-        let outcome = try await Self.reply(
-            to: command, on: replyTopic, after: position, in: ledger, until: started + .milliseconds(timeout)
-        )
+        // From here on the command is on the ledger (and on its way to the device): every answer
+        // names it, so a caller does not send it again believing it was lost.
+        let outcome: Outcome
+        do {
+            try await afterPublish?(id)
+            // From the command's own position: a reply stored before this point is found in the store.
+            let position = try await ledger.position(of: id)
+            outcome = try await Self.reply(
+                to: command, on: replyTopic, after: position, in: ledger, until: started + .milliseconds(timeout), channel: channel
+            )
+        } catch {
+            let answer = ClientError(for: error, path: "rest/request")
+            return try Self.failure(answer.error, status: answer.status, command: id)
+        }
         switch outcome {
         case .reply(let event):
             var json = Array(#"{"status":"SUCCESS","requestEventId":"#.utf8)
-            json += Self.quoted(id.description)
-            json += Array(#","correlation":"#.utf8) + Self.quoted(command.path.description)
-            json += Array(#","correlationValue":"#.utf8) + Self.quoted(command.value)
+            JSONString.write(id.description, into: &json)
+            json += Array(#","correlation":"#.utf8)
+            JSONString.write(command.path.description, into: &json)
+            json += Array(#","correlationValue":"#.utf8)
+            JSONString.write(command.value, into: &json)
             json += Array(#","reply":"#.utf8)
             event.writeJSON(into: &json)
             json.append(UInt8(ascii: "}"))
@@ -75,20 +92,21 @@ struct RequestRoutes {
                 .replyTimeout,
                 message: "no reply on '\(replyTopic)' with \(command.path)=\(command.value) within \(timeout) ms; the command \(id) was sent and stays on the ledger"
             )
-            return try JSONBody.response(
-                TimeoutBody(code: error.code.rawValue, message: error.message, requestEventId: id.description),
-                status: .gatewayTimeout
-            )
+            return try Self.failure(error, status: .gatewayTimeout, command: id)
+        case .clientLeft:
+            // Nobody reads this; the place is given back as the handler returns.
+            return Response(status: .noContent)
         case .closed:
-            throw WeEventError(.shuttingDown, detail: "rest/request waiting for \(id)")
+            return try Self.failure(WeEventError(.shuttingDown), status: .serviceUnavailable, command: id)
         }
     }
 
-    static func quoted(_ text: String) -> [UInt8] {
-        Array((try? JSONBody.encoder.encode(text)) ?? Data("\"\"".utf8))
+    /// A WeEvent error with the id of the command that was sent all the same.
+    static func failure(_ error: WeEventError, status: HTTPResponse.Status, command: EventID) throws -> Response {
+        try JSONBody.response(FailureBody(code: error.code.rawValue, message: error.message, requestEventId: command.description), status: status)
     }
 
-    struct TimeoutBody: Encodable {
+    struct FailureBody: Encodable {
         let code: Int
         let message: String
         let requestEventId: String
@@ -97,47 +115,55 @@ struct RequestRoutes {
     enum Outcome: Sendable {
         case reply(Event)
         case timedOut
+        /// The caller closed its connection.
+        case clientLeft
         /// The ledger closed (shutdown) before a reply came.
         case closed
     }
 
     /// Reads `replyTopic` from `position` (what is stored, then each commit) until an event
-    /// with the command's correlation value, or until `deadline` (never earlier).
+    /// with the command's correlation value, or until `deadline` (never earlier), or until the
+    /// caller's connection closes.
     static func reply(
         to command: CorrelatedCommand, on replyTopic: String, after position: UInt64, in ledger: any EventLedger,
-        until deadline: ContinuousClock.Instant
+        until deadline: ContinuousClock.Instant, channel: (any Channel)? = nil
     ) async throws -> Outcome {
         let filter = try TopicFilter.parse(replyTopic)
-        // What is stored already is looked at first, however late: a reply on the ledger is an
-        // answer even when storing the command or the reply took the whole timeout.
-        var cursor = position
-        while true {
-            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
-            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
-            guard stored.scannedThrough > cursor else { break }
-            cursor = stored.scannedThrough
-        }
-        let tail = ledger.tail(after: cursor, matching: filter)
+        let tail = ledger.tail(after: position, matching: filter)
         defer { tail.close() }
-        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+        // A connection closed under the call (server shutdown, idle timeout) ends the wait. A
+        // caller that merely hangs up is not seen while the handler runs (the server reads
+        // nothing more from the connection until it answers): it keeps its place until its
+        // timeout, which `rest.request.max-timeout-ms` and `rest.request.max-count` bound.
+        channel?.closeFuture.whenComplete { _ in tail.close() }
+        let outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
+                // The tail reads what is stored first, then follows the commits.
                 while let batch = try await tail.next() {
-                    for item in batch where command.isAnswered(by: item.event.content) {
-                        return .reply(item.event)
-                    }
+                    if let reply = batch.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
                 }
-                // Closed by the deadline below, or by the ledger shutting down.
-                return ContinuousClock.now >= deadline ? .timedOut : .closed
+                // Closed by the deadline below, by the caller leaving, or by the ledger shutting down.
+                if ContinuousClock.now >= deadline { return .timedOut }
+                return channel?.isActive == false ? .clientLeft : .closed
             }
             group.addTask {
                 try? await Task.sleep(until: deadline, clock: .continuous)
-                // Ends the reader's wait too: it answers `.closed`, after this.
                 tail.close()
                 return .timedOut
             }
             let first = try await group.next() ?? .closed
             group.cancelAll()
             return first
+        }
+        guard case .timedOut = outcome else { return outcome }
+        // At the deadline the tail may not have read everything committed before it (a busy
+        // store, a batch not yet taken): a reply on the ledger is an answer, however late.
+        var cursor = tail.position
+        while true {
+            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
+            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
+            guard stored.scannedThrough > cursor else { return .timedOut }
+            cursor = stored.scannedThrough
         }
     }
 

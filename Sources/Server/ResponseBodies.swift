@@ -161,7 +161,7 @@ struct BindingRow: Encodable {
     }
 }
 
-/// rest/block: one block's header and (the first 1000 of) its events.
+/// rest/block: one block's header (as rest/proof writes headers) and (the first 1000 of) its events.
 struct BlockBody: Encodable {
     struct Entry: Encodable {
         let eventId: String
@@ -169,12 +169,20 @@ struct BlockBody: Encodable {
     }
 
     let groupId: String
-    let height: UInt64
-    let hash: String
-    let previousHash: String
-    let merkleRoot: String
-    let timestamp: Int64
-    let eventCount: Int
+    let header: ProofBody.Header
     let events: [Entry]
     let eventsTruncated: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case groupId, events, eventsTruncated
+    }
+
+    /// The header's fields and these, side by side in one object.
+    func encode(to encoder: any Encoder) throws {
+        try header.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(groupId, forKey: .groupId)
+        try container.encode(events, forKey: .events)
+        try container.encode(eventsTruncated, forKey: .eventsTruncated)
+    }
 }

@@ -234,7 +234,13 @@ public final class LeaderElection: Sendable {
         } catch let error as ZooKeeperError where error.code == .noNode {
             return []
         }
-        return names
+        return Self.ordered(names)
+    }
+
+    /// Candidate node names (`n_<candidate>_<sequence>`) in election order, the leader first;
+    /// other names are left out.
+    public static func ordered(_ names: [String]) -> [String] {
+        names
             .compactMap { name -> (sequence: Int64, name: String)? in
                 guard name.hasPrefix("n_"), name.count > 10, let sequence = Int64(name.suffix(10)) else { return nil }
                 return (sequence, name)

@@ -107,6 +107,19 @@ struct SharedLedgerFailoverTests {
                 #expect(reply.object["correlationValue"] as? String == "cluster-\(index)")
             }
             #expect(try await cluster.stored("replies").count == 3)
+            // What the console's overview shows, from the follower: both instances, the leader, the
+            // shared store; and the head block as rest/block reads it from PostgreSQL.
+            let status = try await http("\(follower.baseURL)/admin/status").object
+            let members = status["cluster"] as? [String: Any]
+            #expect((members?["instances"] as? [String])?.count == 2, "\(status)")
+            #expect((members?["leader"] as? String)?.hasSuffix(":\(leader.port)") == true, "\(status)")
+            #expect(status["store"] as? String == "postgresql")
+            #expect((status["zookeeper"] as? [String: Any])?["isLeader"] as? Bool == false)
+            let info = try await http("\(follower.baseURL)/admin/blockchaininfo").object
+            let height = try #require(info["blockHeight"] as? Int)
+            let block = try await http("\(follower.baseURL)/rest/block?height=\(height)").object
+            #expect(block["hash"] as? String == info["lastBlockHash"] as? String, "\(block)")
+            #expect((block["events"] as? [[String: Any]])?.count == block["eventCount"] as? Int)
         }
     }
 

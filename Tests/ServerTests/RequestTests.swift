@@ -139,4 +139,17 @@ import WeEvent
             #expect(third.status == 504, "the place was given back: \(third.body)")
         }
     }
+
+    @Test func aReplyStoredAfterTheDeadlinePassedWhileTheCallWasBusyIsStillTheAnswer() async throws {
+        // Storing the reply outlasts the whole timeout: it is on the ledger when the call looks.
+        try await withTestBroker(afterRequestPublished: { id, ledgers in
+            try await Task.sleep(for: .milliseconds(400))
+            try await Self.reply(#"{"reqId":"late-1"}"#, to: ledgers)
+        }) { client, _ in
+            try await Self.open(client, "commands", "replies")
+            let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=100&content=%7B%22reqId%22%3A%22late-1%22%7D")
+            #expect(reply.status == 200, "\(reply.body)")
+            #expect(reply.object["correlationValue"] as? String == "late-1")
+        }
+    }
 }
