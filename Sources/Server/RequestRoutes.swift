@@ -147,13 +147,27 @@ struct RequestRoutes {
                 return channel?.isActive == false ? .clientLeft : .closed
             }
             group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                } catch {
+                    return .closed  // cancelled: the reader ended first and its outcome stands
+                }
                 tail.close()
                 return .timedOut
             }
-            let first = try await group.next() ?? .closed
-            group.cancelAll()
-            return first
+            // Both tasks end (the deadline closes the reader's tail); a reply the reader found in
+            // the same moment wins over the deadline.
+            var outcomes: [Outcome] = []
+            while let next = try await group.next() {
+                if case .reply = next {
+                    group.cancelAll()
+                    return next
+                }
+                outcomes.append(next)
+                if outcomes.count == 1, case .timedOut = next {} else { group.cancelAll() }
+            }
+            if outcomes.contains(where: { if case .timedOut = $0 { true } else { false } }) { return .timedOut }
+            return outcomes.first ?? .closed
         }
         guard case .timedOut = outcome else { return outcome }
         // At the deadline the tail may not have read everything committed before it (a busy
