@@ -154,6 +154,10 @@ struct MQTTBench {
         // connection ends the stream, and the count written says so.
         var configuration = MQTTConfiguration(host: "127.0.0.1", port: port, clientID: "backpressure", keepAlive: .seconds(0))
         configuration.reconnect = .never
+        // The scripted broker answers CONNECT from a test process that a full parallel run can
+        // keep busy for seconds (a CI run's CONNACK came after the default 5 s, and the test
+        // then failed writing to the closed connection); how long it takes is not under test.
+        configuration.connectTimeout = .seconds(60)
         let client = try MQTTClient(configuration: configuration)
         try await client.connect()
         while !FileManager.default.fileExists(atPath: statusFile + ".go") {
