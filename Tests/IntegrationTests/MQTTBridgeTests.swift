@@ -327,6 +327,7 @@ struct MQTTBridgeTests {
             }
             let device = try MosquittoSubscriber(port: mosquitto.port, topic: topic, qos: 1)
             defer { device.stop() }
+            #expect(try await device.waitUntilSubscribed(mosquitto, topic: topic))
             #expect(try await http("\(a.baseURL)/master/mqtt_add_outbound_topic?topic=\(topic)&qos=1").text == "true")
             #expect(await eventually { a.log().contains("outbound bridge started") || b.log().contains("outbound bridge started") })
             let (leader, follower) = a.log().contains("outbound bridge started") ? (a, b) : (b, a)

@@ -89,9 +89,26 @@ public final class MosquittoSubscriber: Sendable {
         child = try Child("/bin/sh", ["-c", "exec \(command) >'\(outputPath)'"])
     }
 
-    /// The lines printed so far.
+    /// The lines printed so far (without the markers of `waitUntilSubscribed`).
     public var lines: [String] {
         ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            .filter { $0 != Self.marker }
+    }
+
+    static let marker = "__subscribed__"
+
+    /// Waits until mosquitto_sub's subscription is in place: publishes a marker to `topic` (a
+    /// topic name its filter matches) until one arrives. A message published before that may be
+    /// missed by a non-persistent subscriber, which a loaded run showed. False after `timeout`.
+    public func waitUntilSubscribed(_ mosquitto: Mosquitto, topic: String, timeout: Duration = .seconds(30)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            try await mosquitto.publish(topic: topic, message: Self.marker, qos: 0)
+            if await eventually(within: .milliseconds(500), {
+                ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").contains(Self.marker)
+            }) { return true }
+        }
+        return false
     }
 
     /// Waits until `count` lines arrived or `timeout` passed; returns the lines.
