@@ -72,4 +72,14 @@ public struct RequestParameters: Sendable {
     var extensions: [String: String] {
         values.filter { $0.key.hasPrefix(Validation.extensionPrefix) }
     }
+
+    /// `content` and the `weevent-*` extensions of an event a client publishes, checked against
+    /// the configured limits (rest/publish, rest/request).
+    func clientEvent(_ configuration: WeEvent.Configuration) throws(WeEventError) -> (content: [UInt8], extensions: [String: String]) {
+        let content = Array((self["content"] ?? "").utf8)
+        try Validation.content(content, maxLength: configuration.contentMaxLength)
+        let extensions = self.extensions
+        try Validation.clientExtensions(extensions, maxLength: configuration.extensionsMaxLength)
+        return (content, extensions)
+    }
 }

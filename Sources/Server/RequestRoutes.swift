@@ -44,10 +44,7 @@ struct RequestRoutes {
         let topic = try Validation.topic(p["topic"])
         let replyTopic = try Self.replyTopic(p["replyTopic"])
         let ledger = try ledgers.ledger(p["groupId"])
-        let content = Array((p["content"] ?? "").utf8)
-        try Validation.content(content, maxLength: configuration.contentMaxLength)
-        let extensions = p.extensions
-        try Validation.clientExtensions(extensions, maxLength: configuration.extensionsMaxLength)
+        let (content, extensions) = try p.clientEvent(configuration)
         let timeout = try Self.timeout(
             p["timeout"], default: configuration.requestDefaultTimeoutMilliseconds, max: configuration.requestMaxTimeoutMilliseconds
         )

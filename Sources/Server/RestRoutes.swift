@@ -59,10 +59,7 @@ struct RestRoutes {
         api.add("rest/publish") { p in
             let topic = try Validation.topic(p["topic"])
             let ledger = try ledgers.ledger(p["groupId"])
-            let content = Array((p["content"] ?? "").utf8)
-            try Validation.content(content, maxLength: configuration.contentMaxLength)
-            let extensions = p.extensions
-            try Validation.clientExtensions(extensions, maxLength: configuration.extensionsMaxLength)
+            let (content, extensions) = try p.clientEvent(configuration)
             let started = ContinuousClock.now
             let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
             metrics?.restPublish.record(ContinuousClock.now - started)

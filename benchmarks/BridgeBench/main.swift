@@ -380,20 +380,11 @@ struct Bench: Sendable {
         for callers in [1, 32] {
             let latencies = Shared([Double]())
             let start = now()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for c in 0..<callers {
-                    group.addTask {
-                        var i = 0
-                        while elapsed(since: start) < seconds {
-                            let t0 = now()
-                            _ = try await call(#"{"action":"ping","header":{"reqid":"c\#(callers)-\#(c)-\#(i)"}}"#)
-                            let t1 = now()
-                            latencies.withLock { $0.append(Double(t1 &- t0) / 1e6) }
-                            i += 1
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            try await loop(callers: callers, from: start, for: seconds) { c, i in
+                let t0 = now()
+                _ = try await call(#"{"action":"ping","header":{"reqid":"c\#(callers)-\#(c)-\#(i)"}}"#)
+                let t1 = now()
+                latencies.withLock { $0.append(Double(t1 &- t0) / 1e6) }
             }
             let all = latencies.withLock { $0 }.sorted()
             requestRows.append(Row(callers: callers, completed: all.count, seconds: elapsed(since: start), latencies: all))
@@ -405,20 +396,11 @@ struct Bench: Sendable {
             arrivals.withLock { $0 = [] }
             let published = Shared(0)
             let start = now()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for c in 0..<callers {
-                    group.addTask {
-                        var i = 0
-                        while elapsed(since: start) < seconds {
-                            let key = "p\(callers)-\(c)-\(i)"
-                            sent.withLock { $0[key] = now() }
-                            _ = try await get("rest/publish?topic=bench.command&content=" + query(#"{"seq":"\#(key)"}"#))
-                            published.withLock { $0 += 1 }
-                            i += 1
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            try await loop(callers: callers, from: start, for: seconds) { c, i in
+                let key = "p\(callers)-\(c)-\(i)"
+                sent.withLock { $0[key] = now() }
+                _ = try await get("rest/publish?topic=bench.command&content=" + query(#"{"seq":"\#(key)"}"#))
+                published.withLock { $0 += 1 }
             }
             let wall = elapsed(since: start)
             let total = published.withLock { $0 }
@@ -432,6 +414,22 @@ struct Bench: Sendable {
         }
         await observer.disconnect()
         return (requestRows, publishRows)
+    }
+
+    /// `callers` tasks, each calling `body(caller, iteration)` in a loop until `seconds` after `start`.
+    func loop(callers: Int, from start: UInt64, for seconds: Double, _ body: @escaping @Sendable (Int, Int) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<callers {
+                group.addTask {
+                    var i = 0
+                    while elapsed(since: start) < seconds {
+                        try await body(c, i)
+                        i += 1
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// One rest/request; fails unless it was answered with the reply.
