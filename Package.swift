@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "weevent", targets: ["weevent"]),
+        .executable(name: "weevent-mqtt", targets: ["weevent-mqtt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -129,6 +130,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `weevent mqtt` alone, small and quick to start (issue 13).
+        .executableTarget(
+            name: "weevent-mqtt",
+            dependencies: ["MQTTCLI"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LedgerBench",
             dependencies: ["WeEvent", "Ledger"],
@@ -202,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "MQTTTests",
             dependencies: [
-                "MQTT", "TestSupport",
+                "MQTT", "MQTTCLI", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

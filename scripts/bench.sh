@@ -56,3 +56,4 @@ echo
 "$BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
 scripts/bench-bridge.sh
 scripts/bench-postgres.sh
+scripts/bench-mqtt-cli.sh

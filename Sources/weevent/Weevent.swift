@@ -18,9 +18,14 @@ struct Weevent: AsyncParsableCommand {
         subcommands: [Serve.self, Verify.self, LedgerCommand.self, MQTTCommand.self]
     )
 
-    /// ArgumentParser's own `main`, except that invalid flags exit 2 (docs/mqtt-cli.md; 2 is
-    /// also the configuration error), not ArgumentParser's 64.
+    /// ArgumentParser's own `main`, except that invalid flags exit 2 (2 is also the
+    /// configuration error), not ArgumentParser's 64; and `weevent mqtt pub|sub` runs as
+    /// mosquitto_pub/sub do (options file first, usage errors exit 1: docs/mqtt-cli.md).
     static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "mqtt", arguments.count > 1, ["pub", "sub"].contains(arguments[1]) {
+            await MQTTTool.main(WeeventMQTTCommand.self, leading: [], arguments: Array(arguments.dropFirst()))
+        }
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
@@ -30,7 +35,7 @@ struct Weevent: AsyncParsableCommand {
             }
         } catch where exitCode(for: error) == .validationFailure {
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(CLIExit.usage)
+            Foundation.exit(2)
         } catch {
             exit(withError: error)
         }

@@ -18,10 +18,14 @@ public final class Child: @unchecked Sendable {
     private var err = Data()
     private let done = DispatchGroup()
 
-    /// Starts `executable`; `stdin` is written and closed at once (empty input when nil).
-    public init(_ executable: String, _ arguments: [String], stdin: String? = nil) throws {
+    /// Starts `executable`; `stdin` is written and closed at once (empty input when nil);
+    /// `environment` entries are added to (or replace) the test's own.
+    public init(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
         process.standardOutput = outPipe
         process.standardError = errPipe
@@ -62,8 +66,8 @@ public final class Child: @unchecked Sendable {
 }
 
 /// Runs a program to completion.
-public func run(_ executable: String, _ arguments: [String], stdin: String? = nil) async throws -> ProcessResult {
-    try await Child(executable, arguments, stdin: stdin).wait()
+public func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
+    try await Child(executable, arguments, stdin: stdin, environment: environment).wait()
 }
 
 /// Blocks until `process` has ended and returns its exit status (128 + signal when killed).

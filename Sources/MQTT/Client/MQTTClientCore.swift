@@ -89,7 +89,7 @@ final class MQTTClientCore: MQTTConnectionDelegate {
         let serverName = configuration.tls?.serverName ?? configuration.host
         let sniName: String? = (try? SocketAddress(ipAddress: serverName, port: 0)) == nil ? serverName : nil
         let maxPacketSize = configuration.maxPacketSize
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -105,6 +105,14 @@ final class MQTTClientCore: MQTTConnectionDelegate {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
+        if let local = configuration.bindAddress {
+            do {
+                bootstrap = bootstrap.bind(to: try SocketAddress.makeAddressResolvingHost(local, port: 0))
+            } catch {
+                attemptEnded(attempt: attempt, error: MQTTClientError(.invalidConfiguration, "cannot bind to '\(local)': \(error)"))
+                return
+            }
+        }
         currentAttemptHandler = handler
         bootstrap.connect(host: configuration.host, port: configuration.port).assumeIsolated().whenComplete { [self] result in
             switch result {

@@ -11,6 +11,17 @@ public struct MQTTTLSConfiguration: Sendable, Hashable {
     public var verifyHostname: Bool
     /// The name to verify and send as SNI; defaults to the host.
     public var serverName: String?
+    /// A directory of PEM certificate authorities to trust (every regular file in it that holds
+    /// PEM certificates), in addition to `caFile`.
+    public var caDirectory: String?
+    /// Trust the system's certificate authorities as well as `caFile` / `caDirectory`.
+    public var trustSystemRoots = false
+    /// OpenSSL cipher list for TLS 1.2 and below; nil keeps the library's default.
+    public var ciphers: String?
+    /// Speak exactly this TLS version; nil allows TLS 1.2 and 1.3.
+    public var version: MQTTTLSVersion?
+    /// ALPN protocol names to offer.
+    public var alpn: [String] = []
 
     public init(caFile: String? = nil, certificateFile: String? = nil, privateKeyFile: String? = nil, verifyHostname: Bool = true, serverName: String? = nil) {
         self.caFile = caFile
@@ -19,6 +30,13 @@ public struct MQTTTLSConfiguration: Sendable, Hashable {
         self.verifyHostname = verifyHostname
         self.serverName = serverName
     }
+}
+
+/// A TLS protocol version a client may be pinned to.
+public enum MQTTTLSVersion: String, Sendable, Hashable, CaseIterable {
+    case tls11 = "tlsv1.1"
+    case tls12 = "tlsv1.2"
+    case tls13 = "tlsv1.3"
 }
 
 /// Reconnect with exponential backoff and jitter: attempt n waits
@@ -97,6 +115,9 @@ public struct MQTTConfiguration: Sendable {
     /// receipts). Retried with backoff until it returns true; subscriptions wait meanwhile.
     public var onSessionLost: (@Sendable () async -> Bool)?
     public var inboundLowWatermark: Int = 256
+    /// The local address (IP literal or host name) the connection is made from; nil lets the
+    /// system choose. For `-A`.
+    public var bindAddress: String?
     /// Called with every packet sent (`true`) and received (`false`) on the event loop; for `-d`.
     public var packetTrace: (@Sendable (_ sent: Bool, _ packet: MQTTPacket) -> Void)?
 
