@@ -17,9 +17,24 @@ struct MQTTPublishCommand: AsyncParsableCommand {
         commandName: "pub",
         abstract: "Publish one message (-m, -f, -s, -n), possibly repeated, or one per line of standard input (-l); exit when acknowledged.",
         discussion: """
+            As mosquitto_pub 2.0 (docs/mqtt-cli.md lists the differences):
+
+              pub {[-h host] [-p port] [-u user] [-P password] -t topic | -L URL}
+                  {-f file | -l | -m message | -n | -s}
+                  [-A bind_address] [-c] [-d] [-i id | -I prefix] [-k keepalive]
+                  [-M max_inflight] [-q qos] [--quiet] [-r] [--repeat count]
+                  [--repeat-delay seconds] [-V mqttv311] [-W timeout]
+                  [--will-topic topic [--will-payload payload] [--will-qos qos]
+                   [--will-retain]]
+                  [{--cafile file | --capath dir | --tls-use-os-certs}
+                   [--cert file --key file] [--ciphers ciphers]
+                   [--tls-version version] [--tls-alpn protocol] [--insecure]]
+                  [-o options_file]
+
             Options are read from $XDG_CONFIG_HOME/mosquitto_pub (or ~/.config/mosquitto_pub), or \
-            from the file named by -o FILE, before the command line: one option per line, its value \
-            after the first space.
+            from the file named by -o, before the command line: one option per line, its value \
+            after the first space. Exit status: 0 done, 1 usage error or failure, the CONNACK \
+            code when the broker refuses, 27 for -W.
             """,
         helpNames: [.long]
     )

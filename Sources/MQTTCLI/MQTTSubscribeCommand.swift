@@ -17,9 +17,31 @@ struct MQTTSubscribeCommand: AsyncParsableCommand {
         commandName: "sub",
         abstract: "Subscribe and print messages until interrupted, -C messages arrived, or -W seconds passed.",
         discussion: """
+            As mosquitto_sub 2.0 (docs/mqtt-cli.md lists the differences):
+
+              sub {[-h host] [-p port] [-u user] [-P password] -t topic ...
+                   | -L URL [-t topic ...]}
+                  [-c] [-k keepalive] [-q qos] [-x session_expiry]
+                  [-C msg_count] [-E] [-R] [--retained-only] [--remove-retained]
+                  [-T filter_out ...] [-U topic ...] [-F format [--pretty]]
+                  [-W timeout] [-A bind_address] [--nodelay] [-i id | -I prefix]
+                  [-d] [-N] [--quiet] [-v] [--random-filter percent] [-V mqttv311]
+                  [--will-topic topic [--will-payload payload] [--will-qos qos]
+                   [--will-retain]]
+                  [{--cafile file | --capath dir | --tls-use-os-certs}
+                   [--cert file --key file] [--ciphers ciphers]
+                   [--tls-version version] [--tls-alpn protocol] [--insecure]]
+                  [-o options_file]
+
+            -F: %t topic, %p payload, %x/%X payload in hex, %l length, %m message id, \
+            %q QoS, %r retained, %I ISO-8601 time, %U Unix time, %j/%J JSON, with \
+            -, 0, width and .precision; @ strftime conversions (@N nanoseconds, @@ @); \
+            escapes \\\\ \\0 \\a \\e \\n \\r \\t \\v.
+
             Options are read from $XDG_CONFIG_HOME/mosquitto_sub (or ~/.config/mosquitto_sub), or \
-            from the file named by -o FILE, before the command line: one option per line, its value \
-            after the first space.
+            from the file named by -o, before the command line: one option per line, its value \
+            after the first space. Exit status: 0 done or interrupted, 1 usage error or failure, \
+            the CONNACK code when the broker refuses, 27 for -W.
             """,
         helpNames: [.long]
     )

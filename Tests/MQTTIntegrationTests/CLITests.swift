@@ -57,6 +57,27 @@ struct CLITests {
         #expect(unknownFlag.status == 1 && unknownFlag.stderr.contains("Usage: weevent mqtt sub"))
     }
 
+    /// `weevent-mqtt` is the same tool in its own binary: same flags, same output, same errors.
+    @Test func standaloneBinaryIsTheSameTool() async throws {
+        let weevent = try binary()
+        let standalone = URL(fileURLWithPath: weevent).deletingLastPathComponent().appendingPathComponent("weevent-mqtt").path
+        try #require(FileManager.default.isExecutableFile(atPath: standalone), "build the weevent-mqtt executable (swift build)")
+        let broker = try await Mosquitto.start()
+        defer { Task { await broker.stop() } }
+        let sub = try Child(standalone, ["sub", "-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "solo/#", "-C", "1", "-F", "%t=%p %q", "-q", "1", "-W", "30"])
+        try await withDeadline(seconds: 30, "weevent-mqtt pub reaching weevent-mqtt sub") {
+            while sub.isRunning {
+                let pub = try await run(standalone, ["pub", "-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "solo/x", "-m", "alone", "-q", "1"])
+                #expect(pub.status == 0, "\(pub.stderr)")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let result = await sub.wait()
+        #expect(result.status == 0 && result.stdout == "solo/x=alone 1\n", "\(result)")
+        let usage = try await run(standalone, ["pub", "-t", "a", "-m", "x", "-q", "3"])
+        #expect(usage.status == 1 && usage.stderr.contains("-q 3") && usage.stderr.contains("weevent-mqtt pub"), "\(usage.stderr)")
+    }
+
     @Test func subExitsPromptlyOnSIGTERM() async throws {
         let weevent = try binary()
         let broker = try await Mosquitto.start()

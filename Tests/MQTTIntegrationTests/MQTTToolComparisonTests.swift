@@ -396,6 +396,29 @@ struct MQTTToolComparisonTests {
                 "mosquitto \(results[.mosquitto]!.stdout)\nweevent \(results[.weevent]!.stdout)")
     }
 
+    /// --random-filter P prints P percent. mosquitto_sub 2.0.11 prints P/10 percent (its chance
+    /// is kept in tenths of a percent and compared against thousandths), so only ours is checked
+    /// against the number, and mosquitto's only for being a subset.
+    @Test func randomFilter() async throws {
+        let broker = try await Self.broker()
+        defer { Task { await broker.stop() } }
+        let lines = (1...200).map { "m\($0)" }
+        for percent in ["100", "50"] {
+            let results = try await Self.bothSubscribe(broker, ["-t", "rf/\(percent)", "--random-filter", percent, "-C", "200"], filter: "rf/\(percent)") {
+                try await broker.publish(topic: "rf/\(percent)", lines: lines, qos: 1)
+            }
+            let ours = results[.weevent]!.stdout.split(separator: "\n").map(String.init)
+            #expect(results[.weevent]!.status == 0 && results[.mosquitto]!.status == 0)
+            #expect(Set(ours).isSubset(of: Set(lines)) && Set(results[.mosquitto]!.stdout.split(separator: "\n").map(String.init)).isSubset(of: Set(lines)))
+            if percent == "100" {
+                #expect(ours == lines)
+            } else {
+                // Binomial(200, 0.5): outside 60..140 has a chance below 1e-8.
+                #expect((60...140).contains(ours.count), "\(ours.count) of 200 printed at 50%")
+            }
+        }
+    }
+
     @Test func subUnsubscribeOnConnectAndSession() async throws {
         let broker = try await Self.broker()
         defer { Task { await broker.stop() } }
@@ -525,7 +548,8 @@ struct MQTTToolComparisonTests {
             (["-h", "localhost", "--cafile", dir + "/ca.crt"] + client, true),
             (["-h", "localhost", "--capath", capath] + client, true),
             (["-h", "localhost", "--cafile", dir + "/ca.crt", "--tls-version", "tlsv1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"] + client, true),
-            (["-h", "localhost", "--cafile", dir + "/ca.crt", "--tls-version", "tlsv1.3"] + client, true),
+            (["-h", "localhost", "--cafile", dir + "/ca.crt", "--tls-version", "tlsv1.3", "--tls-alpn", "mqtt"] + client, true),
+            (["-L", "mqtts://localhost:\(broker.port)/tls/url", "--cafile", dir + "/ca.crt"] + client, true),
             // The certificate names localhost, not 127.0.0.1: refused, unless --insecure.
             (["-h", "127.0.0.1", "--cafile", dir + "/ca.crt"] + client, false),
             (["-h", "127.0.0.1", "--cafile", dir + "/ca.crt", "--insecure"] + client, true),
