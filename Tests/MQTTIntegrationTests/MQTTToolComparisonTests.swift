@@ -51,9 +51,9 @@ struct MQTTToolComparisonTests {
         }
     }
 
-    /// A broker that logs subscriptions, so a test knows when a subscriber is ready.
+    /// A broker that logs subscriptions and unsubscriptions, so a test knows when a subscriber is ready.
     static func broker(_ extra: String = "allow_anonymous true\n") async throws -> Mosquitto {
-        try await Mosquitto.start(extraConf: extra + "log_type subscribe\n")
+        try await Mosquitto.start(extraConf: extra + "log_type subscribe\nlog_type unsubscribe\n")
     }
 
     /// How many SUBSCRIBEs for `filter` the broker's log holds.
@@ -430,7 +430,14 @@ struct MQTTToolComparisonTests {
             // Reconnect with -U u/old: only u/new is left; a message on u/old is not delivered.
             let child = try tool.start("sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", id, "-t", "u/new", "-U", "u/old", "-q", "1", "-v", "-C", "1", "-W", "30"])
             try await Self.waitForSubscriptions(broker, filter: "u/new", count: tool == .mosquitto ? 1 : 2)
-            try await Task.sleep(for: .milliseconds(200))
+            // mosquitto logs an UNSUBSCRIBE as "CLIENT FILTER" (a SUBSCRIBE has the QoS between).
+            let unsubscribed = await eventually(within: .seconds(30)) {
+                let log = (try? String(contentsOfFile: broker.directory + "/mosquitto.log", encoding: .utf8)) ?? ""
+                if log.contains(": \(id) u/old") { return true }
+                try? await Task.sleep(for: .milliseconds(20))
+                return false
+            }
+            #expect(unsubscribed, "\(tool) did not unsubscribe from u/old")
             try await broker.publish(topic: "u/old", message: "gone")
             try await broker.publish(topic: "u/new", message: "kept")
             result = try await Self.finish(child, "\(tool) sub -U")
