@@ -2,7 +2,8 @@
 # `make bench`: durable REST publish vs a trivial endpoint of the same server (wrk,
 # same box), and in-process ledger appends. Prints markdown tables.
 # Environment: DURATION (s per wrk run, default 10), EVENTS (ledger bench, default 200000),
-# STREAM_RATE (events/s, 1000), STREAM_SECONDS (10), STREAMS (100), STREAM_BURST (20000).
+# STREAM_RATE (events/s, 1000), STREAM_SECONDS (10), STREAMS (100), STREAM_BURST (20000),
+# PACED_RATE (requests/s of the paced table, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -43,6 +44,15 @@ for c in 1 16 64; do
   read -r trps tp50 tp99 < <(run_wrk "$trivial" "$c")
   ratio=$(python3 -c "print(f'{$prps/$trps:.2f}' if $trps else 'n/a')")
   echo "| $c | $prps | $pp50 | $pp99 | $trps | $tp50 | $tp99 | $ratio |"
+done
+# The tail at a steady rate (wrk above sends as fast as it can): durable publish paced at
+# PACED_RATE/s beside admin/health paced the same, in this run.
+echo
+echo "| paced at ${PACED_RATE:-1000}/s, 8 keep-alive connections, ${DURATION} s | requests | p50 | p90 | p99 | max |"
+echo "|---|---:|---:|---:|---:|---:|"
+for what in "admin/health" "rest/publish?topic=bench&content=paced-{i}"; do
+  read -r n p50 p90 p99 max < <(scripts/paced-get.py 127.0.0.1 "$port" "/weevent/$what" "${PACED_RATE:-1000}" "$DURATION")
+  echo "| ${what%%\?*} | $n | $p50 ms | $p90 ms | $p99 ms | $max ms |"
 done
 # Streams (issue 5): publish-to-stream latency at a steady rate, fan-out to many streams.
 echo
