@@ -13,7 +13,7 @@ import Darwin
 /// `mid` is there at QoS 1 and 2 only; `payload` is `null` when empty. `%j` carries the payload as
 /// a string (up to a NUL byte); `%J` carries it as JSON and refuses a payload that is not.
 enum JSONOutput {
-    indirect enum Value: Equatable {
+    indirect enum Value {
         case null
         case bool(Bool)
         case number(Double)
@@ -21,19 +21,6 @@ enum JSONOutput {
         case string([UInt8])
         case array([Value])
         case object([(key: [UInt8], value: Value)])
-
-        static func == (a: Value, b: Value) -> Bool {
-            switch (a, b) {
-            case (.null, .null): return true
-            case (.bool(let x), .bool(let y)): return x == y
-            case (.number(let x), .number(let y)): return x == y || (x.isNaN && y.isNaN)
-            case (.string(let x), .string(let y)): return x == y
-            case (.array(let x), .array(let y)): return x == y
-            case (.object(let x), .object(let y)):
-                return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-            default: return false
-            }
-        }
     }
 
     static func object(_ message: FormattedMessage, time: ReceiveTime, payloadAsJSON: Bool, pretty: Bool) -> Result<[UInt8], MessageFormat.Error> {

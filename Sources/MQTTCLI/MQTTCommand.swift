@@ -196,6 +196,15 @@ enum FileBytes {
         var description: String { "cannot read '\(path)': \(reason)" }
     }
 
+    /// One read(2) into `chunk`, again after a signal; 0 at end of file.
+    static func readSome(_ fd: Int32, into chunk: inout [UInt8], name: String) throws -> Int {
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n >= 0 { return n }
+            if errno != EINTR { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        }
+    }
+
     static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw ReadError(path: path, reason: String(cString: strerror(errno))) }
@@ -208,11 +217,7 @@ enum FileBytes {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ReadError(path: name, reason: String(cString: strerror(errno)))
-            }
+            let n = try readSome(fd, into: &chunk, name: name)
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count > MQTTLimits.maxPayload {

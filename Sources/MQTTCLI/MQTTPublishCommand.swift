@@ -179,6 +179,7 @@ struct LineReader {
     private var buffer: [UInt8] = []
     private var start = 0
     private var atEnd = false
+    private var chunk = [UInt8](repeating: 0, count: 65536)
 
     init(fd: Int32) {
         self.fd = fd
@@ -201,12 +202,7 @@ struct LineReader {
                 buffer.removeSubrange(0..<start)
                 start = 0
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileBytes.ReadError(path: "standard input", reason: String(cString: strerror(errno)))
-            }
+            let n = try FileBytes.readSome(fd, into: &chunk, name: "standard input")
             if n == 0 { atEnd = true } else { buffer += chunk[0..<n] }
             if buffer.count - start > MQTTLimits.maxPayload {
                 throw FileBytes.ReadError(path: "standard input", reason: "a line is longer than MQTT's largest payload")
