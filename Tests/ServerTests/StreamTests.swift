@@ -106,7 +106,10 @@ final class Shared<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
 }
 
-@Suite(.timeLimit(.minutes(2)))
+// The limit is a stop for a hung stream, not a speed check: the hundred-stream burst takes
+// 110-127 s in a debug build while the rest of `make test` (the browsers, the mosquitto tool
+// comparisons) runs beside it.
+@Suite(.timeLimit(.minutes(5)))
 struct StreamTests {
     @Test func streamFromFirstReplaysHistoryThenContinuesLive() async throws {
         try await withLiveAPI { client, base in
