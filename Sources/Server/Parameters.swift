@@ -31,11 +31,15 @@ public struct RequestParameters: Sendable {
         return parameters
     }
 
+    /// Splits at `&` and the first `=` by bytes: both are ASCII, and splitting the text by
+    /// Characters (grapheme breaking) cost about 5% of a publish's CPU in a profile.
     mutating func merge(formEncoded text: Substring) throws(WeEventError) {
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
-                throw WeEventError(.invalidInputParam, message: "malformed percent-encoding in parameter '\(parts[0])'")
+        for pair in text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let equals = pair.firstIndex(of: UInt8(ascii: "="))
+            let rawName = Substring(pair[..<(equals ?? pair.endIndex)])
+            let rawValue = equals.map { Substring(pair[pair.index(after: $0)...]) } ?? ""
+            guard let name = Self.decode(rawName), let value = Self.decode(rawValue) else {
+                throw WeEventError(.invalidInputParam, message: "malformed percent-encoding in parameter '\(rawName)'")
             }
             if !name.isEmpty { values[name] = value }
         }

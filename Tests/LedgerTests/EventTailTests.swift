@@ -10,7 +10,7 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
     return events
 }
 
-@Suite(.timeLimit(.minutes(3))) struct EventTailTests {
+@Suite(.timeLimit(.minutes(6))) struct EventTailTests {
     @Test(arguments: Store.allCases) func aReaderFarBehindItsBufferCatchesUpFromTheStoreInOrder(_ store: Store) async throws {
         try await withLedger(store, maxEvents: 50, maxDelay: 0) { ledger, _ in
             _ = try await ledger.open(topic: "a")

@@ -6,7 +6,7 @@ import TestSupport
 import WeEvent
 @testable import Ledger
 
-@Suite(.timeLimit(.minutes(3))) struct InboundReceiptTests {
+@Suite(.timeLimit(.minutes(6))) struct InboundReceiptTests {
     @Test(arguments: Store.allCases) func receiptIsStoredWithItsEventAndSurvivesReopening(_ store: Store) async throws {
         let receipt = InboundReceipt(session: "weevent-bridge", packetID: 7)
         try await withKeptLocation(store) { place in

@@ -97,7 +97,7 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
 }
 
 /// What every store must do alike: each test runs on the embedded SQLite ledger and on PostgreSQL.
-@Suite(.timeLimit(.minutes(3))) struct LedgerConformanceTests {
+@Suite(.timeLimit(.minutes(6))) struct LedgerConformanceTests {
     @Test(arguments: Store.allCases) func publishAssignsPerTopicSequencesAndReadsBack(_ store: Store) async throws {
         try await withLedger(store) { ledger, _ in
             #expect(try await ledger.open(topic: "a") == true)
