@@ -2,7 +2,8 @@
 # Part of `make bench`: durable publish on the shared ledger (PostgreSQL) beside the embedded one
 # and beside pgbench's one-row-insert transactions on the same server, all in this run on this box;
 # then cross-instance publish-to-stream latency. Prints markdown tables.
-# Environment: DURATION (s per wrk run, default 10), STREAM_RATE (1000), STREAM_SECONDS (10).
+# Environment: DURATION (s per wrk run, default 10), STREAM_RATE (1000), STREAM_SECONDS (10),
+# PACED_RATE (requests/s of the paced table, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -71,6 +72,19 @@ echo "| embedded SQLite, one instance | $e_rps | $e_p50 | $e_p99 | 1.00 | $(rati
 echo "| PostgreSQL, one instance | $a_rps | $a_p50 | $a_p99 | $(ratio "$a_rps" "$e_rps") | $(ratio "$a_rps" "$pg_tps") |"
 echo "| PostgreSQL, two instances (32 + 32) | $((ab_rps + b_rps)) | $ab_p50 / $b_p50 | $ab_p99 / $b_p99 | $(ratio $((ab_rps + b_rps)) "$e_rps") | $(ratio $((ab_rps + b_rps)) "$pg_tps") |"
 echo "| pgbench, INSERT one row per transaction, 64 clients | $pg_tps | | | | 1.00 |"
+echo
+# The publish tail at a steady rate, which wrk's saturating load cannot show: the same durable
+# publish paced at PACED_RATE/s on the embedded broker and on instance A (PostgreSQL), beside
+# admin/health on A as the floor of the HTTP path and the client, in this run.
+echo "| paced at ${PACED_RATE:-1000}/s, 8 keep-alive connections, ${DURATION} s | requests | p50 | p90 | p99 | max |"
+echo "|---|---:|---:|---:|---:|---:|"
+for row in "admin/health on A|$port_a|admin/health" \
+  "rest/publish, embedded SQLite|$port_embedded|rest/publish?topic=bench&content=paced-{i}" \
+  "rest/publish, PostgreSQL (A)|$port_a|rest/publish?topic=bench&content=paced-{i}"; do
+  IFS='|' read -r name p what <<<"$row"
+  read -r n p50 p90 p99 max < <(scripts/paced-get.py 127.0.0.1 "$p" "/weevent/$what" "${PACED_RATE:-1000}" "$DURATION")
+  echo "| $name | $n | $p50 ms | $p90 ms | $p99 ms | $max ms |"
+done
 echo
 LATENCY_ONLY=1 PUBLISH_BASE="http://127.0.0.1:$port_a/weevent" \
   "$BIN/StreamBench" "http://127.0.0.1:$port_b/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}"

@@ -54,6 +54,31 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
         }
     }
 
+    /// A live reader on the instance that published gets each event from the commit feed, not
+    /// from a read of the store: the instance's own NOTIFY, which PostgreSQL often delivers
+    /// before the commit's answer, must not send readers to the store for events the writer is
+    /// about to hand them (it cost every same-instance stream a query and about 1 ms per commit).
+    @Test(arguments: Store.allCases) func ownCommitsReachLiveReadersThroughTheFeed(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
+            _ = try await ledger.open(topic: "own")
+            let feed = ledger.commits
+            let (follower, _) = feed.register(filter: try TopicFilter.parse("own"), capacity: 1 << 20)
+            defer { feed.remove(follower) }
+            var gaps = 0
+            for i in 0..<40 {
+                let id = try await ledger.publish(NewEvent(topic: "own", content: Array("e\(i)".utf8)))
+                // Give a NOTIFY that follows the answer time to arrive.
+                try await Task.sleep(for: .milliseconds(5))
+                switch await feed.take(follower) {
+                case .events(let events, _): #expect(events.map(\.event.id) == [id])
+                case .gap: gaps += 1
+                case .woken, .closed: Issue.record("the feed ended or woke without events")
+                }
+            }
+            #expect(gaps == 0, "\(gaps) of 40 commits sent the reader to the store")
+        }
+    }
+
     @Test(arguments: Store.allCases) func closingTheLedgerEndsItsTails(_ store: Store) async throws {
         let waiting = try await withLedger(store) { ledger, _ in
             let tail = ledger.tail(after: 0, matching: .all)

@@ -27,6 +27,7 @@ struct PostgresBlockWriter: Sendable {
 
     func write(_ batch: [WriteOp]) async {
         let logger = ledger.logger
+        ledger.writing.withLock { $0 = true }
         do {
             let committed: Committed
             if let done = try await writeOnKnownHead(batch) {
@@ -43,6 +44,7 @@ struct PostgresBlockWriter: Sendable {
                 ledger.commits.advanced(to: committed.before.eventCount)
                 ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(committed.sealed.blocks) }
             }
+            ledger.writing.withLock { $0 = false }
             committed.round.finish(.success(()))
         } catch {
             // Nobody was answered yet: the transaction's round is answered only here. A commit that
@@ -51,6 +53,12 @@ struct PostgresBlockWriter: Sendable {
             let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
             logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
             for op in batch { op.fail(failure) }
+            // The commit may have landed all the same (its NOTIFY, ignored while in flight, may
+            // have come already): live readers learn the head from the store, without holding
+            // up the next batch while the store does not answer.
+            ledger.writing.withLock { $0 = false }
+            let ledger = self.ledger
+            Task { try? await ledger.catchUp() }
         }
     }
 

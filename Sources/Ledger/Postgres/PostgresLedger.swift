@@ -92,6 +92,19 @@ public final class PostgresLedger: EventLedger {
         }
     }
 
+    /// Whether this instance's writer has a batch in flight: from sending it until its
+    /// publishers and the feed have been told the outcome.
+    let writing = Mutex<Bool>(false)
+
+    /// This instance's own commit reached `head` (its NOTIFY). The writer hands a batch's events
+    /// to the feed itself, so while a batch is in flight the NOTIFY is not needed and, arriving
+    /// first as it often does, would send every live reader to the store for events the feed is
+    /// about to hand them. Between batches it advances the feed: a commit the writer gave up on
+    /// (a deadline) may still have landed.
+    func committedHere(through head: UInt64) {
+        if !writing.withLock({ $0 }) { commits.advanced(to: head) }
+    }
+
     /// Another instance's commit reached `head`: what this instance knows of the head is old.
     func committedElsewhere(through head: UInt64) {
         sawAnotherWriter()

@@ -173,7 +173,7 @@ public final class PostgresLedgerStore: Sendable {
             let ledger = ledgers.withLock({ $0[String(parts[1])] })
         else { return }
         if parts.count > 3, parts[3] == writerID {
-            ledger.commits.advanced(to: head)
+            ledger.committedHere(through: head)
         } else {
             ledger.committedElsewhere(through: head)
         }
