@@ -42,38 +42,60 @@ public final class CommitFeed: Sendable {
         let all = needed ? events() : []
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
             guard head > state.head else { return [] }
-            state.head = head
-            var resumed: [CheckedContinuation<Void, Never>] = []
-            for (id, var follower) in state.followers {
-                guard !follower.overflowed else { continue }
-                var added = false
-                if !needed {
-                    // Registered while the events were not built: let it read them from the store.
+            return Self.deliver(all, built: needed, through: head, in: &state)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Commits made elsewhere (another instance on a shared store) whose events came with their
+    /// announcement: handed to followers like this instance's own when they continue the head
+    /// the feed is at, else taken as `advanced(to:)` (followers read the range from the store).
+    public func committed(elsewhere events: [PositionedEvent], through head: UInt64) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard head > state.head else { return [] }
+            guard let first = events.first, first.position == state.head + 1, events.last?.position == head else {
+                return Self.markGap(through: head, in: &state)
+            }
+            return Self.deliver(events, built: true, through: head, in: &state)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Moves the head to `head` and buffers `all` (the events after the old head) for each
+    /// follower; `built` false means they were not built, and followers read from the store.
+    private static func deliver(
+        _ all: [PositionedEvent], built needed: Bool, through head: UInt64, in state: inout State
+    ) -> [CheckedContinuation<Void, Never>] {
+        state.head = head
+        var resumed: [CheckedContinuation<Void, Never>] = []
+        for (id, var follower) in state.followers {
+            guard !follower.overflowed else { continue }
+            var added = false
+            if !needed {
+                // Registered while the events were not built: let it read them from the store.
+                follower.overflowed = true
+                follower.buffered = []
+                follower.bytes = 0
+            }
+            for item in all where !follower.overflowed && item.position > follower.through && follower.filter.matches(item.event.topic) {
+                follower.bytes += item.event.content.count + 160
+                follower.buffered.append(item)
+                added = true
+                if follower.bytes > follower.capacity {
                     follower.overflowed = true
                     follower.buffered = []
                     follower.bytes = 0
+                    break
                 }
-                for item in all where !follower.overflowed && item.position > follower.through && follower.filter.matches(item.event.topic) {
-                    follower.bytes += item.event.content.count + 160
-                    follower.buffered.append(item)
-                    added = true
-                    if follower.bytes > follower.capacity {
-                        follower.overflowed = true
-                        follower.buffered = []
-                        follower.bytes = 0
-                        break
-                    }
-                }
-                if !follower.overflowed { follower.through = head }
-                if added || follower.overflowed, let waiter = follower.waiter {
-                    follower.waiter = nil
-                    resumed.append(waiter)
-                }
-                state.followers[id] = follower
             }
-            return resumed
+            if !follower.overflowed { follower.through = head }
+            if added || follower.overflowed, let waiter = follower.waiter {
+                follower.waiter = nil
+                resumed.append(waiter)
+            }
+            state.followers[id] = follower
         }
-        for waiter in waiters { waiter.resume() }
+        return resumed
     }
 
     /// Called when commits made elsewhere (another instance on a shared store) reached `head`:
@@ -83,21 +105,26 @@ public final class CommitFeed: Sendable {
     public func advanced(to head: UInt64) {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
             guard head > state.head else { return [] }
-            state.head = head
-            var resumed: [CheckedContinuation<Void, Never>] = []
-            for (id, var follower) in state.followers where !follower.overflowed {
-                follower.overflowed = true
-                follower.buffered = []
-                follower.bytes = 0
-                if let waiter = follower.waiter {
-                    follower.waiter = nil
-                    resumed.append(waiter)
-                }
-                state.followers[id] = follower
-            }
-            return resumed
+            return Self.markGap(through: head, in: &state)
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Moves the head to `head` and sends every follower to the store for what it missed.
+    private static func markGap(through head: UInt64, in state: inout State) -> [CheckedContinuation<Void, Never>] {
+        state.head = head
+        var resumed: [CheckedContinuation<Void, Never>] = []
+        for (id, var follower) in state.followers where !follower.overflowed {
+            follower.overflowed = true
+            follower.buffered = []
+            follower.bytes = 0
+            if let waiter = follower.waiter {
+                follower.waiter = nil
+                resumed.append(waiter)
+            }
+            state.followers[id] = follower
+        }
+        return resumed
     }
 
     /// Ends every follower: their `next()` answers nil. Called when the ledger shuts down.

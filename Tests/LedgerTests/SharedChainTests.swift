@@ -79,6 +79,44 @@ import WeEvent
         }
     }
 
+    /// A live reader on another instance gets a commit's events from its NOTIFY, without a read
+    /// of the store; a commit too large for a NOTIFY sends it to the store instead, where it
+    /// finds the same events.
+    @Test func anotherInstancesCommitsReachLiveReadersWithTheirEvents() async throws {
+        try await withKeptLocation(.postgresql) { schema in
+            try await withLedger(.postgresql, keep: schema) { a, _ in
+                try await withLedger(.postgresql, keep: schema) { b, _ throws in
+                    #expect(try await a.open(topic: "far"))
+                    let feed = b.commits
+                    // B's feed knows the open (no events) once it is past; wait for A's head to show.
+                    let (follower, _) = feed.register(filter: try TopicFilter.parse("far"), capacity: 1 << 20)
+                    defer { feed.remove(follower) }
+                    for i in 0..<20 {
+                        let content = Array("e\(i)".utf8)
+                        let id = try await a.publish(NewEvent(topic: "far", content: content, extensions: ["weevent-i": "\(i)"]))
+                        switch await feed.take(follower) {
+                        case .events(let events, _):
+                            #expect(events.map(\.event.id) == [id])
+                            #expect(events.first?.event.content == content)
+                            #expect(events.first?.event.extensions == ["weevent-i": "\(i)"])
+                            #expect(events.first?.event == (try await b.event(id: id)))
+                        case let other: Issue.record("commit \(i) reached B's reader as \(other)")
+                        }
+                    }
+                    let large = Array(repeating: UInt8(ascii: "L"), count: 10_000)
+                    let tail = b.tail(after: 20, matching: try TopicFilter.parse("far"))
+                    let id = try await a.publish(NewEvent(topic: "far", content: large))
+                    guard case .gap = await feed.take(follower) else {
+                        Issue.record("a 10 KB event came with its NOTIFY")
+                        return
+                    }
+                    #expect(try await tail.next()?.map(\.event.content) == [large])
+                    #expect(try await b.event(id: id).content == large)
+                }
+            }
+        }
+    }
+
     @Test func concurrentWritersOnTwoInstancesKeepOneChain() async throws {
         try await withKeptLocation(.postgresql) { schema in
             try await withLedger(.postgresql, keep: schema) { a, _ in

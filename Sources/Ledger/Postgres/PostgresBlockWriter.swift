@@ -171,14 +171,18 @@ struct PostgresBlockWriter: Sendable {
     /// Everything in one statement (`BlockWriteStatement`), prepared once per connection: the head
     /// row first, version bumped, then blocks, events, topics and receipts, which are written only
     /// if the head row was (with `ifVersion`, only while its version is that one), and the NOTIFY
-    /// that other instances' readers wake on (sent at commit) when the head moved. The head row's
+    /// (`CommitNotice`, with the events when they fit) that other instances' readers follow,
+    /// sent at commit, when the head moved. The head row's
     /// new version, or nil when it was not `ifVersion` and nothing was written.
     @discardableResult
     func write(_ writes: Writes, _ connection: PostgresConnection, ifVersion expected: Int64? = nil) async throws -> Int64? {
         let head = writes.newHead
         let statement = BlockWriteStatement(
             writes: writes, group: ledger.groupID, expectedVersion: expected,
-            notification: "\(ledger.store.schema) \(ledger.groupID) \(head?.lastPosition ?? 0) \(ledger.store.writerID)"
+            notification: CommitNotice.payload(
+                schema: ledger.store.schema, group: ledger.groupID, head: head?.lastPosition ?? 0,
+                writer: ledger.store.writerID, blocks: writes.blocks
+            )
         )
         // Read to the end: an error raised while the statement runs arrives with its rows.
         var version: Int64?

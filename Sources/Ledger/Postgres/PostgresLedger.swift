@@ -17,9 +17,9 @@ import WeEvent
 /// `CommitFeed`, which this instance's writer feeds with its own events and the store's
 /// LISTEN connection advances for commits made elsewhere.
 public final class PostgresLedger: EventLedger {
-    /// The NOTIFY channel every instance announces its commits on: payload
-    /// `<schema> <groupId> <head> <writer>` (several deployments may share a database, each in its
-    /// own schema; the writer tells an instance its own commits from the others').
+    /// The NOTIFY channel every instance announces its commits on: payload a `CommitNotice`,
+    /// `<schema> <groupId> <head> <writer> [events]` (several deployments may share a database,
+    /// each in its own schema; the writer tells an instance its own commits from the others').
     static let commitChannel = "weevent_commits"
 
     public let groupID: String
@@ -106,9 +106,14 @@ public final class PostgresLedger: EventLedger {
     }
 
     /// Another instance's commit reached `head`: what this instance knows of the head is old.
-    func committedElsewhere(through head: UInt64) {
+    /// Its events, when the NOTIFY carried them, go to live readers without a read of the store.
+    func committedElsewhere(through head: UInt64, events: [PositionedEvent]? = nil) {
         sawAnotherWriter()
-        commits.advanced(to: head)
+        if let events {
+            commits.committed(elsewhere: events, through: head)
+        } else {
+            commits.advanced(to: head)
+        }
     }
 
     /// Another instance wrote since this one's last write (its NOTIFY, or a refused write).

@@ -166,16 +166,15 @@ public final class PostgresLedgerStore: Sendable {
         }
     }
 
-    /// `<schema> <groupId> <head position> <writer>`, sent by every instance with each commit.
+    /// A `CommitNotice`, sent by every instance with each commit.
     private func notified(_ payload: String) {
-        let parts = payload.split(separator: " ")
-        guard parts.count >= 3, parts[0] == schema, let head = UInt64(parts[2]),
-            let ledger = ledgers.withLock({ $0[String(parts[1])] })
+        guard let notice = CommitNotice(payload: payload), notice.schema == schema,
+            let ledger = ledgers.withLock({ $0[notice.group] })
         else { return }
-        if parts.count > 3, parts[3] == writerID {
-            ledger.committedHere(through: head)
+        if notice.writer == writerID {
+            ledger.committedHere(through: notice.head)
         } else {
-            ledger.committedElsewhere(through: head)
+            ledger.committedElsewhere(through: notice.head, events: notice.events)
         }
     }
 
