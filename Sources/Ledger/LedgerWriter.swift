@@ -55,6 +55,9 @@ final class LedgerWriter: Sendable {
         return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
+    /// On the writer thread, during a batch: what was queued since the batch was taken.
+    func takeQueued() -> [WriteOp] { queue.takeQueued() }
+
     /// Takes no more writes, lets the thread finish what is queued, and waits until it ended.
     func stop() async {
         queue.stop()

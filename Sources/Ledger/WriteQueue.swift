@@ -99,6 +99,17 @@ final class WriteQueue: @unchecked Sendable {
         return batch
     }
 
+    /// Everything queued right now, without waiting (empty when nothing is): for a writer that
+    /// waited for a lock and can seal what arrived meanwhile into the same commit.
+    func takeQueued() -> [WriteOp] {
+        condition.lock()
+        defer { condition.unlock() }
+        let taken = ops
+        ops = []
+        eventCount = 0
+        return taken
+    }
+
     /// Refuses new writes; the writer drains what is queued and then `takeBatch` returns nil.
     func stop() {
         condition.lock()

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Testing
 import TestSupport
 import WeEvent
@@ -114,6 +115,54 @@ import WeEvent
                     #expect(try await b.event(id: id).content == large)
                 }
             }
+        }
+    }
+
+    /// A writer that waited for the head row's lock (another instance committing) seals what its
+    /// publishers queued meanwhile into the same commit, instead of making them wait a round.
+    @Test func whatQueuesDuringTheLockWaitGoesIntoTheSameCommit() async throws {
+        try await withLedger(.postgresql) { ledger, subject in
+            let postgres = try #require(ledger as? PostgresLedger)
+            #expect(try await ledger.open(topic: "w"))
+            // Another session holds the head row for a while, as another instance's commit would.
+            // (Through the ledger's own pool: spawning psql in a polling loop was seen to crash
+            // Foundation's Process.run while other tests spawned processes.)
+            let client = postgres.client, logger = postgres.logger
+            let holder = Task {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SELECT 1 FROM ledgers FOR UPDATE", logger: logger).collect()
+                    try await connection.query("SELECT pg_sleep(1.537)", logger: logger).collect()
+                }
+            }
+            func number(_ sql: String) async throws -> Int {
+                var value = -1
+                for try await n in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { value = n }
+                return value
+            }
+            // The holder sleeps only once it has the row (other tests share this server: its
+            // sleep's length names it).
+            let holding = "FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%pg_sleep(1.537)%'"
+            while try await number("SELECT count(*)::int8 \(holding)") < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            postgres.knownHead.withLock { $0 = nil }  // as after another instance's NOTIFY
+            let first = Task { try await ledger.publish(NewEvent(topic: "w", content: Array("first".utf8))) }
+            // The first batch's transaction now waits for the holder's transaction.
+            while try await number("""
+                SELECT count(*)::int8 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted
+                AND transactionid = (SELECT backend_xid \(holding))
+                """) < 1 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let ids = try await withThrowingTaskGroup(of: EventID.self) { group in
+                for i in 0..<20 {
+                    group.addTask { try await ledger.publish(NewEvent(topic: "w", content: Array("late \(i)".utf8))) }
+                }
+                return try await group.reduce(into: [EventID]()) { $0.append($1) }
+            }
+            _ = try await holder.value
+            let firstID = try await first.value
+            #expect(Set(ids.map(\.blockHeight)) == [firstID.blockHeight], "the late events went into other blocks")
+            #expect(Set((ids + [firstID]).map(\.sequence)) == Set(1...21))
+            #expect(try await ledger.verify().isIntact)
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import WeEvent
 
 /// One batch of one instance's queued writes sealed onto the shared chain, then answered.
@@ -25,9 +26,35 @@ struct PostgresBlockWriter: Sendable {
         let before: ChainHead
     }
 
+    /// Every op a round answers: the batch, and under the lock what queued while the writer
+    /// waited for it. Closed once the round failed, so a transaction the deadline gave up on
+    /// cannot take ops from the queue that nobody would answer.
+    final class Taken: Sendable {
+        private let state: Mutex<(ops: [WriteOp], closed: Bool)>
+
+        init(_ batch: [WriteOp]) { state = Mutex((batch, false)) }
+
+        /// Adds what is queued now and returns every op; nil once closed.
+        func addingQueued(from writer: LedgerWriter) -> [WriteOp]? {
+            state.withLock { state in
+                guard !state.closed else { return nil }
+                state.ops += writer.takeQueued()
+                return state.ops
+            }
+        }
+
+        func close() -> [WriteOp] {
+            state.withLock { state in
+                state.closed = true
+                return state.ops
+            }
+        }
+    }
+
     func write(_ batch: [WriteOp]) async {
         let logger = ledger.logger
         ledger.writing.withLock { $0 = true }
+        let taken = Taken(batch)
         do {
             let committed: Committed
             if let done = try await writeOnKnownHead(batch) {
@@ -35,7 +62,7 @@ struct PostgresBlockWriter: Sendable {
             } else {
                 committed = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
                     try await ledger.client.withTransaction(logger: logger) { connection in
-                        try await writeUnderLock(batch, connection)
+                        try await writeUnderLock(taken, connection)
                     }
                 }
             }
@@ -52,7 +79,7 @@ struct PostgresBlockWriter: Sendable {
             ledger.knownHead.withLock { $0 = nil }
             let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
             logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
-            for op in batch { op.fail(failure) }
+            for op in taken.close() { op.fail(failure) }
             // The commit may have landed all the same (its NOTIFY, ignored while in flight, may
             // have come already): live readers learn the head from the store, without holding
             // up the next batch while the store does not answer.
@@ -86,10 +113,16 @@ struct PostgresBlockWriter: Sendable {
         return Committed(round: round, sealed: sealed, before: known.head)
     }
 
-    /// Inside the transaction: locks the head, reads the batch's topics, seals and writes. Three
-    /// statements besides BEGIN and COMMIT.
-    private func writeUnderLock(_ batch: [WriteOp], _ connection: PostgresConnection) async throws -> Committed {
-        let (head, version) = try await lockHead(connection, topics: Self.topics(of: batch))
+    /// Inside the transaction: locks the head, adds to the batch what queued while waiting for
+    /// the lock (another instance's commit may have held it for a while: those publishers would
+    /// otherwise wait for another whole round), reads the batch's topics, seals and writes.
+    /// Three statements besides BEGIN and COMMIT.
+    private func writeUnderLock(_ taken: Taken, _ connection: PostgresConnection) async throws -> Committed {
+        let (locked, version) = try await lockHead(connection)
+        guard let batch = taken.addingQueued(from: ledger.writer) else {
+            throw LedgerStoreError("group \(ledger.groupID): the commit was given up on")
+        }
+        let head = try await readTopics(Self.topics(of: batch), onto: locked, connection)
         let (round, sealed) = seal(batch, on: head)
         var newVersion = version
         if !sealed.isEmpty {
@@ -125,10 +158,10 @@ struct PostgresBlockWriter: Sendable {
         return Array(names)
     }
 
-    /// Locks the group's head row until COMMIT, then reads the batch's topics. Two statements: the
-    /// topics must be read after the lock was granted, or a writer that waited for it would see
-    /// the sequences as they were before the previous holder's commit.
-    private func lockHead(_ connection: PostgresConnection, topics: [String]) async throws -> (ChainHead, version: Int64) {
+    /// Locks the group's head row until COMMIT and reads it. The topics are read by a statement
+    /// of their own after it (`readTopics`): read with the lock's statement, a writer that waited
+    /// for the lock would see the sequences as they were before the previous holder's commit.
+    private func lockHead(_ connection: PostgresConnection) async throws -> (ChainHead, version: Int64) {
         let group = ledger.groupID
         let rows = try await connection.query(
             "SELECT height, last_hash, event_count, topic_count, version FROM ledgers WHERE group_id = \(group) FOR UPDATE",
@@ -141,9 +174,15 @@ struct PostgresBlockWriter: Sendable {
                 eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
             ), version)
         }
-        guard let (lockedHead, version) = locked else { throw LedgerStoreError("group \(group) has no head row") }
-        var head = lockedHead
-        guard !topics.isEmpty else { return (head, version) }
+        guard let locked else { throw LedgerStoreError("group \(group) has no head row") }
+        return locked
+    }
+
+    /// The head with the records of `topics` as stored now (under the lock).
+    private func readTopics(_ topics: [String], onto locked: ChainHead, _ connection: PostgresConnection) async throws -> ChainHead {
+        let group = ledger.groupID
+        var head = locked
+        guard !topics.isEmpty else { return head }
         let records = try await connection.query("""
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
             WHERE group_id = \(group) AND name = ANY(\(topics))
@@ -154,7 +193,7 @@ struct PostgresBlockWriter: Sendable {
                 lastTimestamp: row.4, isOpen: row.5, order: Int(row.6), idPrefix: row.7
             )
         }
-        return (head, version)
+        return head
     }
 
     /// What one transaction writes: blocks with their events, topic records, receipts and the head.
