@@ -6,7 +6,7 @@ import WeEvent
 @testable import Ledger
 
 /// Two writers on one PostgreSQL chain, as two broker instances are.
-@Suite struct SharedChainTests {
+@Suite(.timeLimit(.minutes(6))) struct SharedChainTests {
     /// A writer seals on the head it last wrote; when another instance wrote since (and its NOTIFY
     /// has not arrived), the one-statement write applies nothing and the batch is sealed again
     /// under the lock: no fork, no lost event, sequences go on from the other's.
@@ -124,41 +124,58 @@ import WeEvent
         try await withLedger(.postgresql) { ledger, subject in
             let postgres = try #require(ledger as? PostgresLedger)
             #expect(try await ledger.open(topic: "w"))
-            // Another session holds the head row for a while, as another instance's commit would.
-            // (Through the ledger's own pool: spawning psql in a polling loop was seen to crash
-            // Foundation's Process.run while other tests spawned processes.)
+            // Another session holds the head row, as another instance's commit would, until told
+            // to let go. (Through the ledger's own pool: spawning psql in a polling loop was seen
+            // to crash Foundation's Process.run while other tests spawned processes.)
             let client = postgres.client, logger = postgres.logger
+            let (held, heldBy) = AsyncStream.makeStream(of: String.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
             let holder = Task {
                 try await client.withTransaction(logger: logger) { connection in
                     try await connection.query("SELECT 1 FROM ledgers FOR UPDATE", logger: logger).collect()
-                    try await connection.query("SELECT pg_sleep(1.537)", logger: logger).collect()
+                    var xid = ""
+                    for try await id in try await connection.query("SELECT pg_current_xact_id()::text", logger: logger).decode(String.self) {
+                        xid = id
+                    }
+                    heldBy.yield(xid)
+                    for await _ in released { break }
                 }
             }
-            func number(_ sql: String) async throws -> Int {
-                var value = -1
-                for try await n in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { value = n }
-                return value
-            }
-            // The holder sleeps only once it has the row (other tests share this server: its
-            // sleep's length names it).
-            let holding = "FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%pg_sleep(1.537)%'"
-            while try await number("SELECT count(*)::int8 \(holding)") < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            var iterator = held.makeAsyncIterator()
+            let xid = try #require(await iterator.next())
             postgres.knownHead.withLock { $0 = nil }  // as after another instance's NOTIFY
             let first = Task { try await ledger.publish(NewEvent(topic: "w", content: Array("first".utf8))) }
-            // The first batch's transaction now waits for the holder's transaction.
-            while try await number("""
-                SELECT count(*)::int8 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted
-                AND transactionid = (SELECT backend_xid \(holding))
-                """) < 1 {
+            // The first batch's transaction waits for the holder's (bounded: a test must not hang).
+            let deadline = ContinuousClock.now + .seconds(60)
+            func waiters() async throws -> Int {
+                var count = 0
+                for try await n in try await client.query("""
+                    SELECT count(*)::int8 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = \(xid)
+                    """, logger: logger).decode(Int.self) {
+                    count = n
+                }
+                return count
+            }
+            while try await waiters() < 1 {
+                guard ContinuousClock.now < deadline else {
+                    release.yield()
+                    Issue.record("the writer never waited for the held row")
+                    return
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            let ids = try await withThrowingTaskGroup(of: EventID.self) { group in
-                for i in 0..<20 {
-                    group.addTask { try await ledger.publish(NewEvent(topic: "w", content: Array("late \(i)".utf8))) }
-                }
-                return try await group.reduce(into: [EventID]()) { $0.append($1) }
+            // Twenty more, queued (the callback says so) while the first batch waits.
+            let (queued, queuedSignal) = AsyncStream.makeStream(of: Void.self)
+            let late = Task {
+                try await ledger.publish(
+                    (0..<20).map { NewEvent(topic: "w", content: Array("late \($0)".utf8)) },
+                    receipts: Array(repeating: nil, count: 20), queued: { queuedSignal.yield() }
+                )
             }
-            _ = try await holder.value
+            for await _ in queued { break }
+            release.yield()
+            try await holder.value
+            let ids = try await late.value.map { try $0.get() }
             let firstID = try await first.value
             #expect(Set(ids.map(\.blockHeight)) == [firstID.blockHeight], "the late events went into other blocks")
             #expect(Set((ids + [firstID]).map(\.sequence)) == Set(1...21))
