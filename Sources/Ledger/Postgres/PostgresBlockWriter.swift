@@ -14,8 +14,9 @@ import WeEvent
 ///   that applies only if the head row's version is still that head's. One round trip, no lock
 ///   held across round trips.
 /// - **Under the lock**, when the head is not known (first write, a topic not seen yet) or another
-///   instance wrote since: a transaction locks the head row, reads the batch's topics, seals and
-///   writes (one statement), then COMMIT.
+///   instance wrote since: a transaction locks the head row, adds what its publishers queued
+///   while it waited for the lock, reads the batch's topics, seals and writes (one statement),
+///   then COMMIT.
 struct PostgresBlockWriter: Sendable {
     let ledger: PostgresLedger
 
