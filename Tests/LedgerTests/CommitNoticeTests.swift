@@ -24,6 +24,10 @@ import WeEvent
         #expect(payload.utf8.count <= CommitNotice.maxPayloadBytes)
         let notice = try #require(CommitNotice(payload: payload))
         #expect(notice == CommitNotice(schema: "weevent", group: "1", head: 43, writer: "ab12cd34", events: SealedBlock.positioned(blocks)))
+        // An instance's own commits: the header only, the events left undecoded.
+        #expect(CommitNotice(payload: payload, skippingEventsOf: "ab12cd34") == CommitNotice(
+            schema: "weevent", group: "1", head: 43, writer: "ab12cd34", events: nil
+        ))
     }
 
     @Test func aCommitTooLargeForOneNotifyCarriesOnlyItsHead() throws {

@@ -65,8 +65,10 @@ struct CommitNotice: Equatable {
     }
 
     /// Reads a payload; nil when its header is malformed. Events that do not decode cleanly, or
-    /// do not run without a gap up to the head, leave `events` nil.
-    init?(payload: String) {
+    /// do not run without a gap up to the head, leave `events` nil; so do the events of
+    /// `skippingEventsOf`'s commits (an instance's own, which its writer hands its readers itself:
+    /// decoding them would be work thrown away on every commit).
+    init?(payload: String, skippingEventsOf skipped: String? = nil) {
         let parts = payload.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count >= 4, let head = UInt64(parts[2]) else { return nil }
         schema = String(parts[0])
@@ -74,7 +76,7 @@ struct CommitNotice: Equatable {
         self.head = head
         writer = String(parts[3])
         events = nil
-        if parts.count == 5, let data = Data(base64Encoded: String(parts[4])) {
+        if parts.count == 5, writer != skipped, let data = Data(base64Encoded: String(parts[4])) {
             events = Self.decode(Array(data), head: head, group: group)
         }
     }

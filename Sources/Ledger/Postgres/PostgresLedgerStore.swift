@@ -168,7 +168,7 @@ public final class PostgresLedgerStore: Sendable {
 
     /// A `CommitNotice`, sent by every instance with each commit.
     private func notified(_ payload: String) {
-        guard let notice = CommitNotice(payload: payload), notice.schema == schema,
+        guard let notice = CommitNotice(payload: payload, skippingEventsOf: writerID), notice.schema == schema,
             let ledger = ledgers.withLock({ $0[notice.group] })
         else { return }
         if notice.writer == writerID {
