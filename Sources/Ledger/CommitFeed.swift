@@ -31,6 +31,9 @@ public final class CommitFeed: Sendable {
         var closed = false
     }
 
+    /// The position of the last commit the feed was told of.
+    public var head: UInt64 { state.withLock { $0.head } }
+
     public init(head: UInt64) {
         state = Mutex(State(head: head))
     }

@@ -24,6 +24,8 @@ public final class EventTail: Sendable {
         var position: UInt64
         /// Events up to here are read from the store; after it they come from the feed.
         var storeThrough: UInt64
+        /// Store reads in a row that found nothing where the feed said events were.
+        var emptyReads = 0
     }
 
     init(ledger: any EventLedger, after position: UInt64, matching filter: TopicFilter, bufferBytes: Int) {
@@ -49,7 +51,22 @@ public final class EventTail: Sendable {
                 let range = try await ledger.events(
                     after: cursor.position, through: cursor.storeThrough, matching: filter, limit: Self.pageSize
                 )
-                cursorState.withLock { $0.position = range.scannedThrough }
+                if range.events.isEmpty, range.scannedThrough <= cursor.position {
+                    // The store ends before the head the feed announced. Never the case for a head
+                    // this broker's writers or sealed notices announce; should it happen, ask again
+                    // at a slowing pace (up to once a second) rather than in a tight loop, and
+                    // skip nothing meanwhile.
+                    let pause = cursorState.withLock { cursor -> Duration in
+                        cursor.emptyReads += 1
+                        return .milliseconds(min(1000, 5 << min(cursor.emptyReads, 8)))
+                    }
+                    do { try await Task.sleep(for: pause) } catch { return nil }
+                    continue
+                }
+                cursorState.withLock {
+                    $0.position = range.scannedThrough
+                    $0.emptyReads = 0
+                }
                 if !range.events.isEmpty { return range.events }
                 continue
             }

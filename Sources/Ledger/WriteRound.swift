@@ -7,7 +7,11 @@ import WeEvent
 struct WriteRound: Sendable {
     var accepted: [(op: WriteOp, ids: [Result<EventID, WeEventError>])] = []
     var refused: [(op: WriteOp, error: WeEventError)] = []
+    /// One per receipt: a QoS 2 message that several inbound bindings of one group store as
+    /// several events carries its receipt once per event, and the receipt names the last of them
+    /// (a store would refuse, or silently collapse, one row written twice in one statement).
     var receiptsToStore: [(InboundReceipt, String)] = []
+    private var receiptIndex: [InboundReceipt: Int] = [:]
 
     /// Hands one op to the sealer.
     mutating func take(_ op: WriteOp, into sealer: inout BlockSealer) {
@@ -23,7 +27,12 @@ struct WriteRound: Sendable {
             for (i, event) in events.enumerated() {
                 let result = sealer.append(event)
                 if case .success(let id) = result, let receipt = receipts?[i] {
-                    receiptsToStore.append((receipt, id.description))
+                    if let at = receiptIndex[receipt] {
+                        receiptsToStore[at].1 = id.description
+                    } else {
+                        receiptIndex[receipt] = receiptsToStore.count
+                        receiptsToStore.append((receipt, id.description))
+                    }
                 }
                 ids.append(result)
             }

@@ -89,6 +89,20 @@ final class BrokerProcess: @unchecked Sendable {
 
     private struct PortTaken: Error {}
 
+    /// The running broker's process id.
+    var pid: Int32? { process?.processIdentifier }
+
+    /// CPU time (user + system) the running broker has used so far, from /proc.
+    func cpuSeconds() -> Double? {
+        guard let pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "(comm)": state is field 3; utime and stime are fields 14 and 15 (clock ticks).
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The broker process is alive.
     var isRunning: Bool { process?.isRunning == true }
 

@@ -15,42 +15,121 @@ import WeEvent
         )
     }
 
+    private let key = NoticeKey((0..<32).map { UInt8($0) })
+    private let writer = String(repeating: "ab", count: 16)
+
     @Test func eventsGoAndComeBackAsLiveReadersGetThemFromTheWriter() throws {
         let blocks = [
             block(height: 7, first: 41, events: [("a/b", "hello", [:]), ("温度", "", ["weevent-k": "v w", "weevent-x": "\"q\""])]),
             block(height: 8, first: 43, events: [("a/b", String(repeating: "z", count: 300), [:])]),
         ]
-        let payload = CommitNotice.payload(schema: "weevent", group: "1", head: 43, writer: "ab12cd34", blocks: blocks)
+        let sealer = NoticeSealer(schema: "weevent", key: key, writer: writer)
+        let payload = sealer.payload(group: "1", head: 43, blocks: blocks)
         #expect(payload.utf8.count <= CommitNotice.maxPayloadBytes)
-        let notice = try #require(CommitNotice(payload: payload))
-        #expect(notice == CommitNotice(schema: "weevent", group: "1", head: 43, writer: "ab12cd34", events: SealedBlock.positioned(blocks)))
-        // An instance's own commits: the header only, the events left undecoded.
-        #expect(CommitNotice(payload: payload, skippingEventsOf: "ab12cd34") == CommitNotice(
-            schema: "weevent", group: "1", head: 43, writer: "ab12cd34", events: nil
-        ))
+        let opener = NoticeOpener(schema: "weevent", key: key)
+        #expect(opener.open(payload) == .notice(CommitNotice(
+            schema: "weevent", group: "1", head: 43, writer: writer, events: SealedBlock.positioned(blocks)
+        )))
+        // An instance's own commits: authenticated, the events left undecoded.
+        #expect(opener.open(payload, skippingEventsOf: writer) == .notice(CommitNotice(
+            schema: "weevent", group: "1", head: 43, writer: writer, events: nil
+        )))
+    }
+
+    /// Whoever listens on the channel (any role may) sees neither contents nor topics.
+    @Test func aNoticeShowsNothingOfItsEventsInTheClear() throws {
+        let blocks = [block(height: 1, first: 1, events: [("secret/topic", "the secret content", [:])])]
+        let payload = NoticeSealer(schema: "weevent", key: key, writer: writer).payload(group: "1", head: 1, blocks: blocks)
+        let sealed = try #require(Data(base64Encoded: String(payload.split(separator: " ")[3])))
+        for needle in ["secret", "the secret content"] {
+            #expect(!payload.contains(needle))
+            #expect(sealed.range(of: Data(needle.utf8)) == nil)
+        }
     }
 
     @Test func aCommitTooLargeForOneNotifyCarriesOnlyItsHead() throws {
+        let sealer = NoticeSealer(schema: "s", key: key, writer: writer)
+        let opener = NoticeOpener(schema: "s", key: key)
         let big = block(height: 2, first: 1, events: (0..<60).map { _ in ("t", String(repeating: "x", count: 100), [:]) })
-        let payload = CommitNotice.payload(schema: "s", group: "1", head: 60, writer: "w", blocks: [big])
-        #expect(payload == "s 1 60 w")
-        #expect(CommitNotice(payload: payload) == CommitNotice(schema: "s", group: "1", head: 60, writer: "w", events: nil))
+        let payload = sealer.payload(group: "1", head: 60, blocks: [big])
+        #expect(payload.utf8.count < 200)
+        #expect(opener.open(payload) == .notice(CommitNotice(schema: "s", group: "1", head: 60, writer: writer, events: nil)))
         // Just under the limit still goes whole.
         let fits = block(height: 2, first: 1, events: (0..<40).map { _ in ("t", String(repeating: "x", count: 100), [:]) })
-        let whole = CommitNotice.payload(schema: "s", group: "1", head: 40, writer: "w", blocks: [fits])
+        let whole = sealer.payload(group: "1", head: 40, blocks: [fits])
         #expect(whole.utf8.count <= CommitNotice.maxPayloadBytes)
-        #expect(CommitNotice(payload: whole)?.events?.count == 40)
+        guard case .notice(let notice) = opener.open(whole) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(notice.events?.count == 40)
     }
 
-    @Test func malformedPayloadsFallBackToTheStoreWithoutACrash() throws {
-        #expect(CommitNotice(payload: "") == nil)
-        #expect(CommitNotice(payload: "s 1 notanumber w") == nil)
-        #expect(CommitNotice(payload: "s 1 -1 w") == nil)
-        #expect(CommitNotice(payload: "s 1 5 w !!!not-base64")?.events == nil)
+    /// Only the key's holders can make a notice: another key, another writer id on the same
+    /// sealed bytes, another counter, another schema or any changed byte is refused.
+    @Test func onlyANoticeSealedWithTheSchemasKeyOpens() throws {
+        let blocks = [block(height: 3, first: 5, events: [("t", "one", [:]), ("t", "two", [:])])]
+        let payload = NoticeSealer(schema: "s", key: key, writer: writer).payload(group: "1", head: 6, blocks: blocks)
+        let opener = NoticeOpener(schema: "s", key: key)
+        guard case .notice = opener.open(payload) else {
+            Issue.record("the genuine notice was refused")
+            return
+        }
+        func refused(_ text: String) -> Bool {
+            if case .refused = opener.open(text) { return true }
+            return false
+        }
+        let otherKey = NoticeSealer(schema: "s", key: NoticeKey(Array(repeating: 7, count: 32)), writer: writer)
+        #expect(refused(otherKey.payload(group: "1", head: 6, blocks: blocks)))
+        var parts = payload.split(separator: " ").map(String.init)
+        let original = parts
+        parts[1] = String(repeating: "cd", count: 16)
+        #expect(refused(parts.joined(separator: " ")), "another writer id")
+        parts = original
+        parts[2] = "2"
+        #expect(refused(parts.joined(separator: " ")), "another counter (nonce)")
+        parts = original
+        parts[0] = "t"
+        #expect(NoticeOpener(schema: "t", key: key).open(parts.joined(separator: " ")) != .notice(
+            CommitNotice(schema: "t", group: "1", head: 6, writer: writer, events: SealedBlock.positioned(blocks))
+        ))
+        #expect(opener.open(parts.joined(separator: " ")) == .otherSchema)
+        // The clear format an outsider could send.
+        #expect(refused("s 1 7 attacker"))
+        #expect(refused("s 1 \(UInt64.max) attacker " + Data([1, 2, 3]).base64EncodedString()))
+        #expect(refused(""))
+        #expect(refused("s"))
+        #expect(refused("s \(writer) 1 !!!not-base64"))
+        #expect(refused("s \(writer) -1 AAAA"))
+        // Every single-byte change of the payload is refused (or, in the schema, not ours), or
+        // opens to the very same notice (a base64 digit's unused low bits).
+        let genuine = opener.open(payload)
+        let bytes = Array(payload.utf8)
+        for i in bytes.indices {
+            for value: UInt8 in [0x30, 0x41, 0x61, 0x2B, 0x20] where value != bytes[i] {
+                var changed = bytes
+                changed[i] = value
+                let opened = opener.open(String(decoding: changed, as: UTF8.self))
+                if case .notice = opened, opened != genuine { Issue.record("byte \(i) changed to \(value) opened to another notice") }
+            }
+        }
+    }
+
+    /// Each notice of a writer has its own nonce: the same commit sealed twice gives two payloads.
+    @Test func aWriterNeverSealsTwoNoticesWithOneNonce() {
+        let sealer = NoticeSealer(schema: "s", key: key, writer: writer)
+        let blocks = [block(height: 1, first: 1, events: [("t", "x", [:])])]
+        let payloads = (0..<3).map { _ in sealer.payload(group: "1", head: 1, blocks: blocks) }
+        #expect(payloads.map { $0.split(separator: " ")[2] } == ["1", "2", "3"])
+        #expect(Set(payloads).count == 3)
+    }
+
+    /// An authenticated notice whose records are damaged (a writer's bug) sends readers to the store.
+    @Test func malformedRecordsFallBackToTheStoreWithoutACrash() throws {
         let blocks = [block(height: 3, first: 5, events: [("t", "one", [:]), ("t", "two", [:])])]
         let records = try #require(CommitNotice.encode(blocks, maxBytes: 10_000))
         func events(_ bytes: [UInt8], head: UInt64 = 6) -> [PositionedEvent]? {
-            CommitNotice(payload: "s 1 \(head) w " + Data(bytes).base64EncodedString())?.events
+            CommitNotice.decode(bytes, head: head, group: "1")
         }
         #expect(events(records)?.count == 2)
         #expect(events(records, head: 7) == nil, "the last position must be the head")

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Ledger
 import Testing
+import TestSupport
 import WeEvent
 
 /// Reads from a tail until `count` events arrived.
@@ -94,5 +95,31 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
     ])
     func topicFiltersMatchLikeMQTT(filter: String, topic: String, matches: Bool) throws {
         #expect(try TopicFilter.parse(filter).matches(topic) == matches)
+    }
+
+    /// A head announced beyond what the store holds (no sealed notice can say that; a writer's
+    /// bug could) is not chased in a tight loop: the reader asks the store again at a slowing
+    /// pace, and still gets the next real event.
+    @Test func aHeadBeyondTheStoreIsNotChasedInALoop() async throws {
+        try await withLedger(.postgresql) { ledger, subject in
+            #expect(try await ledger.open(topic: "h"))
+            _ = try await ledger.publish(NewEvent(topic: "h", content: Array("one".utf8)))
+            let tail = ledger.tail(after: 1, matching: try TopicFilter.parse("h"))
+            ledger.commits.advanced(to: 1 << 40)
+            let reading = Task { try await tail.next() }
+            let server = try await PostgresServer.shared.value
+            func scans() async throws -> Int {
+                let text = try await server.psql(
+                    "SELECT sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)) FROM pg_stat_user_tables WHERE schemaname = '\(subject.location)'"
+                )
+                return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            let before = try await scans()
+            try await Task.sleep(for: .milliseconds(2500))
+            let after = try await scans()
+            #expect(after - before < 50, "\(after - before) table scans in 2.5 s")
+            let real = try await ledger.publish(NewEvent(topic: "h", content: Array("two".utf8)))
+            #expect(try await reading.value?.map(\.event.id) == [real])
+        }
     }
 }

@@ -203,4 +203,114 @@ import WeEvent
             }
         }
     }
+
+    /// A locked write whose answer the store deadline gave up on, and whose COMMIT then failed
+    /// (its connection cut), leaves no phantom head behind: after another instance wrote the
+    /// next version of the head row, this instance's next write lands on that one. No fork,
+    /// verify passes, positions without a gap.
+    @Test func aCommitThatFailedAfterTheDeadlineLeavesNoPhantomHead() async throws {
+        try await withKeptLocation(.postgresql) { schema in
+            try await withLedger(.postgresql, keep: schema, timeout: .seconds(2)) { a, _ in
+                try await withLedger(.postgresql, keep: schema) { b, _ throws in
+                    let first = try #require(a as? PostgresLedger)
+                    let logger = first.logger
+                    #expect(try await a.open(topic: "f"))
+                    _ = try await a.publish(NewEvent(topic: "f", content: Array("a1".utf8)))
+                    first.knownHead.withLock { $0 = nil }  // the next write goes under the lock
+                    let (hookDone, hookFinished) = AsyncStream.makeStream(of: Void.self)
+                    first.faultBeforeCommit.withLock {
+                        $0 = { connection in
+                            first.faultBeforeCommit.withLock { $0 = nil }
+                            // Not cancelled with the transaction's body when the deadline gives up on it.
+                            try await Task {
+                                try await Task.sleep(for: .seconds(3))  // past the 2 s deadline
+                                // The connection is lost before COMMIT...
+                                _ = try? await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: logger).collect()
+                                // ...and meanwhile another instance writes the next version, which this one hears of.
+                                _ = try await b.publish(NewEvent(topic: "f", content: Array("b".utf8)))
+                                let heard = ContinuousClock.now + .seconds(30)
+                                while first.commits.head < 2, ContinuousClock.now < heard { try await Task.sleep(for: .milliseconds(10)) }
+                            }.value
+                            hookFinished.yield()
+                        }
+                    }
+                    await #expect(throws: LedgerStoreError.self) {
+                        try await a.publish(NewEvent(topic: "f", content: Array("phantom".utf8)))
+                    }
+                    for await _ in hookDone { break }
+                    try await Task.sleep(for: .milliseconds(200))  // the abandoned body ends (its COMMIT fails)
+                    #expect(first.knownHead.withLock { $0 } == nil, "a head that never committed is believed")
+                    // Past the contention window, so A would write on the head it believes it knows.
+                    try await Task.sleep(for: PostgresLedger.contentionWindow + .milliseconds(200))
+                    _ = try await a.publish(NewEvent(topic: "f", content: Array("a3".utf8)))
+                    let stored = try await b.events(after: 0, through: nil, matching: try TopicFilter.parse("f"), limit: 10)
+                    #expect(stored.events.map { String(decoding: $0.event.content, as: UTF8.self) } == ["a1", "b", "a3"])
+                    #expect(stored.events.map(\.position) == [1, 2, 3])
+                    let report = try await b.verify()
+                    #expect(report.isIntact, "\(report)")
+                }
+            }
+        }
+    }
+
+    /// The one-statement write on the known head applies only when the head row still has the
+    /// known version, height and last hash: a known head whose version matches but whose block
+    /// is not the stored one (a phantom) is refused, and the batch goes under the lock.
+    @Test func aKnownHeadWithTheRightVersionButAnotherHashIsRefused() async throws {
+        try await withLedger(.postgresql) { ledger, _ in
+            let postgres = try #require(ledger as? PostgresLedger)
+            #expect(try await ledger.open(topic: "v"))
+            _ = try await ledger.publish(NewEvent(topic: "v", content: Array("one".utf8)))
+            var phantom = try #require(postgres.knownHead.withLock { $0 })
+            phantom.head.lastHash = Array(repeating: 0xAB, count: 32)
+            postgres.knownHead.withLock { $0 = phantom }
+            let two = try await ledger.publish(NewEvent(topic: "v", content: Array("two".utf8)))
+            #expect(two.sequence == 2)
+            let report = try await ledger.verify()
+            #expect(report.isIntact, "\(report)")
+        }
+    }
+
+    /// After the LISTEN connection reconnects, notices sent meanwhile are lost: the writer forgets
+    /// the head it knew.
+    @Test func catchingUpForgetsTheKnownHead() async throws {
+        try await withLedger(.postgresql) { ledger, _ in
+            let postgres = try #require(ledger as? PostgresLedger)
+            #expect(try await ledger.open(topic: "c"))
+            _ = try await ledger.publish(NewEvent(topic: "c", content: Array("one".utf8)))
+            #expect(postgres.knownHead.withLock { $0 } != nil)
+            try await postgres.catchUp()
+            #expect(postgres.knownHead.withLock { $0 } == nil)
+        }
+    }
+
+    /// NOTIFY needs no privilege: a role without any grant sends commit notices in the clear
+    /// format (a forged event at the next position, a head no store reaches) and one sealed with
+    /// a key of its own. No live reader sees any of it, the feed's head stays, and the next real
+    /// commit reaches the reader as the first thing it gets.
+    @Test func forgedNotificationsFromARoleWithoutGrantsReachNoReader() async throws {
+        try await withLedger(.postgresql) { ledger, subject in
+            let server = try await PostgresServer.shared.value
+            try await ForgedNotice.createIntruder(on: server)
+            #expect(try await ledger.open(topic: "door"))
+            _ = try await ledger.publish(NewEvent(topic: "door", content: Array("locked".utf8)))
+            let tail = ledger.tail(after: 1, matching: try TopicFilter.parse("door"))
+            let schema = subject.location
+            for payload in [
+                ForgedNotice.clearNotice(schema: schema, position: 2, topic: "door", content: #"{"action":"unlock"}"#),
+                ForgedNotice.absurdHead(schema: schema),
+                ForgedNotice.wronglySealed(schema: schema),
+            ] {
+                try await ForgedNotice.send(payload, on: server)
+            }
+            // Any role can also listen: nothing of an event goes over the channel in the clear.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(ledger.commits.head == 1)
+            let real = try await ledger.publish(NewEvent(topic: "door", content: Array("real".utf8)))
+            let first = try await tail.next()
+            #expect(first?.map(\.event.id) == [real])
+            #expect(first?.map { String(decoding: $0.event.content, as: UTF8.self) } == ["real"])
+            #expect(ledger.commits.head == 2)
+        }
+    }
 }

@@ -29,11 +29,12 @@ public struct PostgresServer: Sendable {
 
     /// Runs SQL with psql (on the `postgres` database, `search_path` set to `schema` when given);
     /// its output, or an error with psql's message.
+    /// As `user` (a role of the server; the `postgres` superuser by default).
     @discardableResult
-    public func psql(_ sql: String, schema: String? = nil) async throws -> String {
+    public func psql(_ sql: String, schema: String? = nil, user: String = "postgres") async throws -> String {
         let script = (schema.map { "SET search_path TO \($0);\n" } ?? "") + sql
         let result = try await run(
-            "/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-At"],
+            "/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "postgres", "-At"],
             stdin: script
         )
         guard result.status == 0 else { throw ServerScript.ScriptError(message: "psql exited with \(result.status): \(result.stderr)") }
@@ -44,4 +45,50 @@ public struct PostgresServer: Sendable {
 /// A schema name no other test uses.
 public func uniqueSchema(_ prefix: String = "t") -> String {
     "\(prefix)_\(UInt32.random(in: .min ... .max))"
+}
+
+/// What an outsider can send on the broker's commit channel: a role that may connect to the
+/// database needs no privilege to NOTIFY.
+public enum ForgedNotice {
+    /// A role with LOGIN and no grant at all (created once per server).
+    public static func createIntruder(on server: PostgresServer, name: String = "intruder") async throws {
+        try await server.psql("DO $$ BEGIN CREATE ROLE \(name) LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    }
+
+    /// A commit notice in the clear format the broker once believed: `<schema> <group> <head>
+    /// <writer> <base64 records>`, one event at `position` (position, block, sequence, timestamp,
+    /// then topic, content and extensions with their lengths), written by hand as an attacker would.
+    public static func clearNotice(schema: String, group: String = "1", position: UInt64, topic: String, content: String) -> String {
+        var records: [UInt8] = []
+        func number(_ value: UInt64, _ width: Int) {
+            for shift in stride(from: (width - 1) * 8, through: 0, by: -8) { records.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        }
+        number(position, 8)
+        number(position, 8)  // block height
+        number(position, 8)  // sequence
+        number(UInt64(Date().timeIntervalSince1970 * 1000), 8)
+        number(UInt64(topic.utf8.count), 2)
+        records += Array(topic.utf8)
+        number(UInt64(content.utf8.count), 4)
+        records += Array(content.utf8)
+        number(0, 4)
+        return "\(schema) \(group) \(position) attacker " + Data(records).base64EncodedString()
+    }
+
+    /// A head no store will reach, in the clear format.
+    public static func absurdHead(schema: String, group: String = "1") -> String {
+        "\(schema) \(group) \(UInt64.max) attacker"
+    }
+
+    /// The sealed format with a key of the attacker's own: the right shape, the wrong key.
+    public static func wronglySealed(schema: String) -> String {
+        let writer = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let sealed = Data((0..<80).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        return "\(schema) \(writer) 1 \(sealed)"
+    }
+
+    /// Sends `payload` on the broker's commit channel as `user`.
+    public static func send(_ payload: String, on server: PostgresServer, as user: String = "intruder") async throws {
+        try await server.psql("NOTIFY weevent_commits, '\(payload)'", user: user)
+    }
 }

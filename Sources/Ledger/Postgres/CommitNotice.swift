@@ -1,18 +1,19 @@
+import Crypto
 import Foundation
+import Synchronization
 import WeEvent
 
-/// The payload of the NOTIFY each commit sends on `PostgresLedger.commitChannel`:
-/// `<schema> <groupId> <head position> <writer>`, then, when they fit in PostgreSQL's 8000-byte
-/// payload, the committed events themselves (base64 of `encode`'s records). Another instance
-/// hands those events to its live readers as its own writer hands its own: without a read of
-/// the store per commit and per reader. Without them (a large commit), readers read the
-/// range from the store, as before.
+/// What the NOTIFY of each commit on `PostgresLedger.commitChannel` says: the group, the head
+/// position the commit reached, the instance that wrote it and, when they fit in PostgreSQL's
+/// 8000-byte payload, the committed events themselves. Another instance hands those events to
+/// its live readers as its own writer hands its own: without a read of the store per commit and
+/// per reader. Without them (a large commit), readers read the range from the store.
 ///
-/// The events are exactly what the same statement inserted: PostgreSQL delivers a NOTIFY only
-/// when its transaction committed, in commit order. Whoever may NOTIFY on the database may
-/// also write the ledger's tables, so this adds no one to those the readers trust; the
-/// decoder still checks every length and that the positions run without a gap up to the head,
-/// and falls back to the store when anything is off.
+/// NOTIFY and LISTEN need no privilege at all: any role that may connect to the database can
+/// send on the channel and hear it. So a notice travels sealed (`NoticeSealer`, `NoticeOpener`):
+/// encrypted and authenticated with a key that only roles able to read the ledger's schema can
+/// read (`PostgresSchema.noticeKey`). A notice that does not open is dropped and counted; nothing
+/// it says reaches a reader, a device or a writer's idea of the head.
 struct CommitNotice: Equatable {
     var schema: String
     var group: String
@@ -23,14 +24,6 @@ struct CommitNotice: Equatable {
 
     /// PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
     static let maxPayloadBytes = 7999
-
-    /// The payload for a commit of `blocks` reaching `head`, with the events when they fit.
-    static func payload(schema: String, group: String, head: UInt64, writer: String, blocks: [SealedBlock]) -> String {
-        let header = "\(schema) \(group) \(head) \(writer)"
-        let budget = (maxPayloadBytes - header.utf8.count - 1) / 4 * 3
-        guard !blocks.isEmpty, budget > 0, let records = encode(blocks, maxBytes: budget) else { return header }
-        return header + " " + Data(records).base64EncodedString()
-    }
 
     /// Each event as position, block height, sequence, timestamp (8 bytes each, big-endian),
     /// then topic (2-byte length), content and extensions (`ExtensionCoding`, 4-byte lengths).
@@ -60,37 +53,14 @@ struct CommitNotice: Equatable {
         return out
     }
 
-    private static func append(_ value: UInt64, bytes: Int, to out: inout [UInt8]) {
+    static func append(_ value: UInt64, bytes: Int, to out: inout [UInt8]) {
         for shift in stride(from: (bytes - 1) * 8, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
     }
 
-    /// Reads a payload; nil when its header is malformed. Events that do not decode cleanly, or
-    /// do not run without a gap up to the head, leave `events` nil; so do the events of
-    /// `skippingEventsOf`'s commits (an instance's own, which its writer hands its readers itself:
-    /// decoding them would be work thrown away on every commit).
-    init?(payload: String, skippingEventsOf skipped: String? = nil) {
-        let parts = payload.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count >= 4, let head = UInt64(parts[2]) else { return nil }
-        schema = String(parts[0])
-        group = String(parts[1])
-        self.head = head
-        writer = String(parts[3])
-        events = nil
-        if parts.count == 5, writer != skipped, let data = Data(base64Encoded: String(parts[4])) {
-            events = Self.decode(Array(data), head: head, group: group)
-        }
-    }
-
-    init(schema: String, group: String, head: UInt64, writer: String, events: [PositionedEvent]?) {
-        self.schema = schema
-        self.group = group
-        self.head = head
-        self.writer = writer
-        self.events = events
-    }
-
+    /// The events of `bytes` (as `encode` wrote them), or nil when they do not decode cleanly or
+    /// do not run without a gap up to `head`.
     static func decode(_ bytes: [UInt8], head: UInt64, group: String) -> [PositionedEvent]? {
-        var reader = Reader(bytes: bytes)
+        var reader = ByteReader(bytes: bytes)
         var events: [PositionedEvent] = []
         var topicHashes: [String: String] = [:]
         while !reader.atEnd {
@@ -116,8 +86,8 @@ struct CommitNotice: Equatable {
         return events
     }
 
-    /// Bounds-checked reads from the decoded bytes.
-    private struct Reader {
+    /// Bounds-checked reads from decoded bytes.
+    struct ByteReader {
         let bytes: [UInt8]
         var offset = 0
         var atEnd: Bool { offset == bytes.count }
@@ -135,5 +105,137 @@ struct CommitNotice: Equatable {
             defer { offset += Int(count) }
             return Array(bytes[offset..<offset + Int(count)])
         }
+
+        mutating func rest() -> [UInt8] {
+            defer { offset = bytes.count }
+            return Array(bytes[offset...])
+        }
+    }
+}
+
+/// The schema's notice key (32 random bytes, `PostgresSchema.noticeKey`) and the per-writer keys
+/// derived from it: each instance seals with its own key (HKDF-SHA256 of the schema's key, salted
+/// with the writer id), so its nonce can be a plain counter without two instances ever using one
+/// (key, nonce) pair.
+struct NoticeKey: Sendable {
+    static let byteCount = 32
+    /// The key's bytes (swift-crypto's `SymmetricKey` is not `Sendable`; one is made per use).
+    let secret: [UInt8]
+
+    init(_ bytes: [UInt8]) {
+        secret = bytes
+    }
+
+    /// The key a writer seals with, as bytes.
+    func forWriter(_ writer: String) -> [UInt8] {
+        let key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret), salt: Data(writer.utf8), info: Data("weevent commit notice v1".utf8),
+            outputByteCount: 32
+        )
+        return key.withUnsafeBytes { Array($0) }
+    }
+
+    /// A writer id: 16 random bytes in lowercase hex.
+    static func newWriterID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    /// The nonce of a writer's `counter`th notice: 4 zero bytes, then the counter (big-endian).
+    static func nonce(_ counter: UInt64) -> ChaChaPoly.Nonce {
+        var bytes: [UInt8] = [0, 0, 0, 0]
+        CommitNotice.append(counter, bytes: 8, to: &bytes)
+        return try! ChaChaPoly.Nonce(data: bytes)  // 12 bytes: always valid
+    }
+}
+
+/// Seals this instance's notices: `<schema> <writer> <counter> <base64 of ChaCha20-Poly1305>`.
+/// The clear part is authenticated with the rest; the sealed part holds the group (2-byte length),
+/// the head (8 bytes) and the events' records, which are left out (nothing after the head) when
+/// they would not fit in one NOTIFY.
+final class NoticeSealer: Sendable {
+    let schema: String
+    let writer: String
+    private let key: [UInt8]
+    private let counter = Atomic<UInt64>(0)
+
+    init(schema: String, key: NoticeKey, writer: String = NoticeKey.newWriterID()) {
+        self.schema = schema
+        self.writer = writer
+        self.key = key.forWriter(writer)
+    }
+
+    func payload(group: String, head: UInt64, blocks: [SealedBlock]) -> String {
+        let number = counter.add(1, ordering: .relaxed).newValue
+        let clear = "\(schema) \(writer) \(number)"
+        let groupBytes = Array(group.utf8.prefix(Int(UInt16.max)))
+        var plain: [UInt8] = []
+        CommitNotice.append(UInt64(groupBytes.count), bytes: 2, to: &plain)
+        plain += groupBytes
+        CommitNotice.append(head, bytes: 8, to: &plain)
+        // What base64 of the sealed bytes (plain + 16-byte tag) may take after the clear part.
+        let sealedBudget = (CommitNotice.maxPayloadBytes - clear.utf8.count - 1) / 4 * 3
+        let recordBudget = sealedBudget - 16 - plain.count
+        if recordBudget > 0, !blocks.isEmpty, let records = CommitNotice.encode(blocks, maxBytes: recordBudget) {
+            plain += records
+        }
+        // swift-crypto's ChaChaPoly fails only for a key of the wrong size; ours is 32 bytes.
+        let sealed = try! ChaChaPoly.seal(plain, using: SymmetricKey(data: key), nonce: NoticeKey.nonce(number), authenticating: Data(clear.utf8))
+        return clear + " " + (sealed.ciphertext + sealed.tag).base64EncodedString()
+    }
+}
+
+/// Opens notices: only one sealed with the schema's key is believed.
+final class NoticeOpener: Sendable {
+    let schema: String
+    private let key: NoticeKey
+    /// Keys of writers whose notices opened (a forged writer id never gets in); bounded.
+    private let writerKeys = Mutex<[String: [UInt8]]>([:])
+    static let maxCachedWriters = 256
+
+    enum Opened: Equatable {
+        case notice(CommitNotice)
+        /// A notice of another deployment sharing the database (another schema): not ours to judge.
+        case otherSchema
+        /// Not sealed with this schema's key, or malformed: why, for the log.
+        case refused(String)
+    }
+
+    init(schema: String, key: NoticeKey) {
+        self.schema = schema
+        self.key = key
+    }
+
+    /// Opens `payload`. The events of `skippingEventsOf`'s commits (this instance's own, which
+    /// its writer hands its readers itself) are authenticated but not decoded.
+    func open(_ payload: String, skippingEventsOf skipped: String? = nil) -> Opened {
+        let parts = payload.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4 else {
+            return parts.first.map(String.init) == schema || parts.count < 2 ? .refused("not a sealed notice") : .otherSchema
+        }
+        guard parts[0] == schema else { return .otherSchema }
+        let writer = String(parts[1])
+        guard writer.utf8.count == 32, writer.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+            let counter = UInt64(parts[2]), let sealed = Data(base64Encoded: String(parts[3])), sealed.count >= 16
+        else { return .refused("malformed") }
+        let known = writerKeys.withLock { $0[writer] }
+        let writerKey = known ?? key.forWriter(writer)
+        let clear = Data(payload.utf8.prefix(parts[0].utf8.count + 1 + writer.utf8.count + 1 + parts[2].utf8.count))
+        guard let box = try? ChaChaPoly.SealedBox(nonce: NoticeKey.nonce(counter), ciphertext: sealed.dropLast(16), tag: sealed.suffix(16)),
+            let plain = try? ChaChaPoly.open(box, using: SymmetricKey(data: writerKey), authenticating: clear)
+        else { return .refused("not sealed with this schema's notice key") }
+        if known == nil {
+            writerKeys.withLock { keys in
+                if keys.count >= Self.maxCachedWriters { keys.removeAll() }
+                keys[writer] = writerKey
+            }
+        }
+        var reader = CommitNotice.ByteReader(bytes: Array(plain))
+        guard let groupLength = reader.number(2), let groupBytes = reader.bytes(groupLength),
+            let group = String(validating: groupBytes, as: UTF8.self), let head = reader.number(8)
+        else { return .refused("authentic but malformed") }
+        let records = reader.rest()
+        let events = records.isEmpty || writer == skipped ? nil : CommitNotice.decode(records, head: head, group: group)
+        return .notice(CommitNotice(schema: schema, group: group, head: head, writer: writer, events: events))
     }
 }

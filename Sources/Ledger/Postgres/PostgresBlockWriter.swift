@@ -20,11 +20,13 @@ import WeEvent
 struct PostgresBlockWriter: Sendable {
     let ledger: PostgresLedger
 
-    /// A written batch: its round (answered once the commit is known) and the head it went onto.
+    /// A written batch: its round (answered once the commit is known), the head it went onto,
+    /// and the head it made (believed only once the commit's answer arrived in time).
     private struct Committed {
         let round: WriteRound
         let sealed: BlockSealer.Sealed
         let before: ChainHead
+        let after: KnownHead
     }
 
     /// Every op a round answers: the batch, and under the lock what queued while the writer
@@ -67,6 +69,8 @@ struct PostgresBlockWriter: Sendable {
                     }
                 }
             }
+            // Committed, and in time: only now is the new head one this instance may build on.
+            ledger.knownHead.withLock { $0 = committed.after }
             if let last = committed.sealed.blocks.last {
                 // Commits of other instances just before ours reach followers from the store.
                 ledger.commits.advanced(to: committed.before.eventCount)
@@ -98,11 +102,11 @@ struct PostgresBlockWriter: Sendable {
             Self.topics(of: batch).allSatisfy({ known.head.topics[$0] != nil })
         else { return nil }
         let (round, sealed) = seal(batch, on: known.head)
-        if sealed.isEmpty { return Committed(round: round, sealed: sealed, before: known.head) }
+        if sealed.isEmpty { return Committed(round: round, sealed: sealed, before: known.head, after: known) }
         let writes = Writes(round: round, sealed: sealed)
         let version = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
             try await ledger.client.withConnection { connection in
-                try await write(writes, connection, ifVersion: known.version)
+                try await write(writes, connection, ifHead: known)
             }
         }
         guard let version else {
@@ -110,8 +114,9 @@ struct PostgresBlockWriter: Sendable {
             ledger.sawAnotherWriter()
             return nil
         }
-        ledger.knownHead.withLock { $0 = KnownHead(head: known.head.advanced(by: sealed), version: version) }
-        return Committed(round: round, sealed: sealed, before: known.head)
+        return Committed(
+            round: round, sealed: sealed, before: known.head, after: KnownHead(head: known.head.advanced(by: sealed), version: version)
+        )
     }
 
     /// Inside the transaction: locks the head, adds to the batch what queued while waiting for
@@ -132,8 +137,10 @@ struct PostgresBlockWriter: Sendable {
             }
             newVersion = written
         }
-        ledger.knownHead.withLock { $0 = KnownHead(head: head.advanced(by: sealed), version: newVersion) }
-        return Committed(round: round, sealed: sealed, before: head)
+        if let fault = ledger.faultBeforeCommit.withLock({ $0 }) { try await fault(connection) }
+        // The head this makes is not believed here: COMMIT may still fail, and a body the deadline
+        // gave up on ends after the writer moved on. The writer takes it from the answer.
+        return Committed(round: round, sealed: sealed, before: head, after: KnownHead(head: head.advanced(by: sealed), version: newVersion))
     }
 
     private func seal(_ batch: [WriteOp], on head: ChainHead) -> (WriteRound, BlockSealer.Sealed) {
@@ -210,19 +217,17 @@ struct PostgresBlockWriter: Sendable {
 
     /// Everything in one statement (`BlockWriteStatement`), prepared once per connection: the head
     /// row first, version bumped, then blocks, events, topics and receipts, which are written only
-    /// if the head row was (with `ifVersion`, only while its version is that one), and the NOTIFY
+    /// if the head row was (with `ifHead`, only while its version, height and last hash are that
+    /// head's), and the NOTIFY
     /// (`CommitNotice`, with the events when they fit) that other instances' readers follow,
     /// sent at commit, when the head moved. The head row's
-    /// new version, or nil when it was not `ifVersion` and nothing was written.
+    /// new version, or nil when it was not `ifHead` and nothing was written.
     @discardableResult
-    func write(_ writes: Writes, _ connection: PostgresConnection, ifVersion expected: Int64? = nil) async throws -> Int64? {
+    func write(_ writes: Writes, _ connection: PostgresConnection, ifHead expected: KnownHead? = nil) async throws -> Int64? {
         let head = writes.newHead
         let statement = BlockWriteStatement(
-            writes: writes, group: ledger.groupID, expectedVersion: expected,
-            notification: CommitNotice.payload(
-                schema: ledger.store.schema, group: ledger.groupID, head: head?.lastPosition ?? 0,
-                writer: ledger.store.writerID, blocks: writes.blocks
-            )
+            writes: writes, group: ledger.groupID, expected: expected,
+            notification: try head.map { try ledger.store.noticePayload(group: ledger.groupID, head: $0.lastPosition, blocks: writes.blocks) } ?? ""
         )
         // Read to the end: an error raised while the statement runs arrives with its rows.
         var version: Int64?
@@ -282,14 +287,15 @@ extension PostgresBlockWriter.Writes {
 struct BlockWriteStatement: PostgresPreparedStatement {
     typealias Row = Int64
 
-    static let name = "weevent_block_write_v1"
+    static let name = "weevent_block_write_v2"
 
     static let sql = """
         WITH hd AS (
             UPDATE ledgers SET height = COALESCE($1::int8, height), last_hash = COALESCE($2::bytea, last_hash),
                 event_count = COALESCE($3::int8, event_count), topic_count = GREATEST(topic_count, $4::int4),
                 version = version + 1
-            WHERE group_id = $5 AND ($6::int8 IS NULL OR version = $6::int8)
+            WHERE group_id = $5
+                AND ($6::int8 IS NULL OR (version = $6::int8 AND height = $36::int8 AND last_hash = $37::bytea))
             RETURNING version),
         ev AS (
             INSERT INTO events(group_id, position, block, topic, seq, timestamp, content, extensions, hash)
@@ -325,11 +331,13 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         .textArray, .textArray, .int8Array, .int8Array, .int8Array, .int8Array, .boolArray, .int4Array,
         .textArray, .int4Array, .textArray,
         .text, .text, .bool,
+        .int8, .bytea,
     ]
 
     let writes: PostgresBlockWriter.Writes
     let group: String
-    let expectedVersion: Int64?
+    /// The head the batch was sealed on, when it is written only if that is still the stored one.
+    let expected: KnownHead?
     let notification: String
 
     func makeBindings() throws -> PostgresBindings {
@@ -340,7 +348,7 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         bindings.append(head.map { Int64($0.lastPosition) })
         bindings.append(Int32(clamping: writes.topicCount))
         bindings.append(group)
-        bindings.append(expectedVersion)
+        bindings.append(expected?.version)
 
         let events = PostgresBlockWriter.EventColumns(writes.blocks)
         bindings.append(events.positions)
@@ -379,6 +387,8 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         bindings.append(PostgresLedger.commitChannel)
         bindings.append(notification)
         bindings.append(head != nil)
+        bindings.append(expected.map { Int64($0.head.height) })
+        bindings.append(expected.map { ByteBuffer(bytes: $0.head.lastHash) })
         return bindings
     }
 

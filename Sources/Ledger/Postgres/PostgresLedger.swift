@@ -28,9 +28,11 @@ public final class PostgresLedger: EventLedger {
     let store: PostgresLedgerStore
     let writer: LedgerWriter
     let blockMaxEvents: Int
-    /// The head as this instance last wrote it or read it under the lock, with the head row's
-    /// version then; nil when unknown. Only the writer sets it; a commit by another instance
-    /// (its NOTIFY) clears it, so the next batch goes under the lock instead of trying in vain.
+    /// The head as this instance last committed it (the commit's answer arrived in time), with
+    /// the head row's version then; nil when unknown. Only the writer sets it; a commit by another
+    /// instance (its NOTIFY), a failed commit and a catch-up clear it, so the next batch goes
+    /// under the lock instead of trying in vain. A write on it applies only while the head row
+    /// still has its version, height and last hash.
     let knownHead = Mutex<KnownHead?>(nil)
     /// When another instance was last seen writing this chain. While others write, seals on the
     /// known head would mostly be refused (their payload sent in vain), so batches go under the
@@ -92,6 +94,9 @@ public final class PostgresLedger: EventLedger {
         }
     }
 
+    /// Tests only: runs inside a locked write's transaction after its statement, before COMMIT.
+    let faultBeforeCommit = Mutex<(@Sendable (PostgresConnection) async throws -> Void)?>(nil)
+
     /// Whether this instance's writer has a batch in flight: from sending it until its
     /// publishers and the feed have been told the outcome.
     let writing = Mutex<Bool>(false)
@@ -108,6 +113,9 @@ public final class PostgresLedger: EventLedger {
     /// Another instance's commit reached `head`: what this instance knows of the head is old.
     /// Its events, when the NOTIFY carried them, go to live readers without a read of the store.
     func committedElsewhere(through head: UInt64, events: [PositionedEvent]? = nil) {
+        // Old news (a notice sent again, or one that arrived after this instance read or wrote
+        // past it) says nothing about who writes now.
+        guard head > commits.head else { return }
         sawAnotherWriter()
         if let events {
             commits.committed(elsewhere: events, through: head)
@@ -127,8 +135,11 @@ public final class PostgresLedger: EventLedger {
         anotherWriterSeen.withLock { seen in seen.map { ContinuousClock.now - $0 < Self.contentionWindow } ?? false }
     }
 
-    /// After the LISTEN connection (re)connected: commits it may have missed reach the feed.
+    /// After the LISTEN connection (re)connected, or a commit whose outcome is unknown: commits
+    /// it may have missed reach the feed, and the writer forgets the head it knew (another
+    /// instance may have written since, its NOTIFY lost), so its next batch goes under the lock.
     func catchUp() async throws {
+        knownHead.withLock { $0 = nil }
         commits.advanced(to: try await head().events)
     }
 

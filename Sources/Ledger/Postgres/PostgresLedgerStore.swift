@@ -16,7 +16,12 @@ public final class PostgresLedgerStore: Sendable {
     let listenConfiguration: PostgresConnection.Configuration
     let schema: String
     /// Names this process's commits in their NOTIFY, so it tells them from other instances' ones.
-    let writerID = String(UUID().uuidString.prefix(8)).lowercased()
+    let writerID = NoticeKey.newWriterID()
+    /// Seals this instance's commit notices and opens every instance's, once the schema's notice
+    /// key is read (at start-up, before any ledger opens).
+    private let notices = Mutex<(sealer: NoticeSealer, opener: NoticeOpener)?>(nil)
+    /// Notices refused (not sealed with the schema's key): how many, and when one was last logged.
+    private let refusals = Mutex<(count: Int, lastLogged: ContinuousClock.Instant?)>((0, nil))
     /// How long one read or one block's transaction may take before it fails with 200500.
     let timeout: Duration
     let logger: Logger
@@ -49,6 +54,10 @@ public final class PostgresLedgerStore: Sendable {
         do {
             try await store.waitForServer(settings)
             try await PostgresSchema.migrate(store.client, schema: settings.schema, logger: logger)
+            let key = try await PostgresSchema.noticeKey(store.client, schema: settings.schema, logger: logger)
+            store.notices.withLock {
+                $0 = (NoticeSealer(schema: settings.schema, key: key, writer: store.writerID), NoticeOpener(schema: settings.schema, key: key))
+            }
             var opened: [String: any EventLedger] = [:]
             for group in groups {
                 let ledger = try await PostgresLedger.open(
@@ -166,17 +175,45 @@ public final class PostgresLedgerStore: Sendable {
         }
     }
 
-    /// A `CommitNotice`, sent by every instance with each commit.
-    private func notified(_ payload: String) {
-        guard let notice = CommitNotice(payload: payload, skippingEventsOf: writerID), notice.schema == schema,
-            let ledger = ledgers.withLock({ $0[notice.group] })
-        else { return }
-        if notice.writer == writerID {
-            ledger.committedHere(through: notice.head)
-        } else {
-            ledger.committedElsewhere(through: notice.head, events: notice.events)
+    /// The NOTIFY payload of a commit of `blocks` reaching `head` in `group` (`NoticeSealer`).
+    func noticePayload(group: String, head: UInt64, blocks: [SealedBlock]) throws -> String {
+        guard let sealer = notices.withLock({ $0?.sealer }) else { throw LedgerStoreError("the notice key is not read yet") }
+        return sealer.payload(group: group, head: head, blocks: blocks)
+    }
+
+    /// A NOTIFY on the commit channel. Only a `CommitNotice` sealed with the schema's key is
+    /// believed; anything else (any role may NOTIFY) is dropped, counted and logged, at most
+    /// every ten seconds.
+    func notified(_ payload: String) {
+        guard let opener = notices.withLock({ $0?.opener }) else { return }
+        switch opener.open(payload, skippingEventsOf: writerID) {
+        case .otherSchema:
+            return
+        case .refused(let reason):
+            let (count, log) = refusals.withLock { state -> (Int, Bool) in
+                state.count += 1
+                let now = ContinuousClock.now
+                guard state.lastLogged.map({ now - $0 >= .seconds(10) }) ?? true else { return (state.count, false) }
+                state.lastLogged = now
+                return (state.count, true)
+            }
+            if log {
+                logger.warning("ignored a NOTIFY on the commit channel that is not a sealed commit notice (another database role?)", metadata: [
+                    "reason": "\(reason)", "refusedSoFar": "\(count)", "bytes": "\(payload.utf8.count)",
+                ])
+            }
+        case .notice(let notice):
+            guard let ledger = ledgers.withLock({ $0[notice.group] }) else { return }
+            if notice.writer == writerID {
+                ledger.committedHere(through: notice.head)
+            } else {
+                ledger.committedElsewhere(through: notice.head, events: notice.events)
+            }
         }
     }
+
+    /// How many NOTIFYs were refused since start-up.
+    var refusedNotices: Int { refusals.withLock { $0.count } }
 
     private static func clientTLS(_ mode: PostgresURL.TLSMode) throws -> PostgresClient.Configuration.TLS {
         switch mode {

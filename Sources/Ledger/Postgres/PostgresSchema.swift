@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// The shared ledger's tables, one schema per deployment, created and migrated at start-up.
@@ -73,7 +74,36 @@ enum PostgresSchema {
         // Every write bumps the head row's version: a writer that sealed a batch on the head it
         // knows writes it only if nobody wrote since (one statement, no lock round trips).
         (2, ["ALTER TABLE ledgers ADD COLUMN version bigint NOT NULL DEFAULT 0"]),
+        // The key that seals commit notices (`NoticeSealer`): NOTIFY needs no privilege, so only a
+        // notice sealed with a key that other roles cannot read is believed. One row.
+        (3, [
+            """
+            CREATE TABLE notice_key(
+                only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+                key bytea NOT NULL CHECK (length(key) = 32))
+            """,
+            "REVOKE ALL ON notice_key FROM PUBLIC",
+        ]),
     ]
+
+    /// The schema's notice key: created (32 bytes from the system's secure generator) by the
+    /// first instance that needs it, read by every other.
+    static func noticeKey(_ client: PostgresClient, schema: String, logger: Logger) async throws -> NoticeKey {
+        var generator = SystemRandomNumberGenerator()
+        let candidate = (0..<NoticeKey.byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for try await _ in try await client.query(
+            "INSERT INTO \(unescaped: schema).notice_key(key) VALUES (\(ByteBuffer(bytes: candidate))) ON CONFLICT DO NOTHING",
+            logger: logger
+        ) {}
+        var stored: [UInt8]?
+        for try await key in try await client.query("SELECT key FROM \(unescaped: schema).notice_key", logger: logger).decode(ByteBuffer.self) {
+            stored = Array(key.readableBytesView)
+        }
+        guard let stored, stored.count == NoticeKey.byteCount else {
+            throw LedgerStoreError("schema \(schema) has no valid notice_key row")
+        }
+        return NoticeKey(stored)
+    }
 
     /// Creates the schema if needed and applies every migration not applied yet.
     static func migrate(_ client: PostgresClient, schema: String, logger: Logger) async throws {
