@@ -54,6 +54,19 @@ for what in "admin/health" "rest/publish?topic=bench&content=paced-{i}"; do
   read -r n p50 p90 p99 max < <(scripts/paced-get.py 127.0.0.1 "$port" "/weevent/$what" "${PACED_RATE:-1000}" "$DURATION")
   echo "| ${what%%\?*} | $n | $p50 ms | $p90 ms | $p99 ms | $max ms |"
 done
+# The same paced publish while 20 streams each follow a filter of rest.filter.max-items (100)
+# patterns that match nothing published (issue 21: filters are matched once per topic, outside
+# the locks, not per event on the writer's path).
+filter=$(python3 -c 'print(",".join(f"idle/{i}/+/#" for i in range(100)))')
+streams=()
+for _ in $(seq 20); do
+  curl -sN -o /dev/null "http://127.0.0.1:$port/weevent/rest/stream?topic=$filter" & streams+=($!)
+done
+sleep 1
+read -r n p50 p90 p99 max < <(scripts/paced-get.py 127.0.0.1 "$port" "/weevent/rest/publish?topic=bench&content=filtered-{i}" "${PACED_RATE:-1000}" "$DURATION")
+echo "| rest/publish, 20 streams of 100 patterns open | $n | $p50 ms | $p90 ms | $p99 ms | $max ms |"
+kill "${streams[@]}" 2>/dev/null || true
+wait "${streams[@]}" 2>/dev/null || true
 # Streams (issue 5): publish-to-stream latency at a steady rate, fan-out to many streams.
 echo
 "$BIN/StreamBench" "http://127.0.0.1:$port/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}" "${STREAMS:-100}" "${STREAM_BURST:-20000}"

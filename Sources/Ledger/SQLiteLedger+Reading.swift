@@ -6,10 +6,12 @@ import WeEvent
 /// All of it reads committed rows through SQLite's WAL snapshots, never blocking the writer.
 extension SQLiteLedger {
     public func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
-        let (head, topics) = view.withLock { view -> (UInt64, [String]?) in
-            let topics: [String]? = filter == .all ? nil : view.topics.keys.filter { filter.matches($0) }
-            return (view.eventCount, topics)
+        // The names are copied under the view's lock and matched after it: a long filter must
+        // not hold up the writer or other readers.
+        let (head, names) = view.withLock { view -> (UInt64, [String]?) in
+            (view.eventCount, filter == .all ? nil : Array(view.topics.keys))
         }
+        let topics = names?.filter { filter.matches($0) }
         let upper = min(through ?? head, head)
         if position >= upper || topics?.isEmpty == true || limit <= 0 {
             return EventRange(events: [], scannedThrough: max(position, upper))

@@ -39,7 +39,7 @@ struct ReadingRoutes {
         let api = Endpoints(routes, configuration)
         api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
-            let filter = try TopicFilter.parse(p["topic"])
+            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
             try await requireOpen(filter, in: ledger)
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
@@ -73,7 +73,7 @@ struct ReadingRoutes {
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
             let ledger = try ledgers.ledger(groupID)
-            let filter = try TopicFilter.parse(p["topic"])
+            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
             try await requireOpen(filter, in: ledger)
             let url = try Self.callbackURL(p["url"])
             let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
@@ -115,7 +115,7 @@ struct ReadingRoutes {
     private func stream(_ request: Request, gate: AdmissionGate, channel: any Channel, logger: Logger) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
-        let filter = try TopicFilter.parse(p["topic"])
+        let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
         try await requireOpen(filter, in: ledger)
         let start: UInt64
         let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value

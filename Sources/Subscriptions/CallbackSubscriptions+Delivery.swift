@@ -94,7 +94,8 @@ extension CallbackSubscriptions {
     private func startingPoint(of start: Subscription) async -> (any EventLedger, TopicFilter, UInt64)? {
         do {
             let ledger = try ledgers.ledger(start.groupID)
-            let filter = try TopicFilter.parse(start.topic)
+            // Checked against rest.filter.max-items when it was made; a stored one is taken as it is.
+            let filter = try TopicFilter.parse(start.topic, maxItems: .max)
             guard let owner = start.ledgerID, owner != ledger.ledgerID else { return (ledger, filter, start.position) }
             // Taken over from an instance with another ledger: its position means nothing here.
             let position = try await ledger.lastPosition(before: start.createdTimestamp)

@@ -47,6 +47,8 @@ public struct Configuration: Sendable, Equatable {
     public var proofMaxLinks = 1000
     /// `rest.stream.max-count`: the most rest/stream connections open at once.
     public var streamMaxCount = 1000
+    /// `rest.filter.max-items`: the most topics and patterns one topic filter may list.
+    public var filterMaxItems = TopicFilter.defaultMaxItems
     /// `rest.stream.write-timeout-ms`: a stream whose client takes no data for this long is closed.
     public var streamWriteTimeoutMilliseconds = 30_000
     /// `rest.request.max-timeout-ms`: the longest a rest/request may wait for its reply.
@@ -92,20 +94,6 @@ public struct Configuration: Sendable, Equatable {
     public init() {}
 
     /// Every key this broker understands, in the order docs/configuration.md lists them.
-    public static let knownKeys: [String] = [
-        "server.host", "server.port", "server.idle-timeout-ms", "server.shutdown-timeout-ms",
-        "ip.check.white-table", "server.trusted-proxies", "master.access-token", "admin.access-token",
-        "ledger.path", "ledger.groups", "ledger.block.max-events", "ledger.block.max-delay-ms",
-        "ledger.store", "ledger.postgresql.url", "ledger.postgresql.schema", "ledger.postgresql.pool-size",
-        "ledger.postgresql.connect-timeout-ms", "ledger.postgresql.timeout-ms",
-        "event.content.max-length", "event.extensions.max-length", "rest.proof.max-links",
-        "rest.stream.max-count", "rest.stream.write-timeout-ms",
-        "subscription.max-count", "subscription.callback.allowed-ranges", "subscription.callback.timeout-ms",
-        "mqtt.broker.url", "mqtt.broker.user", "mqtt.broker.password", "mqtt.broker.qos",
-        "mqtt.broker.timeout", "mqtt.broker.keep-alive", "mqtt.broker.client-id",
-        "mqtt.broker.cafile", "mqtt.broker.certfile", "mqtt.broker.keyfile", "mqtt.rejected.max-bytes",
-        "broker.zookeeper.ip", "broker.zookeeper.path", "broker.zookeeper.timeout", "broker.zookeeper.auth",
-    ]
 
     /// Reads and validates a properties file; a malformed value throws an error naming key and line.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -130,8 +118,8 @@ public struct Configuration: Sendable, Equatable {
         try readSubscriptions(reader)
         try readMQTT(reader)
         try readZooKeeper(reader)
-        let known = Set(Configuration.knownKeys)
-        unknownKeys = properties.entries.filter { !known.contains($0.key) }
+        // Known keys are the keys read above: the list cannot miss one the configuration uses.
+        unknownKeys = properties.entries.filter { !reader.read.contains($0.key) }
     }
 
     private mutating func readServer(_ reader: Reader) throws(ConfigurationError) {
@@ -176,6 +164,7 @@ public struct Configuration: Sendable, Equatable {
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
         proofMaxLinks = try reader.int("rest.proof.max-links", default: proofMaxLinks, in: 1...1_000_000)
         streamMaxCount = try reader.int("rest.stream.max-count", default: streamMaxCount, in: 1...1_000_000)
+        filterMaxItems = try reader.int("rest.filter.max-items", default: filterMaxItems, in: 1...10_000)
         streamWriteTimeoutMilliseconds = try reader.int(
             "rest.stream.write-timeout-ms", default: streamWriteTimeoutMilliseconds, in: 100...3_600_000
         )
@@ -285,10 +274,12 @@ public enum LedgerStoreKind: String, Sendable, Equatable {
     case postgresql
 }
 
-/// Reads typed values, remembering where each came from for error messages.
-private struct Reader {
+/// Reads typed values, remembering where each came from for error messages, and which keys
+/// were asked for (every other key of the file is unknown).
+private final class Reader {
     let properties: Properties
     let values: [String: Properties.Entry]
+    private(set) var read: Set<String> = []
 
     init(properties: Properties) {
         self.properties = properties
@@ -300,12 +291,14 @@ private struct Reader {
     }
 
     func string(_ key: String, default value: String, nonEmpty: Bool = false) throws(ConfigurationError) -> String {
+        read.insert(key)
         guard let entry = values[key] else { return value }
         if nonEmpty && entry.value.isEmpty { throw error(key, "must not be empty") }
         return entry.value
     }
 
     func int(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        read.insert(key)
         guard let entry = values[key] else { return value }
         guard let parsed = Int(entry.value), range.contains(parsed) else {
             throw error(key, "'\(entry.value)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
@@ -321,6 +314,7 @@ private struct Reader {
     }
 
     func list(_ key: String, default value: [String] = [], check: (String) -> String?) throws(ConfigurationError) -> [String] {
+        read.insert(key)
         guard let entry = values[key] else { return value }
         let items = entry.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for item in items {

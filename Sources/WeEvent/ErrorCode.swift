@@ -11,6 +11,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case topicContainInvalidChar = 100106
     case pageSizeInvalid = 100107
     case patternInvalid = 100109
+    /// Ours: a topic filter lists more topics and patterns than `rest.filter.max-items`.
+    case filterTooLong = 100110
     case eventContentIsBlank = 100200
     case eventContentExceedsMaxLength = 100201
     case eventExtensionsExceedsMaxLength = 100204
@@ -68,6 +70,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .topicContainInvalidChar: "topic name contain invalid char, ascii must be in[32, 128] except wildcard(+,#)"
         case .pageSizeInvalid: "page size should be an integer in(1, 100)"
         case .patternInvalid: "invalid topic pattern"
+        case .filterTooLong: "topic filter has too many items (rest.filter.max-items)"
         case .eventContentIsBlank: "event content is blank"
         case .eventContentExceedsMaxLength: "event content exceeds max length[10k bytes]"
         case .eventExtensionsExceedsMaxLength: "event extensions exceeds max length[1k bytes]"

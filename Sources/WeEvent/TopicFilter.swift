@@ -43,13 +43,24 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         return levels.isEmpty
     }
 
+    /// `rest.filter.max-items` by default.
+    public static let defaultMaxItems = 100
+
     /// Parses `topic` as the stream and subscribe endpoints take it. A blank value is 100103;
-    /// a concrete name follows the topic rules (100102, 100106); a misplaced wildcard is 100109.
-    public static func parse(_ raw: String?) throws(WeEventError) -> TopicFilter {
+    /// a concrete name follows the topic rules (100102, 100106); a misplaced wildcard is 100109;
+    /// more than `maxItems` items (repeated ones counted once) is 100110. Repeated items are
+    /// kept once.
+    public static func parse(_ raw: String?, maxItems: Int = defaultMaxItems) throws(WeEventError) -> TopicFilter {
         guard let raw, !raw.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.topicIsBlank) }
         var topics: Set<String> = []
         var patterns: [[Substring]] = []
+        var seenPatterns: Set<Substring> = []
         for item in raw.split(separator: ",", omittingEmptySubsequences: true) {
+            if topics.count + patterns.count >= maxItems, !topics.contains(String(item)), !seenPatterns.contains(item) {
+                throw WeEventError(
+                    .filterTooLong, message: "topic filter has more than \(maxItems) topics and patterns (rest.filter.max-items)"
+                )
+            }
             let name = String(item)
             guard name.contains("+") || name.contains("#") else {
                 topics.insert(try Validation.topic(name))
@@ -59,6 +70,7 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
             if name.utf8.contains(where: { $0 < 32 || $0 > 127 }) {
                 throw WeEventError(.topicContainInvalidChar, detail: "pattern \(name)")
             }
+            guard seenPatterns.insert(item).inserted else { continue }
             let levels = item.split(separator: "/", omittingEmptySubsequences: false)
             for (index, level) in levels.enumerated() where level.contains("+") || level.contains("#") {
                 let wholeLevel = level == "+" || level == "#"

@@ -123,3 +123,44 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
         }
     }
 }
+
+/// The feed's per-topic matches: whoever registers before or after a topic shows, and whoever
+/// leaves, each follower gets exactly the events its filter matches.
+@Suite struct CommitFeedMatchingTests {
+    private func events(_ topics: [String], from position: UInt64) -> [PositionedEvent] {
+        topics.enumerated().map { i, topic in
+            PositionedEvent(position: position + UInt64(i), event: Event(
+                id: EventID(topic: topic, sequence: 1, blockHeight: 1), topic: topic, content: Array(topic.utf8), extensions: [:], timestamp: 0
+            ))
+        }
+    }
+
+    private func taken(_ feed: CommitFeed, _ id: Int) async -> [String] {
+        guard case .events(let events, _) = await feed.take(id) else { return [] }
+        return events.map(\.event.topic)
+    }
+
+    @Test func followersGetWhatTheirFiltersMatchWhenTheyCameAndWent() async throws {
+        let feed = CommitFeed(head: 0)
+        let (a, _) = feed.register(filter: try TopicFilter.parse("a/#"), capacity: 1 << 20)
+        feed.committed(through: 2) { events(["a/x", "b/y"], from: 1) }
+        #expect(await taken(feed, a) == ["a/x"])
+        // B comes after b/y was seen.
+        let (b, _) = feed.register(filter: try TopicFilter.parse("b/+,c"), capacity: 1 << 20)
+        feed.committed(through: 5) { events(["b/y", "a/x", "b/z"], from: 3) }
+        #expect(await taken(feed, a) == ["a/x"])
+        #expect(await taken(feed, b) == ["b/y", "b/z"])
+        // A leaves; C names a/x; a commit from elsewhere.
+        feed.remove(a)
+        let (c, _) = feed.register(filter: try TopicFilter.parse("a/x"), capacity: 1 << 20)
+        feed.committed(elsewhere: events(["a/x", "c", "d"], from: 6), through: 8)
+        #expect(await taken(feed, c) == ["a/x"])
+        #expect(await taken(feed, b) == ["c"])
+        // Everyone leaves; the next follower learns the topics afresh.
+        feed.remove(b)
+        feed.remove(c)
+        let (d, _) = feed.register(filter: try TopicFilter.parse("#"), capacity: 1 << 20)
+        feed.committed(through: 10) { events(["b/y", "e"], from: 9) }
+        #expect(await taken(feed, d) == ["b/y", "e"])
+    }
+}

@@ -273,6 +273,13 @@ struct StreamTests {
             try await client.expectError("/weevent/rest/stream?topic=a%2Bb/c", code: 100109)
             try await client.expectError("/weevent/rest/stream?topic=nope", code: 100101, status: 404)
             try await client.expectError("/weevent/rest/stream", code: 100103)
+            // At most rest.filter.max-items (100) topics and patterns, repeats counted once.
+            let tooMany = (0...100).map { "p\($0)/%2B" }.joined(separator: ",")
+            try await client.expectError("/weevent/rest/stream?topic=\(tooMany)", code: 100110)
+            try await client.expectError("/weevent/rest/events?topic=\(tooMany)", code: 100110)
+            let repeated = Array(repeating: "checked,p/%2B", count: 2000).joined(separator: ",")
+            let page = try await client.call("/weevent/rest/events", method: .post, form: "topic=\(repeated)")
+            #expect(page.status == 200 && page.object["events"] != nil, "\(page.body.prefix(200))")
         }
     }
 }

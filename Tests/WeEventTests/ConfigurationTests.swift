@@ -124,6 +124,24 @@ import Testing
         #expect(c.unknownKeys.first?.line == 2)
     }
 
+    /// Every key the configuration reads is known: setting any of them is no "unknown key"
+    /// (the rest.request.* keys once were).
+    @Test func everyKeyTheConfigurationReadsIsKnown() throws {
+        let text = """
+            rest.request.max-timeout-ms=30000
+            rest.request.default-timeout-ms=2000
+            rest.request.max-count=10
+            rest.filter.max-items=20
+            rest.stream.max-count=5
+            subscription.callback.timeout-ms=1000
+            """
+        let c = try Configuration(properties: Properties(parsing: text))
+        #expect(c.unknownKeys.isEmpty, "\(c.unknownKeys.map(\.key))")
+        #expect(c.requestMaxCount == 10)
+        #expect(c.filterMaxItems == 20)
+        #expect(throws: ConfigurationError.self) { try Configuration(properties: Properties(parsing: "rest.filter.max-items=0")) }
+    }
+
     @Test func emptyBridgeAndZooKeeperMeanOff() throws {
         let c = try Configuration(properties: Properties(parsing: "mqtt.broker.url=\nbroker.zookeeper.ip="))
         #expect(c.mqttBrokerURL.isEmpty)
