@@ -76,18 +76,37 @@ struct BlockSealer {
     }
 
     /// Creates the topic, or reopens a closed one; an open topic stays as it is.
-    mutating func open(topic: String) {
+    /// Reopening a closed topic needs `reopening` (100701). A new topic is refused (100108) when
+    /// another topic of the group, open or closed, has its event id prefix: ids would not say
+    /// which topic an event is of.
+    @discardableResult
+    mutating func open(topic: String, reopening: Bool = true) -> Result<Void, WeEventError> {
         if var record = record(topic) {
-            guard !record.isOpen else { return }
+            guard !record.isOpen else { return .success(()) }
+            guard reopening else {
+                return .failure(WeEventError(
+                    .accessTokenInvalid, message: "topic \(topic) is closed: reopening it needs the admin token",
+                    detail: "group \(groupID)"
+                ))
+            }
             record.isOpen = true
             changed[topic] = record
-        } else {
-            changed[topic] = TopicRecord(
-                created: timestamp, sequence: 0, lastBlock: 0, lastTimestamp: timestamp, isOpen: true,
-                order: nextOrder, idPrefix: EventID.topicHash(topic)
-            )
-            nextOrder += 1
+            return .success(())
         }
+        let prefix = EventID.topicHash(topic)
+        if let other = changed.first(where: { $0.value.idPrefix == prefix })?.key
+            ?? head.topics.first(where: { $0.value.idPrefix == prefix })?.key
+        {
+            return .failure(WeEventError(
+                .topicPrefixTaken, message: "topic \(topic) has the event id prefix \(prefix) of topic \(other)", detail: "group \(groupID)"
+            ))
+        }
+        changed[topic] = TopicRecord(
+            created: timestamp, sequence: 0, lastBlock: 0, lastTimestamp: timestamp, isOpen: true,
+            order: nextOrder, idPrefix: prefix
+        )
+        nextOrder += 1
+        return .success(())
     }
 
     /// Closes an open topic; 100101 when it is not open.

@@ -12,8 +12,10 @@ public protocol EventLedger: Sendable {
     /// sees the same id; each embedded ledger has its own (made when its file is created).
     var ledgerID: String { get }
 
-    /// Creates the topic, or reopens a closed one. `true` also when it was already open.
-    func open(topic: String) async throws -> Bool
+    /// Creates the topic, or reopens a closed one when `reopening` (100701 otherwise). `true`
+    /// also when it was already open. A new topic whose event id prefix (the first 8 hex of
+    /// SHA-256 of its name) another topic of the group has is refused with 100108.
+    func open(topic: String, reopening: Bool) async throws -> Bool
     /// Closes an open topic: it keeps its events but takes no more. 100101 if not open.
     func close(topic: String) async throws
     func exists(topic: String) async throws -> Bool
@@ -118,5 +120,12 @@ extension EventLedger {
     /// `publish(_:receipts:queued:)` for a caller that waits for durability before anything else.
     public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
         try await publish(events, receipts: receipts, queued: {})
+    }
+}
+
+extension EventLedger {
+    /// Creates the topic, or reopens a closed one.
+    public func open(topic: String) async throws -> Bool {
+        try await open(topic: topic, reopening: true)
     }
 }

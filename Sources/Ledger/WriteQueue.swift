@@ -6,7 +6,8 @@ enum WriteOp {
     case publish(NewEvent, CheckedContinuation<EventID, any Error>)
     /// Events in order; `receipts`, when given, has one entry per event to record in the same transaction.
     case publishBatch([NewEvent], [InboundReceipt?]?, CheckedContinuation<[Result<EventID, WeEventError>], any Error>)
-    case open(String, CheckedContinuation<Bool, any Error>)
+    /// A topic to open; `Bool`: whether a closed one may be reopened.
+    case open(String, Bool, CheckedContinuation<Bool, any Error>)
     case close(String, CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
@@ -23,7 +24,7 @@ enum WriteOp {
         switch self {
         case .publish(_, let c): c.resume(with: ids[0])
         case .publishBatch(_, _, let c): c.resume(returning: ids)
-        case .open(_, let c): c.resume(returning: true)
+        case .open(_, _, let c): c.resume(returning: true)
         case .close(_, let c): c.resume()
         }
     }
@@ -32,7 +33,7 @@ enum WriteOp {
         switch self {
         case .publish(_, let c): c.resume(throwing: error)
         case .publishBatch(_, _, let c): c.resume(throwing: error)
-        case .open(_, let c): c.resume(throwing: error)
+        case .open(_, _, let c): c.resume(throwing: error)
         case .close(_, let c): c.resume(throwing: error)
         }
     }

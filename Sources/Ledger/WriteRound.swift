@@ -37,9 +37,11 @@ struct WriteRound: Sendable {
                 ids.append(result)
             }
             accepted.append((op, ids))
-        case .open(let topic, _):
-            sealer.open(topic: topic)
-            accepted.append((op, []))
+        case .open(let topic, let reopening, _):
+            switch sealer.open(topic: topic, reopening: reopening) {
+            case .success: accepted.append((op, []))
+            case .failure(let error): refused.append((op, error))
+            }
         case .close(let topic, _):
             switch sealer.close(topic: topic) {
             case .success: accepted.append((op, []))

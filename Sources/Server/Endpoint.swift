@@ -29,6 +29,23 @@ struct Endpoints {
         routes.get(path, use: responder)
         routes.post(path, use: responder)
     }
+
+    /// An endpoint open to all whose handler learns whether the caller holds `scope` (a token
+    /// it accepts, or no token configured at all).
+    func add(
+        _ path: RouterPath, telling scope: AccessControl.Scope,
+        _ handler: @escaping @Sendable (RequestParameters, _ holdsScope: Bool) async throws -> Response
+    ) {
+        let limit = maxBodyBytes
+        let access = access
+        let responder: @Sendable (Request, WeEventRequestContext) async throws -> Response = { request, _ in
+            let parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
+            let holds = (try? access.authorize(request, parameters: parameters, scope: scope)) != nil
+            return try await handler(parameters, holds)
+        }
+        routes.get(path, use: responder)
+        routes.post(path, use: responder)
+    }
 }
 
 extension WeEvent.Configuration {

@@ -48,7 +48,7 @@ extension ErrorCode {
     var httpStatus: Int {
         switch self {
         case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist: 404
-        case .topicAlreadyExist, .subscriptionIdAlreadyExist: 409
+        case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken: 409
         case .ipNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400

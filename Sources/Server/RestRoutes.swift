@@ -27,9 +27,10 @@ struct RestRoutes {
 
     /// rest/open, close, exist, state, list.
     private func addTopics(to api: Endpoints) {
-        api.add("rest/open") { p in
+        // Anyone may create a topic; reopening one an admin closed needs the admin scope.
+        api.add("rest/open", telling: .admin) { p, admin in
             let topic = try Validation.topic(p["topic"])
-            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic))
+            return JSONBody.bool(try await ledgers.ledger(p["groupId"]).open(topic: topic, reopening: admin))
         }
         api.add("rest/close", scope: .admin) { p in
             let topic = try Validation.topic(p["topic"])

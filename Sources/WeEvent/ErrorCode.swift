@@ -10,6 +10,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case pageIndexInvalid = 100104
     case topicContainInvalidChar = 100106
     case pageSizeInvalid = 100107
+    /// Ours: a new topic's event id prefix (first 8 hex of SHA-256 of its name) is another topic's in the group.
+    case topicPrefixTaken = 100108
     case patternInvalid = 100109
     /// Ours: a topic filter lists more topics and patterns than `rest.filter.max-items`.
     case filterTooLong = 100110
@@ -69,6 +71,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .pageIndexInvalid: "page index should be an integer start from 0"
         case .topicContainInvalidChar: "topic name contain invalid char, ascii must be in[32, 128] except wildcard(+,#)"
         case .pageSizeInvalid: "page size should be an integer in(1, 100)"
+        case .topicPrefixTaken: "topic's event id prefix is another topic's"
         case .patternInvalid: "invalid topic pattern"
         case .filterTooLong: "topic filter has too many items (rest.filter.max-items)"
         case .eventContentIsBlank: "event content is blank"

@@ -18,7 +18,7 @@ final class LostAnswerLedger: EventLedger {
     var groupID: String { base.groupID }
     var ledgerID: String { base.ledgerID }
     var commits: CommitFeed { base.commits }
-    func open(topic: String) async throws -> Bool { try await base.open(topic: topic) }
+    func open(topic: String, reopening: Bool) async throws -> Bool { try await base.open(topic: topic, reopening: reopening) }
     func close(topic: String) async throws { try await base.close(topic: topic) }
     func exists(topic: String) async throws -> Bool { try await base.exists(topic: topic) }
     func state(topic: String) async throws -> TopicState { try await base.state(topic: topic) }

@@ -251,6 +251,34 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
+    /// Two names whose SHA-256 starts with the same 32 bits (found by search): their event ids
+    /// would say the same topic. The second is refused, open or closed the first, and nothing
+    /// of it is stored.
+    @Test(arguments: Store.allCases) func aTopicWhoseIdPrefixIsTakenIsRefused(_ store: Store) async throws {
+        let (first, second) = ("collide-14550", "collide-37896")
+        #expect(EventID.topicHash(first) == EventID.topicHash(second))
+        try await withLedger(store) { ledger, _ in
+            #expect(try await ledger.open(topic: first))
+            #expect(await weeventCode { _ = try await ledger.open(topic: second) } == 100108)
+            try await ledger.close(topic: first)
+            #expect(await weeventCode { _ = try await ledger.open(topic: second) } == 100108)
+            #expect(try await ledger.exists(topic: second) == false)
+            #expect(try await ledger.list(pageIndex: 0, pageSize: 10).total == 0)
+        }
+    }
+
+    /// A closed topic is reopened only when the caller may (the admin scope); creating one is free.
+    @Test(arguments: Store.allCases) func reopeningAClosedTopicNeedsPermission(_ store: Store) async throws {
+        try await withLedger(store) { ledger, _ in
+            #expect(try await ledger.open(topic: "fresh", reopening: false))
+            try await ledger.close(topic: "fresh")
+            #expect(await weeventCode { _ = try await ledger.open(topic: "fresh", reopening: false) } == 100701)
+            #expect(try await ledger.exists(topic: "fresh") == false)
+            #expect(try await ledger.open(topic: "fresh", reopening: true))
+            #expect(try await ledger.open(topic: "fresh", reopening: false), "open already: nothing to reopen")
+        }
+    }
+
     @Test(arguments: Store.allCases) func stateSurvivesReopening(_ store: Store) async throws {
         try await withKeptLocation(store) { place in
             let first = try await withLedger(store, keep: place) { ledger, _ in

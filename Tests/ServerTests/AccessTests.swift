@@ -49,6 +49,26 @@ import WeEvent
         }
     }
 
+    /// rest/open creates topics for anyone, but a topic the admin closed is reopened only with
+    /// the admin (or master) token; without tokens configured, for anyone as before.
+    @Test func reopeningATopicTheAdminClosedNeedsTheAdminToken() async throws {
+        try await withTestBroker(configure: { $0.adminAccessToken = "a-secret" }) { client, _ in
+            #expect(try await client.call("/weevent/rest/open?topic=door").body == "true")
+            #expect(try await client.call("/weevent/rest/close?topic=door", headers: bearer("a-secret")).body == "true")
+            try await client.expectError("/weevent/rest/open?topic=door", code: 100701, status: 401)
+            try await client.expectError("/weevent/rest/open?topic=door", headers: bearer("wrong"), code: 100701, status: 401)
+            #expect(try await client.call("/weevent/rest/exist?topic=door").body == "false")
+            try await client.expectError("/weevent/rest/publish?topic=door&content=unlock", code: 100101, status: 404)
+            #expect(try await client.call("/weevent/rest/open?topic=door", headers: bearer("a-secret")).body == "true")
+            #expect(try await client.call("/weevent/rest/open?topic=door").body == "true", "open already")
+        }
+        try await withTestBroker { client, _ throws in
+            #expect(try await client.call("/weevent/rest/open?topic=t").body == "true")
+            #expect(try await client.call("/weevent/rest/close?topic=t").body == "true")
+            #expect(try await client.call("/weevent/rest/open?topic=t").body == "true")
+        }
+    }
+
     @Test func theQueryAndFormTokenOfWeEventClientsStillWork() async throws {
         try await withTestBroker(configure: { $0.masterAccessToken = "s3cret" }, bridge: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=t")

@@ -160,7 +160,7 @@ struct PostgresBlockWriter: Sendable {
             switch op {
             case .publish(let event, _): names.insert(event.topic)
             case .publishBatch(let events, _, _): for event in events { names.insert(event.topic) }
-            case .open(let topic, _), .close(let topic, _): names.insert(topic)
+            case .open(let topic, _, _), .close(let topic, _): names.insert(topic)
             }
         }
         return Array(names)
@@ -186,14 +186,16 @@ struct PostgresBlockWriter: Sendable {
         return locked
     }
 
-    /// The head with the records of `topics` as stored now (under the lock).
+    /// The head with the records of `topics` as stored now (under the lock), and of any topic
+    /// with one of their event id prefixes (a new topic may not take another's).
     private func readTopics(_ topics: [String], onto locked: ChainHead, _ connection: PostgresConnection) async throws -> ChainHead {
         let group = ledger.groupID
         var head = locked
         guard !topics.isEmpty else { return head }
+        let prefixes = topics.map(EventID.topicHash)
         let records = try await connection.query("""
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
-            WHERE group_id = \(group) AND name = ANY(\(topics))
+            WHERE group_id = \(group) AND (name = ANY(\(topics)) OR id_prefix = ANY(\(prefixes)))
             """, logger: ledger.logger)
         for try await row in records.decode((String, Int64, Int64, Int64, Int64, Bool, Int32, String).self) {
             head.topics[row.0] = TopicRecord(

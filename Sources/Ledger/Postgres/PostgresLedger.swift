@@ -145,8 +145,8 @@ public final class PostgresLedger: EventLedger {
 
     // MARK: writes
 
-    public func open(topic: String) async throws -> Bool {
-        try await writer.submit { .open(topic, $0) }
+    public func open(topic: String, reopening: Bool) async throws -> Bool {
+        try await writer.submit { .open(topic, reopening, $0) }
     }
 
     public func close(topic: String) async throws {
