@@ -49,7 +49,7 @@ extension ErrorCode {
         switch self {
         case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist: 404
         case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken: 409
-        case .ipNotAllowed: 403
+        case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
         case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests: 503

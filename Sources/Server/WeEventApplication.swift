@@ -10,6 +10,7 @@ public enum WeEventApplication {
     public static func router(_ services: BrokerServices) -> Router<WeEventRequestContext> {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: BrowserGuardMiddleware(guardrail: BrowserGuard(services.configuration), refusals: RateLimitedLog()))
         router.add(middleware: IPWhiteTableMiddleware(
             table: IPWhiteTable(services.configuration.ipWhiteTable),
             proxies: TrustedProxies(services.configuration.trustedProxies)

@@ -11,6 +11,9 @@ public struct Configuration: Sendable, Equatable {
     public var serverPort = 8080
     /// `ip.check.white-table`: addresses and CIDR ranges allowed to call (empty: everyone).
     public var ipWhiteTable: [IPRange] = []
+    /// `server.allowed-hosts`: the host names a browser may reach the broker by; nil: the default
+    /// (loopback names, the listening address, and this machine's names when not on loopback).
+    public var serverAllowedHosts: [String]?
     /// `server.trusted-proxies`: peers whose `X-Forwarded-For` names the real client.
     public var trustedProxies: [IPRange] = []
     /// When set, /weevent/master/* requires `Authorization: Bearer <value>` (or `token=<value>`).
@@ -133,6 +136,11 @@ public struct Configuration: Sendable, Equatable {
         )
         ipWhiteTable = try reader.ranges("ip.check.white-table")
         trustedProxies = try reader.ranges("server.trusted-proxies")
+        let hosts = try reader.list("server.allowed-hosts") { value in
+            value == "*" || value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: ",") })
+                ? nil : "'\(value)' is not a host name or address (without port or scheme), or *"
+        }
+        serverAllowedHosts = hosts.isEmpty ? nil : hosts
         masterAccessToken = try reader.string("master.access-token", default: "")
         adminAccessToken = try reader.string("admin.access-token", default: "")
     }

@@ -44,6 +44,10 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case ipNotAllowed = 100700
     /// Ours: the endpoint needs `master.access-token` or `admin.access-token` and it was missing or wrong.
     case accessTokenInvalid = 100701
+    /// Ours: a browser sent the request on behalf of another site (`Sec-Fetch-Site`, `Origin`).
+    case crossSiteRefused = 100702
+    /// Ours: a browser named a host that is not in `server.allowed-hosts` (DNS rebinding).
+    case hostNotAllowed = 100703
     /// Ours: rest/request's correlation path is malformed, or the command's content cannot carry a value there.
     case correlationInvalid = 100800
     /// Ours: rest/request's timeout is not an integer in 1...`rest.request.max-timeout-ms`.
@@ -98,6 +102,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .mqttNotConfigured: "no mqtt.broker.url configuration"
         case .ipNotAllowed: "client ip is not in ip.check.white-table"
         case .accessTokenInvalid: "access token is missing or invalid"
+        case .crossSiteRefused: "cross-site request refused"
+        case .hostNotAllowed: "host is not in server.allowed-hosts"
         case .correlationInvalid: "invalid correlation path or value"
         case .requestTimeoutInvalid: "timeout should be an integer in [1, rest.request.max-timeout-ms]"
         case .shuttingDown: "broker is shutting down"

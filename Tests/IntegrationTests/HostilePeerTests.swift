@@ -73,4 +73,37 @@ import TestSupport
         #expect(await eventually(within: .seconds(10)) { streamed().contains("id: \(nextID)") })
         #expect(try await receiver.waitForDistinct(2) == [first, nextID])
     }
+
+    /// A web page the operator opens makes the browser call the broker: a form posting a command,
+    /// a fetch from a page whose name now points at the broker (DNS rebinding). Both are refused;
+    /// curl, as in the source documents' walk-through, is not affected, nor are the broker's own pages.
+    @Test func crossSiteCallsAndRebindingAreRefusedCurlIsNot() async throws {
+        let broker = try BrokerProcess(extraConfig: "server.allowed-hosts=localhost,127.0.0.1")
+        defer { broker.remove() }
+        try await broker.start()
+        let base = "http://127.0.0.1:\(broker.port)/weevent"
+        func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
+            let result = try await run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}"] + arguments)
+            let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        }
+        #expect(try await curl(["\(base)/rest/open?topic=door"]).body == "true")
+        // A form on another site posting a command.
+        let form = try await curl(["-H", "Origin: http://evil.example", "-H", "Sec-Fetch-Site: cross-site",
+                                   "--data", "topic=door&content=unlock", "\(base)/rest/publish"])
+        #expect(form.status == 403 && form.body.contains("100702"), "\(form)")
+        let image = try await curl(["-H", "Sec-Fetch-Site: cross-site", "\(base)/rest/close?topic=door"])
+        #expect(image.status == 403 && image.body.contains("100702"), "\(image)")
+        // A rebinding page: same-origin to itself, under its own name.
+        let rebound = try await curl(["-H", "Host: evil.example:\(broker.port)", "-H", "Origin: http://evil.example:\(broker.port)",
+                                      "-H", "Sec-Fetch-Site: same-origin", "--data", "topic=door&content=unlock", "\(base)/rest/publish"])
+        #expect(rebound.status == 403 && rebound.body.contains("100703"), "\(rebound)")
+        #expect(try await curl(["\(base)/rest/state?topic=door"]).body.contains("\"sequenceNumber\":0"), "nothing was published")
+        // The broker's own page, and curl.
+        let own = try await curl(["-H", "Origin: http://127.0.0.1:\(broker.port)", "-H", "Sec-Fetch-Site: same-origin",
+                                  "--data", "topic=door&content=lock", "\(base)/rest/publish"])
+        #expect(own.status == 200, "\(own)")
+        #expect(try await curl(["\(base)/rest/publish?topic=door&content=hello"]).status == 200)
+        #expect(try await curl(["-H", "Sec-Fetch-Site: cross-site", "\(base)/console/"]).status == 200)
+    }
 }
