@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Ledger
 import NIOCore
+import ServiceLifecycle
 import WeEvent
 
 /// `rest/request`: a device command and its reply in one call. The command is published as an
@@ -94,7 +95,10 @@ struct RequestRoutes {
             // Nobody reads this; the place is given back as the handler returns.
             return Response(status: .noContent)
         case .closed:
-            return try Self.failure(WeEventError(.shuttingDown), status: .serviceUnavailable, command: id)
+            let error = WeEventError(
+                .shuttingDown, message: "broker is shutting down; the command \(id) was sent and stays on the ledger, its reply was not awaited"
+            )
+            return try Self.failure(error, status: .serviceUnavailable, command: id)
         }
     }
 
@@ -133,7 +137,30 @@ struct RequestRoutes {
         // nothing more from the connection until it answers): it keeps its place until its
         // timeout, which `rest.request.max-timeout-ms` and `rest.request.max-count` bound.
         channel?.closeFuture.whenComplete { _ in tail.close() }
-        let outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
+        // At shutdown every waiting call answers at once (503 with its command's id) instead of
+        // holding the shutdown up until its timeout and then losing its answer with the connection.
+        let outcome = try await withGracefulShutdownHandler {
+            try await waitForReply(to: command, in: tail, until: deadline, channel: channel)
+        } onGracefulShutdown: {
+            tail.close()
+        }
+        guard case .timedOut = outcome else { return outcome }
+        // At the deadline the tail may not have read everything committed before it (a busy
+        // store, a batch not yet taken): a reply on the ledger is an answer, however late.
+        var cursor = tail.position
+        while true {
+            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
+            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
+            guard stored.scannedThrough > cursor else { return .timedOut }
+            cursor = stored.scannedThrough
+        }
+    }
+
+    /// Follows `tail` until a reply, the deadline, or the tail's closing (caller gone, shutdown).
+    private static func waitForReply(
+        to command: CorrelatedCommand, in tail: EventTail, until deadline: ContinuousClock.Instant, channel: (any Channel)?
+    ) async throws -> Outcome {
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 // The tail reads what is stored first, then follows the commits.
                 while let batch = try await tail.next() {
@@ -165,16 +192,6 @@ struct RequestRoutes {
             }
             if outcomes.contains(where: { if case .timedOut = $0 { true } else { false } }) { return .timedOut }
             return outcomes.first ?? .closed
-        }
-        guard case .timedOut = outcome else { return outcome }
-        // At the deadline the tail may not have read everything committed before it (a busy
-        // store, a batch not yet taken): a reply on the ledger is an answer, however late.
-        var cursor = tail.position
-        while true {
-            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
-            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
-            guard stored.scannedThrough > cursor else { return .timedOut }
-            cursor = stored.scannedThrough
         }
     }
 

@@ -53,4 +53,35 @@ struct ShutdownTests {
         // The broker still serves everyone else.
         #expect(try await http("\(broker.baseURL)/admin/health").status == 200)
     }
+
+    /// A rest/request waiting for its reply at SIGTERM answers at once: 503 with the command's
+    /// id, so its caller knows the command went out and does not send it again. It used to get
+    /// nothing, after the whole shutdown timeout.
+    @Test func aWaitingRequestAnswersAtShutdownWithItsCommandsId() async throws {
+        let broker = try BrokerProcess(extraConfig: "server.shutdown-timeout-ms=20000")
+        defer { broker.remove() }
+        try await broker.start()
+        for topic in ["cmd", "reply"] { #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true") }
+        let call = try Child("/usr/bin/curl", [
+            "-s", "-w", "\n%{http_code} %{time_total}",
+            "\(broker.baseURL)/rest/request?topic=cmd&replyTopic=reply&timeout=60000&content=%7B%22reqId%22%3A%2242%22%7D",
+        ])
+        // The command is on the ledger: the call waits for its reply.
+        #expect(await eventually(within: .seconds(20)) {
+            ((try? await http("\(broker.baseURL)/rest/state?topic=cmd"))?.object["sequenceNumber"] as? Int) == 1
+        })
+        try await Task.sleep(for: .milliseconds(300))
+        let signalled = ContinuousClock.now
+        broker.kill(signal: SIGTERM)
+        let result = await call.wait()
+        let answeredAfter = ContinuousClock.now - signalled
+        let lines = result.stdout.split(separator: "\n")
+        let body = lines.dropLast().joined(separator: "\n")
+        print("rest/request at SIGTERM: answered after \(answeredAfter): \(result.stdout)")
+        #expect(lines.last?.hasPrefix("503 ") == true, "\(result.stdout)")
+        #expect(body.contains("\"code\":200002"), "\(body)")
+        #expect(body.contains("\"requestEventId\":\""), "\(body)")
+        #expect(answeredAfter < .seconds(10), "answered only after \(answeredAfter)")
+        #expect(await broker.waitForExit() == 0)
+    }
 }
