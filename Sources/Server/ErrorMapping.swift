@@ -54,6 +54,9 @@ extension ErrorCode {
         case .mqttNotConfigured, .invalidInputParam: 400
         case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests: 503
         case .replyTimeout: 504
+        case .requestReadTimeout: 408
+        case .requestLineTooLong: 414
+        case .requestHeadersTooLarge: 431
         case .unknownError: 500
         default: rawValue < 200_000 ? 400 : 500
         }

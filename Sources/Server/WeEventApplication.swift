@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -31,7 +32,12 @@ public enum WeEventApplication {
         let idle = TimeAmount.milliseconds(Int64(services.configuration.serverIdleTimeoutMilliseconds))
         return Application(
             router: router(services),
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: HTTPServerBuilder { responder in
+                DeadlineHTTP1Channel(
+                    responder: responder, idleTimeout: idle,
+                    readTimeout: .milliseconds(Int64(services.configuration.serverReadTimeoutMilliseconds))
+                )
+            },
             configuration: .init(
                 address: .hostname(services.configuration.serverHost, port: services.configuration.serverPort),
                 serverName: "weevent"

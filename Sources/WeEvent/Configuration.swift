@@ -25,6 +25,8 @@ public struct Configuration: Sendable, Equatable {
     /// `server.idle-timeout-ms`: a connection that sends nothing for this long while the broker
     /// waits for its request (a stalled body, an idle keep-alive) is closed.
     public var serverIdleTimeoutMilliseconds = 60_000
+    /// `server.read-timeout-ms`: the longest a request may take from its first byte to its body's end.
+    public var serverReadTimeoutMilliseconds = 10_000
     /// `server.shutdown-timeout-ms`: after SIGTERM, the longest the broker lets requests, streams
     /// and deliveries finish before it cancels them; it exits shortly after either way.
     public var serverShutdownTimeoutMilliseconds = 10_000
@@ -130,6 +132,9 @@ public struct Configuration: Sendable, Equatable {
         serverPort = try reader.int("server.port", default: serverPort, in: 1...65535)
         serverIdleTimeoutMilliseconds = try reader.int(
             "server.idle-timeout-ms", default: serverIdleTimeoutMilliseconds, in: 100...86_400_000
+        )
+        serverReadTimeoutMilliseconds = try reader.int(
+            "server.read-timeout-ms", default: serverReadTimeoutMilliseconds, in: 100...3_600_000
         )
         serverShutdownTimeoutMilliseconds = try reader.int(
             "server.shutdown-timeout-ms", default: serverShutdownTimeoutMilliseconds, in: 0...3_600_000

@@ -48,6 +48,14 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case crossSiteRefused = 100702
     /// Ours: a browser named a host that is not in `server.allowed-hosts` (DNS rebinding).
     case hostNotAllowed = 100703
+    /// Ours: a request's head and body did not arrive within `server.read-timeout-ms` (HTTP 408).
+    case requestReadTimeout = 100900
+    /// Ours: the request line is longer than the HTTP parser takes (HTTP 414).
+    case requestLineTooLong = 100901
+    /// Ours: the request's headers are larger than the HTTP parser takes (HTTP 431).
+    case requestHeadersTooLarge = 100902
+    /// Ours: the HTTP parser could not read the request (HTTP 400).
+    case requestMalformed = 100903
     /// Ours: rest/request's correlation path is malformed, or the command's content cannot carry a value there.
     case correlationInvalid = 100800
     /// Ours: rest/request's timeout is not an integer in 1...`rest.request.max-timeout-ms`.
@@ -104,6 +112,10 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .accessTokenInvalid: "access token is missing or invalid"
         case .crossSiteRefused: "cross-site request refused"
         case .hostNotAllowed: "host is not in server.allowed-hosts"
+        case .requestReadTimeout: "request not received within server.read-timeout-ms"
+        case .requestLineTooLong: "request line too long"
+        case .requestHeadersTooLarge: "request headers too large"
+        case .requestMalformed: "malformed HTTP request"
         case .correlationInvalid: "invalid correlation path or value"
         case .requestTimeoutInvalid: "timeout should be an integer in [1, rest.request.max-timeout-ms]"
         case .shuttingDown: "broker is shutting down"

@@ -73,7 +73,10 @@ import WeEvent
             _ = try await fixture.ledger.open(topic: "small")
             let binding = inbound("small", filter: "small")
             // The log's table vanishes under it (a damaged or tampered file): every write fails.
-            let other = try DatabaseQueue(path: fixture.rejected.path)
+            // Waits for the log's own writes (its retries) instead of failing with "database is locked".
+            var waiting = GRDB.Configuration()
+            waiting.busyMode = .timeout(30)
+            let other = try DatabaseQueue(path: fixture.rejected.path, configuration: waiting)
             try await other.write { try $0.execute(sql: "ALTER TABLE rejected RENAME TO hidden") }
             let acks = AckRecorder()
             let running = Task {

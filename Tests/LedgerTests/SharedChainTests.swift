@@ -210,7 +210,8 @@ import WeEvent
     /// verify passes, positions without a gap.
     @Test func aCommitThatFailedAfterTheDeadlineLeavesNoPhantomHead() async throws {
         try await withKeptLocation(.postgresql) { schema in
-            try await withLedger(.postgresql, keep: schema, timeout: .seconds(2)) { a, _ in
+            // A deadline short enough for a test, long enough for the other writes of a loaded full run.
+            try await withLedger(.postgresql, keep: schema, timeout: .seconds(8)) { a, _ in
                 try await withLedger(.postgresql, keep: schema) { b, _ throws in
                     let first = try #require(a as? PostgresLedger)
                     let logger = first.logger
@@ -223,7 +224,7 @@ import WeEvent
                             first.faultBeforeCommit.withLock { $0 = nil }
                             // Not cancelled with the transaction's body when the deadline gives up on it.
                             try await Task {
-                                try await Task.sleep(for: .seconds(3))  // past the 2 s deadline
+                                try await Task.sleep(for: .seconds(9))  // past the 8 s deadline
                                 // The connection is lost before COMMIT...
                                 _ = try? await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: logger).collect()
                                 // ...and meanwhile another instance writes the next version, which this one hears of.
