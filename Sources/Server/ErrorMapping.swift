@@ -52,7 +52,7 @@ extension ErrorCode {
         case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
-        case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests: 503
+        case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests, .tooManyConnections: 503
         case .replyTimeout: 504
         case .requestReadTimeout: 408
         case .requestLineTooLong: 414

@@ -10,13 +10,20 @@ import WeEvent
 /// Client mistakes keep their code; anything unexpected is 200000 with the detail in the log only.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = WeEventRequestContext
+    /// A client can make the broker refuse as often as it likes: those refusals are notices, at
+    /// most one line every ten seconds, not errors.
+    let refusals = RateLimitedLog()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
             let answer = ClientError(for: error, path: request.uri.path)
-            if answer.isServerFault {
+            if [.tooManyStreams, .tooManyRequests, .tooManyConnections].contains(answer.error.code) {
+                refusals.notice(context.logger, "refused a call: no place left", metadata: [
+                    "path": "\(request.uri.path)", "reason": "\(answer.error.message)",
+                ])
+            } else if answer.isServerFault {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])
             } else {
                 context.logger.debug("request rejected", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])

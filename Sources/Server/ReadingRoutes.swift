@@ -30,11 +30,18 @@ struct ReadingRoutes {
     /// rest/stream, rest/events, rest/proof, rest/subscribe, rest/unSubscribe, admin/listSubscription.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let gate = AdmissionGate(limit: configuration.streamMaxCount) { limit in
-            WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
+        let gate = AdmissionGate(limit: configuration.streamMaxCount, perClient: configuration.streamMaxPerClient) { refused in
+            switch refused {
+            case .total(let limit):
+                WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
+            case .client(let client, let limit):
+                WeEventError(.tooManyStreams, message: "too many streams from \(client): rest.stream.max-per-client (\(limit)) are open; retry later")
+            }
         }
+        let proxies = TrustedProxies(configuration.trustedProxies)
         routes.get("rest/stream") { request, context in
-            try await stream(request, gate: gate, channel: context.channel, logger: context.logger)
+            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
+            return try await stream(request, gate: gate, client: client, channel: context.channel, logger: context.logger)
         }
         let api = Endpoints(routes, configuration)
         api.add("rest/events") { p in
@@ -112,7 +119,9 @@ struct ReadingRoutes {
 
     /// At most `rest.stream.max-count` streams at once (200003, HTTP 503, past it); a stream
     /// whose client takes no data for `rest.stream.write-timeout-ms` is closed.
-    private func stream(_ request: Request, gate: AdmissionGate, channel: any Channel, logger: Logger) async throws -> Response {
+    private func stream(
+        _ request: Request, gate: AdmissionGate, client: IPAddress?, channel: any Channel, logger: Logger
+    ) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
@@ -126,7 +135,7 @@ struct ReadingRoutes {
         }
         // The place is held by the body: freed when the stream ends, or when the response goes
         // unwritten (the client left before the head could be sent) and is dropped.
-        let place = try gate.enter()
+        let place = try gate.enter(client: client)
         // Registered now, so nothing committed from here on can be missed.
         let tail = ledger.tail(after: start, matching: filter)
         let writeTimeout = Duration.milliseconds(configuration.streamWriteTimeoutMilliseconds)

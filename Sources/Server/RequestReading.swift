@@ -47,9 +47,11 @@ enum RequestReadingRefusal {
     case lineTooLong
     case headersTooLarge
     case malformed
+    case tooManyConnections(Int)
 
     var status: (code: Int, reason: String) {
         switch self {
+        case .tooManyConnections: (503, "Service Unavailable")
         case .timedOut: (408, "Request Timeout")
         case .lineTooLong: (414, "URI Too Long")
         case .headersTooLarge: (431, "Request Header Fields Too Large")
@@ -64,6 +66,11 @@ enum RequestReadingRefusal {
         case .lineTooLong: WeEventError(.requestLineTooLong)
         case .headersTooLarge: WeEventError(.requestHeadersTooLarge)
         case .malformed: WeEventError(.requestMalformed)
+        case .tooManyConnections(let limit):
+            WeEventError(
+                .tooManyConnections,
+                message: "too many connections from this client: server.max-connections-per-client (\(limit)) are open; retry later"
+            )
         }
     }
 
@@ -207,23 +214,65 @@ final class RequestReadEnd: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Hummingbird's HTTP/1.1 channel with the two handlers above.
-struct DeadlineHTTP1Channel: ServerChildChannel {
+/// Gives a connection's place back (`server.max-connections-per-client`) when it closes.
+final class ConnectionSlot: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let count: ConnectionCount
+    private let client: String
+    private var held = true
+
+    init(count: ConnectionCount, client: String) {
+        self.count = count
+        self.client = client
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        giveBack()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { giveBack() }
+
+    private func giveBack() {
+        if held { count.leave(client) }
+        held = false
+    }
+}
+
+/// Hummingbird's HTTP/1.1 channel with the handlers above, and a bound on the connections one
+/// client address has open.
+struct GuardedHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
     let readTimeout: TimeAmount
+    let connections: ConnectionCount
+    let refusals: RateLimitedLog
 
-    init(responder: @escaping HTTPChannelHandler.Responder, idleTimeout: TimeAmount, readTimeout: TimeAmount) {
+    init(
+        responder: @escaping HTTPChannelHandler.Responder, idleTimeout: TimeAmount, readTimeout: TimeAmount,
+        connections: ConnectionCount, refusals: RateLimitedLog
+    ) {
         inner = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestReadEnd()], idleTimeout: idleTimeout))
         self.readTimeout = readTimeout
+        self.connections = connections
+        self.refusals = refusals
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        let timeout = readTimeout
+        let timeout = readTimeout, connections = self.connections, refusals = self.refusals
         return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let end = try channel.pipeline.syncOperations.handler(type: RequestReadEnd.self)
             try channel.pipeline.syncOperations.addHandler(
                 RequestReadDeadline(state: end.state, timeout: timeout, logger: logger), position: .first
             )
+            let client = channel.remoteAddress?.ipAddress ?? "unknown"
+            if connections.enter(client) {
+                try channel.pipeline.syncOperations.addHandler(ConnectionSlot(count: connections, client: client), position: .first)
+            } else {
+                refusals.notice(logger, "refused a connection: the client has too many open", metadata: [
+                    "client": "\(client)", "limit": "\(connections.perClient)",
+                ])
+                end.state.answer?(.tooManyConnections(connections.perClient))
+            }
             return value
         }
     }

@@ -15,6 +15,7 @@ struct RequestRoutes {
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
     let gate: AdmissionGate
+    let proxies: TrustedProxies
     /// Runs after the command is stored and before the reply is looked for (tests: a device
     /// that answers before the call waits).
     let afterPublish: (@Sendable (EventID) async throws -> Void)?
@@ -23,9 +24,18 @@ struct RequestRoutes {
         ledgers = services.ledgers
         configuration = services.configuration
         afterPublish = services.afterRequestPublished
-        gate = AdmissionGate(limit: services.configuration.requestMaxCount) { limit in
-            WeEventError(.tooManyRequests, message: "too many requests waiting for replies: rest.request.max-count (\(limit)); retry later")
+        gate = AdmissionGate(limit: services.configuration.requestMaxCount, perClient: services.configuration.requestMaxPerClient) { refused in
+            switch refused {
+            case .total(let limit):
+                WeEventError(.tooManyRequests, message: "too many requests waiting for replies: rest.request.max-count (\(limit)); retry later")
+            case .client(let client, let limit):
+                WeEventError(
+                    .tooManyRequests,
+                    message: "too many requests from \(client) waiting for replies: rest.request.max-per-client (\(limit)); retry later"
+                )
+            }
         }
+        proxies = TrustedProxies(services.configuration.trustedProxies)
     }
 
     /// GET and POST, like `Endpoints.add`, but with the connection, whose closing ends the wait.
@@ -33,14 +43,17 @@ struct RequestRoutes {
         let routes = RouteCollection(context: Context.self)
         let limit = configuration.maxFormBodyBytes
         let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
-            try await self.request(try await RequestParameters.collect(request, maxBodyBytes: limit), channel: context.channel)
+            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
+            return try await self.request(
+                try await RequestParameters.collect(request, maxBodyBytes: limit), client: client, channel: context.channel
+            )
         }
         routes.get("rest/request", use: responder)
         routes.post("rest/request", use: responder)
         return routes
     }
 
-    private func request(_ p: RequestParameters, channel: any Channel) async throws -> Response {
+    private func request(_ p: RequestParameters, client: IPAddress?, channel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
         let topic = try Validation.topic(p["topic"])
         let replyTopic = try Self.replyTopic(p["replyTopic"])
@@ -55,7 +68,7 @@ struct RequestRoutes {
         guard try await ledger.exists(topic: replyTopic) else {
             throw WeEventError(.topicNotExist, message: "replyTopic '\(replyTopic)' does not exist; open it first")
         }
-        let place = try gate.enter()
+        let place = try gate.enter(client: client)
         defer { place.release() }
 
         let id = try await ledger.publish(NewEvent(topic: topic, content: command.content, extensions: extensions))

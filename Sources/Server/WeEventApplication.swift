@@ -32,10 +32,11 @@ public enum WeEventApplication {
         let idle = TimeAmount.milliseconds(Int64(services.configuration.serverIdleTimeoutMilliseconds))
         return Application(
             router: router(services),
-            server: HTTPServerBuilder { responder in
-                DeadlineHTTP1Channel(
+            server: HTTPServerBuilder { [connections = ConnectionCount(perClient: services.configuration.serverMaxConnectionsPerClient)] responder in
+                GuardedHTTP1Channel(
                     responder: responder, idleTimeout: idle,
-                    readTimeout: .milliseconds(Int64(services.configuration.serverReadTimeoutMilliseconds))
+                    readTimeout: .milliseconds(Int64(services.configuration.serverReadTimeoutMilliseconds)),
+                    connections: connections, refusals: RateLimitedLog()
                 )
             },
             configuration: .init(

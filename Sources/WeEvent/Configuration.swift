@@ -27,6 +27,8 @@ public struct Configuration: Sendable, Equatable {
     public var serverIdleTimeoutMilliseconds = 60_000
     /// `server.read-timeout-ms`: the longest a request may take from its first byte to its body's end.
     public var serverReadTimeoutMilliseconds = 10_000
+    /// `server.max-connections-per-client`: the most HTTP connections one address has open at once.
+    public var serverMaxConnectionsPerClient = 512
     /// `server.shutdown-timeout-ms`: after SIGTERM, the longest the broker lets requests, streams
     /// and deliveries finish before it cancels them; it exits shortly after either way.
     public var serverShutdownTimeoutMilliseconds = 10_000
@@ -52,6 +54,8 @@ public struct Configuration: Sendable, Equatable {
     public var proofMaxLinks = 1000
     /// `rest.stream.max-count`: the most rest/stream connections open at once.
     public var streamMaxCount = 1000
+    /// `rest.stream.max-per-client`: the most rest/stream connections one client has open at once.
+    public var streamMaxPerClient = 250
     /// `rest.filter.max-items`: the most topics and patterns one topic filter may list.
     public var filterMaxItems = TopicFilter.defaultMaxItems
     /// `rest.stream.write-timeout-ms`: a stream whose client takes no data for this long is closed.
@@ -62,6 +66,8 @@ public struct Configuration: Sendable, Equatable {
     public var requestDefaultTimeoutMilliseconds = 5000
     /// `rest.request.max-count`: the most rest/request calls waiting for replies at once.
     public var requestMaxCount = 1000
+    /// `rest.request.max-per-client`: the most rest/request calls of one client waiting at once.
+    public var requestMaxPerClient = 250
 
     // Callback subscriptions
     /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
@@ -136,6 +142,9 @@ public struct Configuration: Sendable, Equatable {
         serverReadTimeoutMilliseconds = try reader.int(
             "server.read-timeout-ms", default: serverReadTimeoutMilliseconds, in: 100...3_600_000
         )
+        serverMaxConnectionsPerClient = try reader.int(
+            "server.max-connections-per-client", default: serverMaxConnectionsPerClient, in: 1...1_000_000
+        )
         serverShutdownTimeoutMilliseconds = try reader.int(
             "server.shutdown-timeout-ms", default: serverShutdownTimeoutMilliseconds, in: 0...3_600_000
         )
@@ -177,6 +186,7 @@ public struct Configuration: Sendable, Equatable {
         extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
         proofMaxLinks = try reader.int("rest.proof.max-links", default: proofMaxLinks, in: 1...1_000_000)
         streamMaxCount = try reader.int("rest.stream.max-count", default: streamMaxCount, in: 1...1_000_000)
+        streamMaxPerClient = try reader.int("rest.stream.max-per-client", default: streamMaxPerClient, in: 1...1_000_000)
         filterMaxItems = try reader.int("rest.filter.max-items", default: filterMaxItems, in: 1...10_000)
         streamWriteTimeoutMilliseconds = try reader.int(
             "rest.stream.write-timeout-ms", default: streamWriteTimeoutMilliseconds, in: 100...3_600_000
@@ -189,6 +199,7 @@ public struct Configuration: Sendable, Equatable {
             in: 1...requestMaxTimeoutMilliseconds
         )
         requestMaxCount = try reader.int("rest.request.max-count", default: requestMaxCount, in: 1...1_000_000)
+        requestMaxPerClient = try reader.int("rest.request.max-per-client", default: requestMaxPerClient, in: 1...1_000_000)
     }
 
     private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {

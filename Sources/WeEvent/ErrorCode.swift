@@ -66,6 +66,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case invalidInputParam = 200001
     /// Ours: `rest.stream.max-count` streams are open.
     case tooManyStreams = 200003
+    /// Ours: the client has `server.max-connections-per-client` connections open already.
+    case tooManyConnections = 200004
     case zookeeperError = 200400
     /// Ours: the ledger's store (PostgreSQL) could not be reached or failed; nothing was acknowledged.
     case ledgerStoreError = 200500
@@ -121,6 +123,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
         case .tooManyStreams: "too many streams (rest.stream.max-count), retry later"
+        case .tooManyConnections: "too many connections from this client (server.max-connections-per-client), retry later"
         case .invalidInputParam: "invalid input param"
         case .zookeeperError: "access zookeeper failed"
         case .ledgerStoreError: "access ledger store failed, retry later"

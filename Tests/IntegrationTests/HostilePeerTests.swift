@@ -106,4 +106,99 @@ import TestSupport
         #expect(try await curl(["\(base)/rest/publish?topic=door&content=hello"]).status == 200)
         #expect(try await curl(["-H", "Sec-Fetch-Site: cross-site", "\(base)/console/"]).status == 200)
     }
+
+    /// One client opening stream after stream, or connection after connection, takes its own
+    /// places and no more: another client still gets in, and the refusals are notices, a line
+    /// every ten seconds, not an error per refusal.
+    @Test func oneClientCannotTakeEveryPlace() async throws {
+        let broker = try BrokerProcess(extraConfig: """
+            rest.stream.max-count=20
+            rest.stream.max-per-client=3
+            server.max-connections-per-client=6
+            """)
+        defer { broker.remove() }
+        try await broker.start()
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=s").text == "true")
+        let path = "/weevent/rest/stream?topic=s"
+        var streams: [RawHTTP] = []
+        defer { for stream in streams { stream.close() } }
+        for _ in 0..<3 {
+            let stream = try RawHTTP(port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(stream.read(until: "weevent stream").contains("weevent stream"))
+            streams.append(stream)
+        }
+        for _ in 0..<10 {
+            let refused = try RawHTTP(port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let answer = refused.read(until: "}")
+            refused.close()
+            #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer)")
+            #expect(answer.contains("\"code\":200003") && answer.contains("rest.stream.max-per-client"), "\(answer)")
+        }
+        // Another address of this machine is another client.
+        if let other = nonLoopbackIPv4() {
+            let stream = try RawHTTP(host: other, port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(stream.read(until: "weevent stream").contains("weevent stream"), "a stream from \(other)")
+            streams.append(stream)
+        }
+        // Connections: three streams hold three; three more idle ones fill the six; the next is refused at once.
+        var idle: [RawHTTP] = []
+        defer { for connection in idle { connection.close() } }
+        for _ in 0..<3 { idle.append(try RawHTTP(port: broker.port, request: "")) }
+        try await Task.sleep(for: .milliseconds(300))
+        let seventh = try RawHTTP(port: broker.port, request: "")
+        let refusal = seventh.read(until: "}")
+        seventh.close()
+        #expect(refusal.hasPrefix("HTTP/1.1 503") && refusal.contains("\"code\":200004"), "\(refusal)")
+        idle.removeLast().close()
+        try await Task.sleep(for: .milliseconds(300))
+        let again = try RawHTTP(port: broker.port, request: "GET /weevent/admin/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(again.read(until: "}").hasPrefix("HTTP/1.1 200"))
+        again.close()
+        let log = broker.log()
+        #expect(log.split(separator: "\n").filter { $0.contains(" error ") && $0.contains("too many") }.isEmpty, "refusals logged as errors")
+        let refusalLines = log.split(separator: "\n").filter { $0.contains("refused a call: no place left") }
+        #expect(refusalLines.count >= 1 && refusalLines.count <= 2, "\(refusalLines.count) log lines for 10 refusals")
+        #expect(refusalLines.allSatisfy { $0.contains("notice") })
+    }
+}
+
+/// A blocking TCP client for exact HTTP exchanges (a request written as bytes, the answer read
+/// as text).
+final class RawHTTP: @unchecked Sendable {
+    // @unchecked: used from one test task at a time.
+    private let fd: Int32
+
+    init(host: String = "127.0.0.1", port: Int, request: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BrokerError("no socket") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Foundation.close(fd)
+            throw BrokerError("cannot connect to \(host):\(port)")
+        }
+        let bytes = Array(request.utf8)
+        if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+    }
+
+    /// What arrives until `marker` is in it, the connection ends, or 10 s pass.
+    func read(until marker: String) -> String {
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !text.contains(marker) {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            text += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        return text
+    }
+
+    func close() { Foundation.close(fd) }
 }
