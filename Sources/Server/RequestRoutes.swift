@@ -1,3 +1,4 @@
+import Bridge
 import Foundation
 import Hummingbird
 import Ledger
@@ -16,6 +17,7 @@ struct RequestRoutes {
     let configuration: WeEvent.Configuration
     let gate: AdmissionGate
     let proxies: TrustedProxies
+    let bindings: BindingService?
     /// Runs after the command is stored and before the reply is looked for (tests: a device
     /// that answers before the call waits).
     let afterPublish: (@Sendable (EventID) async throws -> Void)?
@@ -36,6 +38,7 @@ struct RequestRoutes {
             }
         }
         proxies = TrustedProxies(services.configuration.trustedProxies)
+        bindings = services.bindings
     }
 
     /// GET and POST, like `Endpoints.add`, but with the connection, whose closing ends the wait.
@@ -68,6 +71,7 @@ struct RequestRoutes {
         guard try await ledger.exists(topic: replyTopic) else {
             throw WeEventError(.topicNotExist, message: "replyTopic '\(replyTopic)' does not exist; open it first")
         }
+        let bridgedOnly = try await repliesMustComeFromTheBridge(replyTopic, in: ledger.groupID)
         let place = try gate.enter(client: client)
         defer { place.release() }
 
@@ -80,7 +84,8 @@ struct RequestRoutes {
             // From the command's own position: a reply stored before this point is found in the store.
             let position = try await ledger.position(of: id)
             outcome = try await Self.reply(
-                to: command, on: replyTopic, after: position, in: ledger, until: started + .milliseconds(timeout), channel: channel
+                to: command, on: replyTopic, after: position, in: ledger, until: started + .milliseconds(timeout),
+                bridgedOnly: bridgedOnly, channel: channel
             )
         } catch {
             let answer = ClientError(for: error, path: "rest/request")
@@ -115,6 +120,18 @@ struct RequestRoutes {
         }
     }
 
+    /// Whether only events the inbound bridge stored answer a call on `replyTopic`: when the topic
+    /// has an inbound binding (the device answers through MQTT) and
+    /// `rest.request.bridged-replies-only` is on. Anyone may publish on a topic over REST, and the
+    /// command with its correlation value is readable by anyone who follows its topic; an event
+    /// the bridge stored carries `weevent-mqtt-topic`, which no client can set.
+    private func repliesMustComeFromTheBridge(_ replyTopic: String, in group: String) async throws -> Bool {
+        guard configuration.requestBridgedRepliesOnly, let bindings else { return false }
+        return try await bindings.store.bindings().contains {
+            $0.direction == .inbound && $0.groupId == group && $0.topic == replyTopic
+        }
+    }
+
     /// A WeEvent error with the id of the command that was sent all the same.
     static func failure(_ error: WeEventError, status: HTTPResponse.Status, command: EventID) throws -> Response {
         try JSONBody.response(FailureBody(code: error.code.rawValue, message: error.message, requestEventId: command.description), status: status)
@@ -140,8 +157,11 @@ struct RequestRoutes {
     /// caller's connection closes.
     static func reply(
         to command: CorrelatedCommand, on replyTopic: String, after position: UInt64, in ledger: any EventLedger,
-        until deadline: ContinuousClock.Instant, channel: (any Channel)? = nil
+        until deadline: ContinuousClock.Instant, bridgedOnly: Bool = false, channel: (any Channel)? = nil
     ) async throws -> Outcome {
+        let answers: @Sendable (Event) -> Bool = { event in
+            command.isAnswered(by: event.content) && (!bridgedOnly || event.extensions[Validation.mqttTopicExtension] != nil)
+        }
         let filter = try TopicFilter.parse(replyTopic)
         let tail = ledger.tail(after: position, matching: filter)
         defer { tail.close() }
@@ -153,7 +173,7 @@ struct RequestRoutes {
         // At shutdown every waiting call answers at once (503 with its command's id) instead of
         // holding the shutdown up until its timeout and then losing its answer with the connection.
         let outcome = try await withGracefulShutdownHandler {
-            try await waitForReply(to: command, in: tail, until: deadline, channel: channel)
+            try await waitForReply(answeredBy: answers, in: tail, until: deadline, channel: channel)
         } onGracefulShutdown: {
             tail.close()
         }
@@ -163,7 +183,7 @@ struct RequestRoutes {
         var cursor = tail.position
         while true {
             let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
-            if let reply = stored.events.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
+            if let reply = stored.events.first(where: { answers($0.event) }) { return .reply(reply.event) }
             guard stored.scannedThrough > cursor else { return .timedOut }
             cursor = stored.scannedThrough
         }
@@ -171,13 +191,14 @@ struct RequestRoutes {
 
     /// Follows `tail` until a reply, the deadline, or the tail's closing (caller gone, shutdown).
     private static func waitForReply(
-        to command: CorrelatedCommand, in tail: EventTail, until deadline: ContinuousClock.Instant, channel: (any Channel)?
+        answeredBy answers: @escaping @Sendable (Event) -> Bool, in tail: EventTail, until deadline: ContinuousClock.Instant,
+        channel: (any Channel)?
     ) async throws -> Outcome {
         try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 // The tail reads what is stored first, then follows the commits.
                 while let batch = try await tail.next() {
-                    if let reply = batch.first(where: { command.isAnswered(by: $0.event.content) }) { return .reply(reply.event) }
+                    if let reply = batch.first(where: { answers($0.event) }) { return .reply(reply.event) }
                 }
                 // Closed by the deadline below, by the caller leaving, or by the ledger shutting down.
                 if ContinuousClock.now >= deadline { return .timedOut }

@@ -68,6 +68,9 @@ public struct Configuration: Sendable, Equatable {
     public var requestMaxCount = 1000
     /// `rest.request.max-per-client`: the most rest/request calls of one client waiting at once.
     public var requestMaxPerClient = 250
+    /// `rest.request.bridged-replies-only`: when `replyTopic` has an inbound binding, only events
+    /// the bridge stored (from the device) are replies.
+    public var requestBridgedRepliesOnly = true
 
     // Callback subscriptions
     /// `subscription.max-count`: how many callback subscriptions the broker keeps at most.
@@ -200,6 +203,7 @@ public struct Configuration: Sendable, Equatable {
         )
         requestMaxCount = try reader.int("rest.request.max-count", default: requestMaxCount, in: 1...1_000_000)
         requestMaxPerClient = try reader.int("rest.request.max-per-client", default: requestMaxPerClient, in: 1...1_000_000)
+        requestBridgedRepliesOnly = try reader.bool("rest.request.bridged-replies-only", default: requestBridgedRepliesOnly)
     }
 
     private mutating func readMQTT(_ reader: Reader) throws(ConfigurationError) {
@@ -319,6 +323,16 @@ private final class Reader {
         guard let entry = values[key] else { return value }
         if nonEmpty && entry.value.isEmpty { throw error(key, "must not be empty") }
         return entry.value
+    }
+
+    func bool(_ key: String, default value: Bool) throws(ConfigurationError) -> Bool {
+        read.insert(key)
+        guard let entry = values[key] else { return value }
+        switch entry.value.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw error(key, "'\(entry.value)' is not true or false")
+        }
     }
 
     func int(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

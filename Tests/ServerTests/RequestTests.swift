@@ -152,4 +152,32 @@ import WeEvent
             #expect(reply.object["correlationValue"] as? String == "late-1")
         }
     }
+
+    /// When the reply topic is bound inbound (the device answers through MQTT), an event anyone
+    /// published over REST with the right correlation value is not the device's reply: only one
+    /// the bridge stored (it carries weevent-mqtt-topic, which no client can set) answers. With
+    /// rest.request.bridged-replies-only=false, any event does, as without a binding.
+    @Test(arguments: [true, false]) func aReplyOnABoundReplyTopicMustComeFromTheBridge(_ bridgedOnly: Bool) async throws {
+        try await withTestBroker(configure: { $0.requestBridgedRepliesOnly = bridgedOnly }, bridge: true, afterRequestPublished: { id, ledgers in
+            let command = try await ledgers.ledger("1").event(id: id)
+            let value = try #require(CorrelationPath.defaults[1].value(in: command.content))
+            // Someone on the REST side, who read the command on its topic, answers first...
+            try await Self.reply(#"{"reqId":"\#(value)","state":"forged"}"#, to: ledgers)
+            // ...then the device, through the bridge.
+            _ = try await ledgers.ledger("1").publish(NewEvent(
+                topic: "replies", content: Array(#"{"reqId":"\#(value)","state":"from the device"}"#.utf8),
+                extensions: [Validation.mqttTopicExtension: "devices/reply"]
+            ))
+        }) { client, _ in
+            try await Self.open(client, "commands", "replies")
+            #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=replies&mqttTopic=devices/reply").body == "true")
+            // A client cannot pose as the bridge.
+            try await client.expectError("/weevent/rest/publish?topic=replies&content=x&weevent-mqtt-topic=devices/reply", code: 100206)
+            let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=5000&content=%7B%22reqId%22%3A%2242%22%7D")
+            #expect(reply.status == 200, "\(reply.body)")
+            let content = ((reply.object["reply"] as? [String: Any])?["content"] as? String).flatMap { Data(base64Encoded: $0) }
+            let state = content.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["state"] as? String
+            #expect(state == (bridgedOnly ? "from the device" : "forged"))
+        }
+    }
 }
