@@ -32,7 +32,7 @@ public final class LocalBindingStore: BindingStore {
     }
 
     public init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try PrivateFiles.directory(directory)
         path = directory + "/bindings.json"
         var initial = State()
         if FileManager.default.fileExists(atPath: path) {
@@ -109,7 +109,7 @@ public final class LocalBindingStore: BindingStore {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(bindings)
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw BindingFileError(path: temporary, reason: "cannot open for writing: errno \(errno)") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0

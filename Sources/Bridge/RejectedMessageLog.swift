@@ -54,8 +54,7 @@ public final class RejectedMessageLog: Sendable {
     private let onDrop: @Sendable (Int) -> Void
 
     public init(directory: String, maxBytes: Int = 64 << 20, onDrop: @escaping @Sendable (Int) -> Void = { _ in }) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = directory + "/mqtt-rejected.sqlite"
+        path = try PrivateFiles.file("mqtt-rejected.sqlite", in: directory)
         self.maxBytes = maxBytes
         self.onDrop = onDrop
         var config = GRDB.Configuration()

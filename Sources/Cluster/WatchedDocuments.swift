@@ -69,6 +69,40 @@ public struct WatchedDocuments<Document: Codable & Sendable>: Sendable {
         }
     }
 
+    /// Creates the document at `path` (a new node) unless `limit` documents exist: the count
+    /// and the creation hold together across instances. The root's version is read with the
+    /// count and the root is bumped only at that version; when another writer changed the set
+    /// meanwhile the node is removed again and everything is counted anew. False when full.
+    public func add(_ path: String, _ document: Document, limit: Int) async throws -> Bool {
+        try await coordinator.request { client in
+            while true {
+                let version: Int32
+                do {
+                    version = try await client.get(root).stat.version
+                } catch let error as ZooKeeperError where error.code == .noNode {
+                    try await client.ensurePath(root, acl: coordinator.acl)
+                    continue
+                }
+                var count = 0
+                for folder in folders {
+                    do {
+                        count += try await client.children(folder.isEmpty ? root : "\(root)/\(folder)").count
+                    } catch let error as ZooKeeperError where error.code == .noNode {
+                        continue
+                    }
+                }
+                guard count < limit else { return false }
+                try await create(path, data: Self.encode(document), client: client)
+                do {
+                    try await client.set(root, data: Array("\(Date().timeIntervalSince1970)".utf8), version: version)
+                    return true
+                } catch let error as ZooKeeperError where error.code == .badVersion {
+                    try? await client.delete(path)  // another writer came first: count again
+                }
+            }
+        }
+    }
+
     /// Removes the document at `path`; false if there was none.
     @discardableResult
     public func remove(_ path: String) async throws -> Bool {

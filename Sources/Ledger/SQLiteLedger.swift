@@ -31,14 +31,14 @@ public final class SQLiteLedger: EventLedger {
         blockMaxDelayMilliseconds: Int = 0,
         logger: Logger = Logger(label: "weevent.ledger")
     ) throws -> SQLiteLedger {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let file = try PrivateFiles.file("ledger.sqlite", in: directory)
         var config = GRDB.Configuration()
         config.label = "ledger-\(groupID)"
         config.prepareDatabase { db in
             // WAL (DatabasePool's default) with FULL: every commit fsyncs the WAL before returning.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        let pool = try DatabasePool(path: directory + "/ledger.sqlite", configuration: config)
+        let pool = try DatabasePool(path: file, configuration: config)
         let ledgerID = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
         let view = try pool.read { db in try LedgerView.load(db) }
         let ledger = SQLiteLedger(

@@ -18,10 +18,11 @@ struct ConsoleRoutes {
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         // The router treats `console` and `console/` as one path. The pages' relative links need
-        // the slash, so a request without it is sent there.
+        // the slash, so a request without it is sent there, by a relative reference: the path
+        // itself would be a network-path reference (`//host/...`) when it starts with `//`.
         routes.get("console") { request, _ in
             guard request.uri.path.hasSuffix("/") else {
-                return Response(status: .movedPermanently, headers: [.location: request.uri.path + "/"])
+                return Response(status: .movedPermanently, headers: [.location: "console/"])
             }
             return try Self.asset("index.html", request)
         }

@@ -89,7 +89,7 @@ public final class CallbackSubscriptions: Service, Sendable {
     public func subscribe(
         groupID: String, filter: TopicFilter, url: String, id: String?, position: UInt64, ledgerID: String
     ) async throws -> String {
-        guard let target = URL(string: url) else { throw WeEventError(.urlInvalid, detail: url) }
+        guard let target = URL(string: url) else { throw WeEventError(.urlInvalid, detail: CallbackURL.logged(url)) }
         _ = try await policy.check(target)
         if let id {
             guard let existing = try await known(id) else { throw WeEventError(.subscriptionIdNotExist, detail: id) }
@@ -101,29 +101,27 @@ public final class CallbackSubscriptions: Service, Sendable {
                 throw WeEventError(
                     .subscriptionIdAlreadyExist,
                     message: "subscription \(id) delivers to another url; to move it, unSubscribe it and subscribe again with offset=<its last event id>",
-                    detail: "asked for \(url)"
+                    detail: "asked for \(CallbackURL.logged(url))"
                 )
             }
             return id
-        }
-        // Counted from the store: subscriptions made on other instances count too.
-        merge(try await store.load())
-        let count = state.withLock { $0.entries.count }
-        guard count < policy.maxCount else {
-            throw WeEventError(
-                .subscriptionLimitReached,
-                message: "too many subscriptions: \(count) exist and subscription.max-count is \(policy.maxCount)"
-            )
         }
         let subscription = Subscription(
             id: UUID().uuidString.lowercased(), groupID: groupID, topic: filter.description, url: url,
             position: position, createdTimestamp: Int64(Date().timeIntervalSince1970 * 1000), ledgerID: ledgerID
         )
-        try await store.save(subscription)
+        // Counted by the store in the same step as the insert: subscriptions made at the same
+        // moment, here or on other instances, cannot pass the limit together.
+        guard try await store.add(subscription, limit: policy.maxCount) else {
+            throw WeEventError(
+                .subscriptionLimitReached,
+                message: "too many subscriptions: subscription.max-count is \(policy.maxCount) and that many exist"
+            )
+        }
         state.withLock { $0.entries[subscription.id] = Entry(subscription: subscription) }
         startDelivery(subscription.id)
         logger.info("subscription created", metadata: [
-            "subscription": "\(subscription.id)", "topic": "\(subscription.topic)", "url": "\(url)",
+            "subscription": "\(subscription.id)", "topic": "\(subscription.topic)", "url": "\(CallbackURL.logged(url))",
         ])
         return subscription.id
     }

@@ -32,14 +32,18 @@ public struct CallbackPolicy: Sendable {
 
     /// nil when callbacks may reach `address`, else why not.
     func refusal(of address: IPAddress) -> String? {
-        guard IPRange.nonPublic.contains(address), !allowedRanges.contains(address) else { return nil }
-        return "\(address), a loopback, private, link-local or reserved address"
+        if allowedRanges.contains(address) { return nil }
+        if IPRange.nonPublic.contains(address) { return "\(address), a loopback, private, link-local or reserved address" }
+        if let carried = address.embeddedIPv4, refusal(of: carried) != nil {
+            return "\(address), which leads to \(carried), a loopback, private, link-local or reserved address"
+        }
+        return nil
     }
 
     /// The host of `url` and the address to connect to: every address the host resolves to must
     /// be one callbacks may reach (100509 names the first that is not; 100501 when it does not resolve).
     func check(_ url: URL) async throws(WeEventError) -> (host: String, address: IPAddress) {
-        guard let host = url.host, !host.isEmpty else { throw WeEventError(.urlInvalid, detail: url.absoluteString) }
+        guard let host = url.host, !host.isEmpty else { throw WeEventError(.urlInvalid, detail: CallbackURL.logged(url.absoluteString)) }
         let literal = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         let addresses: [IPAddress]
         if let address = IPAddress(literal) {
@@ -116,7 +120,8 @@ final class CallbackPoster {
 
     /// One POST of `body` to `url`, within the policy's deadline. Throws only CancellationError.
     func post(_ body: Data, to url: String) async throws -> Outcome {
-        guard let target = URL(string: url) else { return .failed("invalid url \(url)") }
+        let shown = CallbackURL.logged(url)
+        guard let target = URL(string: url) else { return .failed("invalid url \(shown)") }
         let client: HTTPClient
         do {
             client = try await self.client(for: target, url: url)
@@ -142,18 +147,18 @@ final class CallbackPoster {
                 return response.status.code
             }
             if (200..<300).contains(status) { return .delivered }
-            return .failed("HTTP \(status) from \(url)")
+            return .failed("HTTP \(status) from \(shown)")
         } catch is CancellationError {
             throw CancellationError()
         } catch is DeadlineExceeded {
             try Task.checkCancellation()
-            return .failed("no complete answer within \(timeout) from \(url)")
+            return .failed("no complete answer within \(timeout) from \(shown)")
         } catch let error as HTTPClientError where error == .readTimeout || error == .deadlineExceeded {
             try Task.checkCancellation()
-            return .failed("no complete answer within \(timeout) from \(url)")
+            return .failed("no complete answer within \(timeout) from \(shown)")
         } catch {
             try Task.checkCancellation()
-            return .failed("\(error) (\(url))")
+            return .failed("\(error) (\(shown))")
         }
     }
 
@@ -207,5 +212,19 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendab
         defer { group.cancelAll() }
         guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
         return value
+    }
+}
+
+/// How a callback URL appears in logs and error details: without the user and password it may
+/// carry, and without its query and fragment (where receivers put their tokens).
+public enum CallbackURL {
+    public static func logged(_ url: String) -> String {
+        guard var parts = URLComponents(string: url) else { return "(a malformed url)" }
+        let hidden = parts.user != nil || parts.password != nil || parts.query != nil || parts.fragment != nil
+        parts.user = nil
+        parts.password = nil
+        parts.query = nil
+        parts.fragment = nil
+        return (parts.string ?? "(a malformed url)") + (hidden ? " (credentials and query not shown)" : "")
     }
 }

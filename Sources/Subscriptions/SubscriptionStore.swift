@@ -40,6 +40,9 @@ public protocol SubscriptionStore: Sendable {
     func load() async throws -> [Subscription]
     /// Inserts a new subscription (or replaces one with its id).
     func save(_ subscription: Subscription) async throws
+    /// Inserts a new subscription unless `limit` subscriptions exist (false then), the count and
+    /// the insert as one step, so concurrent subscribes (on any instance) never pass the limit.
+    func add(_ subscription: Subscription, limit: Int) async throws -> Bool
     /// Advances a subscription's position (counted in ledger `ledgerID`); nothing happens when
     /// it no longer exists.
     func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws
@@ -62,9 +65,8 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
     private let queue: DatabaseQueue
 
     public init(path: String) throws {
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true
-        )
+        try PrivateFiles.directory((path as NSString).deletingLastPathComponent)
+        try PrivateFiles.file(path)
         var config = GRDB.Configuration()
         config.label = "subscriptions"
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -109,6 +111,20 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
                     """,
                 arguments: [s.id, s.groupID, s.topic, s.url, Int64(s.position), Int64(s.delivered), s.createdTimestamp, s.ledgerID]
             )
+        }
+    }
+
+    public func add(_ s: Subscription, limit: Int) async throws -> Bool {
+        try await write { db in
+            guard try Int.fetchOne(db, sql: "SELECT count(*) FROM subscriptions") ?? 0 < limit else { return false }
+            try db.execute(
+                sql: """
+                    INSERT INTO subscriptions(id, group_id, topic, url, position, delivered, created, ledger_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [s.id, s.groupID, s.topic, s.url, Int64(s.position), Int64(s.delivered), s.createdTimestamp, s.ledgerID]
+            )
+            return true
         }
     }
 

@@ -27,6 +27,10 @@ public final class ZooKeeperSubscriptionStore: SubscriptionStore {
         try await documents.modify(path(subscription.id)) { _ in StoredSubscription(subscription) }
     }
 
+    public func add(_ subscription: Subscription, limit: Int) async throws -> Bool {
+        try await documents.add(path(subscription.id), StoredSubscription(subscription), limit: limit)
+    }
+
     public func savePosition(id: String, position: UInt64, delivered: UInt64, ledgerID: String) async throws {
         try await documents.modify(path(id), notify: false) { stored in
             stored.map { stored in

@@ -39,6 +39,17 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The IPv4 address an IPv6 address carries where one is reached through it: 6to4
+    /// (`2002:AABB:CCDD::/48` carries AA.BB.CC.DD) and IPv4-translated (`::ffff:0:a.b.c.d`).
+    public var embeddedIPv4: IPAddress? {
+        guard bytes.count == 16 else { return nil }
+        if bytes[0] == 0x20, bytes[1] == 0x02 { return IPAddress(bytes: Array(bytes[2..<6])) }
+        if bytes[0..<8].allSatisfy({ $0 == 0 }), bytes[8] == 0xFF, bytes[9] == 0xFF, bytes[10] == 0, bytes[11] == 0 {
+            return IPAddress(bytes: Array(bytes[12..<16]))
+        }
+        return nil
+    }
+
     public var description: String {
         if isIPv4 { return bytes.map(String.init).joined(separator: ".") }
         var raw = in6_addr()
@@ -94,11 +105,16 @@ public struct IPRange: Hashable, Sendable, CustomStringConvertible {
 
     /// Addresses a callback must not reach unless allowed by configuration: this host, private
     /// networks, link-local (cloud metadata services live at 169.254.169.254), shared address
-    /// space, multicast, and the reserved and documentation-free special blocks.
+    /// space, multicast, and the reserved and documentation-free special blocks; in IPv6 also
+    /// the deprecated IPv4-compatible (`::/96`) and site-local (`fec0::/10`) blocks, NAT64 and
+    /// Teredo (`2001::/32`), which lead to IPv4 addresses. IPv4-mapped addresses are their IPv4
+    /// address, and 6to4 (`2002::/16`) and IPv4-translated (`::ffff:0:0:0/96`) addresses are
+    /// judged by the IPv4 address they carry (`IPAddress.embeddedIPv4`).
     public static let nonPublic: [IPRange] = [
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
         "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "ff00::/8",
+        "::/96", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "fc00::/7", "fe80::/10",
+        "fec0::/10", "ff00::/8",
     ].map { IPRange($0)! }
 
     /// Loopback in either family.

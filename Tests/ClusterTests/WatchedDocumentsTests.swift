@@ -54,6 +54,22 @@ func withInstances(
         }
     }
 
+    /// Documents added at once from two instances under a limit: exactly the limit are kept.
+    @Test func concurrentAddsFromTwoInstancesNeverPassTheLimit() async throws {
+        try await withInstances(2) { instances in
+            let stores = instances.map(notes)
+            let added = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<16 {
+                    let store = stores[i % 2]
+                    group.addTask { try await store.add(store.path(folder: "a", "n\(i)"), Note(name: "n\(i)", count: i), limit: 5) }
+                }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(added == 5)
+            #expect(try await stores[1].all().count == 5)
+        }
+    }
+
     @Test func concurrentChangesFromTwoInstancesAreAllKept() async throws {
         try await withInstances(2) { instances in
             let stores = instances.map(notes)

@@ -160,6 +160,57 @@ import TestSupport
         #expect(refusalLines.count >= 1 && refusalLines.count <= 2, "\(refusalLines.count) log lines for 10 refusals")
         #expect(refusalLines.allSatisfy { $0.contains("notice") })
     }
+
+    /// Everything the broker writes under ledger.path (ledgers with their WAL files, the
+    /// subscriptions, the bindings, the rejected-message log) is readable by its user only.
+    @Test func theBrokersFilesAreItsUsersAlone() async throws {
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        let broker = try BrokerProcess(extraConfig: "mqtt.broker.url=\(mosquitto.url)\nledger.groups=1,2")
+        defer { broker.remove() }
+        try await broker.start()
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=t").text == "true")
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=t&content=x").status == 200)
+        #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=t").text == "true")
+        let url = "http://192.0.2.1/hook".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        _ = try await http("\(broker.baseURL)/rest/subscribe?topic=t&url=\(url)")
+        let root = broker.directory + "/data"
+        var checked: [String] = []
+        var open: [String] = []
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let name = walker?.nextObject() as? String {
+            let path = root + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            checked.append(name)
+            if info.st_mode & 0o077 != 0 { open.append("\(name) \(String(info.st_mode & 0o777, radix: 8))") }
+        }
+        var rootInfo = stat()
+        #expect(stat(root, &rootInfo) == 0 && rootInfo.st_mode & 0o077 == 0, "the ledger directory")
+        for expected in ["group-1", "bindings.json", "mqtt-rejected.sqlite", "subscriptions.sqlite"] {
+            #expect(checked.contains { $0.hasPrefix(expected) }, "\(expected) not found in \(checked)")
+        }
+        #expect(checked.contains { $0.hasSuffix("-wal") }, "\(checked)")
+        #expect(open.isEmpty, "readable by others: \(open)")
+    }
+
+    /// A callback URL's user, password and query (where receivers keep their tokens) never
+    /// reach the log, not even in the failures of its deliveries.
+    @Test func callbackCredentialsStayOutOfTheLog() async throws {
+        let broker = try BrokerProcess(extraConfig: "subscription.callback.timeout-ms=1000")
+        defer { broker.remove() }
+        try await broker.start()
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=c").text == "true")
+        let url = "http://alice:s3cret-pass@127.0.0.1:9/hook?token=t0ken-value#frag"
+        let subscribe = try await http("\(broker.baseURL)/rest/subscribe?topic=c&url=\(url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+        #expect(subscribe.status == 200, "\(subscribe.text)")
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=c&content=x").status == 200)
+        // Nothing listens on port 9: the delivery fails, and the failure is logged.
+        #expect(await eventually(within: .seconds(20)) { broker.log().contains("callback failed") })
+        let log = broker.log()
+        print("callback failure logged as: \(log.split(separator: "\n").first { $0.contains("callback failed") } ?? "")")
+        #expect(!log.contains("s3cret-pass") && !log.contains("t0ken-value") && !log.contains("alice"), "\(log.suffix(3000))")
+    }
 }
 
 /// A blocking TCP client for exact HTTP exchanges (a request written as bytes, the answer read

@@ -19,7 +19,11 @@ import WeEvent
     @Test func theConsoleIsServedWithItsTypesAndRevalidated() async throws {
         try await withAPI { client in
             let moved = try await client.execute(uri: "/weevent/console", method: .get) { $0 }
-            #expect(moved.status == .movedPermanently && moved.headers[.location] == "/weevent/console/")
+            #expect(moved.status == .movedPermanently && moved.headers[.location] == "console/")
+            // `//weevent/console` must not send the browser to a host named "weevent".
+            let doubled = try await client.execute(uri: "//weevent/console", method: .get) { $0 }
+            let location = doubled.headers[.location] ?? ""
+            #expect(doubled.status == .movedPermanently && location == "console/", "\(doubled.status) \(location)")
             let page = try await client.execute(uri: "/weevent/console/", method: .get) { $0 }
             #expect(page.status == .ok)
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")

@@ -170,7 +170,10 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             _ = try await client.call("/weevent/rest/open?topic=s")
             for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data",
                         "http://10.1.2.3/hook", "http://192.168.0.10/hook", "https://[fe80::1]/hook", "http://0.0.0.0:9/hook",
-                        "http://[::ffff:127.0.0.1]:9/hook"] {
+                        "http://[::ffff:127.0.0.1]:9/hook",
+                        // IPv4-compatible, IPv4-translated, 6to4 to loopback and to a private net, site-local, Teredo.
+                        "http://[::7f00:1]:9/hook", "http://[::ffff:0:7f00:1]:9/hook", "http://[2002:7f00:1::1]:9/hook",
+                        "http://[2002:a01:203::1]/hook", "http://[fec0::1]/hook", "http://[2001:0:4136:e378::1]/hook"] {
                 let encoded = url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
                 try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(encoded)", code: 100509)
             }
@@ -178,11 +181,29 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             #expect(try await client.call("/weevent/admin/listSubscription").body == "[]")
             // A public address is accepted (nothing listens there; delivery is not running here).
             #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F192.0.2.1%2Fhook").status == 200)
+            // 6to4 to a public address is as public as that address.
+            #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F%5B2002%3Ac000%3A201%3A%3A1%5D%2Fhook").status == 200)
         }
         try await withTestBroker(configure: { $0.callbackAllowedRanges = [IPRange("10.1.0.0/16")!] }, subscriptions: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=s")
             #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.1.2.3%2Fhook").status == 200)
             try await client.expectError("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.2.0.1%2Fhook", code: 100509)
+        }
+    }
+
+    /// Twenty subscribes at once against a limit of five: five subscriptions, fifteen 100508.
+    @Test func subscribesAtOnceNeverPassTheCap() async throws {
+        try await withSubscriptionAPI({ $0.subscriptionMaxCount = 5 }) { client in
+            _ = try await client.call("/weevent/rest/open?topic=s")
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F127.0.0.1%3A9%2Fhook").status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 200 }.count == 5)
+            let listed = try await client.call("/weevent/admin/listSubscription")
+            #expect((listed.json as? [Any])?.count == 5, "\(listed.body)")
         }
     }
 

@@ -32,4 +32,23 @@ import Testing
         #expect(again.first?.ledgerID == "L")
         #expect(again.first?.url == "http://127.0.0.1:9/hook")
     }
+
+    /// Subscribes at the same moment never pass the limit: the count and the insert are one step.
+    @Test func concurrentAddsNeverPassTheLimit() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("subs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite")
+        let added = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    try await store.add(Subscription(
+                        id: "s\(i)", groupID: "1", topic: "t", url: "http://192.0.2.1/hook", position: 0, delivered: 0, createdTimestamp: Int64(i)
+                    ), limit: 5)
+                }
+            }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(added == 5)
+        #expect(try await store.load().count == 5)
+    }
 }
