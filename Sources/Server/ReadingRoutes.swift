@@ -50,9 +50,13 @@ struct ReadingRoutes {
             try await requireOpen(filter, in: ledger)
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
-            let range = try await ledger.events(after: start, through: nil, matching: filter, limit: limit)
+            // A page looks at most rest.events.max-scan positions: a rare topic's page does not
+            // walk the whole ledger; `more` says when it stopped short of the head.
+            let head = try await ledger.chainInfo().eventCount
+            let upper = min(head, start.addingReportingOverflow(UInt64(configuration.eventsMaxScan)).partialValue)
+            let range = try await ledger.events(after: start, through: max(start, upper), matching: filter, limit: limit)
             let nextOffset = try await offsetName(range.scannedThrough, in: ledger)
-            return JSONBody.raw(Self.eventPage(range.events.map(\.event), nextOffset: nextOffset))
+            return JSONBody.raw(Self.eventPage(range.events.map(\.event), nextOffset: nextOffset, more: range.scannedThrough < head))
         }
         api.add("rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
@@ -219,7 +223,7 @@ struct ReadingRoutes {
     }
 
     /// `rest/events`: `{"events":[..],"nextOffset":".."}`; pass `nextOffset` as `offset` for the next page.
-    static func eventPage(_ events: [Event], nextOffset: String) -> [UInt8] {
+    static func eventPage(_ events: [Event], nextOffset: String, more: Bool) -> [UInt8] {
         var json: [UInt8] = []
         json.reserveCapacity(64 + events.reduce(0) { $0 + 256 + $1.content.count * 4 / 3 })
         json.append(contentsOf: #"{"events":["#.utf8)
@@ -227,7 +231,7 @@ struct ReadingRoutes {
             if index > 0 { json.append(UInt8(ascii: ",")) }
             event.writeJSON(into: &json)
         }
-        json.append(contentsOf: #"],"nextOffset":"#.utf8)
+        json.append(contentsOf: (more ? #"],"more":true,"nextOffset":"# : #"],"more":false,"nextOffset":"#).utf8)
         JSONString.write(nextOffset, into: &json)
         json.append(UInt8(ascii: "}"))
         return json

@@ -56,6 +56,8 @@ public struct Configuration: Sendable, Equatable {
     public var streamMaxCount = 1000
     /// `rest.stream.max-per-client`: the most rest/stream connections one client has open at once.
     public var streamMaxPerClient = 250
+    /// `rest.events.max-scan`: the most ledger positions one rest/events page looks at.
+    public var eventsMaxScan = 10_000
     /// `rest.filter.max-items`: the most topics and patterns one topic filter may list.
     public var filterMaxItems = TopicFilter.defaultMaxItems
     /// `rest.stream.write-timeout-ms`: a stream whose client takes no data for this long is closed.
@@ -191,6 +193,7 @@ public struct Configuration: Sendable, Equatable {
         streamMaxCount = try reader.int("rest.stream.max-count", default: streamMaxCount, in: 1...1_000_000)
         streamMaxPerClient = try reader.int("rest.stream.max-per-client", default: streamMaxPerClient, in: 1...1_000_000)
         filterMaxItems = try reader.int("rest.filter.max-items", default: filterMaxItems, in: 1...10_000)
+        eventsMaxScan = try reader.int("rest.events.max-scan", default: eventsMaxScan, in: 100...100_000_000)
         streamWriteTimeoutMilliseconds = try reader.int(
             "rest.stream.write-timeout-ms", default: streamWriteTimeoutMilliseconds, in: 100...3_600_000
         )

@@ -28,6 +28,7 @@ import WeEvent
     struct EncodablePage: Encodable {
         let events: [EncodableEvent]
         let nextOffset: String
+        let more: Bool
     }
 
     struct EncodableCallback: Encodable {
@@ -47,8 +48,10 @@ import WeEvent
 
     @Test func eventsPageIsWhatJSONEncoderWrote() throws {
         for page in [events, [events[0]], []] {
-            let expected = try JSONBody.encoder.encode(EncodablePage(events: page.map(EncodableEvent.init), nextOffset: "OFFSET_FIRST"))
-            #expect(text(ReadingRoutes.eventPage(page, nextOffset: "OFFSET_FIRST")) == text(expected))
+            for more in [true, false] {
+                let expected = try JSONBody.encoder.encode(EncodablePage(events: page.map(EncodableEvent.init), nextOffset: "OFFSET_FIRST", more: more))
+                #expect(text(ReadingRoutes.eventPage(page, nextOffset: "OFFSET_FIRST", more: more)) == text(expected))
+            }
         }
     }
 

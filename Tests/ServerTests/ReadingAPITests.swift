@@ -191,6 +191,32 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
         }
     }
 
+    /// A page of a rare topic looks at rest.events.max-scan positions, not the whole ledger: it
+    /// says where to go on and that there is more; following the pages finds the rare event.
+    @Test func aPageOfARareTopicLooksAtABoundedStretch() async throws {
+        try await withTestBroker(configure: { $0.eventsMaxScan = 100 }) { client, ledgers in
+            _ = try await client.call("/weevent/rest/open?topic=common")
+            _ = try await client.call("/weevent/rest/open?topic=rare")
+            let ledger = try ledgers.ledger("1")
+            _ = try await ledger.publish((0..<250).map { NewEvent(topic: "common", content: Array("c\($0)".utf8)) })
+            let rare = try await ledger.publish(NewEvent(topic: "rare", content: Array("r".utf8)))
+            let first = try await client.call("/weevent/rest/events?topic=rare&offset=OFFSET_FIRST")
+            #expect((first.object["events"] as? [Any])?.isEmpty == true, "\(first.body.prefix(300))")
+            #expect(first.object["more"] as? Bool == true)
+            let secondOffset = try #require(first.object["nextOffset"] as? String)
+            #expect(try await ledger.position(of: try EventID.parse(secondOffset)) == 100)
+            var offset = secondOffset
+            var found: [String] = []
+            for _ in 0..<5 {
+                let page = try await client.call("/weevent/rest/events?topic=rare&offset=\(offset)")
+                found += ((page.object["events"] as? [[String: Any]]) ?? []).compactMap { $0["eventId"] as? String }
+                offset = try #require(page.object["nextOffset"] as? String)
+                if page.object["more"] as? Bool == false { break }
+            }
+            #expect(found == [rare.description])
+        }
+    }
+
     /// Twenty subscribes at once against a limit of five: five subscriptions, fifteen 100508.
     @Test func subscribesAtOnceNeverPassTheCap() async throws {
         try await withSubscriptionAPI({ $0.subscriptionMaxCount = 5 }) { client in
