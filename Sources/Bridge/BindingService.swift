@@ -68,6 +68,17 @@ public struct BindingService: Sendable {
     }
 
     /// Every binding with its counters, inbound first, then by group and topic.
+    /// Waits until the bridge runs `binding` (`BindingStatus.isLive`), whichever instance leads
+    /// it, checking every `every`; false when `timeout` passed first.
+    public func waitUntilLive(_ binding: Binding, timeout: Duration, every: Duration = .milliseconds(50)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if await status.statuses()[binding.key]?.isLive(binding) == true { return true }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: every)
+        }
+    }
+
     public func list() async throws -> [(binding: Binding, status: BindingStatus)] {
         let statuses = await status.statuses()
         return try await store.bindings().map { ($0, statuses[$0.key] ?? BindingStatus()) }

@@ -7,12 +7,22 @@ public struct BindingStatus: Sendable, Equatable, Codable {
     public var bridged: UInt64 = 0
     public var rejected: UInt64 = 0
     public var lastError: String?
+    /// Inbound: the MQTT filter the running instance holds a granted subscription for (its
+    /// SUBACK came); nil while it holds none. A binding is live when this is its `mqttTopic`.
+    public var liveFilter: String?
 
-    public init(instance: String? = nil, bridged: UInt64 = 0, rejected: UInt64 = 0, lastError: String? = nil) {
+    public init(instance: String? = nil, bridged: UInt64 = 0, rejected: UInt64 = 0, lastError: String? = nil, liveFilter: String? = nil) {
         self.instance = instance
         self.bridged = bridged
         self.rejected = rejected
         self.lastError = lastError
+        self.liveFilter = liveFilter
+    }
+
+    /// Whether the bridge runs `binding` now: an inbound binding once its subscription was
+    /// granted; an outbound one always (its events wait on the ledger from its creation).
+    public func isLive(_ binding: Binding) -> Bool {
+        binding.direction == .outbound || liveFilter == binding.mqttTopic
     }
 }
 
@@ -46,6 +56,20 @@ public final class BridgeStatusBoard: Sendable {
 
     public func recordError(_ key: Binding.Key, _ error: String) {
         statuses.withLock { $0[key, default: BindingStatus(instance: instance)].lastError = error }
+    }
+
+    /// The subscription `filter` of an inbound binding was granted (nil: none is held now).
+    public func recordLive(_ key: Binding.Key, filter: String?) {
+        statuses.withLock { statuses in
+            guard statuses[key, default: BindingStatus(instance: instance)].liveFilter != filter else { return }
+            statuses[key, default: BindingStatus(instance: instance)].liveFilter = filter
+            if filter != nil { statuses[key]?.lastError = nil }
+        }
+    }
+
+    /// The live filters alone: what the shared status publishes at once when it changes.
+    func liveness() -> [Binding.Key: String] {
+        statuses.withLock { $0.compactMapValues(\.liveFilter) }
     }
 
     /// Keeps counters for exactly these bindings: new ones start at zero, removed ones go.

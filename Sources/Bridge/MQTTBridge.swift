@@ -337,6 +337,9 @@ public final class MQTTBridge: Service {
                     failed[toUnsubscribe[0]] = "unsubscribe: \(error)"
                 }
             }
+            for binding in bindings where binding.direction == .inbound {
+                bridge.status.recordLive(binding.key, filter: subscribed[binding.mqttTopic] != nil ? binding.mqttTopic : nil)
+            }
             guard !failed.isEmpty else { return true }
             bridge.logger.error("subscribing failed; retrying with backoff", metadata: ["failed": "\(failed)"])
             for binding in bindings where binding.direction == .inbound {

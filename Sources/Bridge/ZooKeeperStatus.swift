@@ -27,12 +27,19 @@ public final class ZooKeeperStatus: BridgeStatusSource {
         return Dictionary(records.map { ($0.key, $0.status) }, uniquingKeysWith: { $1 })
     }
 
-    /// While leading: writes the counters when they changed, every `interval`.
-    func publishWhileLeading(interval: Duration = .seconds(2)) async {
+    /// While leading: writes the counters when they changed, every `interval`, and at once
+    /// (within `liveCheck`) when a binding became live or stopped being live: an instance that
+    /// answers mqtt_add_inbound_topic waits for that.
+    func publishWhileLeading(interval: Duration = .seconds(2), liveCheck: Duration = .milliseconds(50)) async {
         var last: [Binding.Key: BindingStatus]?
+        var lastLive: [Binding.Key: String]?
+        var lastWrite = ContinuousClock.now - interval
         while !Task.isCancelled {
+            let live = board.liveness()
+            let due = ContinuousClock.now - lastWrite >= interval || live != lastLive
             let now = board.snapshot()
-            if now != last, let client = try? coordinator.connectedClient() {
+            if due, now != last, let client = try? coordinator.connectedClient() {
+                lastWrite = ContinuousClock.now
                 let records = now.map { BindingStatusRecord(direction: $0.key.direction, groupId: $0.key.groupId, topic: $0.key.topic, status: $0.value) }
                 do {
                     let data = Array(try JSONEncoder().encode(records))
@@ -42,11 +49,12 @@ public final class ZooKeeperStatus: BridgeStatusSource {
                         try await client.create(path, data: data, acl: coordinator.acl)
                     }
                     last = now
+                    lastLive = live
                 } catch {
                     logger.debug("publishing bridge counters failed", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: liveCheck)
         }
     }
 }

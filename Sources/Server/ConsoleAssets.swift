@@ -1003,7 +1003,7 @@ export async function render(ctx, page, route) {
 """#
         ),
         "pages/bridge.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"f1d5fc8bd0c2772a\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"b035a6ac3807f5f0\"",
             body: #"""
 // #/bridge: the MQTT bridge's bindings (master/mqtt_list_topic, every 2 s), adding and removing
 // them, and the log of rejected inbound messages (master/mqtt_list_rejected, paged back).
@@ -1115,7 +1115,9 @@ export async function render(ctx, page) {
       qos: qos.value || undefined,
     });
     if (answer !== undefined) {
-      addResult.textContent = `Added: ${direction.value} binding of ${topic.value} in group ${group.value}.`;
+      addResult.textContent = answer && answer.live === false
+        ? `Stored, not live yet: ${answer.message}`
+        : `Added: ${direction.value} binding of ${topic.value} in group ${group.value}.`;
       await refresh();
     }
   });

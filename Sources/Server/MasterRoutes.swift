@@ -55,10 +55,19 @@ struct MasterRoutes {
         let bindings = try requireBindings()
         let topic = try Validation.topic(p["topic"])
         let ledger = try ledgers.ledger(p["groupId"])
-        try await bindings.add(
+        let binding = try await bindings.add(
             direction, topic: topic, mqttTopic: p["mqttTopic"], qos: try BindingService.qos(p["qos"]), in: ledger
         )
-        return JSONBody.bool(true)
+        // `true` once the bridge holds the subscription, so a device message sent right after
+        // the answer is not lost; past the wait, say the binding is stored but not live yet.
+        let wait = configuration.mqttBindingLiveWaitMilliseconds
+        guard wait > 0, direction == .inbound else { return JSONBody.bool(true) }
+        if await bindings.waitUntilLive(binding, timeout: .milliseconds(wait)) { return JSONBody.bool(true) }
+        return try JSONBody.response(NotLiveBody(
+            stored: true, live: false,
+            message: "binding stored, but the bridge does not hold its MQTT subscription to \(binding.mqttTopic) yet (no leader running the bridge, or the MQTT broker not reachable); device messages sent before it does are not received; mqtt_list_topic shows when it is live",
+            mqttTopic: binding.mqttTopic
+        ), status: .accepted)
     }
 
     private func remove(_ direction: Binding.Direction, _ p: RequestParameters) async throws -> Response {
@@ -67,4 +76,12 @@ struct MasterRoutes {
         try await bindings.remove(direction, topic: topic, groupID: try ledgers.ledger(p["groupId"]).groupID)
         return JSONBody.bool(true)
     }
+}
+
+/// mqtt_add_inbound_topic's answer when the binding is stored but not yet live.
+struct NotLiveBody: Encodable {
+    let stored: Bool
+    let live: Bool
+    let message: String
+    let mqttTopic: String
 }

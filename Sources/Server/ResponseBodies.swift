@@ -145,6 +145,7 @@ struct BindingRow: Encodable {
     let bridged: UInt64
     let rejected: UInt64
     let lastError: String?
+    let live: Bool
 
     init(_ row: (binding: Binding, status: BindingStatus)) {
         let (binding, status) = row
@@ -158,6 +159,7 @@ struct BindingRow: Encodable {
         bridged = status.bridged
         rejected = status.rejected
         lastError = status.lastError
+        live = status.isLive(binding)
     }
 }
 

@@ -94,6 +94,9 @@ public struct Configuration: Sendable, Equatable {
     public var mqttCertFile = ""
     public var mqttKeyFile = ""
     /// `mqtt.rejected.max-bytes`: the rejected-message log's cap; past it the oldest go.
+    /// `mqtt.binding.live-wait-ms`: how long mqtt_add_inbound_topic waits for the bridge to hold
+    /// the new binding's subscription before answering that it is stored but not live yet.
+    public var mqttBindingLiveWaitMilliseconds = 5000
     public var mqttRejectedMaxBytes = 64 << 20
 
     // ZooKeeper
@@ -226,6 +229,9 @@ public struct Configuration: Sendable, Equatable {
         mqttCAFile = try reader.string("mqtt.broker.cafile", default: "")
         mqttCertFile = try reader.string("mqtt.broker.certfile", default: "")
         mqttKeyFile = try reader.string("mqtt.broker.keyfile", default: "")
+        mqttBindingLiveWaitMilliseconds = try reader.int(
+            "mqtt.binding.live-wait-ms", default: mqttBindingLiveWaitMilliseconds, in: 0...600_000
+        )
         mqttRejectedMaxBytes = try reader.int("mqtt.rejected.max-bytes", default: mqttRejectedMaxBytes, in: 65_536...(1 << 40))
         if mqttCertFile.isEmpty != mqttKeyFile.isEmpty {
             throw reader.error(mqttCertFile.isEmpty ? "mqtt.broker.certfile" : "mqtt.broker.keyfile",

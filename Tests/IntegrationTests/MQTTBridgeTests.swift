@@ -377,4 +377,25 @@ struct MQTTBridgeTests {
         #expect(try await eventually(within: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
                 "\(broker.log().suffix(4000))")
     }
+
+    /// mqtt_add_inbound_topic answers `true` only once the bridge holds the subscription, so a
+    /// QoS 0 message a device sends right after the answer is stored: on a single instance, and
+    /// through the follower of two while the leader runs the bridge.
+    @Test func aBindingAnswersWhenItIsLiveAndTheNextQoS0MessageIsStored() async throws {
+        try await withBridgingBroker { mosquitto, broker in
+            #expect(try await http("\(broker.baseURL)/rest/open?topic=live.one").text == "true")
+            #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=live.one&qos=0").text == "true")
+            try await mosquitto.publish(topic: "live.one", message: "right after", qos: 0)
+            #expect(try await eventually { try storedContents(broker, topic: "live.one") == ["right after"] })
+        }
+        try await withTwoInstances { mosquitto, a, b in
+            #expect(await eventually(within: .seconds(30)) { a.log().contains("state=leader") || b.log().contains("state=leader") })
+            let (leader, follower) = a.log().contains("state=leader") ? (a, b) : (b, a)
+            for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=live.two").text == "true") }
+            let answer = try await http("\(follower.baseURL)/master/mqtt_add_inbound_topic?topic=live.two&qos=0")
+            #expect(answer.text == "true", "\(answer.status) \(answer.text)")
+            try await mosquitto.publish(topic: "live.two", message: "right after, through the follower", qos: 0)
+            #expect(try await eventually { try storedContents(leader, topic: "live.two") == ["right after, through the follower"] })
+        }
+    }
 }

@@ -13,8 +13,14 @@ struct OpenAPITests {
         try #require(probe.status == 0, "schemathesis is not installed for python3 (scripts/install-deps.sh test installs it): \(probe.stderr)")
         let mosquitto = try await Mosquitto.start()
         defer { Task { await mosquitto.stop() } }
-        // rest/request waits for a reply nobody sends: at most 300 ms here, under the request timeout below.
-        let broker = try BrokerProcess(extraConfig: "mqtt.broker.url=\(mosquitto.url)\nledger.groups=1,2\nrest.request.max-timeout-ms=300")
+        // rest/request waits for a reply nobody sends, and mqtt_add_inbound_topic for a subscription the
+        // fuzzed filters may keep from coming: at most 300 / 500 ms here, under the request timeout below.
+        let broker = try BrokerProcess(extraConfig: """
+            mqtt.broker.url=\(mosquitto.url)
+            ledger.groups=1,2
+            rest.request.max-timeout-ms=300
+            mqtt.binding.live-wait-ms=500
+            """)
         defer { broker.remove() }
         try await broker.start()
 

@@ -64,4 +64,23 @@ import Testing
             }
         }
     }
+
+    /// With no bridge holding the new inbound binding's subscription, mqtt_add_inbound_topic
+    /// answers, after mqtt.binding.live-wait-ms, that the binding is stored but not live yet;
+    /// mqtt_list_topic shows it as not live. An outbound binding is live at once.
+    @Test func aBindingThatIsNotLiveYetSaysSo() async throws {
+        try await withTestBroker(configure: { $0.mqttBindingLiveWaitMilliseconds = 300 }, bridge: true) { client, _ in
+            _ = try await client.call("/weevent/rest/open?topic=t")
+            let started = ContinuousClock.now
+            let answer = try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=t&mqttTopic=dev/%23")
+            #expect(ContinuousClock.now - started >= .milliseconds(300))
+            #expect(answer.status == 202, "\(answer.body)")
+            #expect(answer.object["stored"] as? Bool == true && answer.object["live"] as? Bool == false)
+            #expect((answer.object["message"] as? String)?.contains("dev/#") == true, "\(answer.body)")
+            let list = try await client.call("/weevent/master/mqtt_list_topic")
+            let rows = (list.json as? [[String: Any]]) ?? []
+            #expect(rows.first { $0["direction"] as? String == "inbound" }?["live"] as? Bool == false, "\(list.body)")
+            #expect(try await client.call("/weevent/master/mqtt_add_outbound_topic?topic=t").body == "true")
+        }
+    }
 }

@@ -32,6 +32,8 @@ func withTestBroker(
     var configuration = WeEvent.Configuration()
     configuration.ledgerPath = dir
     configuration.ledgerGroups = groups
+    // No bridge runs here: a binding would never become live. Tests of that wait set it again.
+    configuration.mqttBindingLiveWaitMilliseconds = 0
     configure(&configuration)
     let ledgers = try LedgerSet.openEmbedded(
         path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100,

@@ -108,7 +108,9 @@ export async function render(ctx, page) {
       qos: qos.value || undefined,
     });
     if (answer !== undefined) {
-      addResult.textContent = `Added: ${direction.value} binding of ${topic.value} in group ${group.value}.`;
+      addResult.textContent = answer && answer.live === false
+        ? `Stored, not live yet: ${answer.message}`
+        : `Added: ${direction.value} binding of ${topic.value} in group ${group.value}.`;
       await refresh();
     }
   });
