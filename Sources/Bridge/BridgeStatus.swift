@@ -63,7 +63,6 @@ public final class BridgeStatusBoard: Sendable {
         statuses.withLock { statuses in
             guard statuses[key, default: BindingStatus(instance: instance)].liveFilter != filter else { return }
             statuses[key, default: BindingStatus(instance: instance)].liveFilter = filter
-            if filter != nil { statuses[key]?.lastError = nil }
         }
     }
 
