@@ -38,6 +38,8 @@ final class RequestReading {
 
     var lineIsTheLargerPart: Bool { lineBytes >= receivedBytes - lineBytes }
     var deadline: Scheduled<Void>?
+    /// `server.read-timeout-ms`, for the answer's message.
+    var timeout: TimeAmount = .zero
     /// Set by `RequestReadDeadline` when it is added: writes an answer and closes.
     var answer: ((RequestReadingRefusal) -> Void)?
 }
@@ -102,6 +104,7 @@ final class RequestReadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
         self.state = state
         self.timeout = timeout
         self.logger = logger
+        state.timeout = timeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -197,7 +200,7 @@ final class RequestReadEnd: ChannelDuplexHandler, RemovableChannelHandler {
             state.responding = false
             if state.expired, state.reading {
                 context.flush()
-                state.answer?(.timedOut(.zero))
+                state.answer?(.timedOut(state.timeout))
             }
         }
     }
