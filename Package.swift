@@ -10,7 +10,9 @@ let package = Package(
     name: "weevent",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "weevent", targets: ["weevent"]),
+        // The executable's target and folder differ from the WeEvent library by more than case:
+        // a case-insensitive file system (macOS's default) would fold them into one.
+        .executable(name: "weevent", targets: ["WeEventCommand"]),
         .executable(name: "weevent-mqtt", targets: ["weevent-mqtt"]),
     ],
     dependencies: [
@@ -123,7 +125,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "weevent",
+            name: "WeEventCommand",
             dependencies: [
                 "WeEvent", "Ledger", "Server", "Bridge", "Cluster", "MQTTCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
