@@ -39,4 +39,4 @@ deps:
 	scripts/install-deps.sh test
 
 clean:
-	rm -rf .build .build-* data
+	rm -rf .build .build-* benchmarks/.build data

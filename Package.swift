@@ -14,6 +14,11 @@ let package = Package(
         // a case-insensitive file system (macOS's default) would fold them into one.
         .executable(name: "weevent", targets: ["WeEventCommand"]),
         .executable(name: "weevent-mqtt", targets: ["weevent-mqtt"]),
+        // For the benchmarks package (benchmarks/Package.swift), which depends on this one by path.
+        // (Named apart from the `weevent` executable by more than case.)
+        .library(name: "WeEventDomain", targets: ["WeEvent"]),
+        .library(name: "WeEventLedger", targets: ["Ledger"]),
+        .library(name: "WeEventMQTT", targets: ["MQTT"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -142,18 +147,6 @@ let package = Package(
             dependencies: ["MQTTCLI"],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "LedgerBench",
-            dependencies: ["WeEvent", "Ledger"],
-            path: "benchmarks/LedgerBench",
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "MQTTBench",
-            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
-            path: "benchmarks/MQTTBench",
-            swiftSettings: strict
-        ),
         // Callback subscriptions: durable store and leader-only delivery service.
         .target(
             name: "Subscriptions",
@@ -168,39 +161,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "StreamBench",
-            dependencies: [
-                "BenchSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "benchmarks/StreamBench",
-            swiftSettings: strict
-        ),
-        // MQTT bridge (issue 4): inbound/outbound rates and device-to-ledger latency beside mosquitto's own rate.
-        .executableTarget(
-            name: "BridgeBench",
-            dependencies: [
-                "MQTT", "BenchSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "benchmarks/BridgeBench",
-            swiftSettings: strict
-        ),
-        // What the HTTP-driven benchmarks share (SSE reader, percentiles, ...).
-        .target(
-            name: "BenchSupport",
-            dependencies: [
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "benchmarks/BenchSupport",
-            swiftSettings: strict
-        ),
         // Helpers shared by the test targets that run child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Our MQTT client as a process of its own for the tests (a client nobody reads, a scripted
+        // device); `make bench`'s command round trips use it too.
+        .executableTarget(
+            name: "MQTTPeer",
+            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/MQTTPeer",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",

@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 count=${1:-${BRIDGE_COUNT:-20000}}
 
 swift build -c release --product weevent >&2
-swift build -c release --product BridgeBench >&2
-swift build -c release --product MQTTBench >&2
+swift build -c release --product MQTTPeer >&2
+swift build -c release --package-path benchmarks --product BridgeBench >&2
+swift build -c release --package-path benchmarks --product MQTTBench >&2
 BIN=$(swift build -c release --show-bin-path)
+BENCH_BIN=$(swift build -c release --package-path benchmarks --show-bin-path)
 
 work=$(mktemp -d)
 mkdir -p "$work/mosquitto"
@@ -28,4 +30,4 @@ start_bench_server "$BIN" "$work" "mqtt.broker.url=tcp://127.0.0.1:$mport
 mqtt.broker.client-id=weevent-bench-bridge"
 echo
 echo "MQTT bridge: $(mosquitto -h 2>/dev/null | head -1 | sed 's/ (build.*//'), max_inflight_messages ${MQTT_INFLIGHT:-20}; broker, bridge and clients on the same machine ($(nproc) CPUs)."
-"$BIN/BridgeBench" "$mport" "http://127.0.0.1:$port/weevent" "$count" "${BRIDGE_RATE:-1000}" "${BRIDGE_SECONDS:-10}" "${BRIDGE_REPEATS:-3}"
+MQTT_PEER="$BIN/MQTTPeer" "$BENCH_BIN/BridgeBench" "$mport" "http://127.0.0.1:$port/weevent" "$count" "${BRIDGE_RATE:-1000}" "${BRIDGE_SECONDS:-10}" "${BRIDGE_REPEATS:-3}"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-50000}
-swift build -c release --product MQTTBench >&2
+swift build -c release --package-path benchmarks --product MQTTBench >&2
 read -r port pid dir < <(scripts/mosquitto.sh start)
 trap 'scripts/mosquitto.sh stop "$pid"; rm -rf "$dir"' EXIT
-"$(swift build -c release --show-bin-path)/MQTTBench" "$port" "$pid" "$count"
+"$(swift build -c release --package-path benchmarks --show-bin-path)/MQTTBench" "$port" "$pid" "$count"

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 BIN=$(swift build -c release --show-bin-path)
+BENCH_BIN=$(swift build -c release --package-path benchmarks --show-bin-path)
 . scripts/bench-serve.sh
 
 work=$(mktemp -d)
@@ -87,7 +88,7 @@ for row in "admin/health on A|$port_a|admin/health" \
 done
 echo
 LATENCY_ONLY=1 PUBLISH_BASE="http://127.0.0.1:$port_a/weevent" \
-  "$BIN/StreamBench" "http://127.0.0.1:$port_b/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}"
+  "$BENCH_BIN/StreamBench" "http://127.0.0.1:$port_b/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}"
 echo
 chain=$(curl -s "http://127.0.0.1:$port_a/weevent/admin/blockchaininfo")
 echo "shared chain after the run: $chain"

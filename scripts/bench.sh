@@ -10,9 +10,11 @@ DURATION=${DURATION:-10}
 EVENTS=${EVENTS:-200000}
 
 swift build -c release --product weevent >&2
-swift build -c release --product LedgerBench >&2
-swift build -c release --product StreamBench >&2
+# The benchmarks are a package of their own (benchmarks/Package.swift), on top of this one.
+swift build -c release --package-path benchmarks --product LedgerBench >&2
+swift build -c release --package-path benchmarks --product StreamBench >&2
 BIN=$(swift build -c release --show-bin-path)
+BENCH_BIN=$(swift build -c release --package-path benchmarks --show-bin-path)
 
 work=$(mktemp -d)
 pid=
@@ -69,14 +71,14 @@ kill "${streams[@]}" 2>/dev/null || true
 wait "${streams[@]}" 2>/dev/null || true
 # Streams (issue 5): publish-to-stream latency at a steady rate, fan-out to many streams.
 echo
-"$BIN/StreamBench" "http://127.0.0.1:$port/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}" "${STREAMS:-100}" "${STREAM_BURST:-20000}"
+"$BENCH_BIN/StreamBench" "http://127.0.0.1:$port/weevent" "${STREAM_RATE:-1000}" "${STREAM_SECONDS:-10}" "${STREAMS:-100}" "${STREAM_BURST:-20000}"
 blocks=$(curl -s "http://127.0.0.1:$port/weevent/admin/blockchaininfo")
 echo
 echo "chain after the run: $blocks"
 kill -TERM $pid; wait $pid || true
 "$BIN/weevent" verify --config "$work/weevent.properties" --log-level warning
 echo
-"$BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
+"$BENCH_BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
 scripts/bench-bridge.sh
 scripts/bench-postgres.sh
 scripts/bench-mqtt-cli.sh

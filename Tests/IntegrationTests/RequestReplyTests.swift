@@ -2,14 +2,14 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A scripted device (`MQTTBench device`, our MQTT client in a process of its own): subscribed to
+/// A scripted device (`MQTTPeer device`, our MQTT client in a process of its own): subscribed to
 /// the command topic on mosquitto, it answers each command on the reply topic in the shape the
 /// command came in (003 `header.reqid`, 004 `reqId`, 002 `id`), or answers nothing when silent.
 final class ScriptedDevice: Sendable {
     let child: Child
 
     static var binary: String {
-        URL(fileURLWithPath: BrokerProcess.binary).deletingLastPathComponent().appendingPathComponent("MQTTBench").path
+        URL(fileURLWithPath: BrokerProcess.binary).deletingLastPathComponent().appendingPathComponent("MQTTPeer").path
     }
 
     /// Started and subscribed.

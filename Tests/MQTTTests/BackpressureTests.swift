@@ -8,7 +8,7 @@ import TestSupport
 /// Inbound backpressure: a client whose messages nobody takes stops reading from the socket,
 /// so whatever a broker pushes, memory stays bounded; once the consumer reads again everything
 /// arrives, in order, nothing lost. The client runs in a process of its own
-/// (`MQTTBench hold`), so its resident size is not mixed with the other suites running here.
+/// (`MQTTPeer hold`), so its resident size is not mixed with the other suites running here.
 @Suite(.timeLimit(.minutes(5))) struct BackpressureTests {
     static let count = 200_000
     static let payloadSize = 4096
@@ -19,7 +19,7 @@ import TestSupport
     static var benchBinary: String {
         let directory = ProcessInfo.processInfo.environment["WEEVENT_BIN"].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
             ?? repositoryRoot + "/.build/debug"
-        return directory + "/MQTTBench"
+        return directory + "/MQTTPeer"
     }
 
     static func status(_ path: String) -> [String: String] {

@@ -18,7 +18,7 @@ import Synchronization
 //   4. device-to-ledger latency: RATE messages/s for SECONDS s to an inbound-bound topic (QoS 1),
 //      each payload carrying its send time; latency = arrival on rest/stream (SSE, which shows
 //      events only once durable) - send time.
-//   5. command round trips: a scripted device (`MQTTBench device`, a process of its own) on an
+//   5. command round trips: a scripted device (`MQTTPeer device`, a process of its own) on an
 //      outbound-bound command topic answers on an inbound-bound reply topic; 1 and then 32 callers
 //      loop on rest/request for SECONDS/2 s each (round trips/s, p50/p99 of the call); then the
 //      same callers loop on rest/publish to the command topic, and an MQTT client of ours
@@ -443,12 +443,15 @@ struct Bench: Sendable {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
     }
 
-    /// `MQTTBench device` from this executable's directory, subscribed before this returns.
+    /// `MQTTPeer device` (the path in MQTT_PEER), subscribed before this returns.
     func startDevice() throws -> Process {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // The broker package's MQTTPeer (scripts/bench-bridge.sh names it in MQTT_PEER).
+        guard let peer = ProcessInfo.processInfo.environment["MQTT_PEER"] else {
+            throw BenchError("MQTT_PEER (the broker package's MQTTPeer executable) is not set")
+        }
         let ready = FileManager.default.temporaryDirectory.appendingPathComponent("bench-device-\(now())").path
         let device = Process()
-        device.executableURL = directory.appendingPathComponent("MQTTBench")
+        device.executableURL = URL(fileURLWithPath: peer)
         device.arguments = ["device", "\(port)", "bench/command", "bench/reply", "answer", ready]
         try device.run()
         let started = now()
