@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "WeEvent", "Ledger", "Bridge", "Cluster",
+                "WeEvent", "Ledger", "Bridge", "Cluster", "ConsoleAssets",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -161,6 +161,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The console's files (console/), embedded as Swift by scripts/console-assets.py: generated
+        // code in a target of its own, out of Server.
+        .target(name: "ConsoleAssets", swiftSettings: strict),
         // Helpers shared by the test targets that run child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         // Our MQTT client as a process of its own for the tests (a client nobody reads, a scripted
@@ -219,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge", "TestSupport",
+                "WeEvent", "Ledger", "Server", "Bridge", "TestSupport", "ConsoleAssets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

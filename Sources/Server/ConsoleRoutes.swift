@@ -1,3 +1,4 @@
+import ConsoleAssets
 import HTTPTypes
 import Hummingbird
 import NIOCore

@@ -1,3 +1,4 @@
+import ConsoleAssets
 import Foundation
 import Hummingbird
 import HummingbirdTesting
