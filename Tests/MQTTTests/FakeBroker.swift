@@ -116,6 +116,10 @@ func withConnectedClient(
     let broker = try await FakeBroker.start()
     var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "fake-peer-test", keepAlive: .seconds(60))
     configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50))
+    // The scripted broker answers CONNECT from a test process that a full run on a fresh clone
+    // keeps busy for seconds (a CONNACK came after the default 5 s, and the script then wrote to
+    // a connection the client had closed); how long it takes is not what these tests check.
+    configuration.connectTimeout = .seconds(60)
     configure(&configuration)
     let client = try MQTTClient(configuration: configuration)
     do {
