@@ -99,9 +99,16 @@ class Console:
             raise AssertionError(f"timed out waiting for: {what}\npage text:\n{self.driver.find_element(By.TAG_NAME, 'body').text[:3000]}")
 
     def click(self, css):
-        """Clicks the element once it is there and shown (browsers render at their own pace)."""
-        self.wait(f"{css} to be shown", lambda: self.find(css).is_displayed())
-        self.find(css).click()
+        """Clicks the element once it is there and shown (browsers render at their own pace). Found
+        and clicked in one attempt, tried again while the page replaces the element (a page that
+        renders again between a check and a click was seen in firefox)."""
+        def attempt():
+            element = self.find(css)
+            if not element.is_displayed():
+                return False
+            element.click()
+            return True
+        self.wait(f"{css} to be shown and clicked", attempt)
 
     def text(self, css):
         return self.find(css).text.strip()
