@@ -37,8 +37,9 @@ public final class ZooKeeperStatus: BridgeStatusSource {
         while !Task.isCancelled {
             let live = board.liveness()
             let due = ContinuousClock.now - lastWrite >= interval || live != lastLive
-            let now = board.snapshot()
-            if due, now != last, let client = try? coordinator.connectedClient() {
+            // The counters are copied only when a write may be due, not on every check.
+            let now = due ? board.snapshot() : last
+            if due, let now, now != last, let client = try? coordinator.connectedClient() {
                 lastWrite = ContinuousClock.now
                 let records = now.map { BindingStatusRecord(direction: $0.key.direction, groupId: $0.key.groupId, topic: $0.key.topic, status: $0.value) }
                 do {

@@ -16,6 +16,8 @@ import Glibc
 /// browser resolved. A request that carries `Sec-Fetch-Site` or `Origin` is a browser's and is
 /// checked; curl and programs send neither and are not.
 struct BrowserGuard: Sendable {
+    static let fetchSite = HTTPField.Name("Sec-Fetch-Site")!
+
     /// Host names (lowercase, no port) browsers may use; nil: any.
     let allowedHosts: Set<String>?
 
@@ -49,7 +51,7 @@ struct BrowserGuard: Sendable {
 
     /// Why `request` is refused, or nil.
     func check(method: HTTPRequest.Method, path: String, headers: HTTPFields, authority: String?) -> Refusal? {
-        let fetchSite = headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased()
+        let fetchSite = headers[Self.fetchSite]?.lowercased()
         let origin = headers[.origin]
         guard fetchSite != nil || origin != nil else { return nil }
         let host = authority.map(Self.hostPart)
