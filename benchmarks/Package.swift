@@ -16,12 +16,16 @@ let package = Package(
         .package(name: "weevent", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // In-process ledger appends, embedded store.
         .executableTarget(
             name: "LedgerBench",
-            dependencies: [.product(name: "WeEventDomain", package: "weevent"), .product(name: "WeEventLedger", package: "weevent")],
+            dependencies: [
+                .product(name: "WeEventDomain", package: "weevent"), .product(name: "WeEventLedger", package: "weevent"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "LedgerBench",
             swiftSettings: strict
         ),

@@ -3,9 +3,10 @@ import GRDB
 import Logging
 import WeEvent
 
-/// Runs on the ledger's writer thread: hands a batch of queued writes to a `BlockSealer`,
-/// writes what it sealed in one durable transaction, makes that visible to readers, then
-/// answers every waiting caller.
+/// The embedded ledger's writer, called by its write loop (`LedgerWriter`) with one batch at a
+/// time: hands the batch's queued writes to a `BlockSealer`, writes what it sealed in one durable
+/// transaction (on GRDB's writer queue), makes that visible to readers, then answers every
+/// waiting caller.
 struct BlockWriter {
     let ledger: SQLiteLedger
 
@@ -13,7 +14,7 @@ struct BlockWriter {
         self.ledger = ledger
     }
 
-    func write(_ batch: [WriteOp]) {
+    func write(_ batch: [WriteOp]) async {
         var sealer = BlockSealer(
             head: chainHead(), timestamp: Int64(Date().timeIntervalSince1970 * 1000),
             maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
@@ -28,7 +29,7 @@ struct BlockWriter {
             return
         }
         do {
-            try commit(sealed, round)
+            try await commit(sealed, round.receiptsToStore)
         } catch {
             ledger.logger.error("ledger commit failed; refusing every writer of this batch", metadata: [
                 "error": "\(error)", "blocks": "\(sealed.blocks.count)",
@@ -40,7 +41,7 @@ struct BlockWriter {
         round.finish(.success(()))
     }
 
-    /// The chain as of the last commit. Only this thread moves it, so it stays the head until our commit.
+    /// The chain as of the last commit. Only the write loop moves it, so it stays the head until our commit.
     private func chainHead() -> ChainHead {
         ledger.view.withLock { view in
             ChainHead(
@@ -51,12 +52,12 @@ struct BlockWriter {
     }
 
     /// Blocks, receipts and topics in one transaction: all of the batch is durable, or none.
-    private func commit(_ sealed: BlockSealer.Sealed, _ round: WriteRound) throws {
-        try ledger.pool.write { db in
+    private func commit(_ sealed: BlockSealer.Sealed, _ receipts: [(InboundReceipt, String)]) async throws {
+        try await ledger.pool.write { db in
             try Self.insert(sealed.blocks, into: db)
-            if !round.receiptsToStore.isEmpty {
+            if !receipts.isEmpty {
                 let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO mqtt_receipts(session, packet_id, event_id) VALUES (?, ?, ?)")
-                for (receipt, id) in round.receiptsToStore {
+                for (receipt, id) in receipts {
                     try upsert.execute(arguments: [receipt.session, Int64(receipt.packetID), id])
                 }
             }

@@ -2,7 +2,7 @@ import WeEvent
 
 /// Where a group's chain stands before a batch is sealed onto it: what a `BlockSealer` starts from.
 ///
-/// The SQLite ledger takes it from its in-memory view (only its writer thread moves the chain);
+/// The SQLite ledger takes it from its in-memory view (only its write loop moves the chain);
 /// a shared store reads it under the lock of the chain head, in the transaction that writes the batch.
 struct ChainHead: Sendable, Equatable {
     /// Height of the last block; 0 for an empty chain.

@@ -1,4 +1,5 @@
 import Logging
+import PostgresNIO
 import ServiceLifecycle
 import WeEvent
 
@@ -8,14 +9,26 @@ public struct LedgerSet: Sendable {
     /// The group used when a request names none: "1" when configured, else the first group.
     public let defaultGroup: String
     public let groups: [String]
-    /// Closes what the ledgers share (a PostgreSQL client), after every ledger shut down.
-    let closeShared: @Sendable () async -> Void
+    /// What the ledgers of a shared store run besides their write loops.
+    let shared: SharedStore?
 
-    public init(groups: [String], ledgers: [String: any EventLedger], closeShared: @escaping @Sendable () async -> Void = {}) {
+    /// The background work of a shared store: its connection pool (a service of its own, stopped
+    /// after the ledgers), and the loop that follows other instances' commits until cancelled.
+    struct SharedStore: Sendable {
+        let client: PostgresClient
+        let followCommits: @Sendable () async -> Void
+    }
+
+    /// `ledgers` as they are; those that are `LedgerLoop`s write once the set's services run.
+    public init(groups: [String], ledgers: [String: any EventLedger]) {
+        self.init(groups: groups, ledgers: ledgers, shared: nil)
+    }
+
+    init(groups: [String], ledgers: [String: any EventLedger], shared: SharedStore?) {
         self.groups = groups
         self.ledgers = ledgers
         self.defaultGroup = groups.contains("1") ? "1" : groups[0]
-        self.closeShared = closeShared
+        self.shared = shared
     }
 
     /// Opens the configured store's ledgers: embedded SQLite under `ledger.path`, or the shared
@@ -61,15 +74,62 @@ public struct LedgerSet: Sendable {
         return ledger
     }
 
+    /// Stops every ledger's writes (what is queued is written first) and closes them.
     public func shutdown() async {
         for group in groups { await ledgers[group]?.shutdown() }
-        await closeShared()
+    }
+
+    /// What the ledgers run while open, in start order, for a service group that stops them in
+    /// reverse: the shared store's connection pool, then `LedgerService` (every write loop, and
+    /// the shared store's commit follower). Place them before everything that uses the ledgers.
+    public func services(logger: Logger) -> [any Service] {
+        var services: [any Service] = []
+        if let shared { services.append(shared.client) }
+        services.append(LedgerService(ledgers: self, logger: logger))
+        return services
+    }
+
+    /// Runs the ledgers' services around `body`, for tools, tests and benchmarks that have no
+    /// service group of their own; the ledgers are shut down (drained) after it, whatever it does.
+    public func withRunning<T>(logger: Logger, _ body: () async throws -> T) async throws -> T {
+        let group = ServiceGroup(services: services(logger: logger), gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let result: Result<T, any Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
+        }
+    }
+
+    /// Every ledger's write loop, and the shared store's commit follower until the loops ended.
+    func runLoops() async {
+        await withDiscardingTaskGroup { background in
+            if let follow = shared?.followCommits { background.addTask { await follow() } }
+            await withDiscardingTaskGroup { loops in
+                for ledger in ledgers.values {
+                    guard let loop = ledger as? any LedgerLoop else { continue }
+                    loops.addTask { await loop.run() }
+                }
+            }
+            background.cancelAll()
+        }
     }
 }
 
-/// Keeps the ledgers open while the service group runs and closes them cleanly on
-/// shutdown. It is placed before the HTTP server in the group, so it shuts down
-/// after the server has finished its in-flight requests.
+/// A ledger with a write loop: it writes while `run` runs, which returns once `shutdown` stopped
+/// the loop and everything queued before was written.
+protocol LedgerLoop: EventLedger {
+    func run() async
+}
+
+extension SQLiteLedger: LedgerLoop {}
+extension PostgresLedger: LedgerLoop {}
+
+/// Runs the ledgers' write loops while the service group runs and closes the ledgers cleanly on
+/// shutdown. It is placed before the HTTP server in the group, so it shuts down after the server
+/// has finished its in-flight requests.
 public struct LedgerService: Service {
     public let ledgers: LedgerSet
     let logger: Logger
@@ -80,9 +140,12 @@ public struct LedgerService: Service {
     }
 
     public func run() async throws {
-        try? await gracefulShutdown()
-        logger.info("closing ledgers", metadata: ["groups": "\(ledgers.groups.joined(separator: ","))"])
-        await ledgers.shutdown()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await ledgers.runLoops() }
+            try? await gracefulShutdown()
+            logger.info("closing ledgers", metadata: ["groups": "\(ledgers.groups.joined(separator: ","))"])
+            await ledgers.shutdown()
+        }
         logger.info("ledgers closed")
     }
 }

@@ -1,33 +1,51 @@
-import Foundation
 import Synchronization
 import WeEvent
 
 /// A ledger's write path up to its store, the same for both stores: the queue publishers hand
-/// their writes to, and the one thread that takes them in batches (group commit) and gives each
-/// batch to the store's writer.
+/// their writes to (`WriteQueueState`), and the one async loop that takes them in batches (group
+/// commit) and gives each batch to the store's writer. The loop runs in the ledgers' service
+/// (`LedgerService`), so it starts and stops with the broker's service group.
 final class LedgerWriter: Sendable {
-    let groupID: String
-    private let queue: WriteQueue
-    private let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    typealias Waiter = CheckedContinuation<Void, Never>
 
-    init(groupID: String, maxEvents: Int, maxDelayMilliseconds: Int) {
+    let groupID: String
+    private let queue: Mutex<WriteQueueState<WriteOp, Waiter>>
+
+    init(groupID: String, maxEvents: Int, maxDelay: Duration) {
         self.groupID = groupID
-        self.queue = WriteQueue(maxEvents: maxEvents, maxDelayMilliseconds: maxDelayMilliseconds)
+        self.queue = Mutex(WriteQueueState(maxEvents: maxEvents, maxDelay: maxDelay))
     }
 
-    /// Starts the writer thread: `write` gets every batch, in order, on that thread.
-    func start(_ write: @escaping @Sendable ([WriteOp]) -> Void) {
-        let thread = Thread { [self] in
-            while let batch = queue.takeBatch() { write(batch) }
-            let waiters = finished.withLock { state in
-                state.done = true
-                defer { state.waiters = [] }
-                return state.waiters
+    /// The write loop: `write` gets every batch, in order, one at a time. Returns once `stop`
+    /// was called and everything queued before it was written.
+    func run(_ write: ([WriteOp]) async -> Void) async {
+        while true {
+            switch queue.withLock({ $0.next(now: .now) }) {
+            case .batch(let batch):
+                await write(batch)
+            case .wait(let deadline):
+                await park(until: deadline)
+            case .finished(let stopWaiters):
+                for waiter in stopWaiters { waiter.resume() }
+                return
             }
-            for waiter in waiters { waiter.resume() }
         }
-        thread.name = "ledger-writer-\(groupID)"
-        thread.start()
+    }
+
+    /// Waits until a write worth sealing or a stop comes, or until `deadline`.
+    private func park(until deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { timer in
+            if let deadline {
+                timer.addTask { [self] in
+                    guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+                    queue.withLock { $0.deadlinePassed() }?.resume()
+                }
+            }
+            await withCheckedContinuation { (waiter: Waiter) in
+                if !queue.withLock({ $0.park(waiter, now: .now) }) { waiter.resume() }
+            }
+            timer.cancelAll()
+        }
     }
 
     /// Queues a write and waits for its answer; `queued` runs once it has its place in the order.
@@ -35,8 +53,10 @@ final class LedgerWriter: Sendable {
     func submit<T>(_ make: (CheckedContinuation<T, any Error>) -> WriteOp, queued: @Sendable () -> Void = {}) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let op = make(continuation)
-            if !queue.enqueue(op) {
-                op.fail(LedgerError.shuttingDown(groupID: groupID))
+            switch queue.withLock({ $0.enqueue(op, now: .now) }) {
+            case .refused: op.fail(LedgerError.shuttingDown(groupID: groupID))
+            case .queued: break
+            case .queuedWaking(let loop): loop.resume()
             }
             queued()
         }
@@ -55,18 +75,22 @@ final class LedgerWriter: Sendable {
         return try await submit({ .publishBatch(events, receipts, $0) }, queued: queued)
     }
 
-    /// On the writer thread, during a batch: what was queued since the batch was taken.
-    func takeQueued() -> [WriteOp] { queue.takeQueued() }
+    /// During a batch: what was queued since the batch was taken.
+    func takeQueued() -> [WriteOp] { queue.withLock { $0.takeQueued() } }
 
-    /// Takes no more writes, lets the thread finish what is queued, and waits until it ended.
+    /// Takes no more writes and waits until the loop wrote what was queued and ended. Writes
+    /// queued on a ledger whose loop never ran fail with `LedgerError.shuttingDown`.
     func stop() async {
-        queue.stop()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = finished.withLock { state in
-                if !state.done { state.waiters.append(continuation) }
-                return state.done
+        await withCheckedContinuation { (waiter: Waiter) in
+            switch queue.withLock({ $0.stop(waiter) }) {
+            case .draining(let loop):
+                loop?.resume()
+            case .neverRan(let ops):
+                for op in ops { op.fail(LedgerError.shuttingDown(groupID: groupID)) }
+                waiter.resume()
+            case .ended:
+                waiter.resume()
             }
-            if done { continuation.resume() }
         }
     }
 }

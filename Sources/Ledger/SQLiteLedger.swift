@@ -5,7 +5,7 @@ import Synchronization
 import WeEvent
 
 /// The embedded ledger of one group: SQLite in WAL mode with `synchronous=FULL`,
-/// written by one thread that seals pending events into blocks (group commit).
+/// written by one async loop (`run`) that seals pending events into blocks (group commit).
 ///
 /// Publishers enqueue and suspend; the writer takes everything queued, assigns
 /// per-topic sequence numbers, seals a block every `blockMaxEvents` events, writes
@@ -23,7 +23,8 @@ public final class SQLiteLedger: EventLedger {
     let logger: Logger
     public let commits: CommitFeed
 
-    /// Opens (creating if needed) the ledger of `groupID` under `directory` and starts its writer thread.
+    /// Opens (creating if needed) the ledger of `groupID` under `directory`. Writes wait until its
+    /// write loop runs (`LedgerSet.services`, or `LedgerSet.withRunning` for tools and tests).
     public static func open(
         groupID: String,
         directory: String,
@@ -46,7 +47,6 @@ public final class SQLiteLedger: EventLedger {
             blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds,
             logger: logger
         )
-        ledger.startWriter()
         return ledger
     }
 
@@ -60,15 +60,16 @@ public final class SQLiteLedger: EventLedger {
         self.view = Mutex(view)
         self.commits = CommitFeed(head: view.eventCount)
         self.blockMaxEvents = blockMaxEvents
-        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: .milliseconds(blockMaxDelayMilliseconds))
         var logger = logger
         logger[metadataKey: "group"] = "\(groupID)"
         self.logger = logger
     }
 
-    private func startWriter() {
+    /// The write loop, until `shutdown` and drained.
+    func run() async {
         let blocks = BlockWriter(ledger: self)
-        writer.start { batch in blocks.write(batch) }
+        await writer.run { batch in await blocks.write(batch) }
     }
 
     // MARK: writes

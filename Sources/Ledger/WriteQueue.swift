@@ -1,8 +1,7 @@
-import Foundation
 import WeEvent
 
-/// A write waiting for the ledger's writer thread, with the continuation of the caller it answers.
-enum WriteOp {
+/// A write waiting for the ledger's write loop, with the continuation of the caller it answers.
+enum WriteOp: QueuedWrite {
     case publish(NewEvent, CheckedContinuation<EventID, any Error>)
     /// Events in order; `receipts`, when given, has one entry per event to record in the same transaction.
     case publishBatch([NewEvent], [InboundReceipt?]?, CheckedContinuation<[Result<EventID, WeEventError>], any Error>)
@@ -39,83 +38,158 @@ enum WriteOp {
     }
 }
 
-/// The hand-off between publishers (any task) and the one writer thread of a ledger.
-///
-/// `@unchecked Sendable` is safe: every stored property is read and written only while
-/// `condition` is locked.
-final class WriteQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var ops: [WriteOp] = []
-    private var eventCount = 0
-    private var oldestEnqueued: UInt64 = 0
-    private var stopping = false
-    private var writerWaiting = false
-    private let maxEvents: Int
-    private let maxDelayNanoseconds: UInt64
+/// What the queue needs to know of a write: how many events it carries (none for a topic change).
+protocol QueuedWrite {
+    var eventCount: Int { get }
+}
 
-    init(maxEvents: Int, maxDelayMilliseconds: Int) {
-        self.maxEvents = maxEvents
-        self.maxDelayNanoseconds = UInt64(maxDelayMilliseconds) * 1_000_000
+/// The hand-off between publishers (any task) and a ledger's one write loop, as a value: each
+/// transition returns what its caller must do (resume the loop, fail ops, wait), so the rules
+/// (`WriteQueueStateTests`) are tested without tasks or clocks.
+///
+/// Group commit: the loop takes everything queued as one batch. With a delay, it first waits
+/// until the oldest queued write is `maxDelay` old, the batch holds `maxEvents` events, or a
+/// topic change came (nobody should wait for a topic to open). While stopping, whatever is
+/// queued goes at once; stopped and drained, the loop ends.
+struct WriteQueueState<Op: QueuedWrite, Waiter> {
+    enum Phase: Equatable {
+        /// Taking writes; `running`: a loop has started.
+        case open(running: Bool)
+        /// Taking no more writes; the loop drains what is queued.
+        case stopping
+        /// The loop ended (or never ran): nothing more is taken or written.
+        case stopped
     }
 
-    /// Queues a write; false when the ledger is shutting down (the op is not queued).
-    func enqueue(_ op: WriteOp) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        if stopping { return false }
-        if ops.isEmpty { oldestEnqueued = DispatchTime.now().uptimeNanoseconds }
+    private(set) var phase: Phase = .open(running: false)
+    private(set) var ops: [Op] = []
+    private(set) var eventCount = 0
+    private var oldest: ContinuousClock.Instant?
+    /// The write loop, when it waits for work.
+    private var parked: Waiter?
+    /// Callers of `stop` waiting for the loop to end.
+    private var stopWaiters: [Waiter] = []
+    let maxEvents: Int
+    let maxDelay: Duration
+
+    init(maxEvents: Int, maxDelay: Duration) {
+        self.maxEvents = maxEvents
+        self.maxDelay = maxDelay
+    }
+
+    enum Enqueued {
+        /// Stopping or stopped: the op is not queued; fail it.
+        case refused
+        case queued
+        /// Queued, and the loop must be resumed: it waits for this.
+        case queuedWaking(Waiter)
+    }
+
+    /// A publisher's write.
+    mutating func enqueue(_ op: Op, now: ContinuousClock.Instant) -> Enqueued {
+        guard case .open = phase else { return .refused }
+        if ops.isEmpty { oldest = now }
         ops.append(op)
         eventCount += op.eventCount
-        if writerWaiting && (ops.count == 1 || eventCount >= maxEvents || op.eventCount == 0) {
-            condition.signal()
+        guard parked != nil, ops.count == 1 || eventCount >= maxEvents || op.eventCount == 0 else { return .queued }
+        defer { parked = nil }
+        return .queuedWaking(parked!)
+    }
+
+    enum Next: Equatable {
+        /// Write these, in order.
+        case batch([Op])
+        /// Nothing worth writing yet: park, and look again when resumed or at the deadline (if any).
+        case wait(until: ContinuousClock.Instant?)
+        /// Stopped and drained: the loop ends.
+        case finished([Waiter])
+
+        static func == (a: Next, b: Next) -> Bool {
+            switch (a, b) {
+            case (.batch(let x), .batch(let y)): x.count == y.count
+            case (.wait(let x), .wait(let y)): x == y
+            case (.finished(let x), .finished(let y)): x.count == y.count
+            default: false
+            }
         }
+    }
+
+    /// The loop asks for its next batch.
+    mutating func next(now: ContinuousClock.Instant) -> Next {
+        switch phase {
+        case .stopped:
+            return .finished([])
+        case .stopping where ops.isEmpty:
+            phase = .stopped
+            defer { stopWaiters = [] }
+            return .finished(stopWaiters)
+        case .stopping:
+            return .batch(takeQueued())
+        case .open:
+            phase = .open(running: true)
+            if let deadline = waitingUntil(now: now) { return .wait(until: deadline) }
+            return .batch(takeQueued())
+        }
+    }
+
+    /// While open: `.some` when the loop should wait (until the deadline, or `.some(nil)` for any
+    /// write), nil when there is a batch to take now.
+    private func waitingUntil(now: ContinuousClock.Instant) -> ContinuousClock.Instant?? {
+        if ops.isEmpty { return .some(nil) }
+        if maxDelay > .zero, eventCount > 0, eventCount < maxEvents, !ops.contains(where: { $0.eventCount == 0 }),
+           let oldest, now < oldest + maxDelay {
+            return .some(oldest + maxDelay)
+        }
+        return nil
+    }
+
+    /// The loop parks after `next` said `wait`; false when there is something to do already (a
+    /// write or a stop came in between), and the loop asks again instead.
+    mutating func park(_ waiter: Waiter, now: ContinuousClock.Instant) -> Bool {
+        guard case .open = phase, waitingUntil(now: now) != nil else { return false }
+        parked = waiter
         return true
     }
 
-    /// Blocks the writer thread until there is work worth sealing: a full block, a
-    /// block `maxDelay` old, or anything at all during shutdown. Returns nil when
-    /// stopped and drained.
-    func takeBatch() -> [WriteOp]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while ops.isEmpty && !stopping {
-            writerWaiting = true
-            condition.wait()
-            writerWaiting = false
-        }
-        if ops.isEmpty { return nil }
-        if maxDelayNanoseconds > 0 {
-            let deadline = oldestEnqueued &+ maxDelayNanoseconds
-            while !stopping, eventCount > 0, eventCount < maxEvents {
-                let now = DispatchTime.now().uptimeNanoseconds
-                if now >= deadline { break }
-                writerWaiting = true
-                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))
-                writerWaiting = false
-            }
-        }
-        let batch = ops
-        ops = []
-        eventCount = 0
-        return batch
+    /// The deadline of a parked loop passed: the loop to resume, if it still waits.
+    mutating func deadlinePassed() -> Waiter? {
+        defer { parked = nil }
+        return parked
     }
 
-    /// Everything queued right now, without waiting (empty when nothing is): for a writer that
-    /// waited for a lock and can seal what arrived meanwhile into the same commit.
-    func takeQueued() -> [WriteOp] {
-        condition.lock()
-        defer { condition.unlock() }
-        let taken = ops
-        ops = []
-        eventCount = 0
-        return taken
+    /// Everything queued right now: for a writer that waited for a lock and can seal what
+    /// arrived meanwhile into the same commit.
+    mutating func takeQueued() -> [Op] {
+        defer {
+            ops = []
+            eventCount = 0
+            oldest = nil
+        }
+        return ops
     }
 
-    /// Refuses new writes; the writer drains what is queued and then `takeBatch` returns nil.
-    func stop() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
+    enum Stopped {
+        /// The loop drains what is queued, then resumes the waiter; `wake`: the parked loop to resume now.
+        case draining(wake: Waiter?)
+        /// No loop ever ran: fail these ops (nobody else will answer them); the queue is stopped.
+        case neverRan([Op])
+        /// The loop has ended already.
+        case ended
+    }
+
+    /// Takes no more writes. `waiter` is resumed once the loop ended (not when `ended` or `neverRan`).
+    mutating func stop(_ waiter: Waiter) -> Stopped {
+        switch phase {
+        case .open(running: false):
+            phase = .stopped
+            return .neverRan(takeQueued())
+        case .open(running: true), .stopping:
+            phase = .stopping
+            stopWaiters.append(waiter)
+            defer { parked = nil }
+            return .draining(wake: parked)
+        case .stopped:
+            return .ended
+        }
     }
 }

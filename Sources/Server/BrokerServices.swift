@@ -39,10 +39,11 @@ public struct BrokerServices: Sendable {
         self.metrics = metrics
     }
 
-    /// In start order; ServiceLifecycle stops them in reverse. The ledgers come first so they
-    /// close last, once the server, callback delivery, the bridge and the session have stopped.
+    /// In start order; ServiceLifecycle stops them in reverse. The ledgers' services (write loops,
+    /// a shared store's pool and commit follower) come first so they close last, once the server,
+    /// callback delivery, the bridge and the session have stopped.
     func lifecycle(logger: Logger) -> [any Service] {
-        var services: [any Service] = [LedgerService(ledgers: ledgers, logger: logger)]
+        var services = ledgers.services(logger: logger)
         if let coordinator { services.append(coordinator) }
         if let bridge { services.append(bridge) }
         if let subscriptions { services.append(subscriptions) }

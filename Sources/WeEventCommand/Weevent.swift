@@ -148,12 +148,13 @@ struct Verify: AsyncParsableCommand {
             }
         } else {
             let ledgers = try await options.openLedgers(configuration, logger: logger)
-            for group in ledgers.groups {
-                let report = try await ledgers.ledger(group).verify()
-                print(report)
-                intact = intact && report.isIntact
+            try await ledgers.withRunning(logger: logger) {
+                for group in ledgers.groups {
+                    let report = try await ledgers.ledger(group).verify()
+                    print(report)
+                    intact = intact && report.isIntact
+                }
             }
-            await ledgers.shutdown()
         }
         if !intact { throw ExitCode(1) }
     }
@@ -200,28 +201,29 @@ struct LedgerCopyCommand: AsyncParsableCommand {
         }
         let shared = try await ConfigOptions(path: to).openLedgers(destination, logger: logger)
         var intact = true
-        for group in source.ledgerGroups {
-            let directory = "\(source.ledgerPath)/group-\(group)"
-            guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
-                print("group \(group): no ledger at \(directory)")
-                continue
-            }
-            let embedded = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
-            guard let target = try shared.ledger(group) as? PostgresLedger else { throw ExitCode(2) }
-            do {
-                print(try await LedgerCopy.copy(from: embedded, to: target))
-            } catch {
+        try await shared.withRunning(logger: logger) {
+            for group in source.ledgerGroups {
+                let directory = "\(source.ledgerPath)/group-\(group)"
+                guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
+                    print("group \(group): no ledger at \(directory)")
+                    continue
+                }
+                // Read only: the source's write loop never runs.
+                let embedded = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+                guard let target = try shared.ledger(group) as? PostgresLedger else { throw ExitCode(2) }
+                do {
+                    print(try await LedgerCopy.copy(from: embedded, to: target))
+                } catch {
+                    await embedded.shutdown()
+                    FileHandle.standardError.write(Data("weevent: ledger copy: \(error)\n".utf8))
+                    throw ExitCode(1)
+                }
                 await embedded.shutdown()
-                await shared.shutdown()
-                FileHandle.standardError.write(Data("weevent: ledger copy: \(error)\n".utf8))
-                throw ExitCode(1)
+                let report = try await target.verify()
+                print(report)
+                intact = intact && report.isIntact
             }
-            await embedded.shutdown()
-            let report = try await target.verify()
-            print(report)
-            intact = intact && report.isIntact
         }
-        await shared.shutdown()
         if !intact { throw ExitCode(1) }
     }
 }

@@ -27,15 +27,8 @@ struct BridgeFixture {
             directory: directory, ledgers: ledgers, store: try LocalBindingStore(directory: directory),
             rejected: try RejectedMessageLog(directory: directory)
         )
-        do {
-            try await body(fixture)
-        } catch {
-            await ledgers.shutdown()
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
-        }
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await ledgers.withRunning(logger: Logger(label: "test")) { try await body(fixture) }
     }
 
     /// The contents of `topic`'s events, in ledger order, with the MQTT topic each came from.

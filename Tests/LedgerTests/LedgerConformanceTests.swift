@@ -61,15 +61,9 @@ func withLedger<T>(
         ledgers = try await PostgresLedgerStore.open(settings, groups: ["1"], logger: Logger(label: "test"))
     }
     let subject = LedgerUnderTest(ledger: try ledgers.ledger("1"), store: store, location: place)
-    do {
-        let result = try await body(subject.ledger, subject)
-        await ledgers.shutdown()
-        if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) }
-        return result
-    } catch {
-        await ledgers.shutdown()
-        if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) }
-        throw error
+    defer { if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) } }
+    return try await ledgers.withRunning(logger: Logger(label: "test")) {
+        try await body(subject.ledger, subject)
     }
 }
 

@@ -17,10 +17,10 @@ import WeEvent
                     let first = try #require(a as? PostgresLedger)
                     #expect(try await a.open(topic: "shared"))
                     let a1 = try await a.publish(NewEvent(topic: "shared", content: Array("a1".utf8)))
-                    let known = try #require(first.knownHead.withLock { $0 })
+                    let known = try #require(first.writerState.withLock { $0.knownHead })
                     let b1 = try await b.publish(NewEvent(topic: "shared", content: Array("b1".utf8)))
                     // As if B's NOTIFY were still on its way: A believes its own head is the last.
-                    first.knownHead.withLock { $0 = known }
+                    first.writerState.withLock { $0.committed(known) }
                     let a2 = try await a.publish(NewEvent(topic: "shared", content: Array("a2".utf8)))
                     #expect([a1, b1, a2].map(\.sequence) == [1, 2, 3])
                     #expect(a2.blockHeight > b1.blockHeight)
@@ -29,7 +29,7 @@ import WeEvent
                     #expect(stored.events.map(\.position) == [1, 2, 3])
                     #expect(try await a.verify().isIntact)
                     // A knows the head again, as of its own write.
-                    #expect(first.knownHead.withLock { $0?.head.eventCount } == 3)
+                    #expect(first.writerState.withLock { $0.knownHead?.head.eventCount } == 3)
                 }
             }
         }
@@ -44,7 +44,7 @@ import WeEvent
             let postgres = try #require(ledger as? PostgresLedger)
             #expect(try await ledger.open(topic: "p"))
             _ = try await ledger.publish(NewEvent(topic: "p", content: Array("first".utf8)))
-            #expect(postgres.knownHead.withLock { $0?.head.eventCount } == 1)
+            #expect(postgres.writerState.withLock { $0.knownHead?.head.eventCount } == 1)
             // Eight publishers, each publishing forty in a row; the head row changes under them
             // after the first hundred events.
             let published = try await withThrowingTaskGroup(of: [EventID].self) { group in
@@ -76,7 +76,7 @@ import WeEvent
             #expect(report.isIntact, "\(report)")
             // The writer knows the head again once it wrote under the lock.
             _ = try await ledger.publish(NewEvent(topic: "p", content: Array("last".utf8)))
-            #expect(postgres.knownHead.withLock { $0?.head.eventCount } == 322)
+            #expect(postgres.writerState.withLock { $0.knownHead?.head.eventCount } == 322)
         }
     }
 
@@ -143,7 +143,7 @@ import WeEvent
             }
             var iterator = held.makeAsyncIterator()
             let xid = try #require(await iterator.next())
-            postgres.knownHead.withLock { $0 = nil }  // as after another instance's NOTIFY
+            postgres.writerState.withLock { $0.forgetHead() }  // as after another instance's NOTIFY
             let first = Task { try await ledger.publish(NewEvent(topic: "w", content: Array("first".utf8))) }
             // The first batch's transaction waits for the holder's (bounded: a test must not hang).
             let deadline = ContinuousClock.now + .seconds(60)
@@ -217,7 +217,7 @@ import WeEvent
                     let logger = first.logger
                     #expect(try await a.open(topic: "f"))
                     _ = try await a.publish(NewEvent(topic: "f", content: Array("a1".utf8)))
-                    first.knownHead.withLock { $0 = nil }  // the next write goes under the lock
+                    first.writerState.withLock { $0.forgetHead() }  // the next write goes under the lock
                     let (hookDone, hookFinished) = AsyncStream.makeStream(of: Void.self)
                     first.faultBeforeCommit.withLock {
                         $0 = { connection in
@@ -240,9 +240,9 @@ import WeEvent
                     }
                     for await _ in hookDone { break }
                     try await Task.sleep(for: .milliseconds(200))  // the abandoned body ends (its COMMIT fails)
-                    #expect(first.knownHead.withLock { $0 } == nil, "a head that never committed is believed")
+                    #expect(first.writerState.withLock { $0.knownHead } == nil, "a head that never committed is believed")
                     // Past the contention window, so A would write on the head it believes it knows.
-                    try await Task.sleep(for: PostgresLedger.contentionWindow + .milliseconds(200))
+                    try await Task.sleep(for: first.writerState.withLock { $0.contentionWindow } + .milliseconds(200))
                     _ = try await a.publish(NewEvent(topic: "f", content: Array("a3".utf8)))
                     let stored = try await b.events(after: 0, through: nil, matching: try TopicFilter.parse("f"), limit: 10)
                     #expect(stored.events.map { String(decoding: $0.event.content, as: UTF8.self) } == ["a1", "b", "a3"])
@@ -262,9 +262,9 @@ import WeEvent
             let postgres = try #require(ledger as? PostgresLedger)
             #expect(try await ledger.open(topic: "v"))
             _ = try await ledger.publish(NewEvent(topic: "v", content: Array("one".utf8)))
-            var phantom = try #require(postgres.knownHead.withLock { $0 })
+            var phantom = try #require(postgres.writerState.withLock { $0.knownHead })
             phantom.head.lastHash = Array(repeating: 0xAB, count: 32)
-            postgres.knownHead.withLock { $0 = phantom }
+            postgres.writerState.withLock { $0.committed(phantom) }
             let two = try await ledger.publish(NewEvent(topic: "v", content: Array("two".utf8)))
             #expect(two.sequence == 2)
             let report = try await ledger.verify()
@@ -279,9 +279,9 @@ import WeEvent
             let postgres = try #require(ledger as? PostgresLedger)
             #expect(try await ledger.open(topic: "c"))
             _ = try await ledger.publish(NewEvent(topic: "c", content: Array("one".utf8)))
-            #expect(postgres.knownHead.withLock { $0 } != nil)
+            #expect(postgres.writerState.withLock { $0.knownHead } != nil)
             try await postgres.catchUp()
-            #expect(postgres.knownHead.withLock { $0 } == nil)
+            #expect(postgres.writerState.withLock { $0.knownHead } == nil)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
 import WeEvent
 @testable import Ledger
@@ -11,10 +12,12 @@ import WeEvent
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tampered-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = try SQLiteLedger.open(groupID: "1", directory: directory)
-        _ = try await ledger.open(topic: "t")
-        let first = try await ledger.publish(NewEvent(topic: "t", content: Array("a".utf8)))
-        _ = try await ledger.publish(NewEvent(topic: "t", content: Array("b".utf8)))
-        await ledger.shutdown()
+        let first = try await LedgerSet(groups: ["1"], ledgers: ["1": ledger]).withRunning(logger: Logger(label: "test")) {
+            _ = try await ledger.open(topic: "t")
+            let first = try await ledger.publish(NewEvent(topic: "t", content: Array("a".utf8)))
+            _ = try await ledger.publish(NewEvent(topic: "t", content: Array("b".utf8)))
+            return first
+        }
 
         let file = try DatabaseQueue(path: directory + "/ledger.sqlite")
         try await file.write { db in

@@ -39,7 +39,8 @@ func withTestBroker(
         path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100,
         blockMaxDelayMilliseconds: blockMaxDelay, logger: .init(label: "test")
     )
-    do {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try await ledgers.withRunning(logger: .init(label: "test")) {
         let bindings = bridge
             ? BindingService(
                 store: try LocalBindingStore(directory: dir), status: BridgeStatusBoard(instance: "test:1"),
@@ -66,11 +67,5 @@ func withTestBroker(
         } else {
             try await Application(router: router).test(.router) { client in try await body(client, ledgers) }
         }
-    } catch {
-        await ledgers.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-        throw error
     }
-    await ledgers.shutdown()
-    try? FileManager.default.removeItem(atPath: dir)
 }

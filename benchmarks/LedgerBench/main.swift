@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import Logging
 import WeEvent
 
 // In-process ledger appends per second, durable (fsync per commit), as `make bench` reports them.
@@ -13,28 +14,31 @@ func measure(_ name: String, tasks: Int, batch: Int) async throws -> (String, Do
     let dir = "\(base)/\(name)"
     try? FileManager.default.removeItem(atPath: dir)
     let ledger = try SQLiteLedger.open(groupID: "1", directory: dir, blockMaxEvents: 1000, blockMaxDelayMilliseconds: 1)
-    _ = try await ledger.open(topic: "bench")
-    let perTask = total / tasks
-    let start = ContinuousClock.now
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        for _ in 0..<tasks {
-            group.addTask {
-                if batch == 1 {
-                    for _ in 0..<perTask { _ = try await ledger.publish(NewEvent(topic: "bench", content: content)) }
-                } else {
-                    let events = Array(repeating: NewEvent(topic: "bench", content: content), count: batch)
-                    for _ in 0..<(perTask / batch) { _ = try await ledger.publish(events) }
+    let ledgers = LedgerSet(groups: ["1"], ledgers: ["1": ledger])
+    let (seconds, info) = try await ledgers.withRunning(logger: Logger(label: "bench")) {
+        _ = try await ledger.open(topic: "bench")
+        let perTask = total / tasks
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    if batch == 1 {
+                        for _ in 0..<perTask { _ = try await ledger.publish(NewEvent(topic: "bench", content: content)) }
+                    } else {
+                        let events = Array(repeating: NewEvent(topic: "bench", content: content), count: batch)
+                        for _ in 0..<(perTask / batch) { _ = try await ledger.publish(events) }
+                    }
                 }
             }
+            try await group.waitForAll()
         }
-        try await group.waitForAll()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let info = try await ledger.chainInfo()
+        let report = try await ledger.verify()
+        precondition(report.isIntact, "\(report)")
+        return (seconds, info)
     }
-    let elapsed = ContinuousClock.now - start
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let info = try await ledger.chainInfo()
-    let report = try await ledger.verify()
-    precondition(report.isIntact, "\(report)")
-    await ledger.shutdown()
     try? FileManager.default.removeItem(atPath: dir)
     return (name, Double(info.eventCount) / seconds, info.blockHeight)
 }

@@ -56,11 +56,11 @@ struct PostgresBlockWriter: Sendable {
 
     func write(_ batch: [WriteOp]) async {
         let logger = ledger.logger
-        ledger.writing.withLock { $0 = true }
+        let known = ledger.writerState.withLock { $0.beginBatch(now: .now) }
         let taken = Taken(batch)
         do {
             let committed: Committed
-            if let done = try await writeOnKnownHead(batch) {
+            if let done = try await writeOnKnownHead(batch, known) {
                 committed = done
             } else {
                 committed = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
@@ -70,37 +70,33 @@ struct PostgresBlockWriter: Sendable {
                 }
             }
             // Committed, and in time: only now is the new head one this instance may build on.
-            ledger.knownHead.withLock { $0 = committed.after }
+            ledger.writerState.withLock { $0.committed(committed.after) }
             if let last = committed.sealed.blocks.last {
                 // Commits of other instances just before ours reach followers from the store.
                 ledger.commits.advanced(to: committed.before.eventCount)
                 ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(committed.sealed.blocks) }
             }
-            ledger.writing.withLock { $0 = false }
+            ledger.writerState.withLock { $0.batchEnded() }
             committed.round.finish(.success(()))
         } catch {
             // Nobody was answered yet: the transaction's round is answered only here. A commit that
-            // timed out may still land; its publishers were told it failed (at-least-once for them).
-            ledger.knownHead.withLock { $0 = nil }
+            // timed out may still land; its publishers were told it failed (at-least-once for them),
+            // and live readers learn the head from the store (its NOTIFY, ignored while in flight,
+            // may have come already).
+            ledger.writerState.withLock { $0.failed() }
             let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
             logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
             for op in taken.close() { op.fail(failure) }
-            // The commit may have landed all the same (its NOTIFY, ignored while in flight, may
-            // have come already): live readers learn the head from the store, without holding
-            // up the next batch while the store does not answer.
-            ledger.writing.withLock { $0 = false }
-            let ledger = self.ledger
-            Task { try? await ledger.catchUp() }
+            ledger.requestCatchUp()
         }
     }
 
-    /// Seals the batch on the head this instance knows and writes it in one statement that applies
-    /// only if nobody wrote since. nil when that was not possible (head or a topic unknown) or
-    /// another writer came first: nothing was written, and the caller goes under the lock.
-    private func writeOnKnownHead(_ batch: [WriteOp]) async throws -> Committed? {
-        guard !ledger.othersAreWriting, let known = ledger.knownHead.withLock({ $0 }),
-            Self.topics(of: batch).allSatisfy({ known.head.topics[$0] != nil })
-        else { return nil }
+    /// Seals the batch on `known` (the head this instance may build on) and writes it in one
+    /// statement that applies only if nobody wrote since. nil when that was not possible (head or
+    /// a topic unknown) or another writer came first: nothing was written, and the caller goes
+    /// under the lock.
+    private func writeOnKnownHead(_ batch: [WriteOp], _ known: KnownHead?) async throws -> Committed? {
+        guard let known, Self.topics(of: batch).allSatisfy({ known.head.topics[$0] != nil }) else { return nil }
         let (round, sealed) = seal(batch, on: known.head)
         if sealed.isEmpty { return Committed(round: round, sealed: sealed, before: known.head, after: known) }
         let writes = Writes(round: round, sealed: sealed)
@@ -111,7 +107,7 @@ struct PostgresBlockWriter: Sendable {
         }
         guard let version else {
             ledger.logger.debug("another instance wrote since this one's last commit; sealing again under the lock")
-            ledger.sawAnotherWriter()
+            ledger.writerState.withLock { $0.refusedOnKnownHead(now: .now) }
             return nil
         }
         return Committed(

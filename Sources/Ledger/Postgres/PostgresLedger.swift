@@ -28,31 +28,26 @@ public final class PostgresLedger: EventLedger {
     let store: PostgresLedgerStore
     let writer: LedgerWriter
     let blockMaxEvents: Int
-    /// The head as this instance last committed it (the commit's answer arrived in time), with
-    /// the head row's version then; nil when unknown. Only the writer sets it; a commit by another
-    /// instance (its NOTIFY), a failed commit and a catch-up clear it, so the next batch goes
-    /// under the lock instead of trying in vain. A write on it applies only while the head row
-    /// still has its version, height and last hash.
-    let knownHead = Mutex<KnownHead?>(nil)
-    /// When another instance was last seen writing this chain. While others write, seals on the
-    /// known head would mostly be refused (their payload sent in vain), so batches go under the
-    /// lock until `contentionWindow` passed without a sign of another writer.
-    private let anotherWriterSeen = Mutex<ContinuousClock.Instant?>(nil)
-    static let contentionWindow: Duration = .seconds(1)
+    /// What the writer believes (known head, batch in flight, others writing): see `SharedWriterState`.
+    let writerState = Mutex(SharedWriterState())
+    /// Catch-ups asked for (after a commit whose outcome is unknown), run by `run` one at a time.
+    private let catchUps: (requests: AsyncStream<Void>, ask: AsyncStream<Void>.Continuation)
     let logger: Logger
 
     var client: PostgresClient { store.client }
 
-    /// Creates the group's head row if this is the chain's first use, and starts the writer.
+    /// Creates the group's head row if this is the chain's first use (on the start-up connection).
+    /// Writes wait until the ledger's loop runs (`LedgerSet.services`).
     static func open(
-        groupID: String, store: PostgresLedgerStore, blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+        groupID: String, store: PostgresLedgerStore, connection: PostgresConnection,
+        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
     ) async throws -> PostgresLedger {
         let candidate = UUID().uuidString.lowercased()
-        for try await _ in try await store.client.query("""
+        for try await _ in try await connection.query("""
             INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count)
             VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
             """, logger: logger) {}
-        let rows = try await store.client.query(
+        let rows = try await connection.query(
             "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
         )
         var found: (String, Int64)?
@@ -64,7 +59,6 @@ public final class PostgresLedger: EventLedger {
             groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), store: store,
             blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds, logger: logger
         )
-        ledger.startWriter()
         return ledger
     }
 
@@ -77,46 +71,45 @@ public final class PostgresLedger: EventLedger {
         self.store = store
         self.commits = CommitFeed(head: head)
         self.blockMaxEvents = blockMaxEvents
-        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelayMilliseconds: blockMaxDelayMilliseconds)
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: .milliseconds(blockMaxDelayMilliseconds))
+        let (requests, ask) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.catchUps = (requests, ask)
         self.logger = logger
     }
 
-    /// The writer thread waits for each batch's transaction, which runs on the client's event loops.
-    private func startWriter() {
+    /// The write loop, and beside it the catch-ups the writer asks for (a failed commit may have
+    /// landed: readers learn the stored head without holding up the next batch while the store
+    /// does not answer). Returns once `shutdown` stopped the loop and it drained.
+    func run() async {
         let blocks = PostgresBlockWriter(ledger: self)
-        writer.start { batch in
-            let done = DispatchSemaphore(value: 0)
-            Task {
-                await blocks.write(batch)
-                done.signal()
+        await withDiscardingTaskGroup { group in
+            group.addTask { [self] in
+                for await _ in catchUps.requests { try? await catchUp() }
             }
-            done.wait()
+            await writer.run { batch in await blocks.write(batch) }
+            catchUps.ask.finish()
         }
+    }
+
+    /// Asks `run` for a catch-up with the stored head (at most one waits).
+    func requestCatchUp() {
+        catchUps.ask.yield()
     }
 
     /// Tests only: runs inside a locked write's transaction after its statement, before COMMIT.
     let faultBeforeCommit = Mutex<(@Sendable (PostgresConnection) async throws -> Void)?>(nil)
 
-    /// Whether this instance's writer has a batch in flight: from sending it until its
-    /// publishers and the feed have been told the outcome.
-    let writing = Mutex<Bool>(false)
-
-    /// This instance's own commit reached `head` (its NOTIFY). The writer hands a batch's events
-    /// to the feed itself, so while a batch is in flight the NOTIFY is not needed and, arriving
-    /// first as it often does, would send every live reader to the store for events the feed is
-    /// about to hand them. Between batches it advances the feed: a commit the writer gave up on
-    /// (a deadline) may still have landed.
+    /// This instance's own commit reached `head` (its NOTIFY): followed only between batches
+    /// (`SharedWriterState.shouldFollowOwnNotice`).
     func committedHere(through head: UInt64) {
-        if !writing.withLock({ $0 }) { commits.advanced(to: head) }
+        if writerState.withLock({ $0.shouldFollowOwnNotice() }) { commits.advanced(to: head) }
     }
 
     /// Another instance's commit reached `head`: what this instance knows of the head is old.
     /// Its events, when the NOTIFY carried them, go to live readers without a read of the store.
     func committedElsewhere(through head: UInt64, events: [PositionedEvent]? = nil) {
-        // Old news (a notice sent again, or one that arrived after this instance read or wrote
-        // past it) says nothing about who writes now.
-        guard head > commits.head else { return }
-        sawAnotherWriter()
+        let feedHead = commits.head
+        guard writerState.withLock({ $0.otherNotice(head: head, feedHead: feedHead, now: .now) }) else { return }
         if let events {
             commits.committed(elsewhere: events, through: head)
         } else {
@@ -124,22 +117,11 @@ public final class PostgresLedger: EventLedger {
         }
     }
 
-    /// Another instance wrote since this one's last write (its NOTIFY, or a refused write).
-    func sawAnotherWriter() {
-        knownHead.withLock { $0 = nil }
-        anotherWriterSeen.withLock { $0 = .now }
-    }
-
-    /// Whether another instance wrote within the last `contentionWindow`.
-    var othersAreWriting: Bool {
-        anotherWriterSeen.withLock { seen in seen.map { ContinuousClock.now - $0 < Self.contentionWindow } ?? false }
-    }
-
     /// After the LISTEN connection (re)connected, or a commit whose outcome is unknown: commits
     /// it may have missed reach the feed, and the writer forgets the head it knew (another
     /// instance may have written since, its NOTIFY lost), so its next batch goes under the lock.
     func catchUp() async throws {
-        knownHead.withLock { $0 = nil }
+        writerState.withLock { $0.forgetHead() }
         commits.advanced(to: try await head().events)
     }
 
@@ -171,10 +153,4 @@ public final class PostgresLedger: EventLedger {
         await writer.stop()
         commits.close()
     }
-}
-
-/// A chain head with the version of the head row it was read or written at.
-struct KnownHead: Sendable {
-    var head: ChainHead
-    var version: Int64
 }

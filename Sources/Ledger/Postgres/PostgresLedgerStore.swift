@@ -10,7 +10,9 @@ import WeEvent
 ///
 /// One pooled client carries reads and each group's block transactions; one more connection
 /// LISTENs for the commits of every instance (`PostgresLedger.commitChannel`), so live readers
-/// here follow events sealed anywhere without polling.
+/// here follow events sealed anywhere without polling. Start-up (reaching the server, the
+/// schema, the groups' head rows) uses a connection of its own; the pool (`client`, a service)
+/// and the LISTEN loop (`followCommits`) run in the ledgers' services (`LedgerSet.services`).
 public final class PostgresLedgerStore: Sendable {
     let client: PostgresClient
     let listenConfiguration: PostgresConnection.Configuration
@@ -26,7 +28,6 @@ public final class PostgresLedgerStore: Sendable {
     let timeout: Duration
     let logger: Logger
     private let ledgers = Mutex<[String: PostgresLedger]>([:])
-    private let tasks = Mutex<[Task<Void, Never>]>([])
 
     /// What `open` needs to know.
     public struct Settings: Sendable {
@@ -46,31 +47,36 @@ public final class PostgresLedgerStore: Sendable {
     }
 
     /// Reaches the server (retrying with a logged reason until `connectTimeout`), creates or
-    /// migrates the schema, opens each group's ledger and starts following commits.
+    /// migrates the schema and opens each group's ledger, on one start-up connection. The ledgers
+    /// write and read once their services run (`LedgerSet.services`).
     public static func open(_ settings: Settings, groups: [String], logger: Logger) async throws -> LedgerSet {
         var logger = logger
         logger[metadataKey: "store"] = "postgresql"
-        let store = try PostgresLedgerStore(settings, logger: logger)
         do {
-            try await store.waitForServer(settings)
-            try await PostgresSchema.migrate(store.client, schema: settings.schema, logger: logger)
-            let key = try await PostgresSchema.noticeKey(store.client, schema: settings.schema, logger: logger)
-            store.notices.withLock {
-                $0 = (NoticeSealer(schema: settings.schema, key: key, writer: store.writerID), NoticeOpener(schema: settings.schema, key: key))
+            let store = try PostgresLedgerStore(settings, logger: logger)
+            let connection = try await store.waitForServer(settings)
+            do {
+                try await PostgresSchema.migrate(connection, schema: settings.schema, logger: logger)
+                let key = try await PostgresSchema.noticeKey(connection, schema: settings.schema, logger: logger)
+                store.notices.withLock {
+                    $0 = (NoticeSealer(schema: settings.schema, key: key, writer: store.writerID), NoticeOpener(schema: settings.schema, key: key))
+                }
+                var opened: [String: any EventLedger] = [:]
+                for group in groups {
+                    let ledger = try await PostgresLedger.open(
+                        groupID: group, store: store, connection: connection, blockMaxEvents: settings.blockMaxEvents,
+                        blockMaxDelayMilliseconds: settings.blockMaxDelayMilliseconds, logger: logger
+                    )
+                    store.ledgers.withLock { $0[group] = ledger }
+                    opened[group] = ledger
+                }
+                try? await connection.close()
+                return LedgerSet(groups: groups, ledgers: opened, shared: .init(client: store.client) { await store.followCommits() })
+            } catch {
+                try? await connection.close()
+                throw error
             }
-            var opened: [String: any EventLedger] = [:]
-            for group in groups {
-                let ledger = try await PostgresLedger.open(
-                    groupID: group, store: store, blockMaxEvents: settings.blockMaxEvents,
-                    blockMaxDelayMilliseconds: settings.blockMaxDelayMilliseconds, logger: logger
-                )
-                store.ledgers.withLock { $0[group] = ledger }
-                opened[group] = ledger
-            }
-            store.start { await store.followCommits() }
-            return LedgerSet(groups: groups, ledgers: opened) { await store.close() }
         } catch {
-            await store.close()
             throw error as? LedgerStoreError
                 ?? LedgerStoreError("opening the ledger in PostgreSQL at \(settings.url) failed: \(PostgresBlockWriter.describe(error))")
         }
@@ -101,36 +107,17 @@ public final class PostgresLedgerStore: Sendable {
         schema = settings.schema
         timeout = settings.timeout
         self.logger = logger
-        start { await self.client.run() }
-    }
-
-    /// Runs `body` for as long as the store is open.
-    private func start(_ body: @escaping @Sendable () async -> Void) {
-        let task = Task { await body() }
-        tasks.withLock { $0.append(task) }
-    }
-
-    private func close() async {
-        let running = tasks.withLock { tasks in
-            defer { tasks = [] }
-            return tasks
-        }
-        for task in running.reversed() {
-            task.cancel()
-            await task.value
-        }
     }
 
     /// Start-up: one connection attempt after another until one succeeds or the time is up.
-    private func waitForServer(_ settings: Settings) async throws {
+    private func waitForServer(_ settings: Settings) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + settings.connectTimeout
         var failures = 0
         while true {
             do {
                 let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
-                try? await connection.close()
                 if failures > 0 { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
-                return
+                return connection
             } catch {
                 failures += 1
                 let reason = String(reflecting: error)
@@ -147,8 +134,8 @@ public final class PostgresLedgerStore: Sendable {
 
     /// Follows every instance's commits on a dedicated connection, reconnecting when it drops.
     /// After each (re)connect every ledger catches up with the stored head, since notifications
-    /// sent while nobody listened are gone.
-    private func followCommits() async {
+    /// sent while nobody listened are gone. Runs until cancelled.
+    func followCommits() async {
         var failures = 0
         while !Task.isCancelled {
             do {

@@ -88,15 +88,15 @@ enum PostgresSchema {
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the
     /// first instance that needs it, read by every other.
-    static func noticeKey(_ client: PostgresClient, schema: String, logger: Logger) async throws -> NoticeKey {
+    static func noticeKey(_ connection: PostgresConnection, schema: String, logger: Logger) async throws -> NoticeKey {
         var generator = SystemRandomNumberGenerator()
         let candidate = (0..<NoticeKey.byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        for try await _ in try await client.query(
+        for try await _ in try await connection.query(
             "INSERT INTO \(unescaped: schema).notice_key(key) VALUES (\(ByteBuffer(bytes: candidate))) ON CONFLICT DO NOTHING",
             logger: logger
         ) {}
         var stored: [UInt8]?
-        for try await key in try await client.query("SELECT key FROM \(unescaped: schema).notice_key", logger: logger).decode(ByteBuffer.self) {
+        for try await key in try await connection.query("SELECT key FROM \(unescaped: schema).notice_key", logger: logger).decode(ByteBuffer.self) {
             stored = Array(key.readableBytesView)
         }
         guard let stored, stored.count == NoticeKey.byteCount else {
@@ -106,8 +106,8 @@ enum PostgresSchema {
     }
 
     /// Creates the schema if needed and applies every migration not applied yet.
-    static func migrate(_ client: PostgresClient, schema: String, logger: Logger) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+    static func migrate(_ connection: PostgresConnection, schema: String, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
             // One lock per schema: instances of one deployment migrate one after the other,
             // deployments in other schemas of the same database do not wait for each other.
             try await connection.perform("SELECT pg_advisory_xact_lock(hashtext(\("weevent migrations " + schema)))", logger: logger)
