@@ -88,6 +88,7 @@ let package = Package(
             name: "Cluster",
             dependencies: [
                 "ZooKeeper",
+                "WeEvent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

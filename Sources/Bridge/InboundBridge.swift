@@ -140,34 +140,32 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
             queued()
             return
         }
-        var attempt = 0
-        while true {
+        var retried = false
+        try await Self.storeBackoff.retrying({
             // The failed attempt may have committed all the same (an answer lost after the commit,
             // a timeout): its QoS 2 messages have their receipts then, and are not stored again.
             // (QoS 1 messages may be: at least once.)
-            if attempt > 0, try await dropStored(pending.receiptCandidates, from: &pending, in: ledger, "the failed store had committed some QoS 2 messages; not storing them again") {
+            if retried, try await dropStored(pending.receiptCandidates, from: &pending, in: ledger, "the failed store had committed some QoS 2 messages; not storing them again") {
                 queued()
                 return
             }
-            do {
-                let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
-                for (i, result) in results.enumerated() {
-                    switch result {
-                    case .success: status.recordBridged(pending.bindings[i].key)
-                    case .failure(let error): try await reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
-                    }
+            let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
+            for (i, result) in results.enumerated() {
+                switch result {
+                case .success: status.recordBridged(pending.bindings[i].key)
+                case .failure(let error): try await reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
                 }
-                return
-            } catch LedgerError.shuttingDown(let groupID) {
-                throw LedgerError.shuttingDown(groupID: groupID)
-            } catch {
-                attempt += 1
-                logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
-                try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
             }
-        }
+        }, failed: { error, failures, _ in
+            if case LedgerError.shuttingDown = error { throw error }
+            retried = true
+            logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+            for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
+        })
     }
+
+    /// Between attempts to store inbound messages, and to record a rejected one.
+    static var storeBackoff: Backoff { Backoff(initial: .milliseconds(100)) }
 
     /// Drops from `pending` the messages among `candidates` that are stored already (logged with
     /// `reason` when there are any); true when nothing is left to store.
@@ -222,21 +220,15 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
             binding: binding, mqttTopic: message.topic, qos: Int(message.qos.rawValue),
             payload: Array(message.payload.readableBytesView), reason: reason
         )
-        var attempt = 0
-        while true {
-            do {
-                try await rejected.append(record)
-                break
-            } catch {
-                attempt += 1
-                status.metrics?.rejectedLogErrors.increment()
-                status.recordError(binding.key, "rejected log: \(error)")
-                logger.error("recording a rejected message failed; not acknowledged, retrying", metadata: [
-                    "mqttTopic": "\(message.topic)", "error": "\(error)", "attempt": "\(attempt)",
-                ])
-                try await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: attempt))
-            }
-        }
+        try await Self.storeBackoff.retrying({
+            try await rejected.append(record)
+        }, failed: { error, failures, _ in
+            status.metrics?.rejectedLogErrors.increment()
+            status.recordError(binding.key, "rejected log: \(error)")
+            logger.error("recording a rejected message failed; not acknowledged, retrying", metadata: [
+                "mqttTopic": "\(message.topic)", "error": "\(error)", "attempt": "\(failures)",
+            ])
+        })
         status.recordRejected(binding.key, reason: reason)
     }
 }

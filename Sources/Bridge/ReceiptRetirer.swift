@@ -70,19 +70,17 @@ actor ReceiptRetirer {
     /// A few attempts with backoff: a ledger briefly unreachable (PostgreSQL failing over) should
     /// not make the broker wait for a reconnect; a store that stays down does.
     private func write(_ receipts: [InboundReceipt]) async -> Bool {
-        var failures = 0
-        while true {
-            do {
+        do {
+            try await Backoff(initial: .milliseconds(100)).retrying({
                 for group in ledgers.groups { try await ledgers.ledger(group).retire(receipts) }
-                return true
-            } catch LedgerError.shuttingDown {
-                return false
-            } catch {
-                failures += 1
+            }, failed: { error, failures, _ in
+                if case LedgerError.shuttingDown = error { throw error }
                 logger.error("retiring QoS 2 receipts failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
-                if failures >= 5 || Task.isCancelled { return false }
-                try? await Task.sleep(for: Backoff(initial: .milliseconds(100)).delay(afterFailures: failures))
-            }
+                if failures >= 5 { throw error }
+            })
+            return true
+        } catch {
+            return false
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import WeEvent
 import ZooKeeper
 
 /// This instance's place in the cluster (DESIGN §7): one ZooKeeper session at a time,

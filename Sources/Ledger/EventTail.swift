@@ -39,6 +39,9 @@ public final class EventTail: Sendable {
 
     deinit { feed.remove(id) }
 
+    /// Between reads of a store that ends before the head its feed announced.
+    static let storeBehindFeed = Backoff(initial: .milliseconds(10), maximum: .seconds(1))
+
     /// The position this reader has passed: every matching event up to it was returned.
     public var position: UInt64 { cursorState.withLock { $0.position } }
 
@@ -58,7 +61,7 @@ public final class EventTail: Sendable {
                     // skip nothing meanwhile.
                     let pause = cursorState.withLock { cursor -> Duration in
                         cursor.emptyReads += 1
-                        return .milliseconds(min(1000, 5 << min(cursor.emptyReads, 8)))
+                        return Self.storeBehindFeed.delay(afterFailures: cursor.emptyReads)
                     }
                     do { try await Task.sleep(for: pause) } catch { return nil }
                     continue

@@ -112,25 +112,25 @@ public final class PostgresLedgerStore: Sendable {
     /// Start-up: one connection attempt after another until one succeeds or the time is up.
     private func waitForServer(_ settings: Settings) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + settings.connectTimeout
-        var failures = 0
-        while true {
-            do {
-                let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
-                if failures > 0 { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
-                return connection
-            } catch {
-                failures += 1
-                let reason = String(reflecting: error)
-                guard ContinuousClock.now < deadline else {
-                    throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
-                }
-                logger.warning("PostgreSQL not reachable yet; retrying", metadata: [
-                    "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
-                ])
-                try await Task.sleep(for: min(.milliseconds(100 * (1 << min(failures, 5))), .seconds(2)))
+        var failed = false
+        let connection = try await Self.reconnecting.retrying({
+            try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
+        }, failed: { error, failures, _ in
+            failed = true
+            let reason = String(reflecting: error)
+            guard ContinuousClock.now < deadline else {
+                throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
             }
-        }
+            logger.warning("PostgreSQL not reachable yet; retrying", metadata: [
+                "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
+            ])
+        })
+        if failed { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
+        return connection
     }
+
+    /// Between attempts to reach the server, at start-up and for the LISTEN connection.
+    static let reconnecting = Backoff(initial: .milliseconds(200), maximum: .seconds(2))
 
     /// Follows every instance's commits on a dedicated connection, reconnecting when it drops.
     /// After each (re)connect every ledger catches up with the stored head, since notifications
@@ -157,7 +157,7 @@ public final class PostgresLedgerStore: Sendable {
                 logger.warning("following ledger commits failed; listening again", metadata: [
                     "error": "\(String(reflecting: error))", "attempt": "\(failures)",
                 ])
-                try? await Task.sleep(for: min(.milliseconds(100 * (1 << min(failures, 5))), .seconds(2)))
+                await Self.reconnecting.pause(afterFailures: failures)
             }
         }
     }
