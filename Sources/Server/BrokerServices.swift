@@ -22,8 +22,6 @@ public struct BrokerServices: Sendable {
     public var subscriptions: CallbackSubscriptions?
     /// Prometheus metrics at /weevent/metrics; nil serves none.
     public var metrics: BrokerMetrics?
-    /// Tests only: runs in rest/request between storing the command and looking for its reply.
-    var afterRequestPublished: (@Sendable (EventID) async throws -> Void)?
 
     public init(
         ledgers: LedgerSet, configuration: WeEvent.Configuration, coordinator: (any Service)? = nil,

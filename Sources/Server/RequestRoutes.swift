@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import Ledger
 import NIOCore
-import ServiceLifecycle
 import WeEvent
 
 /// `rest/request`: a device command and its reply in one call. The command is published as an
@@ -18,14 +17,10 @@ struct RequestRoutes {
     let gate: AdmissionGate
     let proxies: TrustedProxies
     let bindings: BindingService?
-    /// Runs after the command is stored and before the reply is looked for (tests: a device
-    /// that answers before the call waits).
-    let afterPublish: (@Sendable (EventID) async throws -> Void)?
 
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
         configuration = services.configuration
-        afterPublish = services.afterRequestPublished
         gate = AdmissionGate(limit: services.configuration.requestMaxCount, perClient: services.configuration.requestMaxPerClient) { refused in
             switch refused {
             case .total(let limit):
@@ -78,14 +73,19 @@ struct RequestRoutes {
         let id = try await ledger.publish(NewEvent(topic: topic, content: command.content, extensions: extensions))
         // From here on the command is on the ledger (and on its way to the device): every answer
         // names it, so a caller does not send it again believing it was lost.
-        let outcome: Outcome
+        let search = ReplySearch(command: command, replyTopic: replyTopic, bridgedOnly: bridgedOnly)
+        let outcome: ReplySearch.Outcome
         do {
-            try await afterPublish?(id)
             // From the command's own position: a reply stored before this point is found in the store.
             let position = try await ledger.position(of: id)
-            outcome = try await Self.reply(
-                to: command, on: replyTopic, after: position, in: ledger, until: started + .milliseconds(timeout),
-                bridgedOnly: bridgedOnly, channel: channel
+            // A connection closed under the call (server shutdown, idle timeout) ends the wait. A
+            // caller that merely hangs up is not seen while the handler runs (the server reads
+            // nothing more from the connection until it answers): it keeps its place until its
+            // timeout, which `rest.request.max-timeout-ms` and `rest.request.max-count` bound.
+            outcome = try await search.wait(
+                after: position, in: ledger, until: started + .milliseconds(timeout),
+                watchCaller: { leave in channel.closeFuture.whenComplete { _ in leave() } },
+                callerGone: { !channel.isActive }
             )
         } catch {
             let answer = ClientError(for: error, path: "rest/request")
@@ -109,7 +109,7 @@ struct RequestRoutes {
                 message: "no reply on '\(replyTopic)' with \(command.path)=\(command.value) within \(timeout) ms; the command \(id) was sent and stays on the ledger"
             )
             return try Self.failure(error, status: .gatewayTimeout, command: id)
-        case .clientLeft:
+        case .callerLeft:
             // Nobody reads this; the place is given back as the handler returns.
             return Response(status: .noContent)
         case .closed:
@@ -141,92 +141,6 @@ struct RequestRoutes {
         let code: Int
         let message: String
         let requestEventId: String
-    }
-
-    enum Outcome: Sendable {
-        case reply(Event)
-        case timedOut
-        /// The caller closed its connection.
-        case clientLeft
-        /// The ledger closed (shutdown) before a reply came.
-        case closed
-    }
-
-    /// Reads `replyTopic` from `position` (what is stored, then each commit) until an event
-    /// with the command's correlation value, or until `deadline` (never earlier), or until the
-    /// caller's connection closes.
-    static func reply(
-        to command: CorrelatedCommand, on replyTopic: String, after position: UInt64, in ledger: any EventLedger,
-        until deadline: ContinuousClock.Instant, bridgedOnly: Bool = false, channel: (any Channel)? = nil
-    ) async throws -> Outcome {
-        let answers: @Sendable (Event) -> Bool = { event in
-            command.isAnswered(by: event.content) && (!bridgedOnly || event.extensions[Validation.mqttTopicExtension] != nil)
-        }
-        let filter = try TopicFilter.parse(replyTopic)
-        let tail = ledger.tail(after: position, matching: filter)
-        defer { tail.close() }
-        // A connection closed under the call (server shutdown, idle timeout) ends the wait. A
-        // caller that merely hangs up is not seen while the handler runs (the server reads
-        // nothing more from the connection until it answers): it keeps its place until its
-        // timeout, which `rest.request.max-timeout-ms` and `rest.request.max-count` bound.
-        channel?.closeFuture.whenComplete { _ in tail.close() }
-        // At shutdown every waiting call answers at once (503 with its command's id) instead of
-        // holding the shutdown up until its timeout and then losing its answer with the connection.
-        let outcome = try await withGracefulShutdownHandler {
-            try await waitForReply(answeredBy: answers, in: tail, until: deadline, channel: channel)
-        } onGracefulShutdown: {
-            tail.close()
-        }
-        guard case .timedOut = outcome else { return outcome }
-        // At the deadline the tail may not have read everything committed before it (a busy
-        // store, a batch not yet taken): a reply on the ledger is an answer, however late.
-        var cursor = tail.position
-        while true {
-            let stored = try await ledger.events(after: cursor, through: nil, matching: filter, limit: 256)
-            if let reply = stored.events.first(where: { answers($0.event) }) { return .reply(reply.event) }
-            guard stored.scannedThrough > cursor else { return .timedOut }
-            cursor = stored.scannedThrough
-        }
-    }
-
-    /// Follows `tail` until a reply, the deadline, or the tail's closing (caller gone, shutdown).
-    private static func waitForReply(
-        answeredBy answers: @escaping @Sendable (Event) -> Bool, in tail: EventTail, until deadline: ContinuousClock.Instant,
-        channel: (any Channel)?
-    ) async throws -> Outcome {
-        try await withThrowingTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                // The tail reads what is stored first, then follows the commits.
-                while let batch = try await tail.next() {
-                    if let reply = batch.first(where: { answers($0.event) }) { return .reply(reply.event) }
-                }
-                // Closed by the deadline below, by the caller leaving, or by the ledger shutting down.
-                if ContinuousClock.now >= deadline { return .timedOut }
-                return channel?.isActive == false ? .clientLeft : .closed
-            }
-            group.addTask {
-                do {
-                    try await Task.sleep(until: deadline, clock: .continuous)
-                } catch {
-                    return .closed  // cancelled: the reader ended first and its outcome stands
-                }
-                tail.close()
-                return .timedOut
-            }
-            // Both tasks end (the deadline closes the reader's tail); a reply the reader found in
-            // the same moment wins over the deadline.
-            var outcomes: [Outcome] = []
-            while let next = try await group.next() {
-                if case .reply = next {
-                    group.cancelAll()
-                    return next
-                }
-                outcomes.append(next)
-                if outcomes.count == 1, case .timedOut = next {} else { group.cancelAll() }
-            }
-            if outcomes.contains(where: { if case .timedOut = $0 { true } else { false } }) { return .timedOut }
-            return outcomes.first ?? .closed
-        }
     }
 
     /// `replyTopic`: a topic name, and the errors say which parameter was wrong.

@@ -22,6 +22,22 @@ import WeEvent
         _ = try await ledgers.ledger("1").publish(NewEvent(topic: topic, content: Array(content.utf8), extensions: [:]))
     }
 
+    /// A device: as soon as the first command is stored on "commands", `answer` runs with it
+    /// (while the call waits, or before it started to: the call finds either). Await the task
+    /// after the call, so what the device checked counts.
+    static func device(_ ledgers: LedgerSet, answer: @escaping @Sendable (Event) async throws -> Void) throws -> Task<Void, any Error> {
+        let tail = try ledgers.ledger("1").tail(after: 0, matching: try TopicFilter.parse("commands"))
+        return Task {
+            defer { tail.close() }
+            while let batch = try await tail.next() {
+                if let command = batch.first {
+                    try await answer(command.event)
+                    return
+                }
+            }
+        }
+    }
+
     @Test func eachBadParameterIsNamedAndNoCommandIsSent() async throws {
         try await withTestBroker { client, ledgers in
             try await Self.open(client, "commands", "replies")
@@ -50,16 +66,16 @@ import WeEvent
         }
     }
 
-    @Test func aReplyStoredBeforeTheCallStartsWaitingIsMatched() async throws {
-        // The "device" answers in the gap between the command's commit and the wait: first a
-        // reply for someone else, then this command's own, both already stored when the wait starts.
-        try await withTestBroker(afterRequestPublished: { id, ledgers in
-            let command = try await ledgers.ledger("1").event(id: id)
-            let value = try #require(CorrelationPath.defaults[0].value(in: command.content))
-            try await Self.reply(#"{"retcode":1,"header":{"reqid":"someone-else"}}"#, to: ledgers)
-            try await Self.reply(#"{"retcode":0,"header":{"reqid":"\#(value)"},"data":"on"}"#, to: ledgers)
-        }) { client, ledgers in
+    /// The "device" answers first for someone else, then this command. (A reply stored before the
+    /// call starts waiting is found too: ReplySearchTests.)
+    @Test func theReplyWithTheCommandsCorrelationValueIsTheAnswer() async throws {
+        try await withTestBroker { client, ledgers in
             try await Self.open(client, "commands", "replies")
+            let device = try Self.device(ledgers) { command in
+                let value = try #require(CorrelationPath.defaults[0].value(in: command.content))
+                try await Self.reply(#"{"retcode":1,"header":{"reqid":"someone-else"}}"#, to: ledgers)
+                try await Self.reply(#"{"retcode":0,"header":{"reqid":"\#(value)"},"data":"on"}"#, to: ledgers)
+            }
             let content = #"{"action":"switch","header":{"reqid":"129393"}}"#
             let reply = try await client.call(
                 "/weevent/rest/request", method: .post,
@@ -79,6 +95,7 @@ import WeEvent
             #expect(commands.first?.id.description == reply.object["requestEventId"] as? String)
             #expect(commands.first.map { String(decoding: $0.content, as: UTF8.self) } == content)
             #expect(commands.first?.extensions["weevent-origin"] == "test")
+            try await device.value
         }
     }
 
@@ -101,13 +118,14 @@ import WeEvent
     }
 
     @Test func aCommandWithoutACorrelationValueGetsAGeneratedOne() async throws {
-        try await withTestBroker(afterRequestPublished: { id, ledgers in
-            let command = try await ledgers.ledger("1").event(id: id)
-            let value = try #require(CorrelationPath.generated.value(in: command.content))
-            try await Self.reply(#"{"rc":0,"reqId":"\#(value)"}"#, to: ledgers)
-        }) { client, ledgers in
+        try await withTestBroker { client, ledgers in
             try await Self.open(client, "commands", "replies")
+            let device = try Self.device(ledgers) { command in
+                let value = try #require(CorrelationPath.generated.value(in: command.content))
+                try await Self.reply(#"{"rc":0,"reqId":"\#(value)"}"#, to: ledgers)
+            }
             let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&content=%7B%22d%22%3A%7B%22fw%22%3A2%7D%7D")
+            try await device.value
             #expect(reply.status == 200, "\(reply.body)")
             let value = try #require(reply.object["correlationValue"] as? String)
             #expect(reply.object["correlation"] as? String == "reqId")
@@ -140,40 +158,28 @@ import WeEvent
         }
     }
 
-    @Test func aReplyStoredAfterTheDeadlinePassedWhileTheCallWasBusyIsStillTheAnswer() async throws {
-        // Storing the reply outlasts the whole timeout: it is on the ledger when the call looks.
-        try await withTestBroker(afterRequestPublished: { id, ledgers in
-            try await Task.sleep(for: .milliseconds(400))
-            try await Self.reply(#"{"reqId":"late-1"}"#, to: ledgers)
-        }) { client, _ in
-            try await Self.open(client, "commands", "replies")
-            let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=100&content=%7B%22reqId%22%3A%22late-1%22%7D")
-            #expect(reply.status == 200, "\(reply.body)")
-            #expect(reply.object["correlationValue"] as? String == "late-1")
-        }
-    }
-
     /// When the reply topic is bound inbound (the device answers through MQTT), an event anyone
     /// published over REST with the right correlation value is not the device's reply: only one
     /// the bridge stored (it carries weevent-mqtt-topic, which no client can set) answers. With
     /// rest.request.bridged-replies-only=false, any event does, as without a binding.
     @Test(arguments: [true, false]) func aReplyOnABoundReplyTopicMustComeFromTheBridge(_ bridgedOnly: Bool) async throws {
-        try await withTestBroker(configure: { $0.requestBridgedRepliesOnly = bridgedOnly }, bridge: true, afterRequestPublished: { id, ledgers in
-            let command = try await ledgers.ledger("1").event(id: id)
-            let value = try #require(CorrelationPath.defaults[1].value(in: command.content))
-            // Someone on the REST side, who read the command on its topic, answers first...
-            try await Self.reply(#"{"reqId":"\#(value)","state":"forged"}"#, to: ledgers)
-            // ...then the device, through the bridge.
-            _ = try await ledgers.ledger("1").publish(NewEvent(
-                topic: "replies", content: Array(#"{"reqId":"\#(value)","state":"from the device"}"#.utf8),
-                extensions: [Validation.mqttTopicExtension: "devices/reply"]
-            ))
-        }) { client, _ in
+        try await withTestBroker(configure: { $0.requestBridgedRepliesOnly = bridgedOnly }, bridge: true) { client, ledgers in
             try await Self.open(client, "commands", "replies")
             #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=replies&mqttTopic=devices/reply").body == "true")
+            let device = try Self.device(ledgers) { command in
+                let value = try #require(CorrelationPath.defaults[1].value(in: command.content))
+                // Someone on the REST side, who read the command on its topic, answers first...
+                try await Self.reply(#"{"reqId":"\#(value)","state":"forged"}"#, to: ledgers)
+                // ...then the device, through the bridge.
+                _ = try await ledgers.ledger("1").publish(NewEvent(
+                    topic: "replies", content: Array(#"{"reqId":"\#(value)","state":"from the device"}"#.utf8),
+                    extensions: [Validation.mqttTopicExtension: "devices/reply"]
+                ))
+            }
             // A client cannot pose as the bridge.
             try await client.expectError("/weevent/rest/publish?topic=replies&content=x&weevent-mqtt-topic=devices/reply", code: 100206)
             let reply = try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=5000&content=%7B%22reqId%22%3A%2242%22%7D")
+            try await device.value
             #expect(reply.status == 200, "\(reply.body)")
             let content = ((reply.object["reply"] as? [String: Any])?["content"] as? String).flatMap { Data(base64Encoded: $0) }
             let state = content.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["state"] as? String

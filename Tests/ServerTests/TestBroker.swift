@@ -16,8 +16,6 @@ import WeEvent
 ///   - subscriptions: callback subscriptions wired in (their delivery service is not run).
 ///   - live: served on a loopback socket (needed for SSE and a real peer address) instead of
 ///     Hummingbird's in-process router test.
-///   - afterRequestPublished: runs inside rest/request between storing the command and looking
-///     for its reply.
 func withTestBroker(
     groups: [String] = ["1"],
     blockMaxDelay: Int = 0,
@@ -25,7 +23,6 @@ func withTestBroker(
     bridge: Bool = false,
     subscriptions: Bool = false,
     live: Bool = false,
-    afterRequestPublished: (@Sendable (EventID, LedgerSet) async throws -> Void)? = nil,
     _ body: @escaping @Sendable (any TestClientProtocol, LedgerSet) async throws -> Void
 ) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
@@ -53,13 +50,10 @@ func withTestBroker(
                 policy: CallbackPolicy(configuration), logger: .init(label: "test")
             )
             : nil
-        var services = BrokerServices(
+        let services = BrokerServices(
             ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks,
             metrics: BrokerMetrics()
         )
-        if let afterRequestPublished {
-            services.afterRequestPublished = { id in try await afterRequestPublished(id, ledgers) }
-        }
         let router = WeEventApplication.router(services)
         if live {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
