@@ -30,9 +30,9 @@ public struct BindingStatus: Sendable, Equatable, Codable {
 public final class BridgeStatusBoard: Sendable {
     private let statuses = Mutex<[Binding.Key: BindingStatus]>([:])
     public let instance: String
-    public let metrics: BrokerMetrics?
+    public let metrics: BridgeMetrics?
 
-    public init(instance: String, metrics: BrokerMetrics? = nil) {
+    public init(instance: String, metrics: BridgeMetrics? = nil) {
         self.instance = instance
         self.metrics = metrics
     }

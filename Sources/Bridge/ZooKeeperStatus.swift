@@ -2,7 +2,6 @@ import Cluster
 import Foundation
 import Logging
 import WeEvent
-import ZooKeeper
 
 /// Shares the leader's bridge counters with every instance through `<root>/status`,
 /// so mqtt_list_topic shows the same figures whichever instance answers.
@@ -17,12 +16,13 @@ public final class ZooKeeperStatus: BridgeStatusSource {
         self.logger = logger
     }
 
-    var path: String { coordinator.root + "/status" }
+    /// The node under the coordinator's root holding the leader's counters.
+    static let node = "status"
 
     public func statuses() async -> [Binding.Key: BindingStatus] {
         if coordinator.isLeading { return board.snapshot() }
-        guard let client = try? coordinator.connectedClient(), let node = try? await client.get(path),
-            let records = try? JSONDecoder().decode([BindingStatusRecord].self, from: Data(node.data))
+        guard let data = await coordinator.currentData(of: Self.node),
+            let records = try? JSONDecoder().decode([BindingStatusRecord].self, from: Data(data))
         else { return [:] }
         return Dictionary(records.map { ($0.key, $0.status) }, uniquingKeysWith: { $1 })
     }
@@ -39,16 +39,11 @@ public final class ZooKeeperStatus: BridgeStatusSource {
             let due = ContinuousClock.now - lastWrite >= interval || live != lastLive
             // The counters are copied only when a write may be due, not on every check.
             let now = due ? board.snapshot() : last
-            if due, let now, now != last, let client = try? coordinator.connectedClient() {
+            if due, let now, now != last {
                 lastWrite = ContinuousClock.now
                 let records = now.map { BindingStatusRecord(direction: $0.key.direction, groupId: $0.key.groupId, topic: $0.key.topic, status: $0.value) }
                 do {
-                    let data = Array(try JSONEncoder().encode(records))
-                    do {
-                        try await client.set(path, data: data)
-                    } catch let error as ZooKeeperError where error.code == .noNode {
-                        try await client.create(path, data: data, acl: coordinator.acl)
-                    }
+                    try await coordinator.setData(of: Self.node, to: Array(try JSONEncoder().encode(records)))
                     last = now
                     lastLive = live
                 } catch {

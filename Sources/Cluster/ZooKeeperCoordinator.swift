@@ -138,6 +138,25 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         return client
     }
 
+    /// The data of the node `<root>/<name>` now: nil without a connected session (nobody waits
+    /// for one) or when there is no such node.
+    public func currentData(of name: String) async -> [UInt8]? {
+        guard let client = try? connectedClient(), let node = try? await client.get(root + "/" + name) else { return nil }
+        return node.data
+    }
+
+    /// Sets the data of the node `<root>/<name>`, creating it (with the cluster's ACL) when absent.
+    /// `CoordinationError` without a connected session; the session's error when the write fails.
+    public func setData(of name: String, to data: [UInt8]) async throws {
+        let client = try connectedClient()
+        let path = root + "/" + name
+        do {
+            try await client.set(path, data: data)
+        } catch let error as ZooKeeperError where error.code == .noNode {
+            try await client.create(path, data: data, acl: acl)
+        }
+    }
+
     /// The cluster as ZooKeeper sees it now: the registered instances and the elected leader
     /// (the candidate with the lowest sequence). nil without a connected session.
     public func members() async -> (instances: [String], leader: String?)? {

@@ -11,7 +11,7 @@ struct AdminRoutes {
 
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
-    let metrics: BrokerMetrics?
+    let metrics: PrometheusMetrics?
     let bindings: BindingService?
     let coordinator: ZooKeeperCoordinator?
 
@@ -20,7 +20,7 @@ struct AdminRoutes {
         configuration = services.configuration
         metrics = services.metrics
         bindings = services.bindings
-        coordinator = services.coordinator as? ZooKeeperCoordinator
+        coordinator = services.coordinator
     }
 
     /// admin/listGroup, admin/blockchaininfo, admin/status, metrics and admin/health.

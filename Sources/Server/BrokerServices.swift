@@ -1,4 +1,5 @@
 import Bridge
+import Cluster
 import Ledger
 import Logging
 import ServiceLifecycle
@@ -13,20 +14,20 @@ public struct BrokerServices: Sendable {
     public var configuration: WeEvent.Configuration
     /// The cluster session (ZooKeeper), when `broker.zookeeper.ip` is set. Started before the
     /// bridge and callback delivery, which use it, and closed after them.
-    public var coordinator: (any Service)?
+    public var coordinator: ZooKeeperCoordinator?
     /// The bindings behind the master endpoints; nil when `mqtt.broker.url` is empty (100600).
     public var bindings: BindingService?
     /// The MQTT bridge itself, when it runs in this process.
-    public var bridge: (any Service)?
+    public var bridge: MQTTBridge?
     /// Callback subscriptions (rest/subscribe); nil leaves those endpoints answering 200000.
     public var subscriptions: CallbackSubscriptions?
     /// Prometheus metrics at /weevent/metrics; nil serves none.
-    public var metrics: BrokerMetrics?
+    public var metrics: PrometheusMetrics?
 
     public init(
-        ledgers: LedgerSet, configuration: WeEvent.Configuration, coordinator: (any Service)? = nil,
-        bindings: BindingService? = nil, bridge: (any Service)? = nil,
-        subscriptions: CallbackSubscriptions? = nil, metrics: BrokerMetrics? = nil
+        ledgers: LedgerSet, configuration: WeEvent.Configuration, coordinator: ZooKeeperCoordinator? = nil,
+        bindings: BindingService? = nil, bridge: MQTTBridge? = nil,
+        subscriptions: CallbackSubscriptions? = nil, metrics: PrometheusMetrics? = nil
     ) {
         self.ledgers = ledgers
         self.configuration = configuration

@@ -1,4 +1,5 @@
 import Bridge
+import CoreMetrics
 import Hummingbird
 import Ledger
 import WeEvent
@@ -9,12 +10,13 @@ struct RestRoutes {
 
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
-    let metrics: BrokerMetrics?
+    /// Time a REST publish spends in the ledger (queue, block, fsync): request validated to event durable.
+    let publishTime: CoreMetrics.Timer?
 
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
         configuration = services.configuration
-        metrics = services.metrics
+        publishTime = services.metrics.map { CoreMetrics.Timer(label: "weevent_rest_publish_seconds", factory: $0.factory) }
     }
 
     var collection: RouteCollection<Context> {
@@ -63,7 +65,7 @@ struct RestRoutes {
             let (content, extensions) = try p.clientEvent(configuration)
             let started = ContinuousClock.now
             let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
-            metrics?.restPublish.record(ContinuousClock.now - started)
+            publishTime?.record(ContinuousClock.now - started)
             return try JSONBody.response(PublishBody(status: "SUCCESS", topic: topic, eventId: id.description))
         }
         api.add("rest/getEvent") { p in

@@ -27,14 +27,14 @@ extension BrokerServices {
                 ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(),
                 policy: CallbackPolicy(configuration), logger: logger
             ),
-            metrics: BrokerMetrics()
+            metrics: PrometheusMetrics()
         )
         guard !configuration.mqttBrokerURL.isEmpty else {
             logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
             return services
         }
-        let board = BridgeStatusBoard(instance: instance, metrics: services.metrics)
-        let metrics = services.metrics
+        let metrics = services.metrics.map { BridgeMetrics(factory: $0.factory) }
+        let board = BridgeStatusBoard(instance: instance, metrics: metrics)
         let rejected = try RejectedMessageLog(
             directory: configuration.ledgerPath, maxBytes: configuration.mqttRejectedMaxBytes,
             onDrop: { metrics?.rejectedDropped.increment(by: Int64($0)) }

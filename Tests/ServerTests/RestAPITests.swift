@@ -83,6 +83,19 @@ extension TestClientProtocol {
         }
     }
 
+    /// Each durable publish is timed in `weevent_rest_publish_seconds`, served at /weevent/metrics
+    /// (swift-metrics into the Prometheus registry), with the bridge's counters beside it.
+    @Test func publishesAreTimedInTheMetrics() async throws {
+        try await withAPI { client in
+            _ = try await client.call("/weevent/rest/open?topic=timed")
+            for _ in 0..<3 { #expect(try await client.call("/weevent/rest/publish?topic=timed&content=x").status == 200) }
+            let metrics = try await client.call("/weevent/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains("weevent_rest_publish_seconds_count 3"), "\(metrics.body)")
+            #expect(metrics.body.contains("# TYPE weevent_rest_publish_seconds histogram"), "\(metrics.body)")
+        }
+    }
+
     @Test func postFormBodyWorksLikeTheQueryString() async throws {
         try await withAPI { client in
             #expect(try await client.call("/weevent/rest/open", method: .post, form: "topic=form.topic").body == "true")

@@ -52,7 +52,7 @@ func withTestBroker(
             : nil
         let services = BrokerServices(
             ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks,
-            metrics: BrokerMetrics()
+            metrics: PrometheusMetrics()
         )
         let router = WeEventApplication.router(services)
         if live {
