@@ -2,14 +2,13 @@ import Foundation
 import Hummingbird
 import Ledger
 import ServiceLifecycle
-import Subscriptions
 import Synchronization
 import Logging
 import NIOCore
 import WeEvent
 
-/// Reading events over HTTP: live Server-Sent Event streams, history pages, callback
-/// subscriptions and Merkle proofs (docs/api.md).
+/// Reading events over HTTP: live Server-Sent Event streams, history pages, blocks and Merkle
+/// proofs (docs/api.md). Callback subscriptions are `SubscriptionRoutes`.
 struct ReadingRoutes {
     typealias Context = WeEventRequestContext
 
@@ -18,16 +17,13 @@ struct ReadingRoutes {
 
     let ledgers: LedgerSet
     let configuration: WeEvent.Configuration
-    /// Callback subscriptions (rest/subscribe); nil: those endpoints answer 200000.
-    let subscriptions: CallbackSubscriptions?
 
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
         configuration = services.configuration
-        subscriptions = services.subscriptions
     }
 
-    /// rest/stream, rest/events, rest/proof, rest/subscribe, rest/unSubscribe, admin/listSubscription.
+    /// rest/stream, rest/events, rest/proof, rest/block.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         let gate = AdmissionGate(limit: configuration.streamMaxCount, perClient: configuration.streamMaxPerClient) { refused in
@@ -47,7 +43,7 @@ struct ReadingRoutes {
         api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
-            try await requireOpen(filter, in: ledger)
+            try await ledger.requireOpen(filter)
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
             // A page looks at most rest.events.max-scan positions: a rare topic's page does not
@@ -80,31 +76,6 @@ struct ReadingRoutes {
                 eventsTruncated: Int(header.eventCount) > range.events.count
             ))
         }
-        api.add("rest/subscribe", scope: .admin) { p in
-            let subscriptions = try requireSubscriptions()
-            let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
-            let ledger = try ledgers.ledger(groupID)
-            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
-            try await requireOpen(filter, in: ledger)
-            let url = try Self.callbackURL(p["url"])
-            let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
-            let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
-            let answer = try await subscriptions.subscribe(
-                groupID: groupID, filter: filter, url: url, id: id, position: start, ledgerID: ledger.ledgerID
-            )
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain;charset=UTF-8"],
-                body: .init(byteBuffer: ByteBuffer(string: answer))
-            )
-        }
-        api.add("rest/unSubscribe", scope: .admin) { p in
-            let subscriptions = try requireSubscriptions()
-            try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
-            return JSONBody.bool(true)
-        }
-        api.add("admin/listSubscription", scope: .admin) { _ in
-            try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
-        }
         return routes
     }
 
@@ -129,7 +100,7 @@ struct ReadingRoutes {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
-        try await requireOpen(filter, in: ledger)
+        try await ledger.requireOpen(filter)
         let start: UInt64
         let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
         if let lastEventID, !lastEventID.isEmpty {
@@ -239,33 +210,12 @@ struct ReadingRoutes {
 
     // MARK: helpers
 
-    /// Every concrete topic of the filter must be open (100101); patterns may match none yet.
-    private func requireOpen(_ filter: TopicFilter, in ledger: any EventLedger) async throws {
-        for topic in filter.topics.sorted() where !(try await ledger.exists(topic: topic)) {
-            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(ledger.groupID)")
-        }
-    }
-
-    private func requireSubscriptions() throws(WeEventError) -> CallbackSubscriptions {
-        guard let subscriptions else { throw WeEventError(.unknownError, detail: "callback subscriptions are not running") }
-        return subscriptions
-    }
-
     /// The offset that reads on after `position`: the id of the event there (whatever its
     /// topic), or OFFSET_FIRST for an empty ledger.
     private func offsetName(_ position: UInt64, in ledger: any EventLedger) async throws -> String {
         guard position > 0 else { return "OFFSET_FIRST" }
         let range = try await ledger.events(after: position - 1, through: position, matching: .all, limit: 1)
         return range.events.first.map { $0.event.id.description } ?? "OFFSET_FIRST"
-    }
-
-    /// An absolute http or https URL with a host; 100501 otherwise (also when blank).
-    static func callbackURL(_ raw: String?) throws(WeEventError) -> String {
-        guard let raw, let url = URL(string: raw.trimmingCharacters(in: .whitespaces)),
-            let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = url.host, !host.isEmpty
-        else { throw WeEventError(.urlInvalid, detail: raw ?? "(none)") }
-        return url.absoluteString
     }
 
     /// The height a proof of an event in block `block` links to: `head` when given, else the
@@ -291,12 +241,5 @@ struct ReadingRoutes {
             )
         }
         return head
-    }
-
-    /// 100503 blank, 100505 not a UUID.
-    static func subscriptionID(_ raw: String?) throws(WeEventError) -> String {
-        guard let raw, !raw.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.subscriptionIdIsBlank) }
-        guard let uuid = UUID(uuidString: raw) else { throw WeEventError(.subscriptionIdInvalid, detail: raw) }
-        return uuid.uuidString.lowercased()
     }
 }

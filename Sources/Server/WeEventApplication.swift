@@ -18,6 +18,7 @@ public enum WeEventApplication {
         ))
         router.addRoutes(RestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(ReadingRoutes(services).collection, atPath: "weevent")
+        router.addRoutes(SubscriptionRoutes(services).collection, atPath: "weevent")
         router.addRoutes(RequestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(AdminRoutes(services).collection, atPath: "weevent")
         router.addRoutes(MasterRoutes(services).collection, atPath: "weevent/master")

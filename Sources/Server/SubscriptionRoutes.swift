@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+import Ledger
+import Subscriptions
+import WeEvent
+
+/// Callback subscriptions over HTTP: rest/subscribe, rest/unSubscribe and admin/listSubscription
+/// (docs/api.md); delivery itself is `CallbackSubscriptions`.
+struct SubscriptionRoutes {
+    typealias Context = WeEventRequestContext
+
+    let ledgers: LedgerSet
+    let configuration: WeEvent.Configuration
+    /// nil: these endpoints answer 200000.
+    let subscriptions: CallbackSubscriptions?
+
+    init(_ services: BrokerServices) {
+        ledgers = services.ledgers
+        configuration = services.configuration
+        subscriptions = services.subscriptions
+    }
+
+    var collection: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        let api = Endpoints(routes, configuration)
+        api.add("rest/subscribe", scope: .admin) { p in
+            let subscriptions = try requireSubscriptions()
+            let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
+            let ledger = try ledgers.ledger(groupID)
+            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
+            try await ledger.requireOpen(filter)
+            let url = try Self.callbackURL(p["url"])
+            let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
+            let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .last))
+            let answer = try await subscriptions.subscribe(
+                groupID: groupID, filter: filter, url: url, id: id, position: start, ledgerID: ledger.ledgerID
+            )
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain;charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(string: answer))
+            )
+        }
+        api.add("rest/unSubscribe", scope: .admin) { p in
+            let subscriptions = try requireSubscriptions()
+            try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
+            return JSONBody.bool(true)
+        }
+        api.add("admin/listSubscription", scope: .admin) { _ in
+            try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
+        }
+        return routes
+    }
+
+    private func requireSubscriptions() throws(WeEventError) -> CallbackSubscriptions {
+        guard let subscriptions else { throw WeEventError(.unknownError, detail: "callback subscriptions are not running") }
+        return subscriptions
+    }
+
+    /// An absolute http or https URL with a host; 100501 otherwise (also when blank).
+    static func callbackURL(_ raw: String?) throws(WeEventError) -> String {
+        guard let raw, let url = URL(string: raw.trimmingCharacters(in: .whitespaces)),
+            let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
+        else { throw WeEventError(.urlInvalid, detail: raw ?? "(none)") }
+        return url.absoluteString
+    }
+
+    /// 100503 blank, 100505 not a UUID.
+    static func subscriptionID(_ raw: String?) throws(WeEventError) -> String {
+        guard let raw, !raw.allSatisfy({ $0.isWhitespace }) else { throw WeEventError(.subscriptionIdIsBlank) }
+        guard let uuid = UUID(uuidString: raw) else { throw WeEventError(.subscriptionIdInvalid, detail: raw) }
+        return uuid.uuidString.lowercased()
+    }
+}
+
+extension EventLedger {
+    /// Every concrete topic of the filter must be open (100101); patterns may match none yet.
+    func requireOpen(_ filter: TopicFilter) async throws {
+        for topic in filter.topics.sorted() where !(try await exists(topic: topic)) {
+            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(groupID)")
+        }
+    }
+}
