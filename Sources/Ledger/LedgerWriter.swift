@@ -2,9 +2,9 @@ import Synchronization
 import WeEvent
 
 /// A ledger's write path up to its store, the same for both stores: the queue publishers hand
-/// their writes to (`WriteQueueState`), and the one async loop that takes them in batches (group
-/// commit) and gives each batch to the store's writer. The loop runs in the ledgers' service
-/// (`LedgerService`), so it starts and stops with the broker's service group.
+/// their writes to (`WriteQueueState`), and the one async loop that hands them in batches (group
+/// commit) to the store's writer. The loop runs in the ledgers' service (`LedgerService`), so it
+/// starts and stops with the broker's service group.
 final class LedgerWriter: Sendable {
     typealias Waiter = CheckedContinuation<Void, Never>
 
@@ -16,19 +16,49 @@ final class LedgerWriter: Sendable {
         self.queue = Mutex(WriteQueueState(maxEvents: maxEvents, maxDelay: maxDelay))
     }
 
-    /// The write loop: `write` gets every batch, in order, one at a time. Returns once `stop`
-    /// was called and everything queued before it was written.
+    /// The write loop, for a store whose writes are async calls (PostgreSQL): `write` gets every
+    /// batch, in order, one at a time, and after each the next one due, until none is. Returns
+    /// once `stop` was called and everything queued before it was written.
     func run(_ write: ([WriteOp]) async -> Void) async {
+        await loop { batch in
+            var next: [WriteOp]? = batch
+            while let batch = next {
+                await write(batch)
+                next = afterCommit()
+            }
+        }
+    }
+
+    /// The write loop, for a store that writes on a serial queue of its own (SQLite: GRDB's
+    /// writer queue): `submit` queues a batch there and returns at once; the work it queues
+    /// writes the batch, then calls `afterCommit()` and writes what it returns until nil. The
+    /// callers are answered from that queue, without a trip through the task pool per commit.
+    func run(submitting submit: ([WriteOp]) -> Void) async {
+        await loop(submit)
+    }
+
+    private func loop(_ drain: ([WriteOp]) async -> Void) async {
         while true {
             switch queue.withLock({ $0.next(now: .now) }) {
             case .batch(let batch):
-                await write(batch)
+                await drain(batch)
             case .wait(let deadline):
                 await park(until: deadline)
             case .finished(let stopWaiters):
                 for waiter in stopWaiters { waiter.resume() }
                 return
             }
+        }
+    }
+
+    /// After a commit of a drain: the next batch when one is due already; nil ends the drain.
+    func afterCommit() -> [WriteOp]? {
+        switch queue.withLock({ $0.afterCommit(now: .now) }) {
+        case .batch(let batch):
+            return batch
+        case .idle(let wake):
+            wake?.resume()
+            return nil
         }
     }
 
@@ -42,7 +72,7 @@ final class LedgerWriter: Sendable {
                 }
             }
             await withCheckedContinuation { (waiter: Waiter) in
-                if !queue.withLock({ $0.park(waiter, now: .now) }) { waiter.resume() }
+                if !queue.withLock({ $0.park(waiter, until: deadline, now: .now) }) { waiter.resume() }
             }
             timer.cancelAll()
         }

@@ -69,7 +69,7 @@ public final class SQLiteLedger: EventLedger {
     /// The write loop, until `shutdown` and drained.
     func run() async {
         let blocks = BlockWriter(ledger: self)
-        await writer.run { batch in await blocks.write(batch) }
+        await writer.run(submitting: blocks.submit)
     }
 
     // MARK: writes

@@ -43,14 +43,17 @@ protocol QueuedWrite {
     var eventCount: Int { get }
 }
 
-/// The hand-off between publishers (any task) and a ledger's one write loop, as a value: each
+/// The hand-off between publishers (any task) and a ledger's one writer, as a value: each
 /// transition returns what its caller must do (resume the loop, fail ops, wait), so the rules
 /// (`WriteQueueStateTests`) are tested without tasks or clocks.
 ///
-/// Group commit: the loop takes everything queued as one batch. With a delay, it first waits
+/// Group commit: the writer takes everything queued as one batch. With a delay, it first waits
 /// until the oldest queued write is `maxDelay` old, the batch holds `maxEvents` events, or a
-/// topic change came (nobody should wait for a topic to open). While stopping, whatever is
-/// queued goes at once; stopped and drained, the loop ends.
+/// topic change came (nobody should wait for a topic to open). A batch handed out starts a
+/// drain: after each commit the writer takes the next batch that is due (`afterCommit`) until
+/// none is, and only then does the loop look again; so under load commits follow each other
+/// without a trip back to the loop. While stopping, whatever is queued goes at once; stopped and
+/// drained, the loop ends.
 struct WriteQueueState<Op: QueuedWrite, Waiter> {
     enum Phase: Equatable {
         /// Taking writes; `running`: a loop has started.
@@ -64,8 +67,10 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
     private(set) var phase: Phase = .open(running: false)
     private(set) var ops: [Op] = []
     private(set) var eventCount = 0
+    /// A batch was handed out and its drain has not ended.
+    private(set) var draining = false
     private var oldest: ContinuousClock.Instant?
-    /// The write loop, when it waits for work.
+    /// The write loop, when it waits.
     private var parked: Waiter?
     /// Callers of `stop` waiting for the loop to end.
     private var stopWaiters: [Waiter] = []
@@ -85,21 +90,22 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
         case queuedWaking(Waiter)
     }
 
-    /// A publisher's write.
+    /// A publisher's write. A drain in progress takes it after its commit; otherwise the parked
+    /// loop is woken by the first write, a full block, or a topic change.
     mutating func enqueue(_ op: Op, now: ContinuousClock.Instant) -> Enqueued {
         guard case .open = phase else { return .refused }
         if ops.isEmpty { oldest = now }
         ops.append(op)
         eventCount += op.eventCount
-        guard parked != nil, ops.count == 1 || eventCount >= maxEvents || op.eventCount == 0 else { return .queued }
+        guard !draining, parked != nil, ops.count == 1 || eventCount >= maxEvents || op.eventCount == 0 else { return .queued }
         defer { parked = nil }
         return .queuedWaking(parked!)
     }
 
     enum Next: Equatable {
-        /// Write these, in order.
+        /// Write these, in order; the drain this starts ends with `afterCommit`.
         case batch([Op])
-        /// Nothing worth writing yet: park, and look again when resumed or at the deadline (if any).
+        /// Nothing to hand out now: park, and look again when resumed or at the deadline (if any).
         case wait(until: ContinuousClock.Instant?)
         /// Stopped and drained: the loop ends.
         case finished([Waiter])
@@ -116,19 +122,41 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
 
     /// The loop asks for its next batch.
     mutating func next(now: ContinuousClock.Instant) -> Next {
+        if case .open = phase { phase = .open(running: true) }
+        if case .stopped = phase { return .finished([]) }
+        if draining { return .wait(until: nil) }
         switch phase {
-        case .stopped:
-            return .finished([])
         case .stopping where ops.isEmpty:
             phase = .stopped
             defer { stopWaiters = [] }
             return .finished(stopWaiters)
-        case .stopping:
-            return .batch(takeQueued())
         case .open:
-            phase = .open(running: true)
             if let deadline = waitingUntil(now: now) { return .wait(until: deadline) }
+        default:
+            break
+        }
+        draining = true
+        return .batch(takeQueued())
+    }
+
+    enum AfterCommit {
+        /// Due now: write it too (the drain goes on).
+        case batch([Op])
+        /// The drain ended; `wake`: the parked loop, when it has something to look at (writes
+        /// waiting for their delay, or a stop).
+        case idle(wake: Waiter?)
+    }
+
+    /// The writer committed a batch of the drain: the next batch when one is due already.
+    mutating func afterCommit(now: ContinuousClock.Instant) -> AfterCommit {
+        switch phase {
+        case .open where !ops.isEmpty && waitingUntil(now: now) == nil, .stopping where !ops.isEmpty:
             return .batch(takeQueued())
+        default:
+            draining = false
+            guard !ops.isEmpty || phase == .stopping else { return .idle(wake: nil) }
+            defer { parked = nil }
+            return .idle(wake: parked)
         }
     }
 
@@ -143,10 +171,22 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
         return nil
     }
 
-    /// The loop parks after `next` said `wait`; false when there is something to do already (a
-    /// write or a stop came in between), and the loop asks again instead.
-    mutating func park(_ waiter: Waiter, now: ContinuousClock.Instant) -> Bool {
-        guard case .open = phase, waitingUntil(now: now) != nil else { return false }
+    /// The loop parks after `next` said `wait(until: deadline)`; false when that is no longer
+    /// the wait to make (a write, the end of a drain or a stop came in between, or a drain ended
+    /// leaving writes with a deadline of their own), and the loop asks again instead.
+    mutating func park(_ waiter: Waiter, until deadline: ContinuousClock.Instant?, now: ContinuousClock.Instant) -> Bool {
+        switch phase {
+        case .stopped:
+            return false
+        case .stopping:
+            guard draining, deadline == nil else { return false }
+        case .open:
+            if draining {
+                guard deadline == nil else { return false }
+            } else {
+                guard let wait = waitingUntil(now: now), wait == deadline else { return false }
+            }
+        }
         parked = waiter
         return true
     }

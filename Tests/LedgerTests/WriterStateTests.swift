@@ -12,105 +12,121 @@ struct TestWrite: QueuedWrite, Equatable {
     typealias Queue = WriteQueueState<TestWrite, String>
     let t0 = ContinuousClock.now
 
-    @Test func withoutADelayTheLoopTakesWhatIsQueuedAtOnce() {
+    /// `next` for a test: what the loop is told.
+    static func next(_ queue: inout Queue, at now: ContinuousClock.Instant) -> Queue.Next { queue.next(now: now) }
+
+    /// `afterCommit` for a test: the batch due, or the loop woken (nil when none) when the drain ended.
+    static func afterCommit(_ queue: inout Queue, at now: ContinuousClock.Instant) -> (batch: [TestWrite]?, woken: String?) {
+        switch queue.afterCommit(now: now) {
+        case .batch(let batch): (batch, nil)
+        case .idle(let wake): (nil, wake)
+        }
+    }
+
+    /// A publisher's write: the loop it woke, if any.
+    static func enqueue(_ queue: inout Queue, _ events: Int, at now: ContinuousClock.Instant) -> String? {
+        if case .queuedWaking(let loop) = queue.enqueue(TestWrite(eventCount: events), now: now) { return loop }
+        return nil
+    }
+
+    /// The loop parks for the wait `next` told it (`until`: its deadline, if any).
+    static func park(
+        _ queue: inout Queue, _ loop: String, until deadline: ContinuousClock.Instant? = nil, at now: ContinuousClock.Instant
+    ) -> Bool {
+        queue.park(loop, until: deadline, now: now)
+    }
+
+    static func deadlinePassed(_ queue: inout Queue) -> String? { Self.deadlinePassed(&queue) }
+
+    @Test func withoutADelayTheFirstWriteWakesTheLoopAndTheDrainTakesTheRest() {
         var queue = Queue(maxEvents: 100, maxDelay: .zero)
-        let answer1 = queue.next(now: t0)
-        #expect(answer1 == .wait(until: nil))
-        let answer2 = queue.park("loop", now: t0)
-        #expect(answer2)
-        // The first write wakes the parked loop; the next ones find it awake.
-        guard case .queuedWaking(let loop) = queue.enqueue(TestWrite(eventCount: 1), now: t0) else {
-            Issue.record("the parked loop was not woken")
-            return
-        }
-        #expect(loop == "loop")
-        guard case .queued = queue.enqueue(TestWrite(eventCount: 2), now: t0) else {
-            Issue.record("an awake loop was woken again")
-            return
-        }
-        guard case .batch(let batch) = queue.next(now: t0) else {
-            Issue.record("no batch")
-            return
-        }
-        #expect(batch == [TestWrite(eventCount: 1), TestWrite(eventCount: 2)])
+        #expect(Self.next(&queue, at: t0) == .wait(until: nil))
+        #expect(Self.park(&queue, "loop", at: t0))
+        #expect(Self.enqueue(&queue, 1, at: t0) == "loop")
+        #expect(Self.enqueue(&queue, 2, at: t0) == nil, "an awake loop is not woken again")
+        #expect(Self.next(&queue, at: t0) == .batch([TestWrite(eventCount: 1), TestWrite(eventCount: 2)]))
         #expect(queue.eventCount == 0)
-        let answer3 = queue.next(now: t0)
-        #expect(answer3 == .wait(until: nil))
+        // While the batch is written, the loop waits and new writes do not wake it: the drain
+        // takes them after its commit.
+        #expect(Self.next(&queue, at: t0) == .wait(until: nil))
+        #expect(Self.park(&queue, "loop", at: t0))
+        #expect(Self.enqueue(&queue, 1, at: t0) == nil)
+        #expect(Self.enqueue(&queue, 0, at: t0) == nil)
+        let more = Self.afterCommit(&queue, at: t0)
+        #expect(more.batch == [TestWrite(eventCount: 1), TestWrite(eventCount: 0)])
+        // Nothing more: the drain ends; the loop has nothing to look at and sleeps on, and the
+        // next write wakes it.
+        let end = Self.afterCommit(&queue, at: t0)
+        #expect(end.batch == nil && end.woken == nil)
+        #expect(Self.enqueue(&queue, 1, at: t0) == "loop")
     }
 
     @Test func withADelayTheLoopWaitsForTheOldestWriteToAgeOrTheBlockToFill() {
         var queue = Queue(maxEvents: 10, maxDelay: .milliseconds(5))
         _ = queue.enqueue(TestWrite(eventCount: 3), now: t0)
-        let answer4 = queue.next(now: t0 + .milliseconds(1))
-        #expect(answer4 == .wait(until: t0 + .milliseconds(5)))
-        let answer5 = queue.park("loop", now: t0 + .milliseconds(1))
-        #expect(answer5)
-        // Not full yet: the loop sleeps on.
-        guard case .queued = queue.enqueue(TestWrite(eventCount: 6), now: t0 + .milliseconds(2)) else {
-            Issue.record("woken before the block is full")
-            return
-        }
-        // Full: woken, and the batch goes before the deadline.
-        guard case .queuedWaking = queue.enqueue(TestWrite(eventCount: 1), now: t0 + .milliseconds(3)) else {
-            Issue.record("a full block did not wake the loop")
-            return
-        }
-        let answer6 = queue.next(now: t0 + .milliseconds(3))
-        #expect(answer6 == .batch([TestWrite(eventCount: 3), TestWrite(eventCount: 6), TestWrite(eventCount: 1)]))
-        // A lone write goes at its deadline, not before.
+        #expect(Self.next(&queue, at: t0 + .milliseconds(1)) == .wait(until: t0 + .milliseconds(5)))
+        #expect(Self.park(&queue, "loop", until: t0 + .milliseconds(5), at: t0 + .milliseconds(1)))
+        #expect(Self.enqueue(&queue, 6, at: t0 + .milliseconds(2)) == nil, "woken before the block is full")
+        #expect(Self.enqueue(&queue, 1, at: t0 + .milliseconds(3)) == "loop", "a full block wakes the loop")
+        #expect(Self.next(&queue, at: t0 + .milliseconds(3)) == .batch([TestWrite(eventCount: 3), TestWrite(eventCount: 6), TestWrite(eventCount: 1)]))
+        // A lone write during the commit is not due yet: the drain ends and wakes the loop, which
+        // waits for its deadline.
+        #expect(Self.park(&queue, "loop", at: t0 + .milliseconds(4)))
         _ = queue.enqueue(TestWrite(eventCount: 1), now: t0 + .milliseconds(10))
-        let answer7 = queue.next(now: t0 + .milliseconds(14))
-        #expect(answer7 == .wait(until: t0 + .milliseconds(15)))
-        let answer8 = queue.next(now: t0 + .milliseconds(15))
-        #expect(answer8 == .batch([TestWrite(eventCount: 1)]))
+        let end = Self.afterCommit(&queue, at: t0 + .milliseconds(11))
+        #expect(end.batch == nil && end.woken == "loop")
+        #expect(Self.next(&queue, at: t0 + .milliseconds(14)) == .wait(until: t0 + .milliseconds(15)))
+        #expect(Self.next(&queue, at: t0 + .milliseconds(15)) == .batch([TestWrite(eventCount: 1)]))
     }
 
     @Test func aTopicChangeIsNotHeldBackByTheDelay() {
         var queue = Queue(maxEvents: 10, maxDelay: .milliseconds(5))
         _ = queue.enqueue(TestWrite(eventCount: 1), now: t0)
-        let answer9 = queue.park("loop", now: t0)
-        #expect(answer9)
-        guard case .queuedWaking = queue.enqueue(TestWrite(eventCount: 0), now: t0) else {
-            Issue.record("a topic change did not wake the loop")
-            return
-        }
-        let answer10 = queue.next(now: t0)
-        #expect(answer10 == .batch([TestWrite(eventCount: 1), TestWrite(eventCount: 0)]))
+        #expect(Self.park(&queue, "loop", until: t0 + .milliseconds(5), at: t0))
+        #expect(Self.enqueue(&queue, 0, at: t0) == "loop")
+        #expect(Self.next(&queue, at: t0) == .batch([TestWrite(eventCount: 1), TestWrite(eventCount: 0)]))
     }
 
     @Test func theDeadlineResumesTheLoopOnceAndAWriteAfterItFindsItAwake() {
         var queue = Queue(maxEvents: 10, maxDelay: .milliseconds(5))
         _ = queue.enqueue(TestWrite(eventCount: 1), now: t0)
-        let answer11 = queue.park("loop", now: t0)
-        #expect(answer11)
-        let answer12 = queue.deadlinePassed()
-        #expect(answer12 == "loop")
-        let answer13 = queue.deadlinePassed()
-        #expect(answer13 == nil)
-        guard case .queued = queue.enqueue(TestWrite(eventCount: 1), now: t0) else {
-            Issue.record("a resumed loop was resumed again")
-            return
-        }
+        #expect(Self.park(&queue, "loop", until: t0 + .milliseconds(5), at: t0))
+        let first = queue.deadlinePassed()
+        let second = queue.deadlinePassed()
+        #expect(first == "loop")
+        #expect(second == nil)
+        #expect(Self.enqueue(&queue, 1, at: t0) == nil)
+    }
+
+    /// The loop was told to wait for a drain; the drain ended before it parked, leaving a write
+    /// with a deadline: the loop must not park without that deadline (it would sleep past it).
+    @Test func aLoopToldToWaitForADrainDoesNotParkOnceTheDrainLeftWritesWithADeadline() {
+        var queue = Queue(maxEvents: 10, maxDelay: .milliseconds(5))
+        _ = queue.enqueue(TestWrite(eventCount: 10), now: t0)
+        #expect(Self.next(&queue, at: t0) == .batch([TestWrite(eventCount: 10)]))
+        #expect(Self.next(&queue, at: t0) == .wait(until: nil))
+        _ = queue.enqueue(TestWrite(eventCount: 1), now: t0 + .milliseconds(1))
+        let end = Self.afterCommit(&queue, at: t0 + .milliseconds(2))
+        #expect(end.batch == nil && end.woken == nil, "the loop was not parked yet")
+        #expect(!Self.park(&queue, "loop", until: nil, at: t0 + .milliseconds(2)))
+        #expect(Self.next(&queue, at: t0 + .milliseconds(2)) == .wait(until: t0 + .milliseconds(6)))
+        #expect(Self.park(&queue, "loop", until: t0 + .milliseconds(6), at: t0 + .milliseconds(2)))
     }
 
     @Test func aLoopDoesNotParkWhenAWriteCameBetweenItsQuestionAndParking() {
         var queue = Queue(maxEvents: 10, maxDelay: .zero)
-        let answer14 = queue.next(now: t0)
-        #expect(answer14 == .wait(until: nil))
+        #expect(Self.next(&queue, at: t0) == .wait(until: nil))
         _ = queue.enqueue(TestWrite(eventCount: 1), now: t0)
-        let answer15 = queue.park("loop", now: t0)
-        #expect(!answer15)
-        let answer16 = queue.next(now: t0)
-        #expect(answer16 == .batch([TestWrite(eventCount: 1)]))
+        #expect(!Self.park(&queue, "loop", at: t0))
+        #expect(Self.next(&queue, at: t0) == .batch([TestWrite(eventCount: 1)]))
     }
 
-    @Test func stoppingDrainsWhatIsQueuedAndThenEndsTheLoop() {
+    @Test func stoppingDuringADrainLetsItFinishThenEndsTheLoop() {
         var queue = Queue(maxEvents: 10, maxDelay: .milliseconds(50))
-        let answer17 = queue.next(now: t0)
-        #expect(answer17 == .wait(until: nil))
+        _ = queue.enqueue(TestWrite(eventCount: 10), now: t0)
+        #expect(Self.next(&queue, at: t0) == .batch([TestWrite(eventCount: 10)]))
+        #expect(Self.park(&queue, "loop", at: t0))
         _ = queue.enqueue(TestWrite(eventCount: 1), now: t0)
-        let answer18 = queue.park("loop", now: t0)
-        #expect(answer18)
         guard case .draining(let wake) = queue.stop("stopper") else {
             Issue.record("a running loop was not drained")
             return
@@ -120,10 +136,14 @@ struct TestWrite: QueuedWrite, Equatable {
             Issue.record("a write after stop was queued")
             return
         }
-        // Queued writes go at once while stopping, whatever the delay.
-        let answer19 = queue.next(now: t0)
-        #expect(answer19 == .batch([TestWrite(eventCount: 1)]))
-        guard case .finished(let waiters) = queue.next(now: t0) else {
+        // The woken loop finds the drain still going and waits for it.
+        #expect(Self.next(&queue, at: t0) == .wait(until: nil))
+        #expect(Self.park(&queue, "loop", at: t0))
+        // What was queued before the stop goes at once, whatever the delay; then the drain ends
+        // and wakes the loop, which ends and resumes the stopper.
+        #expect(Self.afterCommit(&queue, at: t0).batch == [TestWrite(eventCount: 1)])
+        #expect(Self.afterCommit(&queue, at: t0).woken == "loop")
+        guard case .finished(let waiters) = Self.next(&queue, at: t0) else {
             Issue.record("the loop did not end")
             return
         }
@@ -142,8 +162,7 @@ struct TestWrite: QueuedWrite, Equatable {
             return
         }
         #expect(ops == [TestWrite(eventCount: 2)])
-        let answer20 = queue.next(now: t0)
-        #expect(answer20 == .finished([]))
+        #expect(Self.next(&queue, at: t0) == .finished([]))
     }
 }
 
