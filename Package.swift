@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "WeEvent",
+                "WeEvent", "BrokerConfiguration",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -85,6 +85,12 @@ let package = Package(
             swiftSettings: strict
         ),
         // This instance's place in the cluster: ZooKeeper session, election, leader terms, watched JSON documents.
+        // conf/weevent.properties: the properties format and one settings part per area.
+        .target(
+            name: "BrokerConfiguration",
+            dependencies: ["WeEvent"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Cluster",
             dependencies: [
@@ -108,7 +114,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "WeEvent", "Ledger", "MQTT", "Cluster",
+                "WeEvent", "BrokerConfiguration", "Ledger", "MQTT", "Cluster",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -120,7 +126,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "WeEvent", "Ledger", "Bridge", "Cluster", "ConsoleAssets",
+                "WeEvent", "BrokerConfiguration", "Ledger", "Bridge", "Cluster", "ConsoleAssets",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -136,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "WeEventCommand",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge", "Cluster", "MQTTCLI",
+                "WeEvent", "BrokerConfiguration", "Ledger", "Server", "Bridge", "Cluster", "MQTTCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,7 +163,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
-                "WeEvent", "Ledger", "Cluster",
+                "WeEvent", "BrokerConfiguration", "Ledger", "Cluster",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -181,10 +187,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "WeEventTests", dependencies: ["WeEvent"], swiftSettings: strict),
+        .testTarget(name: "BrokerConfigurationTests", dependencies: ["BrokerConfiguration", "WeEvent"], swiftSettings: strict),
         .testTarget(
             name: "LedgerTests",
             dependencies: [
-                "WeEvent", "Ledger", "TestSupport",
+                "WeEvent", "BrokerConfiguration", "Ledger", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -212,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "BridgeTests",
             dependencies: [
-                "WeEvent", "Ledger", "Bridge", "MQTT", "TestSupport",
+                "WeEvent", "BrokerConfiguration", "Ledger", "Bridge", "MQTT", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -228,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WeEvent", "Ledger", "Server", "Bridge", "TestSupport", "ConsoleAssets",
+                "WeEvent", "BrokerConfiguration", "Ledger", "Server", "Bridge", "TestSupport", "ConsoleAssets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -239,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "WeEvent", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TestSupport", "WeEvent", "BrokerConfiguration", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Cluster
 import Foundation
 import Ledger
@@ -24,7 +25,7 @@ public final class MQTTBridge: Service {
     /// The extension an inbound event carries: the MQTT topic the message came from.
     public static let mqttTopicExtension = Validation.mqttTopicExtension
 
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     let ledgers: LedgerSet
     let store: any BindingStore
     let status: BridgeStatusBoard
@@ -38,7 +39,7 @@ public final class MQTTBridge: Service {
     static let connectBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(30))
 
     public init(
-        configuration: WeEvent.Configuration, ledgers: LedgerSet, store: any BindingStore, status: BridgeStatusBoard,
+        configuration: BrokerConfiguration.Configuration, ledgers: LedgerSet, store: any BindingStore, status: BridgeStatusBoard,
         rejected: RejectedMessageLog, leadership: any LeadershipSource, sharedStatus: ZooKeeperStatus? = nil, logger: Logger
     ) {
         self.sharedStatus = sharedStatus
@@ -51,7 +52,7 @@ public final class MQTTBridge: Service {
         var logger = logger
         logger[metadataKey: "component"] = "bridge"
         self.logger = logger
-        receipts = ReceiptRetirer(ledgers: ledgers, session: configuration.mqttClientID, logger: logger)
+        receipts = ReceiptRetirer(ledgers: ledgers, session: configuration.mqtt.clientID, logger: logger)
     }
 
     public func run() async throws {
@@ -92,19 +93,19 @@ public final class MQTTBridge: Service {
 
     func mqttConfiguration() throws -> MQTTConfiguration {
         let tls = MQTTTLSConfiguration(
-            caFile: configuration.mqttCAFile.nonEmpty,
-            certificateFile: configuration.mqttCertFile.nonEmpty,
-            privateKeyFile: configuration.mqttKeyFile.nonEmpty
+            caFile: configuration.mqtt.caFile.nonEmpty,
+            certificateFile: configuration.mqtt.certFile.nonEmpty,
+            privateKeyFile: configuration.mqtt.keyFile.nonEmpty
         )
-        var mqtt = try MQTTConfiguration(url: configuration.mqttBrokerURL, clientID: configuration.mqttClientID, tls: tls)
+        var mqtt = try MQTTConfiguration(url: configuration.mqtt.brokerURL, clientID: configuration.mqtt.clientID, tls: tls)
         mqtt.cleanSession = false
-        mqtt.keepAlive = .seconds(Int64(configuration.mqttKeepAliveSeconds))
-        mqtt.username = configuration.mqttUser.nonEmpty
-        mqtt.password = configuration.mqttPassword.nonEmpty
-        mqtt.connectTimeout = .milliseconds(Int64(configuration.mqttTimeoutMilliseconds))
+        mqtt.keepAlive = TimeAmount(configuration.mqtt.keepAlive)
+        mqtt.username = configuration.mqtt.user.nonEmpty
+        mqtt.password = configuration.mqtt.password.nonEmpty
+        mqtt.connectTimeout = TimeAmount(configuration.mqtt.timeout)
         // A payload above event.content.max-length can never be an event: such a message is not
         // read, only its topic and packet id (acknowledged and kept in the rejected log).
-        mqtt.maxPacketSize = Self.maxPacketSize(contentMaxLength: configuration.contentMaxLength)
+        mqtt.maxPacketSize = Self.maxPacketSize(contentMaxLength: configuration.events.contentMaxLength)
         // A QoS 2 receipt lives from the store to the broker's PUBREL: retired durably before
         // PUBCOMP, since the broker may reuse the packet id after it (ReceiptRetirer).
         let receipts = self.receipts
@@ -157,7 +158,7 @@ public final class MQTTBridge: Service {
 
     /// Connects, with backoff, until connected or the term ends.
     private func connect(_ client: MQTTClient) async {
-        let url = configuration.mqttBrokerURL
+        let url = configuration.mqtt.brokerURL
         try? await Self.connectBackoff.retrying({
             let sessionPresent = try await client.connect()
             logger.info("connected to the MQTT broker", metadata: ["url": "\(url)", "sessionPresent": "\(sessionPresent)"])
@@ -173,8 +174,8 @@ public final class MQTTBridge: Service {
     private func bridge(_ client: MQTTClient, snapshot: BindingSnapshot) async {
         let inbound = InboundBridge(
             messages: client.messages, ledgers: ledgers, bindings: snapshot, status: status, rejected: rejected,
-            contentMaxLength: configuration.contentMaxLength, extensionsMaxLength: configuration.extensionsMaxLength,
-            session: configuration.mqttClientID, logger: logger
+            contentMaxLength: configuration.events.contentMaxLength, extensionsMaxLength: configuration.events.extensionsMaxLength,
+            session: configuration.mqtt.clientID, logger: logger
         )
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

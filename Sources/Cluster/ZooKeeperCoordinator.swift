@@ -34,7 +34,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
     }
 
     public init(
-        hosts: String, root: String, instance: String, sessionTimeoutMilliseconds: Int,
+        hosts: String, root: String, instance: String, sessionTimeout: Duration,
         credentials: (user: String, password: String)? = nil, logger: Logger
     ) {
         self.credentials = credentials
@@ -42,7 +42,7 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
         self.hosts = hosts
         self.root = root == "/" ? "" : root
         self.instance = instance
-        self.sessionTimeout = .milliseconds(sessionTimeoutMilliseconds)
+        self.sessionTimeout = sessionTimeout
         var logger = logger
         logger[metadataKey: "component"] = "zookeeper"
         self.logger = logger

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -17,6 +18,7 @@ public struct LedgerSet: Sendable {
     struct SharedStore: Sendable {
         let client: PostgresClient
         let followCommits: @Sendable () async -> Void
+        let isFollowing: @Sendable () -> Bool
     }
 
     /// `ledgers` as they are; those that are `LedgerLoop`s write once the set's services run.
@@ -34,34 +36,34 @@ public struct LedgerSet: Sendable {
     /// Opens the configured store's ledgers: embedded SQLite under `ledger.path`, or the shared
     /// PostgreSQL schema (waiting for the server up to `ledger.postgresql.connect-timeout-ms`).
     public static func open(_ configuration: Configuration, logger: Logger) async throws -> LedgerSet {
-        switch configuration.ledgerStore {
+        switch configuration.ledger.store {
         case .sqlite:
             return try openEmbedded(
-                path: configuration.ledgerPath, groups: configuration.ledgerGroups, blockMaxEvents: configuration.blockMaxEvents,
-                blockMaxDelayMilliseconds: configuration.blockMaxDelayMilliseconds, logger: logger
+                path: configuration.ledger.path, groups: configuration.ledger.groups, blockMaxEvents: configuration.ledger.blockMaxEvents,
+                blockMaxDelay: configuration.ledger.blockMaxDelay, logger: logger
             )
         case .postgresql:
-            guard let url = configuration.postgresURL else { throw LedgerStoreError("ledger.postgresql.url is not set") }
+            guard let url = configuration.postgres.url else { throw LedgerStoreError("ledger.postgresql.url is not set") }
             var settings = PostgresLedgerStore.Settings(url: url)
-            settings.schema = configuration.postgresSchema
-            settings.poolSize = configuration.postgresPoolSize
-            settings.connectTimeout = .milliseconds(configuration.postgresConnectTimeoutMilliseconds)
-            settings.timeout = .milliseconds(configuration.postgresTimeoutMilliseconds)
-            settings.blockMaxEvents = configuration.blockMaxEvents
-            settings.blockMaxDelayMilliseconds = configuration.blockMaxDelayMilliseconds
-            return try await PostgresLedgerStore.open(settings, groups: configuration.ledgerGroups, logger: logger)
+            settings.schema = configuration.postgres.schema
+            settings.poolSize = configuration.postgres.poolSize
+            settings.connectTimeout = configuration.postgres.connectTimeout
+            settings.timeout = configuration.postgres.timeout
+            settings.blockMaxEvents = configuration.ledger.blockMaxEvents
+            settings.blockMaxDelay = configuration.ledger.blockMaxDelay
+            return try await PostgresLedgerStore.open(settings, groups: configuration.ledger.groups, logger: logger)
         }
     }
 
     /// Opens the embedded SQLite ledger of each group under `path/group-<id>`.
     public static func openEmbedded(
-        path: String, groups: [String], blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+        path: String, groups: [String], blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) throws -> LedgerSet {
         var ledgers: [String: any EventLedger] = [:]
         for group in groups {
             ledgers[group] = try SQLiteLedger.open(
                 groupID: group, directory: "\(path)/group-\(group)",
-                blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds, logger: logger
+                blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
             )
         }
         return LedgerSet(groups: groups, ledgers: ledgers)
@@ -91,10 +93,16 @@ public struct LedgerSet: Sendable {
 
     /// Runs the ledgers' services around `body`, for tools, tests and benchmarks that have no
     /// service group of their own; the ledgers are shut down (drained) after it, whatever it does.
+    /// A shared store's commit follower is listening before `body` starts (up to 10 s), so the
+    /// body sees other instances' commits from its first step.
     public func withRunning<T>(logger: Logger, _ body: () async throws -> T) async throws -> T {
         let group = ServiceGroup(services: services(logger: logger), gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
+            if let shared {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while !shared.isFollowing(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+            }
             let result: Result<T, any Error>
             do { result = .success(try await body()) } catch { result = .failure(error) }
             await group.triggerGracefulShutdown()

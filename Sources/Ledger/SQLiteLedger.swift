@@ -29,7 +29,7 @@ public final class SQLiteLedger: EventLedger {
         groupID: String,
         directory: String,
         blockMaxEvents: Int = 1000,
-        blockMaxDelayMilliseconds: Int = 0,
+        blockMaxDelay: Duration = .zero,
         logger: Logger = Logger(label: "weevent.ledger")
     ) throws -> SQLiteLedger {
         let file = try PrivateFiles.file("ledger.sqlite", in: directory)
@@ -44,7 +44,7 @@ public final class SQLiteLedger: EventLedger {
         let view = try pool.read { db in try LedgerView.load(db) }
         let ledger = SQLiteLedger(
             groupID: groupID, ledgerID: ledgerID, pool: pool, view: view,
-            blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds,
+            blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay,
             logger: logger
         )
         return ledger
@@ -52,7 +52,7 @@ public final class SQLiteLedger: EventLedger {
 
     private init(
         groupID: String, ledgerID: String, pool: DatabasePool, view: LedgerView,
-        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+        blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) {
         self.groupID = groupID
         self.ledgerID = ledgerID
@@ -60,7 +60,7 @@ public final class SQLiteLedger: EventLedger {
         self.view = Mutex(view)
         self.commits = CommitFeed(head: view.eventCount)
         self.blockMaxEvents = blockMaxEvents
-        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: .milliseconds(blockMaxDelayMilliseconds))
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: blockMaxDelay)
         var logger = logger
         logger[metadataKey: "group"] = "\(groupID)"
         self.logger = logger

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Crypto
 import Foundation
 import Hummingbird
@@ -20,9 +21,9 @@ public struct AccessControl: Sendable {
     private let master: [UInt8]?
     private let admin: [UInt8]?
 
-    public init(_ configuration: WeEvent.Configuration) {
-        master = Self.digest(configuration.masterAccessToken)
-        admin = Self.digest(configuration.adminAccessToken)
+    public init(_ configuration: BrokerConfiguration.Configuration) {
+        master = Self.digest(configuration.server.masterAccessToken)
+        admin = Self.digest(configuration.server.adminAccessToken)
     }
 
     /// No token configured: every endpoint is open.
@@ -53,12 +54,12 @@ public struct AccessControl: Sendable {
     }
 
     /// The start-up warning when the broker listens beyond loopback with no token; nil otherwise.
-    public static func openBeyondLoopback(_ configuration: WeEvent.Configuration) -> String? {
-        let host = configuration.serverHost
+    public static func openBeyondLoopback(_ configuration: BrokerConfiguration.Configuration) -> String? {
+        let host = configuration.server.host
         let loopback = host == "localhost" || IPAddress(host).map { IPRange.loopback.contains($0) } == true
         guard AccessControl(configuration).isOpen, !loopback else { return nil }
         return "server.host=\(host) listens beyond loopback and neither master.access-token nor admin.access-token is set: "
-            + "anyone who can reach port \(configuration.serverPort) can bind MQTT topics, close topics, "
+            + "anyone who can reach port \(configuration.server.port) can bind MQTT topics, close topics, "
             + "and create or remove callback subscriptions"
     }
 

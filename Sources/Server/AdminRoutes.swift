@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Cluster
 import Foundation
@@ -10,7 +11,7 @@ struct AdminRoutes {
     typealias Context = WeEventRequestContext
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     let metrics: PrometheusMetrics?
     let bindings: BindingService?
     let coordinator: ZooKeeperCoordinator?
@@ -59,9 +60,9 @@ struct AdminRoutes {
     /// admin/status: this instance, its store, the bridge and the cluster as ZooKeeper sees it.
     private func status() async -> StatusBody {
         var body = StatusBody(
-            instance: coordinator?.instance ?? "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)",
-            store: configuration.ledgerStore.rawValue, groups: ledgers.groups,
-            bridge: .init(configured: bindings != nil, url: configuration.mqttBrokerURL.isEmpty ? nil : configuration.mqttBrokerURL),
+            instance: coordinator?.instance ?? "\(ProcessInfo.processInfo.hostName):\(configuration.server.port)",
+            store: configuration.ledger.store.rawValue, groups: ledgers.groups,
+            bridge: .init(configured: bindings != nil, url: configuration.mqtt.brokerURL.isEmpty ? nil : configuration.mqtt.brokerURL),
             zookeeper: .init(configured: coordinator != nil, hosts: coordinator?.hosts)
         )
         if let bindings, let listed = try? await bindings.list() {

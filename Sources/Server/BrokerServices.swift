@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Cluster
 import Ledger
@@ -11,7 +12,7 @@ import WeEvent
 /// answer for it with the documented error.
 public struct BrokerServices: Sendable {
     public var ledgers: LedgerSet
-    public var configuration: WeEvent.Configuration
+    public var configuration: BrokerConfiguration.Configuration
     /// The cluster session (ZooKeeper), when `broker.zookeeper.ip` is set. Started before the
     /// bridge and callback delivery, which use it, and closed after them.
     public var coordinator: ZooKeeperCoordinator?
@@ -25,7 +26,7 @@ public struct BrokerServices: Sendable {
     public var metrics: PrometheusMetrics?
 
     public init(
-        ledgers: LedgerSet, configuration: WeEvent.Configuration, coordinator: ZooKeeperCoordinator? = nil,
+        ledgers: LedgerSet, configuration: BrokerConfiguration.Configuration, coordinator: ZooKeeperCoordinator? = nil,
         bindings: BindingService? = nil, bridge: MQTTBridge? = nil,
         subscriptions: CallbackSubscriptions? = nil, metrics: PrometheusMetrics? = nil
     ) {

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -33,13 +34,13 @@ struct BrowserGuard: Sendable {
     /// `server.allowed-hosts` when set (`*`: any); else the loopback names and the listening
     /// address and, when listening on every interface or a non-loopback address, this machine's
     /// host name and interface addresses.
-    init(_ configuration: WeEvent.Configuration) {
-        if let configured = configuration.serverAllowedHosts {
+    init(_ configuration: BrokerConfiguration.Configuration) {
+        if let configured = configuration.server.allowedHosts {
             allowedHosts = configured.contains("*") ? nil : Set(configured.map { Self.normalized($0) })
             return
         }
         var hosts: Set<String> = ["localhost", "127.0.0.1", "::1"]
-        let listening = Self.normalized(configuration.serverHost)
+        let listening = Self.normalized(configuration.server.host)
         let wildcard = listening == "0.0.0.0" || listening == "::"
         if !wildcard { hosts.insert(listening) }
         let loopback = listening == "localhost" || IPAddress(listening).map { IPRange.loopback.contains($0) } == true

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Hummingbird
 import WeEvent
 
@@ -9,7 +10,7 @@ struct Endpoints {
     let maxBodyBytes: Int
     let access: AccessControl
 
-    init(_ routes: RouteCollection<WeEventRequestContext>, _ configuration: WeEvent.Configuration) {
+    init(_ routes: RouteCollection<WeEventRequestContext>, _ configuration: BrokerConfiguration.Configuration) {
         self.routes = routes
         self.maxBodyBytes = configuration.maxFormBodyBytes
         self.access = AccessControl(configuration)
@@ -48,7 +49,7 @@ struct Endpoints {
     }
 }
 
-extension WeEvent.Configuration {
+extension BrokerConfiguration.Configuration {
     /// Upper bound of a form body: the content and extensions, percent-encoded, and room for the other fields.
-    var maxFormBodyBytes: Int { 3 * (contentMaxLength + extensionsMaxLength) + 16 * 1024 }
+    var maxFormBodyBytes: Int { 3 * (events.contentMaxLength + events.extensionsMaxLength) + 16 * 1024 }
 }

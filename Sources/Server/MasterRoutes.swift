@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Hummingbird
 import Ledger
@@ -9,7 +10,7 @@ struct MasterRoutes {
     typealias Context = WeEventRequestContext
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     /// nil when `mqtt.broker.url` is empty: every master endpoint answers 100600.
     let bindings: BindingService?
 
@@ -60,9 +61,9 @@ struct MasterRoutes {
         )
         // `true` once the bridge holds the subscription, so a device message sent right after
         // the answer is not lost; past the wait, say the binding is stored but not live yet.
-        let wait = configuration.mqttBindingLiveWaitMilliseconds
-        guard wait > 0, direction == .inbound else { return JSONBody.bool(true) }
-        if await bindings.waitUntilLive(binding, timeout: .milliseconds(wait)) { return JSONBody.bool(true) }
+        let wait = configuration.mqtt.bindingLiveWait
+        guard wait > .zero, direction == .inbound else { return JSONBody.bool(true) }
+        if await bindings.waitUntilLive(binding, timeout: wait) { return JSONBody.bool(true) }
         return try JSONBody.response(NotLiveBody(
             stored: true, live: false,
             message: "binding stored, but the bridge does not hold its MQTT subscription to \(binding.mqttTopic) yet (no leader running the bridge, or the MQTT broker not reachable); device messages sent before it does are not received; mqtt_list_topic shows when it is live",

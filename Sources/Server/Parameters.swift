@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Hummingbird
 import WeEvent
 
@@ -79,11 +80,11 @@ public struct RequestParameters: Sendable {
 
     /// `content` and the `weevent-*` extensions of an event a client publishes, checked against
     /// the configured limits (rest/publish, rest/request).
-    func clientEvent(_ configuration: WeEvent.Configuration) throws(WeEventError) -> (content: [UInt8], extensions: [String: String]) {
+    func clientEvent(_ configuration: BrokerConfiguration.Configuration) throws(WeEventError) -> (content: [UInt8], extensions: [String: String]) {
         let content = Array((self["content"] ?? "").utf8)
-        try Validation.content(content, maxLength: configuration.contentMaxLength)
+        try Validation.content(content, maxLength: configuration.events.contentMaxLength)
         let extensions = self.extensions
-        try Validation.clientExtensions(extensions, maxLength: configuration.extensionsMaxLength)
+        try Validation.clientExtensions(extensions, maxLength: configuration.events.extensionsMaxLength)
         return (content, extensions)
     }
 }

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Hummingbird
 import Ledger
@@ -16,7 +17,7 @@ struct ReadingRoutes {
     static let heartbeatInterval: Duration = .seconds(15)
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
 
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
@@ -26,7 +27,7 @@ struct ReadingRoutes {
     /// rest/stream, rest/events, rest/proof, rest/block.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let gate = AdmissionGate(limit: configuration.streamMaxCount, perClient: configuration.streamMaxPerClient) { refused in
+        let gate = AdmissionGate(limit: configuration.rest.streamMaxCount, perClient: configuration.rest.streamMaxPerClient) { refused in
             switch refused {
             case .total(let limit):
                 WeEventError(.tooManyStreams, message: "too many streams: rest.stream.max-count (\(limit)) are open; retry later")
@@ -34,7 +35,7 @@ struct ReadingRoutes {
                 WeEventError(.tooManyStreams, message: "too many streams from \(client): rest.stream.max-per-client (\(limit)) are open; retry later")
             }
         }
-        let proxies = TrustedProxies(configuration.trustedProxies)
+        let proxies = TrustedProxies(configuration.server.trustedProxies)
         routes.get("rest/stream") { request, context in
             let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
             return try await stream(request, gate: gate, client: client, channel: context.channel, logger: context.logger)
@@ -42,14 +43,14 @@ struct ReadingRoutes {
         let api = Endpoints(routes, configuration)
         api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
-            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
+            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
             try await ledger.requireOpen(filter)
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
             // A page looks at most rest.events.max-scan positions: a rare topic's page does not
             // walk the whole ledger; `more` says when it stopped short of the head.
             let head = try await ledger.chainInfo().eventCount
-            let upper = min(head, start.addingReportingOverflow(UInt64(configuration.eventsMaxScan)).partialValue)
+            let upper = min(head, start.addingReportingOverflow(UInt64(configuration.rest.eventsMaxScan)).partialValue)
             let range = try await ledger.events(after: start, through: max(start, upper), matching: filter, limit: limit)
             let nextOffset = try await offsetName(range.scannedThrough, in: ledger)
             return JSONBody.raw(Self.eventPage(range.events.map(\.event), nextOffset: nextOffset, more: range.scannedThrough < head))
@@ -58,7 +59,7 @@ struct ReadingRoutes {
             let ledger = try ledgers.ledger(p["groupId"])
             let id = try EventID.parse(p["eventId"])
             let height = try await ledger.chainInfo().blockHeight
-            let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.proofMaxLinks)
+            let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.rest.proofMaxLinks)
             return try JSONBody.response(ProofBody(try await ledger.proof(of: id, through: head)))
         }
         api.add("rest/block") { p in
@@ -99,7 +100,7 @@ struct ReadingRoutes {
     ) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
         let ledger = try ledgers.ledger(p["groupId"])
-        let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
+        let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
         try await ledger.requireOpen(filter)
         let start: UInt64
         let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
@@ -113,7 +114,7 @@ struct ReadingRoutes {
         let place = try gate.enter(client: client)
         // Registered now, so nothing committed from here on can be missed.
         let tail = ledger.tail(after: start, matching: filter)
-        let writeTimeout = Duration.milliseconds(configuration.streamWriteTimeoutMilliseconds)
+        let writeTimeout = configuration.rest.streamWriteTimeout
         // A client that leaves ends its stream at once (not at the next write), freeing its place.
         channel.closeFuture.whenComplete { _ in tail.close() }
         let body = ResponseBody { writer in

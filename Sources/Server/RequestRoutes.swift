@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Foundation
 import Hummingbird
@@ -13,7 +14,7 @@ struct RequestRoutes {
     typealias Context = WeEventRequestContext
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     let gate: AdmissionGate
     let proxies: TrustedProxies
     let bindings: BindingService?
@@ -21,7 +22,7 @@ struct RequestRoutes {
     init(_ services: BrokerServices) {
         ledgers = services.ledgers
         configuration = services.configuration
-        gate = AdmissionGate(limit: services.configuration.requestMaxCount, perClient: services.configuration.requestMaxPerClient) { refused in
+        gate = AdmissionGate(limit: services.configuration.request.maxCount, perClient: services.configuration.request.maxPerClient) { refused in
             switch refused {
             case .total(let limit):
                 WeEventError(.tooManyRequests, message: "too many requests waiting for replies: rest.request.max-count (\(limit)); retry later")
@@ -32,7 +33,7 @@ struct RequestRoutes {
                 )
             }
         }
-        proxies = TrustedProxies(services.configuration.trustedProxies)
+        proxies = TrustedProxies(services.configuration.server.trustedProxies)
         bindings = services.bindings
     }
 
@@ -58,11 +59,11 @@ struct RequestRoutes {
         let ledger = try ledgers.ledger(p["groupId"])
         let (content, extensions) = try p.clientEvent(configuration)
         let timeout = try Self.timeout(
-            p["timeout"], default: configuration.requestDefaultTimeoutMilliseconds, max: configuration.requestMaxTimeoutMilliseconds
+            p["timeout"], default: configuration.request.defaultTimeout.wholeMilliseconds, max: configuration.request.maxTimeout.wholeMilliseconds
         )
         let path = try p["correlation"].map { raw throws(WeEventError) in try CorrelationPath(parsing: raw) }
         let command = try CorrelatedCommand.prepare(content, path: path)
-        if command.generated { try Validation.content(command.content, maxLength: configuration.contentMaxLength) }
+        if command.generated { try Validation.content(command.content, maxLength: configuration.events.contentMaxLength) }
         guard try await ledger.exists(topic: replyTopic) else {
             throw WeEventError(.topicNotExist, message: "replyTopic '\(replyTopic)' does not exist; open it first")
         }
@@ -126,7 +127,7 @@ struct RequestRoutes {
     /// command with its correlation value is readable by anyone who follows its topic; an event
     /// the bridge stored carries `weevent-mqtt-topic`, which no client can set.
     private func repliesMustComeFromTheBridge(_ replyTopic: String, in group: String) async throws -> Bool {
-        guard configuration.requestBridgedRepliesOnly, let bindings else { return false }
+        guard configuration.request.bridgedRepliesOnly, let bindings else { return false }
         return try await bindings.store.bindings().contains {
             $0.direction == .inbound && $0.groupId == group && $0.topic == replyTopic
         }

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import CoreMetrics
 import Hummingbird
@@ -9,7 +10,7 @@ struct RestRoutes {
     typealias Context = WeEventRequestContext
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     /// Time a REST publish spends in the ledger (queue, block, fsync): request validated to event durable.
     let publishTime: CoreMetrics.Timer?
 

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Hummingbird
 import Ledger
@@ -10,7 +11,7 @@ struct SubscriptionRoutes {
     typealias Context = WeEventRequestContext
 
     let ledgers: LedgerSet
-    let configuration: WeEvent.Configuration
+    let configuration: BrokerConfiguration.Configuration
     /// nil: these endpoints answer 200000.
     let subscriptions: CallbackSubscriptions?
 
@@ -27,7 +28,7 @@ struct SubscriptionRoutes {
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
             let ledger = try ledgers.ledger(groupID)
-            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.filterMaxItems)
+            let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
             try await ledger.requireOpen(filter)
             let url = try Self.callbackURL(p["url"])
             let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }

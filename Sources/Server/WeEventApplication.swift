@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -13,8 +14,8 @@ public enum WeEventApplication {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: BrowserGuardMiddleware(guardrail: BrowserGuard(services.configuration), refusals: RateLimitedLog()))
         router.add(middleware: IPWhiteTableMiddleware(
-            table: IPWhiteTable(services.configuration.ipWhiteTable),
-            proxies: TrustedProxies(services.configuration.trustedProxies)
+            table: IPWhiteTable(services.configuration.server.ipWhiteTable),
+            proxies: TrustedProxies(services.configuration.server.trustedProxies)
         ))
         router.addRoutes(RestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(ReadingRoutes(services).collection, atPath: "weevent")
@@ -30,18 +31,18 @@ public enum WeEventApplication {
     /// requests and ends its streams, callback delivery saves its positions and stops, the bridge
     /// stops, then the ZooKeeper session closes and the ledgers drain and close.
     public static func make(_ services: BrokerServices, logger: Logger) -> some ApplicationProtocol {
-        let idle = TimeAmount.milliseconds(Int64(services.configuration.serverIdleTimeoutMilliseconds))
+        let idle = TimeAmount(services.configuration.server.idleTimeout)
         return Application(
             router: router(services),
-            server: HTTPServerBuilder { [connections = ConnectionCount(perClient: services.configuration.serverMaxConnectionsPerClient)] responder in
+            server: HTTPServerBuilder { [connections = ConnectionCount(perClient: services.configuration.server.maxConnectionsPerClient)] responder in
                 GuardedHTTP1Channel(
                     responder: responder, idleTimeout: idle,
-                    readTimeout: .milliseconds(Int64(services.configuration.serverReadTimeoutMilliseconds)),
+                    readTimeout: TimeAmount(services.configuration.server.readTimeout),
                     connections: connections, refusals: RateLimitedLog()
                 )
             },
             configuration: .init(
-                address: .hostname(services.configuration.serverHost, port: services.configuration.serverPort),
+                address: .hostname(services.configuration.server.host, port: services.configuration.server.port),
                 serverName: "weevent"
             ),
             services: services.lifecycle(logger: logger),
@@ -53,11 +54,11 @@ public enum WeEventApplication {
     /// `server.shutdown-timeout-ms`: what has not finished by then (a client that never sends the
     /// rest of its request, a stuck delivery) is cancelled, and the process ends a few seconds later
     /// at most.
-    public static func run(_ application: some ApplicationProtocol, configuration: WeEvent.Configuration, logger: Logger) async throws {
+    public static func run(_ application: some ApplicationProtocol, configuration: BrokerConfiguration.Configuration, logger: Logger) async throws {
         var group = ServiceGroupConfiguration(
             services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         )
-        group.maximumGracefulShutdownDuration = .milliseconds(configuration.serverShutdownTimeoutMilliseconds)
+        group.maximumGracefulShutdownDuration = configuration.server.shutdownTimeout
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BrokerConfiguration
 import Foundation
 import NIOCore
 import NIOPosix
@@ -24,10 +25,10 @@ public struct CallbackPolicy: Sendable {
 
     public init() {}
 
-    public init(_ configuration: WeEvent.Configuration) {
-        allowedRanges = configuration.callbackAllowedRanges
-        maxCount = configuration.subscriptionMaxCount
-        timeout = .milliseconds(configuration.callbackTimeoutMilliseconds)
+    public init(_ settings: SubscriptionSettings) {
+        allowedRanges = settings.callbackAllowedRanges
+        maxCount = settings.maxCount
+        timeout = settings.callbackTimeout
     }
 
     /// nil when callbacks may reach `address`, else why not.

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Cluster
 import Foundation
@@ -12,31 +13,31 @@ extension BrokerServices {
     /// `broker.zookeeper.ip` is set (shared by the bridge and callback delivery), callback
     /// subscriptions kept in ZooKeeper or beside the ledgers, and the MQTT bridge when
     /// `mqtt.broker.url` is set (bindings in ZooKeeper or in bindings.json).
-    static func assemble(configuration: WeEvent.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BrokerServices {
-        let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.serverPort)"
-        let coordinator = configuration.zookeeperHosts.isEmpty ? nil : ZooKeeperCoordinator(
-            hosts: configuration.zookeeperHosts, root: configuration.zookeeperPath, instance: instance,
-            sessionTimeoutMilliseconds: configuration.zookeeperTimeoutMilliseconds,
-            credentials: configuration.zookeeperCredentials.map { ($0.user, $0.password) }, logger: logger
+    static func assemble(configuration: BrokerConfiguration.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BrokerServices {
+        let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.server.port)"
+        let coordinator = configuration.zookeeper.hosts.isEmpty ? nil : ZooKeeperCoordinator(
+            hosts: configuration.zookeeper.hosts, root: configuration.zookeeper.path, instance: instance,
+            sessionTimeout: configuration.zookeeper.sessionTimeout,
+            credentials: configuration.zookeeper.credentials.map { ($0.user, $0.password) }, logger: logger
         )
         let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
-            ?? SQLiteSubscriptionStore(path: configuration.ledgerPath + "/subscriptions.sqlite")
+            ?? SQLiteSubscriptionStore(path: configuration.ledger.path + "/subscriptions.sqlite")
         var services = BrokerServices(
             ledgers: ledgers, configuration: configuration, coordinator: coordinator,
             subscriptions: CallbackSubscriptions(
                 ledgers: ledgers, store: subscriptionStore, leadership: coordinator ?? SingleInstanceLeadership(),
-                policy: CallbackPolicy(configuration), logger: logger
+                policy: CallbackPolicy(configuration.subscriptions), logger: logger
             ),
             metrics: PrometheusMetrics()
         )
-        guard !configuration.mqttBrokerURL.isEmpty else {
+        guard !configuration.mqtt.brokerURL.isEmpty else {
             logger.info("mqtt.broker.url is empty: no MQTT bridge; master endpoints answer 100600")
             return services
         }
         let metrics = services.metrics.map { BridgeMetrics(factory: $0.factory) }
         let board = BridgeStatusBoard(instance: instance, metrics: metrics)
         let rejected = try RejectedMessageLog(
-            directory: configuration.ledgerPath, maxBytes: configuration.mqttRejectedMaxBytes,
+            directory: configuration.ledger.path, maxBytes: configuration.mqtt.rejectedMaxBytes,
             onDrop: { metrics?.rejectedDropped.increment(by: Int64($0)) }
         )
         let store: any BindingStore
@@ -51,15 +52,15 @@ extension BrokerServices {
                 leadership: coordinator, sharedStatus: shared, logger: logger
             )
         } else {
-            logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledgerPath)/bindings.json")
-            store = try LocalBindingStore(directory: configuration.ledgerPath)
+            logger.info("broker.zookeeper.ip is empty: single instance, bindings in \(configuration.ledger.path)/bindings.json")
+            store = try LocalBindingStore(directory: configuration.ledger.path)
             status = board
             bridge = MQTTBridge(
                 configuration: configuration, ledgers: ledgers, store: store, status: board, rejected: rejected,
                 leadership: SingleInstanceLeadership(), logger: logger
             )
         }
-        services.bindings = BindingService(store: store, status: status, rejected: rejected, defaultQoS: configuration.mqttQoS)
+        services.bindings = BindingService(store: store, status: status, rejected: rejected, defaultQoS: configuration.mqtt.qos)
         services.bridge = bridge
         return services
     }

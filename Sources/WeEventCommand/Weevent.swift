@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridge
+import BrokerConfiguration
 import Cluster
 import Foundation
 import Hummingbird
@@ -57,9 +58,9 @@ struct ConfigOptions: ParsableArguments {
     var logLevel: Logger.Level = .info
 
     /// Reads the configuration; a problem is printed with its key and line, and ends the process.
-    func load(logger: Logger) throws -> WeEvent.Configuration {
+    func load(logger: Logger) throws -> BrokerConfiguration.Configuration {
         do {
-            let configuration = try WeEvent.Configuration.load(path: config)
+            let configuration = try BrokerConfiguration.Configuration.load(path: config)
             for entry in configuration.unknownKeys {
                 logger.warning("unknown configuration key", metadata: ["key": "\(entry.key)", "line": "\(config):\(entry.line)"])
             }
@@ -72,14 +73,14 @@ struct ConfigOptions: ParsableArguments {
 
     /// The configured ledgers; a store that cannot be opened (PostgreSQL unreachable until
     /// `ledger.postgresql.connect-timeout-ms`) ends the process with a clear message.
-    func openLedgers(_ configuration: WeEvent.Configuration, logger: Logger) async throws -> LedgerSet {
+    func openLedgers(_ configuration: BrokerConfiguration.Configuration, logger: Logger) async throws -> LedgerSet {
         do {
             let ledgers = try await LedgerSet.open(configuration, logger: logger)
-            let place = configuration.ledgerStore == .sqlite
-                ? configuration.ledgerPath : "\(configuration.postgresURL.map(String.init(describing:)) ?? "") schema \(configuration.postgresSchema)"
+            let place = configuration.ledger.store == .sqlite
+                ? configuration.ledger.path : "\(configuration.postgres.url.map(String.init(describing:)) ?? "") schema \(configuration.postgres.schema)"
             logger.info("ledgers open", metadata: [
-                "store": "\(configuration.ledgerStore.rawValue)", "at": "\(place)",
-                "groups": "\(configuration.ledgerGroups.joined(separator: ","))",
+                "store": "\(configuration.ledger.store.rawValue)", "at": "\(place)",
+                "groups": "\(configuration.ledger.groups.joined(separator: ","))",
             ])
             return ledgers
         } catch let error as LedgerStoreError {
@@ -133,9 +134,9 @@ struct Verify: AsyncParsableCommand {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
         var intact = true
-        if configuration.ledgerStore == .sqlite {
-            for group in configuration.ledgerGroups {
-                let directory = "\(configuration.ledgerPath)/group-\(group)"
+        if configuration.ledger.store == .sqlite {
+            for group in configuration.ledger.groups {
+                let directory = "\(configuration.ledger.path)/group-\(group)"
                 guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
                     print("group \(group): no ledger at \(directory)")
                     continue
@@ -190,11 +191,11 @@ struct LedgerCopyCommand: AsyncParsableCommand {
         let logger = ConfigOptions.bootstrap(level: logLevel)
         let source = try ConfigOptions(path: from).load(logger: logger)
         let destination = try ConfigOptions(path: to).load(logger: logger)
-        guard source.ledgerStore == .sqlite, destination.ledgerStore == .postgresql else {
+        guard source.ledger.store == .sqlite, destination.ledger.store == .postgresql else {
             FileHandle.standardError.write(Data("weevent: ledger copy goes from ledger.store=sqlite (--from) to ledger.store=postgresql (--to)\n".utf8))
             throw ExitCode(2)
         }
-        let missing = source.ledgerGroups.filter { !destination.ledgerGroups.contains($0) }
+        let missing = source.ledger.groups.filter { !destination.ledger.groups.contains($0) }
         guard missing.isEmpty else {
             FileHandle.standardError.write(Data("weevent: groups \(missing.joined(separator: ",")) are not in ledger.groups of \(to)\n".utf8))
             throw ExitCode(2)
@@ -202,8 +203,8 @@ struct LedgerCopyCommand: AsyncParsableCommand {
         let shared = try await ConfigOptions(path: to).openLedgers(destination, logger: logger)
         var intact = true
         try await shared.withRunning(logger: logger) {
-            for group in source.ledgerGroups {
-                let directory = "\(source.ledgerPath)/group-\(group)"
+            for group in source.ledger.groups {
+                let directory = "\(source.ledger.path)/group-\(group)"
                 guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
                     print("group \(group): no ledger at \(directory)")
                     continue

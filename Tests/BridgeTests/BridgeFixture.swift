@@ -21,7 +21,7 @@ struct BridgeFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bridge-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ledgers = try LedgerSet.openEmbedded(
-            path: directory, groups: ["1"], blockMaxEvents: 100, blockMaxDelayMilliseconds: 0, logger: Logger(label: "test")
+            path: directory, groups: ["1"], blockMaxEvents: 100, blockMaxDelay: .zero, logger: Logger(label: "test")
         )
         let fixture = BridgeFixture(
             directory: directory, ledgers: ledgers, store: try LocalBindingStore(directory: directory),

@@ -18,7 +18,7 @@ func withInstances(
     let server = try await ZooKeeperServer.shared.value
     let coordinators = (0..<count).map { i in
         ZooKeeperCoordinator(
-            hosts: server.hosts, root: root, instance: "instance-\(i)", sessionTimeoutMilliseconds: 4000,
+            hosts: server.hosts, root: root, instance: "instance-\(i)", sessionTimeout: .seconds(4),
             credentials: credentials, logger: Logger(label: "test")
         )
     }
@@ -108,7 +108,7 @@ func withInstances(
 
     @Test func withoutAReachableZooKeeperARequestFailsWithACoordinationError() async throws {
         let coordinator = ZooKeeperCoordinator(
-            hosts: "127.0.0.1:1", root: "/nowhere", instance: "lonely", sessionTimeoutMilliseconds: 500, logger: Logger(label: "test")
+            hosts: "127.0.0.1:1", root: "/nowhere", instance: "lonely", sessionTimeout: .milliseconds(500), logger: Logger(label: "test")
         )
         await #expect(throws: CoordinationError.self) {
             _ = try await WatchedDocuments<Note>(coordinator: coordinator, root: "/nowhere/notes", what: "notes").all()

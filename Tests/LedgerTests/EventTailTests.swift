@@ -13,7 +13,7 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
 
 @Suite(.timeLimit(.minutes(6))) struct EventTailTests {
     @Test(arguments: Store.allCases) func aReaderFarBehindItsBufferCatchesUpFromTheStoreInOrder(_ store: Store) async throws {
-        try await withLedger(store, maxEvents: 50, maxDelay: 0) { ledger, _ in
+        try await withLedger(store, maxEvents: 50, maxDelay: .zero) { ledger, _ in
             _ = try await ledger.open(topic: "a")
             _ = try await ledger.open(topic: "b")
             // A buffer of about 2 KB: the burst below overflows it many times over.
@@ -35,7 +35,7 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
     }
 
     @Test(arguments: Store.allCases) func eventsPagesByPositionAndReportsWhatItScanned(_ store: Store) async throws {
-        try await withLedger(store, maxEvents: 50, maxDelay: 0) { ledger, _ in
+        try await withLedger(store, maxEvents: 50, maxDelay: .zero) { ledger, _ in
             _ = try await ledger.open(topic: "x")
             _ = try await ledger.open(topic: "y")
             _ = try await ledger.publish((0..<10).map { NewEvent(topic: $0 % 2 == 0 ? "x" : "y", content: [UInt8($0)]) })

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import GRDB
 import Logging
@@ -36,7 +37,7 @@ struct LedgerUnderTest: Sendable {
 
 /// A ledger of group 1 on a fresh store (or the one at `keep`), shut down after the body.
 func withLedger<T>(
-    _ store: Store, maxEvents: Int = 1000, maxDelay: Int = 1, keep location: String? = nil, timeout: Duration = .seconds(30),
+    _ store: Store, maxEvents: Int = 1000, maxDelay: Duration = .milliseconds(1), keep location: String? = nil, timeout: Duration = .seconds(30),
     _ body: (any EventLedger, LedgerUnderTest) async throws -> T
 ) async throws -> T {
     let ledgers: LedgerSet
@@ -45,7 +46,7 @@ func withLedger<T>(
     case .sqlite:
         place = location ?? FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
         ledgers = LedgerSet(groups: ["1"], ledgers: [
-            "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelayMilliseconds: maxDelay),
+            "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelay: maxDelay),
         ])
     case .postgresql:
         place = location ?? uniqueSchema()
@@ -57,7 +58,7 @@ func withLedger<T>(
         // shares two cores and one disk, and a commit was seen to take over the 5 s default.
         settings.timeout = timeout
         settings.blockMaxEvents = maxEvents
-        settings.blockMaxDelayMilliseconds = maxDelay
+        settings.blockMaxDelay = maxDelay
         ledgers = try await PostgresLedgerStore.open(settings, groups: ["1"], logger: Logger(label: "test"))
     }
     let subject = LedgerUnderTest(ledger: try ledgers.ledger("1"), store: store, location: place)
@@ -199,7 +200,7 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
     /// The inbound bridge sends its next batch once the previous one is queued, not durable:
     /// batches handed over that way keep their order, however the tasks are scheduled.
     @Test(arguments: Store.allCases) func aBatchSentAfterTheQueuedSignalLandsAfterTheEarlierOne(_ store: Store) async throws {
-        try await withLedger(store, maxEvents: 1000, maxDelay: 5) { ledger, _ in
+        try await withLedger(store, maxEvents: 1000, maxDelay: .milliseconds(5)) { ledger, _ in
             _ = try await ledger.open(topic: "t")
             var tasks: [Task<[Result<EventID, WeEventError>], any Error>] = []
             for round in 0..<50 {

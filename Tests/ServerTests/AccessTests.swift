@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -23,7 +24,7 @@ import WeEvent
 
     @Test func withBothTokensEachScopeTakesItsOwnAndMasterTakesAll() async throws {
         try await withTestBroker(
-            configure: { $0.masterAccessToken = "m-secret"; $0.adminAccessToken = "a-secret" },
+            configure: { $0.server.masterAccessToken = "m-secret"; $0.server.adminAccessToken = "a-secret" },
             bridge: true, subscriptions: true
         ) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=t")
@@ -52,7 +53,7 @@ import WeEvent
     /// rest/open creates topics for anyone, but a topic the admin closed is reopened only with
     /// the admin (or master) token; without tokens configured, for anyone as before.
     @Test func reopeningATopicTheAdminClosedNeedsTheAdminToken() async throws {
-        try await withTestBroker(configure: { $0.adminAccessToken = "a-secret" }) { client, _ in
+        try await withTestBroker(configure: { $0.server.adminAccessToken = "a-secret" }) { client, _ in
             #expect(try await client.call("/weevent/rest/open?topic=door").body == "true")
             #expect(try await client.call("/weevent/rest/close?topic=door", headers: bearer("a-secret")).body == "true")
             try await client.expectError("/weevent/rest/open?topic=door", code: 100701, status: 401)
@@ -70,7 +71,7 @@ import WeEvent
     }
 
     @Test func theQueryAndFormTokenOfWeEventClientsStillWork() async throws {
-        try await withTestBroker(configure: { $0.masterAccessToken = "s3cret" }, bridge: true) { client, _ in
+        try await withTestBroker(configure: { $0.server.masterAccessToken = "s3cret" }, bridge: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=t")
             try await client.expectError("/weevent/master/mqtt_add_inbound_topic?topic=t&token=wrong", code: 100701, status: 401)
             #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=t&token=s3cret").body == "true")
@@ -85,7 +86,7 @@ import WeEvent
     }
 
     @Test func withOnlyAnAdminTokenTheMasterScopeNeedsItToo() async throws {
-        try await withTestBroker(configure: { $0.adminAccessToken = "adm" }, bridge: true) { client, _ in
+        try await withTestBroker(configure: { $0.server.adminAccessToken = "adm" }, bridge: true) { client, _ in
             try await client.expectError("/weevent/master/mqtt_list_topic", code: 100701, status: 401)
             #expect(try await client.call("/weevent/master/mqtt_list_topic", headers: bearer("adm")).status == 200)
         }
@@ -102,18 +103,18 @@ import WeEvent
     }
 
     @Test func startUpWarnsWhenOpenBeyondLoopback() {
-        var configuration = WeEvent.Configuration()
-        configuration.serverHost = "0.0.0.0"
+        var configuration = BrokerConfiguration.Configuration()
+        configuration.server.host = "0.0.0.0"
         let warning = AccessControl.openBeyondLoopback(configuration)
         #expect(warning?.contains("neither master.access-token nor admin.access-token is set") == true)
-        configuration.serverHost = "127.0.0.1"
+        configuration.server.host = "127.0.0.1"
         #expect(AccessControl.openBeyondLoopback(configuration) == nil)
-        configuration.serverHost = "::1"
+        configuration.server.host = "::1"
         #expect(AccessControl.openBeyondLoopback(configuration) == nil)
-        configuration.serverHost = "localhost"
+        configuration.server.host = "localhost"
         #expect(AccessControl.openBeyondLoopback(configuration) == nil)
-        configuration.serverHost = "0.0.0.0"
-        configuration.adminAccessToken = "x"
+        configuration.server.host = "0.0.0.0"
+        configuration.server.adminAccessToken = "x"
         #expect(AccessControl.openBeyondLoopback(configuration) == nil)
     }
 

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import HTTPTypes
 import Testing
 import WeEvent

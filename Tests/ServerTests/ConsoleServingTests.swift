@@ -87,7 +87,7 @@ import WeEvent
             #expect((status["zookeeper"] as? [String: Any])?["configured"] as? Bool == false)
             #expect(status["cluster"] == nil)
         }
-        try await withTestBroker(configure: { $0.adminAccessToken = "s3cret" }) { client, _ in
+        try await withTestBroker(configure: { $0.server.adminAccessToken = "s3cret" }) { client, _ in
             let refused = try await client.call("/weevent/admin/status")
             #expect(refused.code == 100701)
             let allowed = try await client.call("/weevent/admin/status", headers: [.authorization: "Bearer s3cret"])

@@ -69,7 +69,7 @@ import Testing
     /// answers, after mqtt.binding.live-wait-ms, that the binding is stored but not live yet;
     /// mqtt_list_topic shows it as not live. An outbound binding is live at once.
     @Test func aBindingThatIsNotLiveYetSaysSo() async throws {
-        try await withTestBroker(configure: { $0.mqttBindingLiveWaitMilliseconds = 300 }, bridge: true) { client, _ in
+        try await withTestBroker(configure: { $0.mqtt.bindingLiveWait = .milliseconds(300) }, bridge: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=t")
             let started = ContinuousClock.now
             let answer = try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=t&mqttTopic=dev/%23")

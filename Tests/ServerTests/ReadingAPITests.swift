@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import TestSupport
 import Hummingbird
@@ -11,11 +12,11 @@ import WeEvent
 /// The router with callback subscriptions wired in (their delivery service is not run here).
 /// Callback subscriptions wired in; callbacks may go to loopback, as `subscription.callback.allowed-ranges=127.0.0.0/8` allows.
 func withSubscriptionAPI(
-    _ configure: @escaping (inout WeEvent.Configuration) -> Void = { _ in },
+    _ configure: @escaping (inout BrokerConfiguration.Configuration) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     try await withTestBroker(
-        configure: { $0.callbackAllowedRanges = [IPRange("127.0.0.0/8")!]; configure(&$0) }, subscriptions: true
+        configure: { $0.subscriptions.callbackAllowedRanges = [IPRange("127.0.0.0/8")!]; configure(&$0) }, subscriptions: true
     ) { client, _ in try await body(client) }
 }
 
@@ -92,7 +93,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     /// A proof holds at most rest.proof.max-links headers: past that, a clear error saying how
     /// to ask; with `head` the proof ties the event to that block, which the checker accepts.
     @Test func proofSizeIsBoundedAndHeadPicksWhereItEnds() async throws {
-        try await withAPI({ $0.proofMaxLinks = 5 }) { client in
+        try await withAPI({ $0.rest.proofMaxLinks = 5 }) { client in
             _ = try await client.call("/weevent/rest/open?topic=p")
             let first = try #require(EventID(try await publish(client, "p", "first")))
             for i in 0..<8 { _ = try await publish(client, "p", "later-\(i)") }
@@ -184,7 +185,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             // 6to4 to a public address is as public as that address.
             #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F%5B2002%3Ac000%3A201%3A%3A1%5D%2Fhook").status == 200)
         }
-        try await withTestBroker(configure: { $0.callbackAllowedRanges = [IPRange("10.1.0.0/16")!] }, subscriptions: true) { client, _ in
+        try await withTestBroker(configure: { $0.subscriptions.callbackAllowedRanges = [IPRange("10.1.0.0/16")!] }, subscriptions: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=s")
             #expect(try await client.call("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.1.2.3%2Fhook").status == 200)
             try await client.expectError("/weevent/rest/subscribe?topic=s&url=http%3A%2F%2F10.2.0.1%2Fhook", code: 100509)
@@ -194,7 +195,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     /// A page of a rare topic looks at rest.events.max-scan positions, not the whole ledger: it
     /// says where to go on and that there is more; following the pages finds the rare event.
     @Test func aPageOfARareTopicLooksAtABoundedStretch() async throws {
-        try await withTestBroker(configure: { $0.eventsMaxScan = 100 }) { client, ledgers in
+        try await withTestBroker(configure: { $0.rest.eventsMaxScan = 100 }) { client, ledgers in
             _ = try await client.call("/weevent/rest/open?topic=common")
             _ = try await client.call("/weevent/rest/open?topic=rare")
             let ledger = try ledgers.ledger("1")
@@ -219,7 +220,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
 
     /// Twenty subscribes at once against a limit of five: five subscriptions, fifteen 100508.
     @Test func subscribesAtOnceNeverPassTheCap() async throws {
-        try await withSubscriptionAPI({ $0.subscriptionMaxCount = 5 }) { client in
+        try await withSubscriptionAPI({ $0.subscriptions.maxCount = 5 }) { client in
             _ = try await client.call("/weevent/rest/open?topic=s")
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<20 {
@@ -234,7 +235,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     }
 
     @Test func theNumberOfSubscriptionsIsCapped() async throws {
-        try await withSubscriptionAPI({ $0.subscriptionMaxCount = 2 }) { client in
+        try await withSubscriptionAPI({ $0.subscriptions.maxCount = 2 }) { client in
             _ = try await client.call("/weevent/rest/open?topic=s")
             let url = "http%3A%2F%2F127.0.0.1%3A9%2Fhook"
             let first = try await client.call("/weevent/rest/subscribe?topic=s&url=\(url)")

@@ -136,7 +136,7 @@ import WeEvent
     }
 
     @Test func pastTheLimitOfWaitingRequestsACallIsRefused() async throws {
-        try await withTestBroker(configure: { $0.requestMaxCount = 1 }) { client, ledgers in
+        try await withTestBroker(configure: { $0.request.maxCount = 1 }) { client, ledgers in
             try await Self.open(client, "commands", "replies")
             let first = Task {
                 try await client.call("/weevent/rest/request?topic=commands&replyTopic=replies&timeout=30000&content=%7B%22id%22%3A1%7D")
@@ -163,7 +163,7 @@ import WeEvent
     /// the bridge stored (it carries weevent-mqtt-topic, which no client can set) answers. With
     /// rest.request.bridged-replies-only=false, any event does, as without a binding.
     @Test(arguments: [true, false]) func aReplyOnABoundReplyTopicMustComeFromTheBridge(_ bridgedOnly: Bool) async throws {
-        try await withTestBroker(configure: { $0.requestBridgedRepliesOnly = bridgedOnly }, bridge: true) { client, ledgers in
+        try await withTestBroker(configure: { $0.request.bridgedRepliesOnly = bridgedOnly }, bridge: true) { client, ledgers in
             try await Self.open(client, "commands", "replies")
             #expect(try await client.call("/weevent/master/mqtt_add_inbound_topic?topic=replies&mqttTopic=devices/reply").body == "true")
             let device = try Self.device(ledgers) { command in

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Foundation
 import Hummingbird
@@ -9,7 +10,7 @@ import WeEvent
 
 /// Runs `body` against the broker's router with fresh ledgers for groups 1 and 2.
 func withAPI(
-    _ configure: (inout WeEvent.Configuration) -> Void = { _ in },
+    _ configure: (inout BrokerConfiguration.Configuration) -> Void = { _ in },
     bridge: Bool = false,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {

@@ -75,7 +75,7 @@ final class RawStreamClient: Sendable {
 
 @Suite(.timeLimit(.minutes(2))) struct StreamLimitTests {
     @Test func pastTheStreamLimitAClientGets503UntilOneCloses() async throws {
-        try await withTestBroker(configure: { $0.streamMaxCount = 2 }, live: true) { client, _ in
+        try await withTestBroker(configure: { $0.rest.streamMaxCount = 2 }, live: true) { client, _ in
             let port = try #require(client.port)
             _ = try await client.call("/weevent/rest/open?topic=t")
             var first: RawStreamClient? = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")
@@ -93,7 +93,7 @@ final class RawStreamClient: Sendable {
     /// A client that stops reading while events keep coming: its writes wait on full socket
     /// buffers until `rest.stream.write-timeout-ms`, then the broker closes the stream and its place is free.
     @Test func aStreamWhoseClientStopsReadingIsClosedAfterTheWriteTimeout() async throws {
-        try await withTestBroker(configure: { $0.streamMaxCount = 1; $0.streamWriteTimeoutMilliseconds = 500 }, live: true) { client, ledgers in
+        try await withTestBroker(configure: { $0.rest.streamMaxCount = 1; $0.rest.streamWriteTimeout = .milliseconds(500) }, live: true) { client, ledgers in
             let port = try #require(client.port)
             _ = try await client.call("/weevent/rest/open?topic=t")
             let stalled = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Bridge
 import Foundation
 import Hummingbird
@@ -19,35 +20,35 @@ import WeEvent
 func withTestBroker(
     groups: [String] = ["1"],
     blockMaxDelay: Int = 0,
-    configure: (inout WeEvent.Configuration) -> Void = { _ in },
+    configure: (inout BrokerConfiguration.Configuration) -> Void = { _ in },
     bridge: Bool = false,
     subscriptions: Bool = false,
     live: Bool = false,
     _ body: @escaping @Sendable (any TestClientProtocol, LedgerSet) async throws -> Void
 ) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
-    var configuration = WeEvent.Configuration()
-    configuration.ledgerPath = dir
-    configuration.ledgerGroups = groups
+    var configuration = BrokerConfiguration.Configuration()
+    configuration.ledger.path = dir
+    configuration.ledger.groups = groups
     // No bridge runs here: a binding would never become live. Tests of that wait set it again.
-    configuration.mqttBindingLiveWaitMilliseconds = 0
+    configuration.mqtt.bindingLiveWait = .zero
     configure(&configuration)
     let ledgers = try LedgerSet.openEmbedded(
-        path: dir, groups: configuration.ledgerGroups, blockMaxEvents: 100,
-        blockMaxDelayMilliseconds: blockMaxDelay, logger: .init(label: "test")
+        path: dir, groups: configuration.ledger.groups, blockMaxEvents: 100,
+        blockMaxDelay: .milliseconds(blockMaxDelay), logger: .init(label: "test")
     )
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try await ledgers.withRunning(logger: .init(label: "test")) {
         let bindings = bridge
             ? BindingService(
                 store: try LocalBindingStore(directory: dir), status: BridgeStatusBoard(instance: "test:1"),
-                rejected: nil, defaultQoS: configuration.mqttQoS
+                rejected: nil, defaultQoS: configuration.mqtt.qos
             )
             : nil
         let callbacks = subscriptions
             ? try CallbackSubscriptions(
                 ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"),
-                policy: CallbackPolicy(configuration), logger: .init(label: "test")
+                policy: CallbackPolicy(configuration.subscriptions), logger: .init(label: "test")
             )
             : nil
         let services = BrokerServices(

@@ -53,13 +53,13 @@ import Testing
 
     @Test func aClientOutsideTheTableGets403WithACode() async throws {
         // The router test channel has no peer address, so it stands for an unlisted client.
-        try await withAPI({ $0.ipWhiteTable = ranges("192.0.2.10") }) { client in
+        try await withAPI({ $0.server.ipWhiteTable = ranges("192.0.2.10") }) { client in
             try await client.expectError("/weevent/rest/open?topic=t", code: 100700, status: 403)
         }
     }
 
     @Test func loopbackMayCallWhateverTheTableSays() async throws {
-        try await withTestBroker(configure: { $0.ipWhiteTable = ranges("192.0.2.10") }, live: true) { client, _ in
+        try await withTestBroker(configure: { $0.server.ipWhiteTable = ranges("192.0.2.10") }, live: true) { client, _ in
             let reply = try await client.call("/weevent/rest/open?topic=t")
             #expect(reply.status == 200 && reply.body == "true")
         }
@@ -68,7 +68,7 @@ import Testing
     /// Behind a proxy on loopback that the broker trusts, the forwarded client is checked, not the proxy.
     @Test func behindATrustedProxyTheForwardedClientIsChecked() async throws {
         try await withTestBroker(
-            configure: { $0.ipWhiteTable = ranges("192.0.2.0/24"); $0.trustedProxies = ranges("127.0.0.1") }, live: true
+            configure: { $0.server.ipWhiteTable = ranges("192.0.2.0/24"); $0.server.trustedProxies = ranges("127.0.0.1") }, live: true
         ) { client, _ in
             let xff = HTTPField.Name("X-Forwarded-For")!
             #expect(try await client.call("/weevent/rest/exist?topic=t", headers: [xff: "192.0.2.44"]).status == 200)

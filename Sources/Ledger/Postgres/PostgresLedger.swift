@@ -40,7 +40,7 @@ public final class PostgresLedger: EventLedger {
     /// Writes wait until the ledger's loop runs (`LedgerSet.services`).
     static func open(
         groupID: String, store: PostgresLedgerStore, connection: PostgresConnection,
-        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+        blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) async throws -> PostgresLedger {
         let candidate = UUID().uuidString.lowercased()
         for try await _ in try await connection.query("""
@@ -57,21 +57,21 @@ public final class PostgresLedger: EventLedger {
         logger[metadataKey: "group"] = "\(groupID)"
         let ledger = PostgresLedger(
             groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), store: store,
-            blockMaxEvents: blockMaxEvents, blockMaxDelayMilliseconds: blockMaxDelayMilliseconds, logger: logger
+            blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
         )
         return ledger
     }
 
     private init(
         groupID: String, ledgerID: String, head: UInt64, store: PostgresLedgerStore,
-        blockMaxEvents: Int, blockMaxDelayMilliseconds: Int, logger: Logger
+        blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) {
         self.groupID = groupID
         self.ledgerID = ledgerID
         self.store = store
         self.commits = CommitFeed(head: head)
         self.blockMaxEvents = blockMaxEvents
-        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: .milliseconds(blockMaxDelayMilliseconds))
+        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: blockMaxDelay)
         let (requests, ask) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.catchUps = (requests, ask)
         self.logger = logger

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Logging
 import NIOSSL
@@ -28,6 +29,10 @@ public final class PostgresLedgerStore: Sendable {
     let timeout: Duration
     let logger: Logger
     private let ledgers = Mutex<[String: PostgresLedger]>([:])
+    /// The LISTEN connection is up and every ledger caught up after it connected: from here on
+    /// no commit of another instance is missed.
+    private let following = Mutex(false)
+    var isFollowingCommits: Bool { following.withLock { $0 } }
 
     /// What `open` needs to know.
     public struct Settings: Sendable {
@@ -39,7 +44,7 @@ public final class PostgresLedgerStore: Sendable {
         /// How long one read or one block's transaction may take (`ledger.postgresql.timeout-ms`).
         public var timeout: Duration = .seconds(5)
         public var blockMaxEvents = 1000
-        public var blockMaxDelayMilliseconds = 0
+        public var blockMaxDelay: Duration = .zero
 
         public init(url: PostgresURL) {
             self.url = url
@@ -65,13 +70,15 @@ public final class PostgresLedgerStore: Sendable {
                 for group in groups {
                     let ledger = try await PostgresLedger.open(
                         groupID: group, store: store, connection: connection, blockMaxEvents: settings.blockMaxEvents,
-                        blockMaxDelayMilliseconds: settings.blockMaxDelayMilliseconds, logger: logger
+                        blockMaxDelay: settings.blockMaxDelay, logger: logger
                     )
                     store.ledgers.withLock { $0[group] = ledger }
                     opened[group] = ledger
                 }
                 try? await connection.close()
-                return LedgerSet(groups: groups, ledgers: opened, shared: .init(client: store.client) { await store.followCommits() })
+                return LedgerSet(groups: groups, ledgers: opened, shared: .init(
+                    client: store.client, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits }
+                ))
             } catch {
                 try? await connection.close()
                 throw error
@@ -144,12 +151,15 @@ public final class PostgresLedgerStore: Sendable {
                     try await connection.listen(on: PostgresLedger.commitChannel) { notifications in
                         for ledger in ledgers.withLock({ Array($0.values) }) { try await ledger.catchUp() }
                         failures = 0
+                        following.withLock { $0 = true }
                         for try await notification in notifications { notified(notification.payload) }
                     }
                 } catch {
+                    following.withLock { $0 = false }
                     try? await connection.close()
                     throw error
                 }
+                following.withLock { $0 = false }
                 try? await connection.close()
             } catch {
                 if Task.isCancelled { return }

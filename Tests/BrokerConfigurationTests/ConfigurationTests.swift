@@ -1,20 +1,21 @@
+import BrokerConfiguration
 import Testing
 @testable import WeEvent
 
 @Suite struct ConfigurationTests {
     @Test func defaultsMatchTheDesign() throws {
         let c = try Configuration(properties: Properties(parsing: ""))
-        #expect(c.serverPort == 8080)
-        #expect(c.ledgerGroups == ["1"])
-        #expect(c.mqttBrokerURL == "tcp://127.0.0.1:1883")
-        #expect(c.mqttQoS == 2)
-        #expect(c.mqttTimeoutMilliseconds == 5000)
-        #expect(c.mqttKeepAliveSeconds == 15)
-        #expect(c.zookeeperHosts == "127.0.0.1:2181")
-        #expect(c.zookeeperPath == "/event_broker")
-        #expect(c.zookeeperTimeoutMilliseconds == 3000)
-        #expect(c.contentMaxLength == 10240)
-        #expect(c.extensionsMaxLength == 1024)
+        #expect(c.server.port == 8080)
+        #expect(c.ledger.groups == ["1"])
+        #expect(c.mqtt.brokerURL == "tcp://127.0.0.1:1883")
+        #expect(c.mqtt.qos == 2)
+        #expect(c.mqtt.timeout == .milliseconds(5000))
+        #expect(c.mqtt.keepAlive == .seconds(15))
+        #expect(c.zookeeper.hosts == "127.0.0.1:2181")
+        #expect(c.zookeeper.path == "/event_broker")
+        #expect(c.zookeeper.sessionTimeout == .milliseconds(3000))
+        #expect(c.events.contentMaxLength == 10240)
+        #expect(c.events.extensionsMaxLength == 1024)
     }
 
     @Test func readsTheSourceDocumentsKeys() throws {
@@ -31,9 +32,9 @@ import Testing
             broker.zookeeper.timeout=3000
             """
         let c = try Configuration(properties: Properties(parsing: text, environment: ["user": "u", "password": "p"]))
-        #expect(c.mqttUser == "u")
-        #expect(c.mqttPassword == "p")
-        #expect(c.zookeeperHosts == "127.0.0.1:2181")
+        #expect(c.mqtt.user == "u")
+        #expect(c.mqtt.password == "p")
+        #expect(c.zookeeper.hosts == "127.0.0.1:2181")
         #expect(c.unknownKeys.isEmpty)
     }
 
@@ -88,12 +89,12 @@ import Testing
             ledger.postgresql.pool-size=32
             """
         let c = try Configuration(properties: Properties(parsing: text, environment: ["PGPASSWORD": "p@ss"]))
-        #expect(c.ledgerStore == .postgresql)
-        #expect(c.postgresURL == PostgresURL(host: "db.example", port: 6432, user: "weevent", password: "p@ss", database: "events", tls: .require))
-        #expect(c.postgresPoolSize == 32)
-        #expect(c.postgresSchema == "weevent")
-        #expect(c.postgresURL?.description == "postgres://weevent@db.example:6432/events?sslmode=require", "no password in logs")
-        #expect(try Configuration(properties: Properties(parsing: "")).ledgerStore == .sqlite)
+        #expect(c.ledger.store == .postgresql)
+        #expect(c.postgres.url == PostgresURL(host: "db.example", port: 6432, user: "weevent", password: "p@ss", database: "events", tls: .require))
+        #expect(c.postgres.poolSize == 32)
+        #expect(c.postgres.schema == "weevent")
+        #expect(c.postgres.url?.description == "postgres://weevent@db.example:6432/events?sslmode=require", "no password in logs")
+        #expect(try Configuration(properties: Properties(parsing: "")).ledger.store == .sqlite)
     }
 
     @Test(arguments: [
@@ -111,15 +112,15 @@ import Testing
 
     @Test func aSmallerLongestRequestWaitLowersTheDefaultOne() throws {
         let c = try Configuration(properties: Properties(parsing: "rest.request.max-timeout-ms=300"))
-        #expect(c.requestMaxTimeoutMilliseconds == 300)
-        #expect(c.requestDefaultTimeoutMilliseconds == 300)
+        #expect(c.request.maxTimeout == .milliseconds(300))
+        #expect(c.request.defaultTimeout == .milliseconds(300))
         let d = try Configuration(properties: Properties(parsing: ""))
-        #expect(d.requestDefaultTimeoutMilliseconds == 5000 && d.requestMaxTimeoutMilliseconds == 60000 && d.requestMaxCount == 1000)
+        #expect(d.request.defaultTimeout == .seconds(5) && d.request.maxTimeout == .seconds(60) && d.request.maxCount == 1000)
     }
 
     @Test func unknownKeysAreReportedNotFatal() throws {
         let c = try Configuration(properties: Properties(parsing: "server.port=9000\nserver.prot=1"))
-        #expect(c.serverPort == 9000)
+        #expect(c.server.port == 9000)
         #expect(c.unknownKeys.map(\.key) == ["server.prot"])
         #expect(c.unknownKeys.first?.line == 2)
     }
@@ -137,25 +138,25 @@ import Testing
             """
         let c = try Configuration(properties: Properties(parsing: text))
         #expect(c.unknownKeys.isEmpty, "\(c.unknownKeys.map(\.key))")
-        #expect(c.requestMaxCount == 10)
-        #expect(c.filterMaxItems == 20)
+        #expect(c.request.maxCount == 10)
+        #expect(c.rest.filterMaxItems == 20)
         #expect(throws: ConfigurationError.self) { try Configuration(properties: Properties(parsing: "rest.filter.max-items=0")) }
     }
 
     @Test func emptyBridgeAndZooKeeperMeanOff() throws {
         let c = try Configuration(properties: Properties(parsing: "mqtt.broker.url=\nbroker.zookeeper.ip="))
-        #expect(c.mqttBrokerURL.isEmpty)
-        #expect(c.zookeeperHosts.isEmpty)
+        #expect(c.mqtt.brokerURL.isEmpty)
+        #expect(c.zookeeper.hosts.isEmpty)
     }
 
     @Test func theShippedConfigurationLoads() throws {
         let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         let c = try Configuration.load(path: "/\(root)/conf/weevent.properties", environment: [:])
-        #expect(c.serverPort == 8080)
+        #expect(c.server.port == 8080)
         #expect(c.unknownKeys.isEmpty)
         let docker = try Configuration.load(path: "/\(root)/docker/weevent.properties.docker", environment: ["PGPASSWORD": "pw"])
-        #expect(docker.ledgerStore == .postgresql)
-        #expect(docker.postgresURL?.host == "postgres")
+        #expect(docker.ledger.store == .postgresql)
+        #expect(docker.postgres.url?.host == "postgres")
         #expect(docker.unknownKeys.isEmpty)
     }
 }

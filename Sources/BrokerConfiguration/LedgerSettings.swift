@@ -1,0 +1,89 @@
+import WeEvent
+
+/// Where the ledgers live and how blocks are sealed (`ledger.*` but the PostgreSQL keys).
+public struct LedgerSettings: Sendable, Equatable {
+    public var path = "./data"
+    public var groups = ["1"]
+    public var blockMaxEvents = 1000
+    /// `ledger.block.max-delay-ms`: how long a block's first event may wait for others.
+    public var blockMaxDelay: Duration = .zero
+    /// `.sqlite` (embedded, one instance) or `.postgresql` (shared by every instance).
+    public var store = LedgerStoreKind.sqlite
+
+    public init() {}
+
+    init(reading reader: ConfigurationReader) throws(ConfigurationError) {
+        path = try reader.string("ledger.path", default: path, nonEmpty: true)
+        groups = try reader.list("ledger.groups", default: groups) { value in
+            value.utf8.count <= 64 && value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") })
+                ? nil : "group id '\(value)' must be printable ASCII without '/', at most 64 bytes"
+        }
+        if groups.isEmpty {
+            throw reader.error("ledger.groups", "at least one group is needed")
+        }
+        if Set(groups).count != groups.count {
+            throw reader.error("ledger.groups", "a group is listed twice")
+        }
+        blockMaxEvents = try reader.int("ledger.block.max-events", default: blockMaxEvents, in: 1...100_000)
+        blockMaxDelay = try reader.milliseconds("ledger.block.max-delay-ms", default: blockMaxDelay, in: 0...1000)
+        let kind = try reader.string("ledger.store", default: store.rawValue)
+        guard let store = LedgerStoreKind(rawValue: kind) else {
+            throw reader.error("ledger.store", "'\(kind)' is not sqlite or postgresql")
+        }
+        self.store = store
+    }
+}
+
+/// Where ledgers are kept (`ledger.store`).
+public enum LedgerStoreKind: String, Sendable, Equatable {
+    case sqlite
+    case postgresql
+}
+
+/// The limits every event is checked against, whichever way it comes (`event.*`).
+public struct EventSettings: Sendable, Equatable {
+    public var contentMaxLength = 10240
+    public var extensionsMaxLength = 1024
+
+    public init() {}
+
+    init(reading reader: ConfigurationReader) throws(ConfigurationError) {
+        contentMaxLength = try reader.int("event.content.max-length", default: contentMaxLength, in: 1...16_777_216)
+        extensionsMaxLength = try reader.int("event.extensions.max-length", default: extensionsMaxLength, in: 0...1_048_576)
+    }
+}
+
+/// The shared ledger's PostgreSQL (`ledger.postgresql.*`).
+public struct PostgresSettings: Sendable, Equatable {
+    /// `ledger.postgresql.url`; set exactly when `ledger.store` is `postgresql`.
+    public var url: PostgresURL?
+    /// The schema holding the shared ledger's tables (one per deployment).
+    public var schema = "weevent"
+    public var poolSize = 16
+    public var connectTimeout: Duration = .seconds(30)
+    /// `ledger.postgresql.timeout-ms`: how long one read or one block's transaction may take.
+    public var timeout: Duration = .seconds(5)
+
+    public init() {}
+
+    init(reading reader: ConfigurationReader, store: LedgerStoreKind) throws(ConfigurationError) {
+        let url = try reader.string("ledger.postgresql.url", default: "")
+        if store == .postgresql {
+            guard !url.isEmpty else { throw reader.error("ledger.store", "postgresql needs ledger.postgresql.url") }
+            switch PostgresURL.parse(url) {
+            case .success(let parsed): self.url = parsed
+            case .failure(let problem): throw reader.error("ledger.postgresql.url", "not a postgres:// URL: \(problem)")
+            }
+        }
+        schema = try reader.string("ledger.postgresql.schema", default: schema, nonEmpty: true)
+        let lower = schema.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+        if !lower || schema.utf8.count > 63 || schema.utf8.first.map({ $0 >= 0x30 && $0 <= 0x39 }) == true {
+            throw reader.error(
+                "ledger.postgresql.schema", "'\(schema)' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"
+            )
+        }
+        poolSize = try reader.int("ledger.postgresql.pool-size", default: poolSize, in: 1...1000)
+        connectTimeout = try reader.milliseconds("ledger.postgresql.connect-timeout-ms", default: connectTimeout, in: 0...3_600_000)
+        timeout = try reader.milliseconds("ledger.postgresql.timeout-ms", default: timeout, in: 100...600_000)
+    }
+}
