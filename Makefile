@@ -6,7 +6,7 @@ CONFIG ?= conf/weevent.properties
 TEST_TIMEOUT ?= 20m
 BIN_DEBUG = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
-.PHONY: run cluster test build bench deps clean
+.PHONY: run cluster test build bench deps clean format format-check
 
 ## Install what is missing, build, start a local mosquitto and ZooKeeper on loopback when
 ## none is listening, serve on :8080 with conf/weevent.properties.
@@ -22,13 +22,21 @@ cluster:
 	scripts/cluster.sh $(BIN_DEBUG)/weevent
 
 ## Everything the tests need, then every test (real brokers included).
-test:
+test: format-check
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	WEEVENT_BIN=$(BIN_DEBUG)/weevent timeout -k 10 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build
 
 build:
 	$(SWIFT) build
+
+## swift-format with the repository's .swift-format: `make format` rewrites, `make test` checks.
+FORMATTED = Package.swift Sources Tests benchmarks/Package.swift benchmarks/BenchSupport benchmarks/BridgeBench benchmarks/LedgerBench benchmarks/MQTTBench benchmarks/StreamBench
+format:
+	$(SWIFT) format format --in-place --recursive --parallel --configuration .swift-format $(FORMATTED)
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel --configuration .swift-format $(FORMATTED)
 
 ## Throughput and latency tables (release build); see docs/performance.md.
 bench:

@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "WeEvent",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             swiftSettings: strict
         ),

@@ -141,27 +141,32 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
             return
         }
         var retried = false
-        try await Self.storeBackoff.retrying({
-            // The failed attempt may have committed all the same (an answer lost after the commit,
-            // a timeout): its QoS 2 messages have their receipts then, and are not stored again.
-            // (QoS 1 messages may be: at least once.)
-            if retried, try await dropStored(pending.receiptCandidates, from: &pending, in: ledger, "the failed store had committed some QoS 2 messages; not storing them again") {
-                queued()
-                return
-            }
-            let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
-            for (i, result) in results.enumerated() {
-                switch result {
-                case .success: status.recordBridged(pending.bindings[i].key)
-                case .failure(let error): try await reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
+        try await Self.storeBackoff.retrying(
+            {
+                // The failed attempt may have committed all the same (an answer lost after the commit,
+                // a timeout): its QoS 2 messages have their receipts then, and are not stored again.
+                // (QoS 1 messages may be: at least once.)
+                if retried,
+                    try await dropStored(
+                        pending.receiptCandidates, from: &pending, in: ledger, "the failed store had committed some QoS 2 messages; not storing them again")
+                {
+                    queued()
+                    return
                 }
-            }
-        }, failed: { error, failures, _ in
-            if case LedgerError.shuttingDown = error { throw error }
-            retried = true
-            logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
-            for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
-        })
+                let results = try await ledger.publish(pending.events, receipts: pending.receipts, queued: queued)
+                for (i, result) in results.enumerated() {
+                    switch result {
+                    case .success: status.recordBridged(pending.bindings[i].key)
+                    case .failure(let error): try await reject(pending.messages[i], binding: pending.bindings[i], reason: error.message)
+                    }
+                }
+            },
+            failed: { error, failures, _ in
+                if case LedgerError.shuttingDown = error { throw error }
+                retried = true
+                logger.error("storing inbound messages failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                for binding in Set(pending.bindings.map(\.key)) { status.recordError(binding, "ledger: \(error)") }
+            })
     }
 
     /// Between attempts to store inbound messages, and to record a rejected one.
@@ -213,22 +218,28 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
     /// written is retried with backoff (the message, and the batch behind it, stay unacknowledged
     /// meanwhile), counted, and shown on the binding.
     private func reject(_ message: MQTTMessage, binding: Binding, reason: String) async throws {
-        logger.warning("inbound message rejected; acknowledged and kept in the rejected log", metadata: [
-            "mqttTopic": "\(message.topic)", "topic": "\(binding.topic)", "group": "\(binding.groupId)", "reason": "\(reason)",
-        ])
+        logger.warning(
+            "inbound message rejected; acknowledged and kept in the rejected log",
+            metadata: [
+                "mqttTopic": "\(message.topic)", "topic": "\(binding.topic)", "group": "\(binding.groupId)", "reason": "\(reason)",
+            ])
         let record = RejectedMessage(
             binding: binding, mqttTopic: message.topic, qos: Int(message.qos.rawValue),
             payload: Array(message.payload.readableBytesView), reason: reason
         )
-        try await Self.storeBackoff.retrying({
-            try await rejected.append(record)
-        }, failed: { error, failures, _ in
-            status.metrics?.rejectedLogErrors.increment()
-            status.recordError(binding.key, "rejected log: \(error)")
-            logger.error("recording a rejected message failed; not acknowledged, retrying", metadata: [
-                "mqttTopic": "\(message.topic)", "error": "\(error)", "attempt": "\(failures)",
-            ])
-        })
+        try await Self.storeBackoff.retrying(
+            {
+                try await rejected.append(record)
+            },
+            failed: { error, failures, _ in
+                status.metrics?.rejectedLogErrors.increment()
+                status.recordError(binding.key, "rejected log: \(error)")
+                logger.error(
+                    "recording a rejected message failed; not acknowledged, retrying",
+                    metadata: [
+                        "mqttTopic": "\(message.topic)", "error": "\(error)", "attempt": "\(failures)",
+                    ])
+            })
         status.recordRejected(binding.key, reason: reason)
     }
 }

@@ -74,20 +74,24 @@ public final class MQTTBridge: Service {
     /// One outbound binding's publisher; restarted from the stored checkpoint after a failure.
     private func startOutbound(_ binding: Binding, client: MQTTClient) -> Task<Void, Never> {
         Task {
-            try? await Backoff().retrying({
-                // The newest checkpoint: a restart after a failure must not go back further.
-                let current = try await store.bindings().first { $0.key == binding.key } ?? binding
-                let ledger = try ledgers.ledger(binding.groupId)
-                try await OutboundBridge(
-                    client: client, ledger: ledger, binding: current, store: store, status: status, logger: logger
-                ).run()
-            }, failed: { error, failures, _ in
-                if Task.isCancelled { throw CancellationError() }
-                status.recordError(binding.key, "\(error)")
-                logger.error("outbound bridge failed; resuming from its checkpoint", metadata: [
-                    "topic": "\(binding.topic)", "error": "\(error)", "attempt": "\(failures)",
-                ])
-            })
+            try? await Backoff().retrying(
+                {
+                    // The newest checkpoint: a restart after a failure must not go back further.
+                    let current = try await store.bindings().first { $0.key == binding.key } ?? binding
+                    let ledger = try ledgers.ledger(binding.groupId)
+                    try await OutboundBridge(
+                        client: client, ledger: ledger, binding: current, store: store, status: status, logger: logger
+                    ).run()
+                },
+                failed: { error, failures, _ in
+                    if Task.isCancelled { throw CancellationError() }
+                    status.recordError(binding.key, "\(error)")
+                    logger.error(
+                        "outbound bridge failed; resuming from its checkpoint",
+                        metadata: [
+                            "topic": "\(binding.topic)", "error": "\(error)", "attempt": "\(failures)",
+                        ])
+                })
         }
     }
 
@@ -137,36 +141,44 @@ public final class MQTTBridge: Service {
     /// tried again with backoff while this instance leads, and every binding shows why nothing
     /// flows; nil only when the term ends first.
     private func startClient() async -> MQTTClient? {
-        try? await Self.connectBackoff.retrying({
-            try MQTTClient(configuration: mqttConfiguration(), logger: logger)
-        }, failed: { error, _, pause in
-            logger.critical("bridge cannot start; retrying", metadata: ["error": "\(error)", "retryIn": "\(pause)"])
-            if let bindings = try? await store.bindings() {
-                for binding in bindings { status.recordError(binding.key, "bridge cannot start: \(error)") }
-            }
-        })
+        try? await Self.connectBackoff.retrying(
+            {
+                try MQTTClient(configuration: mqttConfiguration(), logger: logger)
+            },
+            failed: { error, _, pause in
+                logger.critical("bridge cannot start; retrying", metadata: ["error": "\(error)", "retryIn": "\(pause)"])
+                if let bindings = try? await store.bindings() {
+                    for binding in bindings { status.recordError(binding.key, "bridge cannot start: \(error)") }
+                }
+            })
     }
 
     /// Reads the binding store until it answers or the term ends.
     private func readBindings(into snapshot: BindingSnapshot) async {
-        try? await Backoff().retrying({
-            snapshot.replace(try await store.bindings())
-        }, failed: { error, _, _ in
-            logger.error("cannot read the bindings; retrying", metadata: ["error": "\(error)"])
-        })
+        try? await Backoff().retrying(
+            {
+                snapshot.replace(try await store.bindings())
+            },
+            failed: { error, _, _ in
+                logger.error("cannot read the bindings; retrying", metadata: ["error": "\(error)"])
+            })
     }
 
     /// Connects, with backoff, until connected or the term ends.
     private func connect(_ client: MQTTClient) async {
         let url = configuration.mqtt.brokerURL
-        try? await Self.connectBackoff.retrying({
-            let sessionPresent = try await client.connect()
-            logger.info("connected to the MQTT broker", metadata: ["url": "\(url)", "sessionPresent": "\(sessionPresent)"])
-        }, failed: { error, _, pause in
-            logger.error("cannot connect to the MQTT broker; retrying", metadata: [
-                "url": "\(url)", "error": "\(error)", "retryIn": "\(pause)",
-            ])
-        })
+        try? await Self.connectBackoff.retrying(
+            {
+                let sessionPresent = try await client.connect()
+                logger.info("connected to the MQTT broker", metadata: ["url": "\(url)", "sessionPresent": "\(sessionPresent)"])
+            },
+            failed: { error, _, pause in
+                logger.error(
+                    "cannot connect to the MQTT broker; retrying",
+                    metadata: [
+                        "url": "\(url)", "error": "\(error)", "retryIn": "\(pause)",
+                    ])
+            })
     }
 
     /// Inbound, outbound (through `reconcile`), the shared status and connection logging side

@@ -32,9 +32,11 @@ struct OutboundBridge: Sendable {
         let from = try await startPosition()
         let tail = ledger.tail(after: from, matching: filter)
         defer { tail.close() }
-        logger.info("outbound bridge started", metadata: [
-            "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(from)",
-        ])
+        logger.info(
+            "outbound bridge started",
+            metadata: [
+                "topic": "\(binding.topic)", "mqttTopic": "\(binding.mqttTopic)", "from": "\(from)",
+            ])
         let (windows, windowSink) = AsyncThrowingStream.makeStream(of: Window.self)
         let (credits, creditSink) = AsyncStream.makeStream(of: Void.self)
         let outstanding = WindowCount()
@@ -62,9 +64,11 @@ struct OutboundBridge: Sendable {
         guard let owner = binding.checkpointLedger, owner != ledger.ledgerID else { return binding.checkpoint }
         // Taken over from a leader with another ledger: its checkpoint means nothing here.
         let from = try await ledger.lastPosition(before: binding.createdAt)
-        logger.notice("outbound binding taken over from another ledger; publishing this ledger's events since the binding was made", metadata: [
-            "topic": "\(binding.topic)", "from": "\(from)",
-        ])
+        logger.notice(
+            "outbound binding taken over from another ledger; publishing this ledger's events since the binding was made",
+            metadata: [
+                "topic": "\(binding.topic)", "from": "\(from)",
+            ])
         return from
     }
 
@@ -147,7 +151,11 @@ private final class WindowCount: Sendable {
 
     func added() { count.withLock { $0 += 1 } }
     /// The windows still out after this one.
-    func acknowledged() -> Int { count.withLock { $0 -= 1; return $0 } }
+    func acknowledged() -> Int {
+        count.withLock {
+            $0 -= 1; return $0
+        }
+    }
 }
 
 /// Where outbound events go: the MQTT client, or a test's recorder. The future completes when

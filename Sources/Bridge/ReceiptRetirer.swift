@@ -71,13 +71,15 @@ actor ReceiptRetirer {
     /// not make the broker wait for a reconnect; a store that stays down does.
     private func write(_ receipts: [InboundReceipt]) async -> Bool {
         do {
-            try await Backoff(initial: .milliseconds(100)).retrying({
-                for group in ledgers.groups { try await ledgers.ledger(group).retire(receipts) }
-            }, failed: { error, failures, _ in
-                if case LedgerError.shuttingDown = error { throw error }
-                logger.error("retiring QoS 2 receipts failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
-                if failures >= 5 { throw error }
-            })
+            try await Backoff(initial: .milliseconds(100)).retrying(
+                {
+                    for group in ledgers.groups { try await ledgers.ledger(group).retire(receipts) }
+                },
+                failed: { error, failures, _ in
+                    if case LedgerError.shuttingDown = error { throw error }
+                    logger.error("retiring QoS 2 receipts failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                    if failures >= 5 { throw error }
+                })
             return true
         } catch {
             return false

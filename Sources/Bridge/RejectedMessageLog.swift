@@ -62,11 +62,12 @@ public final class RejectedMessageLog: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         queue = try DatabaseQueue(path: path, configuration: config)
         let bytes = try queue.write { db -> Int in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS rejected(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    group_id TEXT NOT NULL, topic TEXT NOT NULL, message TEXT NOT NULL, size INTEGER NOT NULL)
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS rejected(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        group_id TEXT NOT NULL, topic TEXT NOT NULL, message TEXT NOT NULL, size INTEGER NOT NULL)
+                    """)
             try db.execute(sql: "CREATE INDEX IF NOT EXISTS rejected_binding ON rejected(group_id, topic, id)")
             return try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM rejected") ?? 0
         }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Where the shared ledger lives: `postgres://user[:password]@host[:port]/database[?sslmode=MODE]`
@@ -66,9 +66,10 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
             }
             tls = mode
         }
-        return .success(PostgresURL(
-            host: host, port: port, user: user, password: password, database: String(database), tls: tls
-        ))
+        return .success(
+            PostgresURL(
+                host: host, port: port, user: user, password: password, database: String(database), tls: tls
+            ))
     }
 
     /// The URL without its password, for logs.

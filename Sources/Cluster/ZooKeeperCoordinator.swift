@@ -203,9 +203,11 @@ public final class ZooKeeperCoordinator: Service, LeadershipSource {
                 } catch {
                     failures += 1
                     self.setLeading(false)
-                    self.logger.error("ZooKeeper session ended; starting a new one", metadata: [
-                        "hosts": "\(self.hosts)", "error": "\(error)", "attempt": "\(failures)",
-                    ])
+                    self.logger.error(
+                        "ZooKeeper session ended; starting a new one",
+                        metadata: [
+                            "hosts": "\(self.hosts)", "error": "\(error)", "attempt": "\(failures)",
+                        ])
                     await Backoff().pause(afterFailures: failures)
                 }
             }

@@ -29,9 +29,12 @@ struct SealedBlock: Sendable, Equatable {
                 let topicHash = topicHashes[event.topic] ?? EventID.topicHash(event.topic)
                 topicHashes[event.topic] = topicHash
                 let id = EventID(topicHash: topicHash, sequence: event.sequence, blockHeight: block.header.height)
-                result.append(PositionedEvent(position: position, event: Event(
-                    id: id, topic: event.topic, content: event.content, extensions: event.extensions, timestamp: block.header.timestamp
-                )))
+                result.append(
+                    PositionedEvent(
+                        position: position,
+                        event: Event(
+                            id: id, topic: event.topic, content: event.content, extensions: event.extensions, timestamp: block.header.timestamp
+                        )))
                 position += 1
             }
         }
@@ -84,10 +87,11 @@ struct BlockSealer {
         if var record = record(topic) {
             guard !record.isOpen else { return .success(()) }
             guard reopening else {
-                return .failure(WeEventError(
-                    .accessTokenInvalid, message: "topic \(topic) is closed: reopening it needs the admin token",
-                    detail: "group \(groupID)"
-                ))
+                return .failure(
+                    WeEventError(
+                        .accessTokenInvalid, message: "topic \(topic) is closed: reopening it needs the admin token",
+                        detail: "group \(groupID)"
+                    ))
             }
             record.isOpen = true
             changed[topic] = record
@@ -97,9 +101,10 @@ struct BlockSealer {
         if let other = changed.first(where: { $0.value.idPrefix == prefix })?.key
             ?? head.topics.first(where: { $0.value.idPrefix == prefix })?.key
         {
-            return .failure(WeEventError(
-                .topicPrefixTaken, message: "topic \(topic) has the event id prefix \(prefix) of topic \(other)", detail: "group \(groupID)"
-            ))
+            return .failure(
+                WeEventError(
+                    .topicPrefixTaken, message: "topic \(topic) has the event id prefix \(prefix) of topic \(other)", detail: "group \(groupID)"
+                ))
         }
         changed[topic] = TopicRecord(
             created: timestamp, sequence: 0, lastBlock: 0, lastTimestamp: timestamp, isOpen: true,
@@ -135,12 +140,13 @@ struct BlockSealer {
         changed.values[index].sequence = sequence
         changed.values[index].lastBlock = height
         changed.values[index].lastTimestamp = timestamp
-        current.append(SealedEvent(
-            topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions,
-            hash: BlockHash.event(
-                topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions
-            )
-        ))
+        current.append(
+            SealedEvent(
+                topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions,
+                hash: BlockHash.event(
+                    topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions
+                )
+            ))
         return .success(EventID(topicHash: changed.values[index].idPrefix, sequence: sequence, blockHeight: height))
     }
 
@@ -160,11 +166,12 @@ struct BlockSealer {
         let root = BlockHash.merkleRoot(current.map(\.hash))
         let count = UInt32(current.count)
         let hash = BlockHash.block(height: height, previousHash: previous, merkleRoot: root, timestamp: timestamp, eventCount: count)
-        blocks.append(SealedBlock(
-            header: BlockHeader(height: height, previousHash: previous, merkleRoot: root, hash: hash, timestamp: timestamp, eventCount: count),
-            firstPosition: blocks.last.map { $0.lastPosition + 1 } ?? head.eventCount + 1,
-            events: current
-        ))
+        blocks.append(
+            SealedBlock(
+                header: BlockHeader(height: height, previousHash: previous, merkleRoot: root, hash: hash, timestamp: timestamp, eventCount: count),
+                firstPosition: blocks.last.map { $0.lastPosition + 1 } ?? head.eventCount + 1,
+                events: current
+            ))
         current = []
     }
 

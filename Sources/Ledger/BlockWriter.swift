@@ -48,9 +48,11 @@ struct BlockWriter {
                 return .commit
             }
         } catch {
-            ledger.logger.error("ledger commit failed; refusing every writer of this batch", metadata: [
-                "error": "\(error)", "blocks": "\(sealed.blocks.count)",
-            ])
+            ledger.logger.error(
+                "ledger commit failed; refusing every writer of this batch",
+                metadata: [
+                    "error": "\(error)", "blocks": "\(sealed.blocks.count)",
+                ])
             round.finish(.failure(LedgerError.commitFailed(groupID: ledger.groupID, reason: "\(error)")))
             return
         }
@@ -96,11 +98,12 @@ struct BlockWriter {
     }
 
     private static func upsert(_ topics: [String: TopicRecord], into db: Database) throws {
-        let upsert = try db.cachedStatement(sql: """
-            INSERT INTO topics(name, created, seq, last_block, last_timestamp, open, ord) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,
-            last_timestamp = excluded.last_timestamp, open = excluded.open
-            """)
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO topics(name, created, seq, last_block, last_timestamp, open, ord) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,
+                last_timestamp = excluded.last_timestamp, open = excluded.open
+                """)
         for (name, record) in topics {
             try upsert.execute(arguments: [
                 name, record.created, Int64(record.sequence), Int64(record.lastBlock), record.lastTimestamp,
@@ -111,12 +114,14 @@ struct BlockWriter {
 
     private static func insert(_ blocks: [SealedBlock], into db: Database) throws {
         guard !blocks.isEmpty else { return }
-        let insertEvent = try db.cachedStatement(sql: """
-            INSERT INTO events(position, block, topic, seq, timestamp, content, extensions, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let insertBlock = try db.cachedStatement(sql: """
-            INSERT INTO blocks(height, prev_hash, merkle_root, hash, timestamp, event_count, first_position) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+        let insertEvent = try db.cachedStatement(
+            sql: """
+                INSERT INTO events(position, block, topic, seq, timestamp, content, extensions, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        let insertBlock = try db.cachedStatement(
+            sql: """
+                INSERT INTO blocks(height, prev_hash, merkle_root, hash, timestamp, event_count, first_position) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
         for block in blocks {
             let header = block.header
             var position = Int64(block.firstPosition)

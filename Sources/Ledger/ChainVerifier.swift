@@ -7,10 +7,11 @@ enum ChainVerifier {
     static func verify(_ db: Database, groupID: String) throws -> VerificationReport {
         var check = ChainCheck(groupID: groupID)
         let blocks = try Row.fetchCursor(db, sql: "SELECT * FROM blocks ORDER BY height")
-        let eventsOfBlock = try db.makeStatement(sql: """
-            SELECT position, block, topic, seq, timestamp, content, extensions, hash FROM events
-            WHERE position >= ? AND position < ? ORDER BY position
-            """)
+        let eventsOfBlock = try db.makeStatement(
+            sql: """
+                SELECT position, block, topic, seq, timestamp, content, extensions, hash FROM events
+                WHERE position >= ? AND position < ? ORDER BY position
+                """)
         while let row = try blocks.next() {
             let block = storedBlock(row)
             // Clamped: a tampered row may hold any number; the check then names its block.
@@ -19,9 +20,10 @@ enum ChainVerifier {
             let events = try Row.fetchAll(eventsOfBlock, arguments: [first, end]).map(storedEvent)
             if let failed = check.check(block, events: events) { return failed }
         }
-        let stray = try Int64.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: check.nextPosition)]
-        ) ?? 0
+        let stray =
+            try Int64.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: check.nextPosition)]
+            ) ?? 0
         return check.finish(strayEvents: UInt64(clamping: stray))
     }
 

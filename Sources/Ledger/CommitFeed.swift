@@ -133,12 +133,14 @@ public final class CommitFeed: Sendable {
             }
         }
         for item in all {
-            let ids = state.matching[item.event.topic] ?? {
-                // Not learnt beforehand (cannot happen for a writer's or an announced commit): here.
-                let ids = state.followers.compactMap { id, follower in follower.filter.matches(item.event.topic) ? id : nil }
-                state.matching[item.event.topic] = ids
-                return ids
-            }()
+            let ids =
+                state.matching[item.event.topic]
+                ?? {
+                    // Not learnt beforehand (cannot happen for a writer's or an announced commit): here.
+                    let ids = state.followers.compactMap { id, follower in follower.filter.matches(item.event.topic) ? id : nil }
+                    state.matching[item.event.topic] = ids
+                    return ids
+                }()
             for id in ids {
                 guard let index = state.followers.index(forKey: id) else { continue }
                 let added = state.followers.values[index].offer(item)

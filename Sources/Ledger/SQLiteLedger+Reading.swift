@@ -39,10 +39,11 @@ extension SQLiteLedger {
                 let content: Data = row["content"]
                 let extensions: String = row["extensions"]
                 let id = EventID(topicHash: topicHash, sequence: UInt64(clamping: row["seq"] as Int64), blockHeight: UInt64(clamping: row["block"] as Int64))
-                events.append(PositionedEvent(
-                    position: UInt64(clamping: row["position"] as Int64),
-                    event: Event(id: id, topic: topic, content: Array(content), extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"])
-                ))
+                events.append(
+                    PositionedEvent(
+                        position: UInt64(clamping: row["position"] as Int64),
+                        event: Event(id: id, topic: topic, content: Array(content), extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"])
+                    ))
             }
             return events
         }
@@ -123,20 +124,24 @@ extension SQLiteLedger {
         }
         let found: PositionedEvent? = try await pool.read { db in
             for topic in candidates {
-                guard let row = try Row.fetchOne(
-                    db, sql: "SELECT position, block, timestamp, content, extensions FROM events WHERE topic = ? AND seq = ?",
-                    arguments: [topic, Int64(id.sequence)]
-                ) else { continue }
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT position, block, timestamp, content, extensions FROM events WHERE topic = ? AND seq = ?",
+                        arguments: [topic, Int64(id.sequence)]
+                    )
+                else { continue }
                 let block: Int64 = row["block"]
                 if UInt64(clamping: block) != id.blockHeight {
                     throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(block)")
                 }
                 let content: Data = row["content"]
                 let extensions: String = row["extensions"]
-                return PositionedEvent(position: UInt64(clamping: row["position"] as Int64), event: Event(
-                    id: id, topic: topic, content: Array(content),
-                    extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
-                ))
+                return PositionedEvent(
+                    position: UInt64(clamping: row["position"] as Int64),
+                    event: Event(
+                        id: id, topic: topic, content: Array(content),
+                        extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
+                    ))
             }
             return nil
         }

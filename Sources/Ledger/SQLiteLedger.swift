@@ -176,7 +176,6 @@ public final class SQLiteLedger: EventLedger {
     }
 }
 
-
 /// What readers see: the durable state as of the last commit.
 struct LedgerView: Sendable {
     var topics: [String: TopicRecord] = [:]
@@ -189,12 +188,14 @@ struct LedgerView: Sendable {
         var view = LedgerView()
         for row in try Row.fetchAll(db, sql: "SELECT * FROM topics") {
             let name: String = row["name"]
-            view.add(name, TopicRecord(
-                created: row["created"], sequence: UInt64(clamping: row["seq"] as Int64),
-                lastBlock: UInt64(clamping: row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
-                isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64),
-                idPrefix: EventID.topicHash(name)
-            ))
+            view.add(
+                name,
+                TopicRecord(
+                    created: row["created"], sequence: UInt64(clamping: row["seq"] as Int64),
+                    lastBlock: UInt64(clamping: row["last_block"] as Int64), lastTimestamp: row["last_timestamp"],
+                    isOpen: (row["open"] as Int64) != 0, order: Int(row["ord"] as Int64),
+                    idPrefix: EventID.topicHash(name)
+                ))
         }
         if let row = try Row.fetchOne(db, sql: "SELECT height, hash, first_position, event_count FROM blocks ORDER BY height DESC LIMIT 1") {
             view.height = UInt64(clamping: row["height"] as Int64)

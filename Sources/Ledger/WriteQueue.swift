@@ -165,7 +165,8 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
     private func waitingUntil(now: ContinuousClock.Instant) -> ContinuousClock.Instant?? {
         if ops.isEmpty { return .some(nil) }
         if maxDelay > .zero, eventCount > 0, eventCount < maxEvents, !ops.contains(where: { $0.eventCount == 0 }),
-           let oldest, now < oldest + maxDelay {
+            let oldest, now < oldest + maxDelay
+        {
             return .some(oldest + maxDelay)
         }
         return nil

@@ -4,11 +4,11 @@ import MQTT
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `weevent mqtt pub|sub`: mosquitto_pub / mosquitto_sub with the same flags, on our own client.
@@ -239,9 +239,9 @@ enum CLIOutput {
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
                 #if canImport(Darwin)
-                Darwin.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    Darwin.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 #else
-                Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 #endif
             }
             if n < 0 && errno == EINTR { continue }

@@ -3,11 +3,11 @@ import MQTT
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `weevent mqtt sub`: like mosquitto_sub. Prints each message's payload (with -v, topic first;
@@ -51,10 +51,14 @@ struct MQTTSubscribeCommand: AsyncParsableCommand {
     @Option(name: [.customShort("t"), .customLong("topic")], parsing: .unconditionalSingleValue, help: "Topic filter (+ and # allowed); repeat for more.")
     var topics: [String] = []
 
-    @Option(name: [.customShort("T"), .customLong("filter-out")], parsing: .unconditionalSingleValue, help: "Do not print messages whose topic matches this filter; repeatable.")
+    @Option(
+        name: [.customShort("T"), .customLong("filter-out")], parsing: .unconditionalSingleValue,
+        help: "Do not print messages whose topic matches this filter; repeatable.")
     var filterOut: [String] = []
 
-    @Option(name: [.customShort("U"), .customLong("unsubscribe")], parsing: .unconditionalSingleValue, help: "Unsubscribe from this filter once connected; repeatable.")
+    @Option(
+        name: [.customShort("U"), .customLong("unsubscribe")], parsing: .unconditionalSingleValue,
+        help: "Unsubscribe from this filter once connected; repeatable.")
     var unsubscribe: [String] = []
 
     @Option(name: [.customShort("C")], parsing: .unconditional, help: "Exit after this many messages.")

@@ -2,11 +2,11 @@ import MQTT
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// mosquitto_sub's `-F` output format, checked and parsed once: `%` fields with one optional flag

@@ -42,7 +42,8 @@ public struct AccessControl: Sendable {
     func authorize(_ request: Request, parameters: RequestParameters?, scope: Scope) throws(WeEventError) {
         let accepted = accepted(by: scope)
         if accepted.isEmpty { return }
-        let presented = Self.bearer(request.headers[.authorization]) ?? parameters?["token"]
+        let presented =
+            Self.bearer(request.headers[.authorization]) ?? parameters?["token"]
             ?? request.uri.queryParameters["token"].map(String.init)
         guard let presented, let digest = Self.digest(presented) else {
             throw WeEventError(.accessTokenInvalid, detail: "no token was sent")

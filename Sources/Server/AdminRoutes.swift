@@ -33,10 +33,11 @@ struct AdminRoutes {
         }
         api.add("admin/blockchaininfo", scope: .admin) { p in
             let info = try await ledgers.ledger(p["groupId"]).chainInfo()
-            return try JSONBody.response(ChainInfoBody(
-                groupId: info.groupID, blockHeight: info.blockHeight, lastBlockHash: info.lastBlockHash,
-                eventCount: info.eventCount, topicCount: info.topicCount
-            ))
+            return try JSONBody.response(
+                ChainInfoBody(
+                    groupId: info.groupID, blockHeight: info.blockHeight, lastBlockHash: info.lastBlockHash,
+                    eventCount: info.eventCount, topicCount: info.topicCount
+                ))
         }
         api.add("admin/status", scope: .admin) { _ in try JSONBody.response(await status()) }
         // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).

@@ -4,7 +4,7 @@ import Hummingbird
 import HTTPTypes
 import WeEvent
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a browser may ask of the broker: nothing on behalf of another site, and nothing under a
@@ -64,7 +64,9 @@ struct BrowserGuard: Sendable {
         if !console {
             if fetchSite == "cross-site" || fetchSite == "same-site" { return .crossSite("Sec-Fetch-Site: \(fetchSite!)") }
             if let origin {
-                guard let authority, let own = Self.authority(ofOrigin: origin), own == Self.normalizedAuthority(authority, scheme: Self.scheme(ofOrigin: origin)) else {
+                guard let authority, let own = Self.authority(ofOrigin: origin),
+                    own == Self.normalizedAuthority(authority, scheme: Self.scheme(ofOrigin: origin))
+                else {
                     return .crossSite("Origin: \(origin.prefix(100))")
                 }
             }
@@ -165,7 +167,8 @@ struct BrowserGuardMiddleware: RouterMiddleware {
                 refusals.notice(context.logger, "refused a browser's cross-site request", metadata: ["why": "\(why)", "path": "\(request.uri.path)"])
                 throw WeEventError(.crossSiteRefused, detail: why)
             case .host(let host):
-                refusals.notice(context.logger, "refused a browser's request for a host name not in server.allowed-hosts", metadata: ["host": "\(host.prefix(100))"])
+                refusals.notice(
+                    context.logger, "refused a browser's request for a host name not in server.allowed-hosts", metadata: ["host": "\(host.prefix(100))"])
                 throw WeEventError(
                     .hostNotAllowed, message: "host \(host.prefix(100)) is not in server.allowed-hosts", detail: "path \(request.uri.path)"
                 )

@@ -64,11 +64,13 @@ struct MasterRoutes {
         let wait = configuration.mqtt.bindingLiveWait
         guard wait > .zero, direction == .inbound else { return JSONBody.bool(true) }
         if await bindings.waitUntilLive(binding, timeout: wait) { return JSONBody.bool(true) }
-        return try JSONBody.response(NotLiveBody(
-            stored: true, live: false,
-            message: "binding stored, but the bridge does not hold its MQTT subscription to \(binding.mqttTopic) yet (no leader running the bridge, or the MQTT broker not reachable); device messages sent before it does are not received; mqtt_list_topic shows when it is live",
-            mqttTopic: binding.mqttTopic
-        ), status: .accepted)
+        return try JSONBody.response(
+            NotLiveBody(
+                stored: true, live: false,
+                message:
+                    "binding stored, but the bridge does not hold its MQTT subscription to \(binding.mqttTopic) yet (no leader running the bridge, or the MQTT broker not reachable); device messages sent before it does are not received; mqtt_list_topic shows when it is live",
+                mqttTopic: binding.mqttTopic
+            ), status: .accepted)
     }
 
     private func remove(_ direction: Binding.Direction, _ p: RequestParameters) async throws -> Response {

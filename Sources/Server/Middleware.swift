@@ -20,9 +20,11 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             let answer = ClientError(for: error, path: request.uri.path)
             if [.tooManyStreams, .tooManyRequests, .tooManyConnections].contains(answer.error.code) {
-                refusals.notice(context.logger, "refused a call: no place left", metadata: [
-                    "path": "\(request.uri.path)", "reason": "\(answer.error.message)",
-                ])
+                refusals.notice(
+                    context.logger, "refused a call: no place left",
+                    metadata: [
+                        "path": "\(request.uri.path)", "reason": "\(answer.error.message)",
+                    ])
             } else if answer.isServerFault {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])
             } else {

@@ -71,11 +71,12 @@ struct ReadingRoutes {
             let range = try await ledger.events(
                 after: first - 1, through: first - 1 + UInt64(shown), matching: try TopicFilter.parse("#"), limit: shown
             )
-            return try JSONBody.response(BlockBody(
-                groupId: ledger.groupID, header: ProofBody.Header(header),
-                events: range.events.map { BlockBody.Entry(eventId: $0.event.id.description, topic: $0.event.topic) },
-                eventsTruncated: Int(header.eventCount) > range.events.count
-            ))
+            return try JSONBody.response(
+                BlockBody(
+                    groupId: ledger.groupID, header: ProofBody.Header(header),
+                    events: range.events.map { BlockBody.Entry(eventId: $0.event.id.description, topic: $0.event.topic) },
+                    eventsTruncated: Int(header.eventCount) > range.events.count
+                ))
         }
         return routes
     }
@@ -136,9 +137,11 @@ struct ReadingRoutes {
                         while !Task.isCancelled {
                             try await Task.sleep(for: min(writeTimeout / 4, .seconds(1)))
                             if let since = pending.since, ContinuousClock.now - since >= writeTimeout {
-                                logger.notice("closing a stream whose client takes no data", metadata: [
-                                    "timeout": "\(writeTimeout)", "client": "\(channel.remoteAddress?.description ?? "?")",
-                                ])
+                                logger.notice(
+                                    "closing a stream whose client takes no data",
+                                    metadata: [
+                                        "timeout": "\(writeTimeout)", "client": "\(channel.remoteAddress?.description ?? "?")",
+                                    ])
                                 tail.close()
                                 channel.close(promise: nil)
                                 return

@@ -81,7 +81,8 @@ enum RequestReadingRefusal {
         var body = Array(#"{"code":"#.utf8) + Array(String(error.code.rawValue).utf8) + Array(#","message":"#.utf8)
         JSONString.write(error.message, into: &body)
         body.append(UInt8(ascii: "}"))
-        let head = "HTTP/1.1 \(status.code) \(status.reason)\r\nContent-Type: application/json;charset=UTF-8\r\n"
+        let head =
+            "HTTP/1.1 \(status.code) \(status.reason)\r\nContent-Type: application/json;charset=UTF-8\r\n"
             + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         return Array(head.utf8) + body
     }
@@ -164,9 +165,11 @@ final class RequestReadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
         guard !closing else { return }
         closing = true
         state.deadline?.cancel()
-        logger.debug("answering and closing a connection", metadata: [
-            "status": "\(refusal.status.code)", "client": "\(context.channel.remoteAddress?.description ?? "?")",
-        ])
+        logger.debug(
+            "answering and closing a connection",
+            metadata: [
+                "status": "\(refusal.status.code)", "client": "\(context.channel.remoteAddress?.description ?? "?")",
+            ])
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: refusal.bytes))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
@@ -271,9 +274,11 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             if connections.enter(client) {
                 try channel.pipeline.syncOperations.addHandler(ConnectionSlot(count: connections, client: client), position: .first)
             } else {
-                refusals.notice(logger, "refused a connection: the client has too many open", metadata: [
-                    "client": "\(client)", "limit": "\(connections.perClient)",
-                ])
+                refusals.notice(
+                    logger, "refused a connection: the client has too many open",
+                    metadata: [
+                        "client": "\(client)", "limit": "\(connections.perClient)",
+                    ])
                 end.state.answer?(.tooManyConnections(connections.perClient))
             }
             return value

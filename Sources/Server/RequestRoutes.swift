@@ -107,7 +107,8 @@ struct RequestRoutes {
         case .timedOut:
             let error = WeEventError(
                 .replyTimeout,
-                message: "no reply on '\(replyTopic)' with \(command.path)=\(command.value) within \(timeout) ms; the command \(id) was sent and stays on the ledger"
+                message:
+                    "no reply on '\(replyTopic)' with \(command.path)=\(command.value) within \(timeout) ms; the command \(id) was sent and stays on the ledger"
             )
             return try Self.failure(error, status: .gatewayTimeout, command: id)
         case .callerLeft:
@@ -157,7 +158,9 @@ struct RequestRoutes {
     static func timeout(_ raw: String?, default value: Int, max: Int) throws(WeEventError) -> Int {
         guard let raw, !raw.isEmpty else { return value }
         guard let milliseconds = Int(raw), (1...max).contains(milliseconds) else {
-            throw WeEventError(.requestTimeoutInvalid, message: "timeout should be an integer in [1, \(max)] (milliseconds, rest.request.max-timeout-ms), got '\(raw.prefix(40))'")
+            throw WeEventError(
+                .requestTimeoutInvalid,
+                message: "timeout should be an integer in [1, \(max)] (milliseconds, rest.request.max-timeout-ms), got '\(raw.prefix(40))'")
         }
         return milliseconds
     }

@@ -52,9 +52,10 @@ struct RestRoutes {
             let index = try p["pageIndex"].map { raw throws(WeEventError) in try Validation.pageIndex(raw) } ?? 0
             let size = try p["pageSize"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let page = try await ledgers.ledger(p["groupId"]).list(pageIndex: index, pageSize: size)
-            return try JSONBody.response(TopicPageBody(
-                total: page.total, pageIndex: page.pageIndex, pageSize: page.pageSize, topicInfoList: page.topics.map(TopicInfo.init)
-            ))
+            return try JSONBody.response(
+                TopicPageBody(
+                    total: page.total, pageIndex: page.pageIndex, pageSize: page.pageSize, topicInfoList: page.topics.map(TopicInfo.init)
+                ))
         }
     }
 

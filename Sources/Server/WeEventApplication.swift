@@ -13,10 +13,11 @@ public enum WeEventApplication {
         let router = Router(context: WeEventRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: BrowserGuardMiddleware(guardrail: BrowserGuard(services.configuration), refusals: RateLimitedLog()))
-        router.add(middleware: IPWhiteTableMiddleware(
-            table: IPWhiteTable(services.configuration.server.ipWhiteTable),
-            proxies: TrustedProxies(services.configuration.server.trustedProxies)
-        ))
+        router.add(
+            middleware: IPWhiteTableMiddleware(
+                table: IPWhiteTable(services.configuration.server.ipWhiteTable),
+                proxies: TrustedProxies(services.configuration.server.trustedProxies)
+            ))
         router.addRoutes(RestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(ReadingRoutes(services).collection, atPath: "weevent")
         router.addRoutes(SubscriptionRoutes(services).collection, atPath: "weevent")

@@ -99,9 +99,11 @@ extension CallbackSubscriptions {
             guard let owner = start.ledgerID, owner != ledger.ledgerID else { return (ledger, filter, start.position) }
             // Taken over from an instance with another ledger: its position means nothing here.
             let position = try await ledger.lastPosition(before: start.createdTimestamp)
-            logger.notice("subscription taken over from another ledger; delivering this ledger's events since it was created", metadata: [
-                "subscription": "\(start.id)", "from": "\(position)",
-            ])
+            logger.notice(
+                "subscription taken over from another ledger; delivering this ledger's events since it was created",
+                metadata: [
+                    "subscription": "\(start.id)", "from": "\(position)",
+                ])
             return (ledger, filter, position)
         } catch {
             logger.error("subscription cannot start", metadata: ["subscription": "\(start.id)", "error": "\(error)"])
@@ -162,9 +164,11 @@ extension CallbackSubscriptions {
                 state.entries[id]?.lastError = problem
             }
             if attempt == 0 {
-                logger.notice("callback failed; retrying with backoff", metadata: [
-                    "subscription": "\(id)", "event": "\(item.event.id)", "error": "\(problem)",
-                ])
+                logger.notice(
+                    "callback failed; retrying with backoff",
+                    metadata: [
+                        "subscription": "\(id)", "event": "\(item.event.id)", "error": "\(problem)",
+                    ])
             }
             attempt += 1
             try await Task.sleep(for: retry.backoff.delay(afterFailures: attempt))

@@ -120,9 +120,11 @@ public final class CallbackSubscriptions: Service, Sendable {
         }
         state.withLock { $0.entries[subscription.id] = Entry(subscription: subscription) }
         startDelivery(subscription.id)
-        logger.info("subscription created", metadata: [
-            "subscription": "\(subscription.id)", "topic": "\(subscription.topic)", "url": "\(CallbackURL.logged(url))",
-        ])
+        logger.info(
+            "subscription created",
+            metadata: [
+                "subscription": "\(subscription.id)", "topic": "\(subscription.topic)", "url": "\(CallbackURL.logged(url))",
+            ])
         return subscription.id
     }
 

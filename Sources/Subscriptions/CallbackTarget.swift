@@ -5,7 +5,7 @@ import NIOCore
 import NIOPosix
 import WeEvent
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What callbacks may do (docs/api.md "Callback subscriptions"): a callback URL cannot be

@@ -72,17 +72,18 @@ public final class SQLiteSubscriptionStore: SubscriptionStore {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         queue = try DatabaseQueue(path: path, configuration: config)
         try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS subscriptions(
-                    id TEXT PRIMARY KEY,
-                    group_id TEXT NOT NULL,
-                    topic TEXT NOT NULL,
-                    url TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    delivered INTEGER NOT NULL,
-                    created INTEGER NOT NULL,
-                    ledger_id TEXT)
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS subscriptions(
+                        id TEXT PRIMARY KEY,
+                        group_id TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        delivered INTEGER NOT NULL,
+                        created INTEGER NOT NULL,
+                        ledger_id TEXT)
+                    """)
             // Files made before positions named their ledger.
             if try !db.columns(in: "subscriptions").contains(where: { $0.name == "ledger_id" }) {
                 try db.execute(sql: "ALTER TABLE subscriptions ADD COLUMN ledger_id TEXT")

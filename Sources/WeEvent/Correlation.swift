@@ -39,8 +39,10 @@ public struct CorrelationPath: Sendable, Hashable, CustomStringConvertible {
 
     private static func isKey(_ key: String) -> Bool {
         !key.isEmpty && key.utf8.count <= maxKeyLength
-            && key.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
-                || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+            && key.utf8.allSatisfy {
+                $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
+                    || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+            }
     }
 
     public var description: String { keys.joined(separator: ".") }
@@ -102,7 +104,8 @@ public struct CorrelatedCommand: Sendable, Equatable {
             guard index < target.keys.count - 1, case .object(let inner) = next else {
                 throw WeEventError(
                     .correlationInvalid,
-                    message: "the content has '\(target.keys[0...index].joined(separator: "."))' but it is not \(index < target.keys.count - 1 ? "an object" : "a string or an integer")"
+                    message:
+                        "the content has '\(target.keys[0...index].joined(separator: "."))' but it is not \(index < target.keys.count - 1 ? "an object" : "a string or an integer")"
                 )
             }
             object = inner

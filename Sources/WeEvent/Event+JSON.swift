@@ -109,7 +109,8 @@ enum Base64 {
                 var i = 0
                 while i < input.count {
                     let remaining = input.count - i
-                    let group = UInt32(input[i]) << 16
+                    let group =
+                        UInt32(input[i]) << 16
                         | (remaining > 1 ? UInt32(input[i + 1]) << 8 : 0)
                         | (remaining > 2 ? UInt32(input[i + 2]) : 0)
                     output[o] = digits[Int(group >> 18)]

@@ -15,12 +15,16 @@ extension BrokerServices {
     /// `mqtt.broker.url` is set (bindings in ZooKeeper or in bindings.json).
     static func assemble(configuration: BrokerConfiguration.Configuration, ledgers: LedgerSet, logger: Logger) throws -> BrokerServices {
         let instance = "\(ProcessInfo.processInfo.hostName):\(configuration.server.port)"
-        let coordinator = configuration.zookeeper.hosts.isEmpty ? nil : ZooKeeperCoordinator(
-            hosts: configuration.zookeeper.hosts, root: configuration.zookeeper.path, instance: instance,
-            sessionTimeout: configuration.zookeeper.sessionTimeout,
-            credentials: configuration.zookeeper.credentials.map { ($0.user, $0.password) }, logger: logger
-        )
-        let subscriptionStore: any SubscriptionStore = try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
+        let coordinator =
+            configuration.zookeeper.hosts.isEmpty
+            ? nil
+            : ZooKeeperCoordinator(
+                hosts: configuration.zookeeper.hosts, root: configuration.zookeeper.path, instance: instance,
+                sessionTimeout: configuration.zookeeper.sessionTimeout,
+                credentials: configuration.zookeeper.credentials.map { ($0.user, $0.password) }, logger: logger
+            )
+        let subscriptionStore: any SubscriptionStore =
+            try coordinator.map { ZooKeeperSubscriptionStore(coordinator: $0) }
             ?? SQLiteSubscriptionStore(path: configuration.ledger.path + "/subscriptions.sqlite")
         var services = BrokerServices(
             ledgers: ledgers, configuration: configuration, coordinator: coordinator,

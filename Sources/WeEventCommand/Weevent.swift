@@ -34,7 +34,7 @@ struct Weevent: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch where exitCode(for: error) == .validationFailure {
+        } catch  where exitCode(for: error) == .validationFailure {
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             Foundation.exit(2)
         } catch {
@@ -76,12 +76,15 @@ struct ConfigOptions: ParsableArguments {
     func openLedgers(_ configuration: BrokerConfiguration.Configuration, logger: Logger) async throws -> LedgerSet {
         do {
             let ledgers = try await LedgerSet.open(configuration, logger: logger)
-            let place = configuration.ledger.store == .sqlite
+            let place =
+                configuration.ledger.store == .sqlite
                 ? configuration.ledger.path : "\(configuration.postgres.url.map(String.init(describing:)) ?? "") schema \(configuration.postgres.schema)"
-            logger.info("ledgers open", metadata: [
-                "store": "\(configuration.ledger.store.rawValue)", "at": "\(place)",
-                "groups": "\(configuration.ledger.groups.joined(separator: ","))",
-            ])
+            logger.info(
+                "ledgers open",
+                metadata: [
+                    "store": "\(configuration.ledger.store.rawValue)", "at": "\(place)",
+                    "groups": "\(configuration.ledger.groups.joined(separator: ","))",
+                ])
             return ledgers
         } catch let error as LedgerStoreError {
             FileHandle.standardError.write(Data("weevent: ledger store: \(error)\n".utf8))

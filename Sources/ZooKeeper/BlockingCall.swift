@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The work for one dedicated thread; retained for the thread, taken back by it.
@@ -20,24 +20,26 @@ func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () -> T) asyn
         let work = ThreadWork { continuation.resume(returning: body()) }
         let argument = Unmanaged.passRetained(work).toOpaque()
         #if canImport(Darwin)
-        var thread: pthread_t?
+            var thread: pthread_t?
         #else
-        var thread = pthread_t()
+            var thread = pthread_t()
         #endif
-        let rc = pthread_create(&thread, nil, { argument in
-            #if canImport(Darwin)
-            let work = Unmanaged<ThreadWork>.fromOpaque(argument).takeRetainedValue()
-            #else
-            let work = Unmanaged<ThreadWork>.fromOpaque(argument!).takeRetainedValue()
-            #endif
-            work.body()
-            return nil
-        }, argument)
+        let rc = pthread_create(
+            &thread, nil,
+            { argument in
+                #if canImport(Darwin)
+                    let work = Unmanaged<ThreadWork>.fromOpaque(argument).takeRetainedValue()
+                #else
+                    let work = Unmanaged<ThreadWork>.fromOpaque(argument!).takeRetainedValue()
+                #endif
+                work.body()
+                return nil
+            }, argument)
         if rc == 0 {
             #if canImport(Darwin)
-            pthread_detach(thread!)
+                pthread_detach(thread!)
             #else
-            pthread_detach(thread)
+                pthread_detach(thread)
             #endif
         } else {
             // No thread: run here rather than never.

@@ -211,9 +211,13 @@ public final class LeaderElection: Sendable {
         // A follower watches its predecessor; the leader watches its own node, so that losing it
         // (deleted by hand) ends its leadership as soon as another candidate can take it.
         let watched = index == 0 ? node : "\(path)/\(candidates[index - 1])"
-        guard let owner = client.core.watches.register(path: watched, handler: { signal in
-            if case .event = signal { continuation.yield(.recheck) }
-        }) else {
+        guard
+            let owner = client.core.watches.register(
+                path: watched,
+                handler: { signal in
+                    if case .event = signal { continuation.yield(.recheck) }
+                })
+        else {
             throw ZooKeeperError(code: client.core.watches.endedCode ?? .closing, operation: .election, path: path)
         }
         predecessorWatch = owner

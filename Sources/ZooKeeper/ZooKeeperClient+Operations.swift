@@ -12,12 +12,13 @@ extension ZooKeeperClient {
         mode: CreateMode = .persistent,
         acl: [ACL] = ACL.openUnsafe
     ) async throws -> String {
-        let cMode: Int32 = switch mode {
-        case .persistent: czk_mode_persistent()
-        case .ephemeral: czk_mode_ephemeral()
-        case .persistentSequential: czk_mode_persistent_sequential()
-        case .ephemeralSequential: czk_mode_ephemeral_sequential()
-        }
+        let cMode: Int32 =
+            switch mode {
+            case .persistent: czk_mode_persistent()
+            case .ephemeral: czk_mode_ephemeral()
+            case .persistentSequential: czk_mode_persistent_sequential()
+            case .ephemeralSequential: czk_mode_ephemeral_sequential()
+            }
         let reply = try await submit(.create, path) { handle, box in
             withCACL(acl) { cACL in
                 data.withUnsafeBytes { bytes in
@@ -140,4 +141,3 @@ private func withCACL<R>(_ acl: [ACL], _ body: (UnsafePointer<ACL_vector>) -> R)
         return withUnsafePointer(to: &vector) { body($0) }
     }
 }
-

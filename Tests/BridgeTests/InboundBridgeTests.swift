@@ -33,11 +33,13 @@ import WeEvent
         try await BridgeFixture.with { fixture in
             _ = try await fixture.ledger.open(topic: "readings")
             let acks = AckRecorder()
-            try await bridge(fixture, [inbound("readings", filter: "dev/+/temp")], [
-                acks.message("dev/1/temp", "21.5", packetID: 1),
-                acks.message("elsewhere/x", "not bound", packetID: 2),
-                acks.message("dev/2/temp", "22.0", packetID: 3),
-            ])
+            try await bridge(
+                fixture, [inbound("readings", filter: "dev/+/temp")],
+                [
+                    acks.message("dev/1/temp", "21.5", packetID: 1),
+                    acks.message("elsewhere/x", "not bound", packetID: 2),
+                    acks.message("dev/2/temp", "22.0", packetID: 3),
+                ])
             let stored = try await fixture.stored("readings")
             #expect(stored.map(\.content) == ["21.5", "22.0"])
             #expect(stored.map(\.mqttTopic) == ["dev/1/temp", "dev/2/temp"])
@@ -52,10 +54,12 @@ import WeEvent
             _ = try await fixture.ledger.open(topic: "small")
             let binding = inbound("small", filter: "small")
             let acks = AckRecorder()
-            try await bridge(fixture, [binding], [
-                acks.message("small", "far too long", packetID: 1),
-                acks.message("small", "fits", packetID: 2),
-            ], contentMaxLength: 4)
+            try await bridge(
+                fixture, [binding],
+                [
+                    acks.message("small", "far too long", packetID: 1),
+                    acks.message("small", "fits", packetID: 2),
+                ], contentMaxLength: 4)
             #expect(try await fixture.stored("small").map(\.content) == ["fits"])
             #expect(acks.packetIDs == [1, 2])
             let rejected = try await fixture.rejected.read(groupId: "1", topic: "small", limit: 10)
@@ -80,10 +84,12 @@ import WeEvent
             try await other.write { try $0.execute(sql: "ALTER TABLE rejected RENAME TO hidden") }
             let acks = AckRecorder()
             let running = Task {
-                try await bridge(fixture, [binding], [
-                    acks.message("small", "far too long", packetID: 1),
-                    acks.message("small", "fits", packetID: 2),
-                ], contentMaxLength: 4)
+                try await bridge(
+                    fixture, [binding],
+                    [
+                        acks.message("small", "far too long", packetID: 1),
+                        acks.message("small", "fits", packetID: 2),
+                    ], contentMaxLength: 4)
             }
             #expect(await eventually { fixture.status.snapshot()[binding.key]?.lastError?.contains("rejected log") == true })
             #expect(acks.packetIDs.isEmpty)
@@ -132,13 +138,16 @@ import WeEvent
             _ = try await fixture.ledger.open(topic: "here")
             let elsewhere = Binding(direction: .inbound, groupId: "9", topic: "there", mqttTopic: "far/#", qos: 1, createdAt: 1)
             let acks = AckRecorder()
-            try await bridge(fixture, [elsewhere, inbound("here", filter: "near/#")], [
-                acks.message("far/x", "unstorable here", packetID: 1),
-                acks.message("near/x", "stored", packetID: 2),
-            ])
+            try await bridge(
+                fixture, [elsewhere, inbound("here", filter: "near/#")],
+                [
+                    acks.message("far/x", "unstorable here", packetID: 1),
+                    acks.message("near/x", "stored", packetID: 2),
+                ])
             #expect(try await fixture.stored("here").map(\.content) == ["stored"])
             #expect(acks.packetIDs == [1, 2])
-            #expect(try await fixture.rejected.read(groupId: "9", topic: "there", limit: 5).map(\.reason) == ["group 9 is not in this instance's ledger.groups"])
+            #expect(
+                try await fixture.rejected.read(groupId: "9", topic: "there", limit: 5).map(\.reason) == ["group 9 is not in this instance's ledger.groups"])
             #expect(fixture.status.snapshot()[elsewhere.key]?.lastError?.contains("ledger.groups") == true)
         }
     }
@@ -148,10 +157,12 @@ import WeEvent
             _ = try await fixture.ledger.open(topic: "all")
             _ = try await fixture.ledger.open(topic: "temperatures")
             let acks = AckRecorder()
-            try await bridge(fixture, [inbound("all", filter: "#"), inbound("temperatures", filter: "+/temp")], [
-                acks.message("d1/temp", "20", packetID: 1),
-                acks.message("d1/humidity", "40", packetID: 2),
-            ])
+            try await bridge(
+                fixture, [inbound("all", filter: "#"), inbound("temperatures", filter: "+/temp")],
+                [
+                    acks.message("d1/temp", "20", packetID: 1),
+                    acks.message("d1/humidity", "40", packetID: 2),
+                ])
             #expect(try await fixture.stored("all").map(\.content) == ["20", "40"])
             #expect(try await fixture.stored("temperatures").map(\.content) == ["20"])
             #expect(acks.packetIDs == [1, 2])

@@ -29,7 +29,9 @@ final class LostAnswerLedger: EventLedger {
         _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
     ) async throws -> [Result<EventID, WeEventError>] {
         let results = try await base.publish(events, receipts: receipts, queued: queued)
-        if lost.withLock({ let first = !$0; $0 = true; return first }) {
+        if lost.withLock({
+            let first = !$0; $0 = true; return first
+        }) {
             throw LedgerStoreError("no answer from the store within 5.0 seconds (commit of group 1)")
         }
         return results

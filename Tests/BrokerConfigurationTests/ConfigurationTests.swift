@@ -45,33 +45,51 @@ import Testing
         ("mqtt.broker.url=http://x:1", "mqtt.broker.url", "'http://x:1' is not tcp://host:port or ssl://host:port"),
         ("broker.zookeeper.ip=localhost", "broker.zookeeper.ip", "'localhost' is not host:port"),
         ("broker.zookeeper.path=event_broker", "broker.zookeeper.path", "'event_broker' must start with '/' and not end with '/'"),
-        ("ip.check.white-table=10.0.0.1, example.com", "ip.check.white-table",
-         "'example.com' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"),
-        ("ip.check.white-table=10.0.0.0/33", "ip.check.white-table",
-         "'10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"),
-        ("server.trusted-proxies=10.0.0.1:80", "server.trusted-proxies",
-         "'10.0.0.1:80' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"),
-        ("subscription.callback.allowed-ranges=fe80::/129", "subscription.callback.allowed-ranges",
-         "'fe80::/129' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"),
+        (
+            "ip.check.white-table=10.0.0.1, example.com", "ip.check.white-table",
+            "'example.com' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"
+        ),
+        (
+            "ip.check.white-table=10.0.0.0/33", "ip.check.white-table",
+            "'10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"
+        ),
+        (
+            "server.trusted-proxies=10.0.0.1:80", "server.trusted-proxies",
+            "'10.0.0.1:80' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"
+        ),
+        (
+            "subscription.callback.allowed-ranges=fe80::/129", "subscription.callback.allowed-ranges",
+            "'fe80::/129' is not an IPv4 or IPv6 address or CIDR range (like 10.0.0.0/8)"
+        ),
         ("subscription.max-count=-1", "subscription.max-count", "'-1' is not an integer in 0...1000000"),
-        ("subscription.callback.timeout-ms=99999999999999999999", "subscription.callback.timeout-ms",
-         "'99999999999999999999' is not an integer in 100...600000"),
+        (
+            "subscription.callback.timeout-ms=99999999999999999999", "subscription.callback.timeout-ms",
+            "'99999999999999999999' is not an integer in 100...600000"
+        ),
         ("ledger.groups=1,1", "ledger.groups", "a group is listed twice"),
         ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/', at most 64 bytes"),
         ("ledger.store=mysql", "ledger.store", "'mysql' is not sqlite or postgresql"),
         ("ledger.store=postgresql", "ledger.store", "postgresql needs ledger.postgresql.url"),
-        ("ledger.postgresql.url=mysql://u@h/db\nledger.store=postgresql", "ledger.postgresql.url",
-         "not a postgres:// URL: must start with postgres://"),
-        ("ledger.postgresql.url=postgres://u@h:99999/db\nledger.store=postgresql", "ledger.postgresql.url",
-         "not a postgres:// URL: port must be an integer in 1...65535"),
-        ("ledger.postgresql.schema=Weevent", "ledger.postgresql.schema",
-         "'Weevent' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"),
+        (
+            "ledger.postgresql.url=mysql://u@h/db\nledger.store=postgresql", "ledger.postgresql.url",
+            "not a postgres:// URL: must start with postgres://"
+        ),
+        (
+            "ledger.postgresql.url=postgres://u@h:99999/db\nledger.store=postgresql", "ledger.postgresql.url",
+            "not a postgres:// URL: port must be an integer in 1...65535"
+        ),
+        (
+            "ledger.postgresql.schema=Weevent", "ledger.postgresql.schema",
+            "'Weevent' must be lowercase letters, digits and '_', not starting with a digit, at most 63 bytes"
+        ),
         ("ledger.postgresql.timeout-ms=0", "ledger.postgresql.timeout-ms", "'0' is not an integer in 100...600000"),
         ("rest.request.max-timeout-ms=0", "rest.request.max-timeout-ms", "'0' is not an integer in 1...3600000"),
         ("rest.request.max-count=0", "rest.request.max-count", "'0' is not an integer in 1...1000000"),
         // The default wait may not exceed the longest one.
-        ("rest.request.default-timeout-ms=2000\nrest.request.max-timeout-ms=1000", "rest.request.default-timeout-ms",
-         "'2000' is not an integer in 1...1000"),
+        (
+            "rest.request.default-timeout-ms=2000\nrest.request.max-timeout-ms=1000", "rest.request.default-timeout-ms",
+            "'2000' is not an integer in 1...1000"
+        ),
     ])
     func malformedValueNamesKeyAndLine(line: String, key: String, message: String) {
         do {
@@ -105,7 +123,9 @@ import Testing
         #expect(try PostgresURL.parse(text).get() == expected)
     }
 
-    @Test(arguments: ["postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1"])
+    @Test(arguments: [
+        "postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1",
+    ])
     func malformedPostgresURLsAreRefused(text: String) {
         #expect(throws: PostgresURLError.self) { try PostgresURL.parse(text).get() }
     }

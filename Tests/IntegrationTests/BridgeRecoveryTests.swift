@@ -65,9 +65,11 @@ struct BridgeRecoveryTests {
 
         try FileManager.default.copyItem(atPath: directory + "/ca.crt", toPath: deployed)
         #expect(await eventually { broker.log().contains("[Bridge] subscribed") })
-        let published = try await run("/usr/bin/mosquitto_pub", [
-            "-h", "localhost", "-p", "\(mosquitto.port)", "--cafile", directory + "/ca.crt", "-q", "1", "-t", "secure", "-m", "over tls",
-        ])
+        let published = try await run(
+            "/usr/bin/mosquitto_pub",
+            [
+                "-h", "localhost", "-p", "\(mosquitto.port)", "--cafile", directory + "/ca.crt", "-q", "1", "-t", "secure", "-m", "over tls",
+            ])
         #expect(published.status == 0, "\(published.stderr)")
         #expect(try await eventually { try storedContents(broker, topic: "secure") == ["over tls"] })
     }

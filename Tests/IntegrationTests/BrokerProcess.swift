@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Synchronization
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The real `weevent` executable, run as a child process on a free loopback port.

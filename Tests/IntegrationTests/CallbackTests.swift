@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// scripts/callback-receiver.py on a loopback port: appends every POSTed body as a line.
@@ -206,10 +206,11 @@ struct CallbackTests {
         #expect(follower.log().contains("subscription taken over from another ledger"))
 
         // The receiver logs an event before the broker has its answer and counts it.
-        #expect(try await eventually {
-            let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/admin/listSubscription").body) as? [[String: Any]]
-            return listed?.first?["delivered"] as? Int == 10
-        })
+        #expect(
+            try await eventually {
+                let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/admin/listSubscription").body) as? [[String: Any]]
+                return listed?.first?["delivered"] as? Int == 10
+            })
         #expect(try await http("\(follower.baseURL)/rest/unSubscribe?subscriptionId=\(subscriptionID)").text == "true")
         #expect(try await Self.listed(follower) == [])
     }

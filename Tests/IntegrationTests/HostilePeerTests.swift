@@ -89,19 +89,25 @@ import TestSupport
         }
         #expect(try await curl(["\(base)/rest/open?topic=door"]).body == "true")
         // A form on another site posting a command.
-        let form = try await curl(["-H", "Origin: http://evil.example", "-H", "Sec-Fetch-Site: cross-site",
-                                   "--data", "topic=door&content=unlock", "\(base)/rest/publish"])
+        let form = try await curl([
+            "-H", "Origin: http://evil.example", "-H", "Sec-Fetch-Site: cross-site",
+            "--data", "topic=door&content=unlock", "\(base)/rest/publish",
+        ])
         #expect(form.status == 403 && form.body.contains("100702"), "\(form)")
         let image = try await curl(["-H", "Sec-Fetch-Site: cross-site", "\(base)/rest/close?topic=door"])
         #expect(image.status == 403 && image.body.contains("100702"), "\(image)")
         // A rebinding page: same-origin to itself, under its own name.
-        let rebound = try await curl(["-H", "Host: evil.example:\(broker.port)", "-H", "Origin: http://evil.example:\(broker.port)",
-                                      "-H", "Sec-Fetch-Site: same-origin", "--data", "topic=door&content=unlock", "\(base)/rest/publish"])
+        let rebound = try await curl([
+            "-H", "Host: evil.example:\(broker.port)", "-H", "Origin: http://evil.example:\(broker.port)",
+            "-H", "Sec-Fetch-Site: same-origin", "--data", "topic=door&content=unlock", "\(base)/rest/publish",
+        ])
         #expect(rebound.status == 403 && rebound.body.contains("100703"), "\(rebound)")
         #expect(try await curl(["\(base)/rest/state?topic=door"]).body.contains("\"sequenceNumber\":0"), "nothing was published")
         // The broker's own page, and curl.
-        let own = try await curl(["-H", "Origin: http://127.0.0.1:\(broker.port)", "-H", "Sec-Fetch-Site: same-origin",
-                                  "--data", "topic=door&content=lock", "\(base)/rest/publish"])
+        let own = try await curl([
+            "-H", "Origin: http://127.0.0.1:\(broker.port)", "-H", "Sec-Fetch-Site: same-origin",
+            "--data", "topic=door&content=lock", "\(base)/rest/publish",
+        ])
         #expect(own.status == 200, "\(own)")
         #expect(try await curl(["\(base)/rest/publish?topic=door&content=hello"]).status == 200)
         #expect(try await curl(["-H", "Sec-Fetch-Site: cross-site", "\(base)/console/"]).status == 200)
@@ -111,11 +117,12 @@ import TestSupport
     /// places and no more: another client still gets in, and the refusals are notices, a line
     /// every ten seconds, not an error per refusal.
     @Test func oneClientCannotTakeEveryPlace() async throws {
-        let broker = try BrokerProcess(extraConfig: """
-            rest.stream.max-count=20
-            rest.stream.max-per-client=3
-            server.max-connections-per-client=6
-            """)
+        let broker = try BrokerProcess(
+            extraConfig: """
+                rest.stream.max-count=20
+                rest.stream.max-per-client=3
+                server.max-connections-per-client=6
+                """)
         defer { broker.remove() }
         try await broker.start()
         #expect(try await http("\(broker.baseURL)/rest/open?topic=s").text == "true")

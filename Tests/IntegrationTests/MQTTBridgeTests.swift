@@ -80,7 +80,8 @@ struct MQTTBridgeTests {
             let device = try MosquittoSubscriber(port: mosquitto.port, topic: "com.weevent.iot.control")
             defer { device.stop() }
             try await Task.sleep(for: .milliseconds(500))
-            let publish = try await http("\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=hello&weevent-url=https://github.com/WeBankFinTech/WeEvent")
+            let publish = try await http(
+                "\(api)/rest/publish?topic=com.weevent.iot.control&groupId=1&content=hello&weevent-url=https://github.com/WeBankFinTech/WeEvent")
             #expect(publish.object["status"] as? String == "SUCCESS")
             #expect(await device.waitFor(count: 1) == ["hello"])
 
@@ -164,7 +165,9 @@ struct MQTTBridgeTests {
             #expect(try await http("\(broker.baseURL)/master/mqtt_add_inbound_topic?topic=gateway.json&mqttTopic=\(filter)&qos=1").text == "true")
             #expect(await waitUntilBridging(broker))
             let matching = ["iot-2/type/gw/id/dev1/evt/status/fmt/json", "iot-2/type/sensor/id/d-2/evt/temp/fmt/json"]
-            let other = ["iot-2/type/gw/id/dev1/evt/status/fmt/xml", "iot-2/type/gw/id/dev1/cmd/reboot/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json/extra"]
+            let other = [
+                "iot-2/type/gw/id/dev1/evt/status/fmt/xml", "iot-2/type/gw/id/dev1/cmd/reboot/fmt/json", "iot-2/type/gw/id/dev1/evt/status/fmt/json/extra",
+            ]
             for (i, topic) in (matching + other).enumerated() {
                 try await mosquitto.publish(topic: topic, message: "\(i):\(topic)")
             }
@@ -186,12 +189,14 @@ struct MQTTBridgeTests {
             #expect(await waitUntilBridging(broker))
             let image = String(repeating: "i", count: 2 << 20)
             for qos in [1, 2] {
-                let pub = try await run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(mosquitto.port)", "-q", "\(qos)", "-t", "camera", "-s"], stdin: image)
+                let pub = try await run(
+                    "/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(mosquitto.port)", "-q", "\(qos)", "-t", "camera", "-s"], stdin: image)
                 #expect(pub.status == 0, "\(pub.stderr)")
             }
             try await mosquitto.publish(topic: "camera", message: "small frame")
             #expect(try await eventually { try storedContents(broker, topic: "camera") == ["small frame"] }, "\(broker.log().suffix(3000))")
-            let rejected = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=camera").body) as? [[String: Any]])
+            let rejected = try #require(
+                try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=camera").body) as? [[String: Any]])
             #expect(rejected.count == 2)
             #expect((rejected.first?["reason"] as? String)?.contains("payload of \(2 << 20) bytes exceeds event.content.max-length") == true, "\(rejected)")
             #expect(!broker.log().contains("connection lost"), "\(broker.log().suffix(3000))")
@@ -210,7 +215,8 @@ struct MQTTBridgeTests {
             #expect(list.first?["rejected"] as? Int == 1)
             #expect(list.first?["bridged"] as? Int == 1)
             #expect((list.first?["lastError"] as? String)?.contains("exceeds max length") == true)
-            let rejected = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=small").body) as? [[String: Any]])
+            let rejected = try #require(
+                try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_rejected?topic=small").body) as? [[String: Any]])
             #expect(rejected.count == 1)
             #expect((rejected.first?["payload"] as? String).flatMap { Data(base64Encoded: $0) } == Data(String(repeating: "x", count: 17).utf8))
             #expect(rejected.first?["mqttTopic"] as? String == "small")
@@ -291,8 +297,9 @@ struct MQTTBridgeTests {
             for broker in [a, b] { #expect(try await http("\(broker.baseURL)/rest/open?topic=failover").text == "true") }
             // A binding made on either instance is seen by both.
             #expect(try await http("\(b.baseURL)/master/mqtt_add_inbound_topic?topic=failover&qos=1").text == "true")
-            #expect(await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") },
-                    "A:\n\(a.log().suffix(3000))\nB:\n\(b.log().suffix(3000))")
+            #expect(
+                await eventually { a.log().contains("[Bridge] subscribed") || b.log().contains("[Bridge] subscribed") },
+                "A:\n\(a.log().suffix(3000))\nB:\n\(b.log().suffix(3000))")
             let (leader, follower) = a.log().contains("[Bridge] subscribed") ? (a, b) : (b, a)
             let listed = try JSONSerialization.jsonObject(with: try await http("\(follower.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]]
             #expect(listed?.count == 1)
@@ -303,9 +310,10 @@ struct MQTTBridgeTests {
             #expect(try await eventually { try storedContents(leader, topic: "failover").count >= 500 })
             leader.kill(signal: SIGKILL)
             try await publisher.value
-            #expect(try await eventually(within: .seconds(60)) {
-                Set(try storedContents(leader, topic: "failover") + storedContents(follower, topic: "failover")).count >= total
-            })
+            #expect(
+                try await eventually(within: .seconds(60)) {
+                    Set(try storedContents(leader, topic: "failover") + storedContents(follower, topic: "failover")).count >= total
+                })
             let first = try storedContents(leader, topic: "failover")
             let second = try storedContents(follower, topic: "failover")
             let all = first + second
@@ -370,12 +378,15 @@ struct MQTTBridgeTests {
         try await zookeeper.stop()
         zookeeper = try await zookeeper.restart()
         // The binding is still listed (once the session is back) and messages still flow.
-        #expect(await eventually(within: .seconds(30)) {
-            (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(string: "\(broker.baseURL)/master/mqtt_list_topic")!)) as? [[String: Any]])?.count == 1
-        })
+        #expect(
+            await eventually(within: .seconds(30)) {
+                (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(string: "\(broker.baseURL)/master/mqtt_list_topic")!)) as? [[String: Any]])?.count
+                    == 1
+            })
         try await mosquitto.publish(topic: "zk.restart", message: "after")
-        #expect(try await eventually(within: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
-                "\(broker.log().suffix(4000))")
+        #expect(
+            try await eventually(within: .seconds(30)) { try storedContents(broker, topic: "zk.restart").contains("after") },
+            "\(broker.log().suffix(4000))")
     }
 
     /// mqtt_add_inbound_topic answers `true` only once the bridge holds the subscription, so a

@@ -15,12 +15,13 @@ struct OpenAPITests {
         defer { Task { await mosquitto.stop() } }
         // rest/request waits for a reply nobody sends, and mqtt_add_inbound_topic for a subscription the
         // fuzzed filters may keep from coming: at most 300 / 500 ms here, under the request timeout below.
-        let broker = try BrokerProcess(extraConfig: """
-            mqtt.broker.url=\(mosquitto.url)
-            ledger.groups=1,2
-            rest.request.max-timeout-ms=300
-            mqtt.binding.live-wait-ms=500
-            """)
+        let broker = try BrokerProcess(
+            extraConfig: """
+                mqtt.broker.url=\(mosquitto.url)
+                ledger.groups=1,2
+                rest.request.max-timeout-ms=300
+                mqtt.binding.live-wait-ms=500
+                """)
         defer { broker.remove() }
         try await broker.start()
 
@@ -30,24 +31,28 @@ struct OpenAPITests {
         // A 504 is rest/request's documented answer when no reply comes, not a server error.
         let settings = broker.directory + "/schemathesis.toml"
         try """
-            [[operations]]
-            include-path = "/weevent/rest/request"
-            checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "504"]
-            """.write(toFile: settings, atomically: true, encoding: .utf8)
+        [[operations]]
+        include-path = "/weevent/rest/request"
+        checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "504"]
+        """.write(toFile: settings, atomically: true, encoding: .utf8)
         let launcher = "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())"
-        let result = try await run("/usr/bin/env", [
-            "python3", "-c", launcher, "--no-color", "--config-file", settings, "run", "\(broker.baseURL)/openapi.json",
-            // No crash, no 5xx other than rest/request's documented 504, every status, content type,
-            // header and body as documented.
-            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
-            "--max-examples", "10", "--workers", "2", "--seed", "20261201",
-            // A successful rest/stream never ends by itself; its head and first bytes are what is checked.
-            "--request-timeout", "2",
-            "--continue-on-failure",
-        ])
+        let result = try await run(
+            "/usr/bin/env",
+            [
+                "python3", "-c", launcher, "--no-color", "--config-file", settings, "run", "\(broker.baseURL)/openapi.json",
+                // No crash, no 5xx other than rest/request's documented 504, every status, content type,
+                // header and body as documented.
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+                "--max-examples", "10", "--workers", "2", "--seed", "20261201",
+                // A successful rest/stream never ends by itself; its head and first bytes are what is checked.
+                "--request-timeout", "2",
+                "--continue-on-failure",
+            ])
         let summary = result.stdout.components(separatedBy: "\n").suffix(40).joined(separator: "\n")
         print("schemathesis:\n\(summary)")
-        #expect(result.status == 0, "schemathesis found answers that do not match docs/openapi.yaml:\n\(result.stdout.suffix(20_000))\n\(result.stderr.suffix(4000))")
+        #expect(
+            result.status == 0,
+            "schemathesis found answers that do not match docs/openapi.yaml:\n\(result.stdout.suffix(20_000))\n\(result.stderr.suffix(4000))")
         #expect(broker.isRunning, "the broker died under schemathesis:\n\(broker.log().suffix(4000))")
     }
 }

@@ -67,8 +67,9 @@ struct SharedLedgerFailoverTests {
             leader.kill(signal: SIGKILL)
             let storedAtKill = try await cluster.stored(topic).count
             try await device.value
-            #expect(try await eventually(within: .seconds(90)) { Set(try await cluster.stored(topic)).count >= total },
-                    "new leader's log:\n\(follower.log().suffix(3000))")
+            #expect(
+                try await eventually(within: .seconds(90)) { Set(try await cluster.stored(topic)).count >= total },
+                "new leader's log:\n\(follower.log().suffix(3000))")
             try await Task.sleep(for: .seconds(1))
             let stored = try await cluster.stored(topic)
             let duplicates = stored.count - Set(stored).count

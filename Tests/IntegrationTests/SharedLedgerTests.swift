@@ -78,8 +78,8 @@ import TestSupport
             #expect(info["eventCount"] as? Int == 480)
             let height = try #require(info["blockHeight"] as? Int)
             let links = try await server.psql(
-                "SELECT count(*), min(b.height), max(b.height) FROM blocks b LEFT JOIN blocks p ON p.height = b.height - 1 " +
-                "WHERE b.height = 1 OR b.prev_hash = p.hash", schema: schema
+                "SELECT count(*), min(b.height), max(b.height) FROM blocks b LEFT JOIN blocks p ON p.height = b.height - 1 "
+                    + "WHERE b.height = 1 OR b.prev_hash = p.hash", schema: schema
             )
             #expect(links.trimmingCharacters(in: .whitespacesAndNewlines) == "\(height)|1|\(height)")
             let (status, output) = try await b.run(["verify", "--config", b.configPath])

@@ -62,14 +62,17 @@ struct ShutdownTests {
         defer { broker.remove() }
         try await broker.start()
         for topic in ["cmd", "reply"] { #expect(try await http("\(broker.baseURL)/rest/open?topic=\(topic)").text == "true") }
-        let call = try Child("/usr/bin/curl", [
-            "-s", "-w", "\n%{http_code} %{time_total}",
-            "\(broker.baseURL)/rest/request?topic=cmd&replyTopic=reply&timeout=60000&content=%7B%22reqId%22%3A%2242%22%7D",
-        ])
+        let call = try Child(
+            "/usr/bin/curl",
+            [
+                "-s", "-w", "\n%{http_code} %{time_total}",
+                "\(broker.baseURL)/rest/request?topic=cmd&replyTopic=reply&timeout=60000&content=%7B%22reqId%22%3A%2242%22%7D",
+            ])
         // The command is on the ledger: the call waits for its reply.
-        #expect(await eventually(within: .seconds(20)) {
-            ((try? await http("\(broker.baseURL)/rest/state?topic=cmd"))?.object["sequenceNumber"] as? Int) == 1
-        })
+        #expect(
+            await eventually(within: .seconds(20)) {
+                ((try? await http("\(broker.baseURL)/rest/state?topic=cmd"))?.object["sequenceNumber"] as? Int) == 1
+            })
         try await Task.sleep(for: .milliseconds(300))
         let signalled = ContinuousClock.now
         broker.kill(signal: SIGTERM)
@@ -138,7 +141,8 @@ struct ShutdownTests {
         try await broker.start()
         let head = "POST /weevent/rest/publish HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/x-www-form-urlencoded\\r\\nContent-Length: 40\\r\\n\\r\\n"
         let slowBody = try rawClient(port: broker.port, chunks: [head] + Array(repeating: "a", count: 20), pause: 1.0)
-        let slowHeaders = try rawClient(port: broker.port, chunks: ["GET /weevent/admin/health HTTP/1.1\\r\\n"] + Array(repeating: "X-A: b\\r\\n", count: 20), pause: 1.0)
+        let slowHeaders = try rawClient(
+            port: broker.port, chunks: ["GET /weevent/admin/health HTTP/1.1\\r\\n"] + Array(repeating: "X-A: b\\r\\n", count: 20), pause: 1.0)
         for (name, client) in [("body", slowBody), ("headers", slowHeaders)] {
             let result = await client.wait()
             print("trickled \(name): \(result.stdout)")
@@ -159,7 +163,9 @@ struct ShutdownTests {
         let longLine = "GET /weevent/rest/exist?topic=" + String(repeating: "a", count: 100_000) + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
         let bigHeader = "GET /weevent/admin/health HTTP/1.1\\r\\nHost: x\\r\\nX-Big: " + String(repeating: "b", count: 100_000) + "\\r\\n\\r\\n"
         let garbage = "NOT A REQUEST\\r\\n\\r\\n"
-        for (request, status, code) in [(longLine, "414 URI Too Long", 100901), (bigHeader, "431 Request Header Fields Too Large", 100902), (garbage, "400 Bad Request", 100903)] {
+        for (request, status, code) in [
+            (longLine, "414 URI Too Long", 100901), (bigHeader, "431 Request Header Fields Too Large", 100902), (garbage, "400 Bad Request", 100903),
+        ] {
             let result = await try rawClient(port: broker.port, chunks: [request], pause: 0).wait()
             let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first == "HTTP/1.1 \(status)", "\(result.stdout.prefix(300)) \(result.stderr.suffix(300))")

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The real executable at its edges: who may call it, and what a bad configuration does to start-up.

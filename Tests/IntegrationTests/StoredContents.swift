@@ -14,5 +14,3 @@ func storedContents(_ broker: BrokerProcess, topic: String, group: String = "1")
             .map { String(decoding: $0, as: UTF8.self) }
     }
 }
-
-

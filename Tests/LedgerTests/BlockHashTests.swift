@@ -49,8 +49,9 @@ import Testing
         #expect(base != BlockHash.event(topic: "t", sequence: 1, timestamp: 5, content: [1, 2], extensions: ["weevent-a": "c"]))
         #expect(base != BlockHash.event(topic: "t", sequence: 1, timestamp: 5, content: [1, 2], extensions: [:]))
         // Field boundaries are length-prefixed: moving a byte between topic and content changes the hash.
-        #expect(BlockHash.event(topic: "ab", sequence: 1, timestamp: 0, content: [0x63], extensions: [:])
-            != BlockHash.event(topic: "a", sequence: 1, timestamp: 0, content: [0x62, 0x63], extensions: [:]))
+        #expect(
+            BlockHash.event(topic: "ab", sequence: 1, timestamp: 0, content: [0x63], extensions: [:])
+                != BlockHash.event(topic: "a", sequence: 1, timestamp: 0, content: [0x62, 0x63], extensions: [:]))
     }
 
     @Test func blockHashChainsThePreviousHash() {

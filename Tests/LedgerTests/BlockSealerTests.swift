@@ -36,9 +36,10 @@ import WeEvent
         let ids = try [Self.event("a"), Self.event("b"), Self.event("a")].map { try sealer.append($0).get() }
         let sealed = sealer.finish()
 
-        #expect(ids.map(\.description) == [
-            "\(EventID.topicHash("a"))-10-5", "\(EventID.topicHash("b"))-1-5", "\(EventID.topicHash("a"))-11-5",
-        ])
+        #expect(
+            ids.map(\.description) == [
+                "\(EventID.topicHash("a"))-10-5", "\(EventID.topicHash("b"))-1-5", "\(EventID.topicHash("a"))-11-5",
+            ])
         #expect(sealed.blocks.count == 1)
         #expect(sealed.blocks[0].events.map(\.topic) == ["a", "b", "a"])
         #expect(sealed.blocks[0].events.map(\.sequence) == [10, 1, 11])
@@ -62,10 +63,12 @@ import WeEvent
         for block in blocks {
             let header = block.header
             #expect(header.timestamp == Self.now)
-            #expect(header.hash == BlockHash.block(
-                height: header.height, previousHash: header.previousHash, merkleRoot: header.merkleRoot,
-                timestamp: Self.now, eventCount: header.eventCount
-            ))
+            #expect(
+                header.hash
+                    == BlockHash.block(
+                        height: header.height, previousHash: header.previousHash, merkleRoot: header.merkleRoot,
+                        timestamp: Self.now, eventCount: header.eventCount
+                    ))
         }
     }
 
@@ -76,11 +79,12 @@ import WeEvent
         _ = try sealer.append(Self.event("a", 3)).get()
         let block = try #require(sealer.finish().blocks.first)
 
-        #expect(block.events.map(\.hash) == [
-            BlockHash.event(topic: "a", sequence: 1, timestamp: Self.now, content: [1], extensions: ["weevent-x": "y"]),
-            BlockHash.event(topic: "b", sequence: 1, timestamp: Self.now, content: [2], extensions: [:]),
-            BlockHash.event(topic: "a", sequence: 2, timestamp: Self.now, content: [3], extensions: [:]),
-        ])
+        #expect(
+            block.events.map(\.hash) == [
+                BlockHash.event(topic: "a", sequence: 1, timestamp: Self.now, content: [1], extensions: ["weevent-x": "y"]),
+                BlockHash.event(topic: "b", sequence: 1, timestamp: Self.now, content: [2], extensions: [:]),
+                BlockHash.event(topic: "a", sequence: 2, timestamp: Self.now, content: [3], extensions: [:]),
+            ])
         #expect(block.header.merkleRoot == BlockHash.merkleRoot(block.events.map(\.hash)))
         #expect(block.events.map(\.extensions) == [["weevent-x": "y"], [:], [:]])
     }

@@ -7,7 +7,8 @@ import WeEvent
 @Suite struct CommitNoticeTests {
     private func block(height: UInt64, first: UInt64, events: [(String, String, [String: String])]) -> SealedBlock {
         SealedBlock(
-            header: BlockHeader(height: height, previousHash: [], merkleRoot: [], hash: [], timestamp: 1_700_000_000_123 + Int64(height), eventCount: UInt32(events.count)),
+            header: BlockHeader(
+                height: height, previousHash: [], merkleRoot: [], hash: [], timestamp: 1_700_000_000_123 + Int64(height), eventCount: UInt32(events.count)),
             firstPosition: first,
             events: events.enumerated().map { i, e in
                 SealedEvent(topic: e.0, sequence: first + UInt64(i), content: Array(e.1.utf8), extensions: e.2, hash: [])
@@ -27,13 +28,19 @@ import WeEvent
         let payload = sealer.payload(group: "1", head: 43, blocks: blocks)
         #expect(payload.utf8.count <= CommitNotice.maxPayloadBytes)
         let opener = NoticeOpener(schema: "weevent", key: key)
-        #expect(opener.open(payload) == .notice(CommitNotice(
-            schema: "weevent", group: "1", head: 43, writer: writer, events: SealedBlock.positioned(blocks)
-        )))
+        #expect(
+            opener.open(payload)
+                == .notice(
+                    CommitNotice(
+                        schema: "weevent", group: "1", head: 43, writer: writer, events: SealedBlock.positioned(blocks)
+                    )))
         // An instance's own commits: authenticated, the events left undecoded.
-        #expect(opener.open(payload, skippingEventsOf: writer) == .notice(CommitNotice(
-            schema: "weevent", group: "1", head: 43, writer: writer, events: nil
-        )))
+        #expect(
+            opener.open(payload, skippingEventsOf: writer)
+                == .notice(
+                    CommitNotice(
+                        schema: "weevent", group: "1", head: 43, writer: writer, events: nil
+                    )))
     }
 
     /// Whoever listens on the channel (any role may) sees neither contents nor topics.
@@ -90,9 +97,11 @@ import WeEvent
         #expect(refused(parts.joined(separator: " ")), "another counter (nonce)")
         parts = original
         parts[0] = "t"
-        #expect(NoticeOpener(schema: "t", key: key).open(parts.joined(separator: " ")) != .notice(
-            CommitNotice(schema: "t", group: "1", head: 6, writer: writer, events: SealedBlock.positioned(blocks))
-        ))
+        #expect(
+            NoticeOpener(schema: "t", key: key).open(parts.joined(separator: " "))
+                != .notice(
+                    CommitNotice(schema: "t", group: "1", head: 6, writer: writer, events: SealedBlock.positioned(blocks))
+                ))
         #expect(opener.open(parts.joined(separator: " ")) == .otherSchema)
         // The clear format an outsider could send.
         #expect(refused("s 1 7 attacker"))

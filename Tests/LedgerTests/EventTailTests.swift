@@ -129,9 +129,11 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
 @Suite struct CommitFeedMatchingTests {
     private func events(_ topics: [String], from position: UInt64) -> [PositionedEvent] {
         topics.enumerated().map { i, topic in
-            PositionedEvent(position: position + UInt64(i), event: Event(
-                id: EventID(topic: topic, sequence: 1, blockHeight: 1), topic: topic, content: Array(topic.utf8), extensions: [:], timestamp: 0
-            ))
+            PositionedEvent(
+                position: position + UInt64(i),
+                event: Event(
+                    id: EventID(topic: topic, sequence: 1, blockHeight: 1), topic: topic, content: Array(topic.utf8), extensions: [:], timestamp: 0
+                ))
         }
     }
 

@@ -45,9 +45,11 @@ func withLedger<T>(
     switch store {
     case .sqlite:
         place = location ?? FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
-        ledgers = LedgerSet(groups: ["1"], ledgers: [
-            "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelay: maxDelay),
-        ])
+        ledgers = LedgerSet(
+            groups: ["1"],
+            ledgers: [
+                "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelay: maxDelay)
+            ])
     case .postgresql:
         place = location ?? uniqueSchema()
         let server = try await PostgresServer.shared.value
@@ -205,12 +207,16 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
             var tasks: [Task<[Result<EventID, WeEventError>], any Error>] = []
             for round in 0..<50 {
                 let queued = AsyncStream.makeStream(of: Void.self)
-                tasks.append(Task {
-                    try await ledger.publish(
-                        [NewEvent(topic: "t", content: [UInt8(round), 0]), NewEvent(topic: "t", content: [UInt8(round), 1])],
-                        receipts: [nil, nil], queued: { queued.continuation.yield(); queued.continuation.finish() }
-                    )
-                })
+                tasks.append(
+                    Task {
+                        try await ledger.publish(
+                            [NewEvent(topic: "t", content: [UInt8(round), 0]), NewEvent(topic: "t", content: [UInt8(round), 1])],
+                            receipts: [nil, nil],
+                            queued: {
+                                queued.continuation.yield(); queued.continuation.finish()
+                            }
+                        )
+                    })
                 for await _ in queued.stream {}
             }
             var ids: [EventID] = []
@@ -312,14 +318,22 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
 
     /// The same change to the stored rows in each store's dialect, and what verify must say.
     static let tampering: [(sqlite: String, postgresql: String, problem: String)] = [
-        ("UPDATE events SET content = X'41' WHERE position = 5",
-         "UPDATE events SET content = '\\x41' WHERE position = 5", "does not match its stored hash"),
-        ("UPDATE events SET hash = X'00' WHERE position = 5",
-         "UPDATE events SET hash = '\\x00' WHERE position = 5", "does not match its stored hash"),
-        ("UPDATE blocks SET merkle_root = X'00' WHERE height = 2",
-         "UPDATE blocks SET merkle_root = '\\x00' WHERE height = 2", "Merkle root does not match its events"),
-        ("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2",
-         "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"),
+        (
+            "UPDATE events SET content = X'41' WHERE position = 5",
+            "UPDATE events SET content = '\\x41' WHERE position = 5", "does not match its stored hash"
+        ),
+        (
+            "UPDATE events SET hash = X'00' WHERE position = 5",
+            "UPDATE events SET hash = '\\x00' WHERE position = 5", "does not match its stored hash"
+        ),
+        (
+            "UPDATE blocks SET merkle_root = X'00' WHERE height = 2",
+            "UPDATE blocks SET merkle_root = '\\x00' WHERE height = 2", "Merkle root does not match its events"
+        ),
+        (
+            "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2",
+            "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"
+        ),
         ("DELETE FROM events WHERE position = 5", "DELETE FROM events WHERE position = 5", "holds 2 events, header says 3"),
     ]
 

@@ -14,9 +14,10 @@ import WeEvent
     }
 
     static func reply(_ content: String, on ledger: any EventLedger, bridged: Bool = false) async throws {
-        _ = try await ledger.publish(NewEvent(
-            topic: "replies", content: Array(content.utf8), extensions: bridged ? [Validation.mqttTopicExtension: "devices/reply"] : [:]
-        ))
+        _ = try await ledger.publish(
+            NewEvent(
+                topic: "replies", content: Array(content.utf8), extensions: bridged ? [Validation.mqttTopicExtension: "devices/reply"] : [:]
+            ))
     }
 
     static func text(_ outcome: ReplySearch.Outcome) -> String? {

@@ -149,9 +149,11 @@ import WeEvent
             let deadline = ContinuousClock.now + .seconds(60)
             func waiters() async throws -> Int {
                 var count = 0
-                for try await n in try await client.query("""
+                for try await n in try await client.query(
+                    """
                     SELECT count(*)::int8 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = \(xid)
-                    """, logger: logger).decode(Int.self) {
+                    """, logger: logger
+                ).decode(Int.self) {
                     count = n
                 }
                 return count

@@ -109,7 +109,9 @@ struct MQTTToolComparisonTests {
             try await client.connect()
             Task { [self] in
                 for await message in client.messages {
-                    self.seen.withLock { $0.append(Seen(topic: message.topic, payload: Array(message.payload.readableBytesView), qos: message.qos, retain: message.retain)) }
+                    self.seen.withLock {
+                        $0.append(Seen(topic: message.topic, payload: Array(message.payload.readableBytesView), qos: message.qos, retain: message.retain))
+                    }
                     message.ack()
                 }
             }
@@ -150,7 +152,9 @@ struct MQTTToolComparisonTests {
 
     func expectSame(_ results: [Tool: ProcessResult], _ comment: Comment) {
         let (m, w) = (results[.mosquitto]!, results[.weevent]!)
-        #expect(w.stdout == m.stdout, "stdout differs for \(comment): mosquitto \(m.stdout.debugDescription), weevent \(w.stdout.debugDescription); weevent stderr \(w.stderr)")
+        #expect(
+            w.stdout == m.stdout,
+            "stdout differs for \(comment): mosquitto \(m.stdout.debugDescription), weevent \(w.stdout.debugDescription); weevent stderr \(w.stderr)")
         #expect(w.status == m.status, "exit status differs for \(comment): mosquitto \(m.status) (\(m.stderr)), weevent \(w.status) (\(w.stderr))")
     }
 
@@ -158,7 +162,9 @@ struct MQTTToolComparisonTests {
         let (m, w) = (results[.mosquitto]!, results[.weevent]!)
         #expect(w.seen == m.seen, "delivered differs for \(comment): mosquitto \(m.seen), weevent \(w.seen)")
         #expect(w.result.stdout == m.result.stdout, "stdout differs for \(comment)")
-        #expect(w.result.status == m.result.status, "exit status differs for \(comment): mosquitto \(m.result.status) (\(m.result.stderr)), weevent \(w.result.status) (\(w.result.stderr))")
+        #expect(
+            w.result.status == m.result.status,
+            "exit status differs for \(comment): mosquitto \(m.result.status) (\(m.result.stderr)), weevent \(w.result.status) (\(w.result.stderr))")
         #expect(w.result.status == 0 || !w.result.stderr.isEmpty, "a failure says why")
     }
 
@@ -227,11 +233,13 @@ struct MQTTToolComparisonTests {
         defer { Task { await broker.stop() } }
         let recorder = try await Recorder(broker, filter: "d/#")
         for qos in ["0", "1", "2"] {
-            let results = try await Self.bothPublish(broker, ["-t", "d/q\(qos)", "-m", "hello", "-q", qos, "-d", "-i", "dbg"], expecting: 1, recorder: recorder)
+            let results = try await Self.bothPublish(
+                broker, ["-t", "d/q\(qos)", "-m", "hello", "-q", qos, "-d", "-i", "dbg"], expecting: 1, recorder: recorder)
             // Identical packets, identical lines.
             #expect(results[.weevent]!.seen == results[.mosquitto]!.seen)
-            #expect(Self.debugLines(results[.weevent]!.result.stdout) == Self.debugLines(results[.mosquitto]!.result.stdout),
-                    "mosquitto \(results[.mosquitto]!.result.stdout)\nweevent \(results[.weevent]!.result.stdout)")
+            #expect(
+                Self.debugLines(results[.weevent]!.result.stdout) == Self.debugLines(results[.mosquitto]!.result.stdout),
+                "mosquitto \(results[.mosquitto]!.result.stdout)\nweevent \(results[.weevent]!.result.stdout)")
         }
         // --quiet: an unreachable broker fails with status 1 and prints nothing.
         await broker.stop()
@@ -287,9 +295,11 @@ struct MQTTToolComparisonTests {
                 let (mosq, ours) = (results[.mosquitto]!, results[.weevent]!)
                 #expect(ours.status == mosq.status, "-F \(format) \(extra): \(ours.stderr)")
                 // The receive time differs between two processes; the rest must be the same.
-                #expect(Self.maskingTimes(ours.stdout) == Self.maskingTimes(mosq.stdout),
-                        "-F \(format) \(extra): mosquitto \(mosq.stdout.debugDescription), weevent \(ours.stdout.debugDescription)")
-                #expect(ours.stderr.contains("not valid JSON on topic f/d") == mosq.stderr.contains("not valid JSON on topic f/d"), "-F \(format): \(ours.stderr)")
+                #expect(
+                    Self.maskingTimes(ours.stdout) == Self.maskingTimes(mosq.stdout),
+                    "-F \(format) \(extra): mosquitto \(mosq.stdout.debugDescription), weevent \(ours.stdout.debugDescription)")
+                #expect(
+                    ours.stderr.contains("not valid JSON on topic f/d") == mosq.stderr.contains("not valid JSON on topic f/d"), "-F \(format): \(ours.stderr)")
             }
         }
         // Times: %I, %U and @ conversions show the receive time (within the test's few seconds).
@@ -369,7 +379,8 @@ struct MQTTToolComparisonTests {
         // With -C, ours ends once the clearing messages are acknowledged (mosquitto_sub 2.0.11 waits
         // for -W instead: its -C does not end while a clearing publish is counted as in flight).
         try await seedRetained()
-        let counted = try await Tool.weevent.run("sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "k/+", "--remove-retained", "-v", "-C", "2", "-W", "20"])
+        let counted = try await Tool.weevent.run(
+            "sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "k/+", "--remove-retained", "-v", "-C", "2", "-W", "20"])
         #expect(counted.status == 0 && counted.stdout.split(separator: "\n").sorted() == ["k/1 old one", "k/2 old two"], "\(counted)")
     }
 
@@ -392,8 +403,9 @@ struct MQTTToolComparisonTests {
             try await broker.publish(topic: "dd/x", message: "debugged", qos: 1)
         }
         // The same lines; libmosquitto answers a QoS 1 message before printing it, we after.
-        #expect(Self.debugLines(results[.weevent]!.stdout) == Self.debugLines(results[.mosquitto]!.stdout),
-                "mosquitto \(results[.mosquitto]!.stdout)\nweevent \(results[.weevent]!.stdout)")
+        #expect(
+            Self.debugLines(results[.weevent]!.stdout) == Self.debugLines(results[.mosquitto]!.stdout),
+            "mosquitto \(results[.mosquitto]!.stdout)\nweevent \(results[.weevent]!.stdout)")
     }
 
     /// --random-filter P prints P percent. mosquitto_sub 2.0.11 prints P/10 percent (its chance
@@ -428,7 +440,8 @@ struct MQTTToolComparisonTests {
             var result = try await tool.run("sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", id, "-t", "u/old", "-q", "1", "-E"])
             #expect(result.status == 0, "\(tool): \(result)")
             // Reconnect with -U u/old: only u/new is left; a message on u/old is not delivered.
-            let child = try tool.start("sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", id, "-t", "u/new", "-U", "u/old", "-q", "1", "-v", "-C", "1", "-W", "30"])
+            let child = try tool.start(
+                "sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", id, "-t", "u/new", "-U", "u/old", "-q", "1", "-v", "-C", "1", "-W", "30"])
             try await Self.waitForSubscriptions(broker, filter: "u/new", count: tool == .mosquitto ? 1 : 2)
             // mosquitto logs an UNSUBSCRIBE as "CLIENT FILTER" (a SUBSCRIBE has the QoS between).
             let unsubscribed = await eventually(within: .seconds(30)) {
@@ -451,8 +464,12 @@ struct MQTTToolComparisonTests {
         let recorder = try await Recorder(broker, filter: "will/#")
         var seen: [Tool: [Seen]] = [:]
         for tool in Tool.allCases {
-            let child = try tool.start("sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "will/none/\(tool)", "-k", "5",
-                                                 "--will-topic", "will/of", "--will-payload", "bye", "--will-qos", "1"])
+            let child = try tool.start(
+                "sub",
+                [
+                    "-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "will/none/\(tool)", "-k", "5",
+                    "--will-topic", "will/of", "--will-payload", "bye", "--will-qos", "1",
+                ])
             try await Self.waitForSubscriptions(broker, filter: "will/none/\(tool)", count: 1)
             child.kill()
             _ = await child.wait()
@@ -491,7 +508,8 @@ struct MQTTToolComparisonTests {
         }
         // sub -L: the URL's topic is subscribed.
         let viaURL = try await Self.bothSubscribe(broker, ["-L", "mqtt://chen:secret@127.0.0.1:\(broker.port)/url/+", "-v", "-C", "1"], filter: "url/+") {
-            let r = try await run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-u", "chen", "-P", "secret", "-t", "url/x", "-m", "y"])
+            let r = try await run(
+                "/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-u", "chen", "-P", "secret", "-t", "url/x", "-m", "y"])
             #expect(r.status == 0, "\(r)")
         }
         expectSame(viaURL, "sub -L")
@@ -520,7 +538,9 @@ struct MQTTToolComparisonTests {
         #expect(r.status == 0)
         for (tool, child) in children {
             let result = try await Self.finish(child, "\(tool) sub with options file")
-            #expect(result.status == 0 && result.stdout == "opt/from-file hello world   1\nopt/cli hello world   1\nopt/cli hello world   1\n", "\(tool): \(result)")
+            #expect(
+                result.status == 0 && result.stdout == "opt/from-file hello world   1\nopt/cli hello world   1\nopt/cli hello world   1\n", "\(tool): \(result)"
+            )
         }
         // -o FILE (mosquitto 2.1's flag; 2.0.11 lacks it): the same file, named.
         let named = try await Tool.weevent.run("pub", ["-o", dir + "/mosquitto_pub", "-t", "opt/o"], environment: ["XDG_CONFIG_HOME": "/nonexistent"])
@@ -582,9 +602,11 @@ struct MQTTToolComparisonTests {
     @Test func argumentErrorMatrix() async throws {
         let listener = try Listener()
         let target = ["-h", "127.0.0.1", "-p", "\(listener.port)"]
-        let valued = ["-h", "-p", "-L", "-A", "-i", "-I", "-k", "-q", "-u", "-P", "-V", "-x", "-M", "--will-topic", "--will-payload",
-                      "--will-qos", "--cafile", "--capath", "--cert", "--key", "--keyform", "--ciphers", "--tls-version", "--tls-alpn",
-                      "-W", "--unix", "--proxy", "--psk", "--psk-identity", "--tls-engine", "--tls-engine-kpass-sha1", "-D"]
+        let valued = [
+            "-h", "-p", "-L", "-A", "-i", "-I", "-k", "-q", "-u", "-P", "-V", "-x", "-M", "--will-topic", "--will-payload",
+            "--will-qos", "--cafile", "--capath", "--cert", "--key", "--keyform", "--ciphers", "--tls-version", "--tls-alpn",
+            "-W", "--unix", "--proxy", "--psk", "--psk-identity", "--tls-engine", "--tls-engine-kpass-sha1", "-D",
+        ]
         var cases: [(verb: String, arguments: [String], names: String)] = []
         for flag in valued {
             cases.append(("pub", target + ["-t", "a", "-m", "x", flag], flag))
@@ -651,8 +673,10 @@ struct MQTTToolComparisonTests {
         }
         #expect(listener.connections == 0, "a usage error opened a connection")
         // mosquitto agrees on the status wherever it checks the same thing.
-        for (verb, arguments, _) in [("pub", pubBase + ["-q", "3"], ""), ("sub", target, ""), ("pub", pubBase + ["-c"], ""),
-                                     ("sub", subBase + ["-F", "%z"], ""), ("pub", pubBase + ["--will-retain"], "")] {
+        for (verb, arguments, _) in [
+            ("pub", pubBase + ["-q", "3"], ""), ("sub", target, ""), ("pub", pubBase + ["-c"], ""),
+            ("sub", subBase + ["-F", "%z"], ""), ("pub", pubBase + ["--will-retain"], ""),
+        ] {
             #expect(try await Tool.mosquitto.run(verb, arguments).status == 1, "mosquitto_\(verb) \(arguments)")
         }
         #expect(listener.connections == 0)
@@ -679,7 +703,9 @@ final class Listener: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard bound == 0, listen(fd, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }

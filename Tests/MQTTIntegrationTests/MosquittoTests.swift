@@ -90,7 +90,8 @@ struct MosquittoTests {
     func publishToMosquittoSub(qos: MQTTQoS) async throws {
         let broker = try await Mosquitto.start()
         defer { Task { await broker.stop() } }
-        let sub = try Child(findExecutable("mosquitto_sub")!, ["-p", "\(broker.port)", "-t", "interop/out", "-q", "\(qos.rawValue)", "-C", "1", "-F", "%q %t %p"])
+        let sub = try Child(
+            findExecutable("mosquitto_sub")!, ["-p", "\(broker.port)", "-t", "interop/out", "-q", "\(qos.rawValue)", "-C", "1", "-F", "%q %t %p"])
         let client = try MQTTClient(configuration: broker.configuration(clientID: "interop-pub-\(qos.rawValue)"))
         try await client.connect()
         // mosquitto_sub subscribes at its own pace: publish until it has one message and exits.
@@ -133,7 +134,8 @@ struct MosquittoTests {
         await first.disconnect()
 
         for i in 1...3 {
-            let r = try await run(findExecutable("mosquitto_pub")!, ["-p", "\(broker.port)", "-t", "away/\(i)", "-q", "\(i == 3 ? 2 : 1)", "-m", "while-away-\(i)"])
+            let r = try await run(
+                findExecutable("mosquitto_pub")!, ["-p", "\(broker.port)", "-t", "away/\(i)", "-q", "\(i == 3 ? 2 : 1)", "-m", "while-away-\(i)"])
             #expect(r.status == 0)
         }
 
@@ -196,7 +198,9 @@ struct MosquittoTests {
             // the id, so by MQTT-4.3.3-2 that PUBLISH is a new message. Those the broker made are
             // counted, not failed (evidence in docs/mqtt-client.md).
             let ours = subscriberLog.duplicatesNotReleasedBefore(delivered: payloads)
-            #expect(ours.isEmpty, """
+            #expect(
+                ours.isEmpty,
+                """
                 duplicates at QoS 2 not released by the broker before they came again: \(ours.count)
                 received: \(subscriberLog.explainDuplicates())
                 published: \(ours.prefix(5).map { "'\($0)' \(publisherLog.sends(of: $0))" }.joined(separator: "; "))

@@ -90,7 +90,8 @@ final class PacketLog: Sendable {
     func sends(of payload: String) -> String {
         entries.compactMap { entry -> String? in
             guard entry.sent, case .publish(let p) = entry.packet,
-                  String(decoding: p.payload.readableBytesView, as: UTF8.self) == payload else { return nil }
+                String(decoding: p.payload.readableBytesView, as: UTF8.self) == payload
+            else { return nil }
             return "d\(p.dup ? 1 : 0) m\(p.packetID ?? 0) on connection \(entry.connection)"
         }.joined(separator: ", ")
     }
@@ -120,14 +121,16 @@ final class PacketLog: Sendable {
         }
         // A copy the client answered without delivering it (a redelivery it knew) is no duplicate.
         return copies.filter { payload, indices in
-            deliveries[payload, default: 0] > 1 && zip(indices, indices.dropFirst()).contains { earlier, later in
-                guard case .publish(let p) = entries[earlier].packet, let id = p.packetID,
-                      case .publish(let again) = entries[later].packet, again.dup, again.packetID == id else { return true }
-                return !entries[earlier..<later].contains { entry in
-                    if !entry.sent, case .pubrel(let rel) = entry.packet { return rel.packetID == id }
-                    return false
+            deliveries[payload, default: 0] > 1
+                && zip(indices, indices.dropFirst()).contains { earlier, later in
+                    guard case .publish(let p) = entries[earlier].packet, let id = p.packetID,
+                        case .publish(let again) = entries[later].packet, again.dup, again.packetID == id
+                    else { return true }
+                    return !entries[earlier..<later].contains { entry in
+                        if !entry.sent, case .pubrel(let rel) = entry.packet { return rel.packetID == id }
+                        return false
+                    }
                 }
-            }
         }.map(\.key).sorted()
     }
 
@@ -167,4 +170,3 @@ final class PacketLog: Sendable {
         return lines.joined(separator: "\n")
     }
 }
-

@@ -3,7 +3,7 @@ import MQTT
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Our MQTT client in a process of its own, in the roles the tests (and `make bench`'s command

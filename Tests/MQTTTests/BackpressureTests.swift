@@ -17,17 +17,19 @@ import TestSupport
     static let residentBound = 64 << 20
 
     static var benchBinary: String {
-        let directory = ProcessInfo.processInfo.environment["WEEVENT_BIN"].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        let directory =
+            ProcessInfo.processInfo.environment["WEEVENT_BIN"].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
             ?? repositoryRoot + "/.build/debug"
         return directory + "/MQTTPeer"
     }
 
     static func status(_ path: String) -> [String: String] {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return Dictionary(text.split(whereSeparator: \.isWhitespace).compactMap { field -> (String, String)? in
-            let parts = field.split(separator: "=", maxSplits: 1)
-            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
-        }, uniquingKeysWith: { $1 })
+        return Dictionary(
+            text.split(whereSeparator: \.isWhitespace).compactMap { field -> (String, String)? in
+                let parts = field.split(separator: "=", maxSplits: 1)
+                return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+            }, uniquingKeysWith: { $1 })
     }
 
     @Test func aFloodOfQoS0MessagesNobodyReadsKeepsMemoryBounded() async throws {
@@ -88,6 +90,8 @@ import TestSupport
         } catch {
             Issue.record("the fake broker could not push everything (\(error)) after \(pushed.load(ordering: .relaxed)) messages; hold: \(final)")
         }
-        print("backpressure: push stalled at \(stalledAt) of \(Self.count) messages; the client's resident size grew \((peak - baseline) >> 20) MiB (bound \(Self.residentBound >> 20) MiB)")
+        print(
+            "backpressure: push stalled at \(stalledAt) of \(Self.count) messages; the client's resident size grew \((peak - baseline) >> 20) MiB (bound \(Self.residentBound >> 20) MiB)"
+        )
     }
 }

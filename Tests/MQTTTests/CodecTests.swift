@@ -8,8 +8,10 @@ import Testing
 /// One sample of every packet type, with the optional parts both present and absent.
 let samplePackets: [MQTTPacket] = [
     .connect(ConnectPacket(clientID: "c1")),
-    .connect(ConnectPacket(clientID: "bridge", cleanSession: false, keepAlive: 15, username: "chen", password: ByteBuffer(string: "pw"),
-                           will: MQTTWill(topic: "dev/status", payload: ByteBuffer(string: "gone"), qos: .exactlyOnce, retain: true))),
+    .connect(
+        ConnectPacket(
+            clientID: "bridge", cleanSession: false, keepAlive: 15, username: "chen", password: ByteBuffer(string: "pw"),
+            will: MQTTWill(topic: "dev/status", payload: ByteBuffer(string: "gone"), qos: .exactlyOnce, retain: true))),
     .connack(ConnackPacket(sessionPresent: true, returnCode: 0)),
     .connack(ConnackPacket(sessionPresent: false, returnCode: 4)),
     .publish(PublishPacket(topic: "a/b", payload: ByteBuffer(string: "hello"))),
@@ -19,7 +21,8 @@ let samplePackets: [MQTTPacket] = [
     .pubrec(PubrecPacket(packetID: 2)),
     .pubrel(PubrelPacket(packetID: 3)),
     .pubcomp(PubcompPacket(packetID: 4)),
-    .subscribe(SubscribePacket(packetID: 5, subscriptions: [.init(topicFilter: "sensors/+/t", qos: .atLeastOnce), .init(topicFilter: "#", qos: .exactlyOnce)])),
+    .subscribe(
+        SubscribePacket(packetID: 5, subscriptions: [.init(topicFilter: "sensors/+/t", qos: .atLeastOnce), .init(topicFilter: "#", qos: .exactlyOnce)])),
     .suback(SubackPacket(packetID: 5, returnCodes: [.grantedQoS1, .failure, .grantedQoS0, .grantedQoS2])),
     .unsubscribe(UnsubscribePacket(packetID: 6, topicFilters: ["sensors/+/t", "x"])),
     .unsuback(UnsubackPacket(packetID: 6)),
@@ -54,10 +57,14 @@ func encoded(_ packet: MQTTPacket) -> ByteBuffer {
         #expect(Array(encoded(.pingreq).readableBytesView) == [0xC0, 0x00])
         #expect(Array(encoded(.disconnect).readableBytesView) == [0xE0, 0x00])
         #expect(Array(encoded(.pubrel(PubrelPacket(packetID: 0x0102))).readableBytesView) == [0x62, 0x02, 0x01, 0x02])
-        #expect(Array(encoded(.subscribe(SubscribePacket(packetID: 10, subscriptions: [.init(topicFilter: "a", qos: .atLeastOnce)]))).readableBytesView)
-            == [0x82, 0x06, 0x00, 0x0A, 0x00, 0x01, 0x61, 0x01])
-        #expect(Array(encoded(.publish(PublishPacket(topic: "a/b", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, retain: true, dup: true, packetID: 1))).readableBytesView)
-            == [0x3B, 0x08, 0x00, 0x03, 0x61, 0x2F, 0x62, 0x00, 0x01, 0x78])
+        #expect(
+            Array(encoded(.subscribe(SubscribePacket(packetID: 10, subscriptions: [.init(topicFilter: "a", qos: .atLeastOnce)]))).readableBytesView)
+                == [0x82, 0x06, 0x00, 0x0A, 0x00, 0x01, 0x61, 0x01])
+        #expect(
+            Array(
+                encoded(.publish(PublishPacket(topic: "a/b", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, retain: true, dup: true, packetID: 1)))
+                    .readableBytesView)
+                == [0x3B, 0x08, 0x00, 0x03, 0x61, 0x2F, 0x62, 0x00, 0x01, 0x78])
         let connect = encoded(.connect(ConnectPacket(clientID: "c", cleanSession: true, keepAlive: 60)))
         #expect(Array(connect.readableBytesView) == [0x10, 0x0D, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0x63])
     }
@@ -146,9 +153,16 @@ let malformedInputs: [Malformed] = [
     Malformed(name: "SUBSCRIBE filter a/#/b", bytes: [0x82, 0x0A, 0x00, 0x01, 0x00, 0x05, 0x61, 0x2F, 0x23, 0x2F, 0x62, 0x00], kind: .invalidTopicFilter),
     Malformed(name: "UNSUBSCRIBE filter a+", bytes: [0xA2, 0x06, 0x00, 0x01, 0x00, 0x02, 0x61, 0x2B], kind: .invalidTopicFilter),
     Malformed(name: "UNSUBSCRIBE without filters", bytes: [0xA2, 0x02, 0x00, 0x01], kind: .emptyPayload),
-    Malformed(name: "CONNECT wrong protocol name", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x49, 0x73, 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00], kind: .invalidProtocol),
-    Malformed(name: "CONNECT reserved flag", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x03, 0x00, 0x3C, 0x00, 0x00], kind: .invalidConnectFlags),
-    Malformed(name: "CONNECT will QoS without will", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x0A, 0x00, 0x3C, 0x00, 0x00], kind: .invalidConnectFlags),
-    Malformed(name: "CONNECT password without user name", bytes: [0x10, 0x0E, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x42, 0x00, 0x3C, 0x00, 0x00, 0x00, 0x00], kind: .invalidConnectFlags),
+    Malformed(
+        name: "CONNECT wrong protocol name", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x49, 0x73, 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00], kind: .invalidProtocol
+    ),
+    Malformed(
+        name: "CONNECT reserved flag", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x03, 0x00, 0x3C, 0x00, 0x00], kind: .invalidConnectFlags),
+    Malformed(
+        name: "CONNECT will QoS without will", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x0A, 0x00, 0x3C, 0x00, 0x00],
+        kind: .invalidConnectFlags),
+    Malformed(
+        name: "CONNECT password without user name", bytes: [0x10, 0x0E, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x42, 0x00, 0x3C, 0x00, 0x00, 0x00, 0x00],
+        kind: .invalidConnectFlags),
     Malformed(name: "CONNECT will QoS 3", bytes: [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x1E, 0x00, 0x3C, 0x00, 0x00], kind: .invalidQoS),
 ]

@@ -18,14 +18,19 @@ import Testing
         do { let outcome = machine.channelActive(now: start); #expect(outcome == .sendConnect) }
         do { let outcome = machine.channelActive(now: start); #expect(outcome == .none) }
         #expect(machine.state == .awaitingConnack)
-        do { let outcome = machine.received(.connack(ConnackPacket(sessionPresent: true, returnCode: 0))); #expect(outcome == .connectionAccepted(sessionPresent: true)) }
+        do {
+            let outcome = machine.received(.connack(ConnackPacket(sessionPresent: true, returnCode: 0)));
+            #expect(outcome == .connectionAccepted(sessionPresent: true))
+        }
         #expect(machine.state == .connected)
     }
 
     @Test func aRefusedConnackClosesWithItsReturnCode() {
         var machine = MQTTConnectionStateMachine(keepAlive: .seconds(10), pingTimeout: .seconds(5))
         _ = machine.channelActive(now: start)
-        do { let outcome = machine.received(.connack(ConnackPacket(sessionPresent: false, returnCode: 5))); #expect(outcome == .connectionRefused(returnCode: 5)) }
+        do {
+            let outcome = machine.received(.connack(ConnackPacket(sessionPresent: false, returnCode: 5))); #expect(outcome == .connectionRefused(returnCode: 5))
+        }
         #expect(machine.state == .closed)
         do { let outcome = machine.received(.pingresp); #expect(outcome == .none) }
     }

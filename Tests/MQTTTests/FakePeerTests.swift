@@ -9,7 +9,8 @@ import Testing
 /// Exact packet flows between our client and a scripted broker on loopback.
 @Suite(.serialized) struct FakePeerTests {
     func makeClient(_ broker: FakeBroker, cleanSession: Bool = true) throws -> MQTTClient {
-        var configuration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "fake-peer-test", cleanSession: cleanSession, keepAlive: .seconds(60))
+        var configuration = MQTTConfiguration(
+            host: "127.0.0.1", port: broker.port, clientID: "fake-peer-test", cleanSession: cleanSession, keepAlive: .seconds(60))
         configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50))
         return try MQTTClient(configuration: configuration)
     }
@@ -229,7 +230,11 @@ import Testing
 
     @Test func refusedSubscriptionNamesTheFilter() async throws {
         try await withConnectedClient { client, peer in
-            let subscribed = Task { try await client.subscribe(to: [MQTTSubscription(topicFilter: "ok", qos: .atLeastOnce), MQTTSubscription(topicFilter: "secret/#", qos: .atLeastOnce)]) }
+            let subscribed = Task {
+                try await client.subscribe(to: [
+                    MQTTSubscription(topicFilter: "ok", qos: .atLeastOnce), MQTTSubscription(topicFilter: "secret/#", qos: .atLeastOnce),
+                ])
+            }
             guard case .subscribe(let s) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
             try await peer.send(.suback(SubackPacket(packetID: s.packetID, returnCodes: [.grantedQoS1, .failure])))
             await #expect(throws: MQTTSubscribeError(refusedFilters: ["secret/#"])) { try await subscribed.value }

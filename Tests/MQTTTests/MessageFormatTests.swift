@@ -35,8 +35,10 @@ import Testing
     }
 
     @Test func invalidFormatsAreNamed() {
-        for (format, says) in [("%z", "'%z'"), ("%", "incomplete"), ("%10", "incomplete"), ("@", "incomplete"), ("\\", "incomplete"),
-                               ("\\q", "'\\q'"), ("%0-5p", "'%-'"), ("%c", "'%c'"), ("%99999999999999999999p", "width")] {
+        for (format, says) in [
+            ("%z", "'%z'"), ("%", "incomplete"), ("%10", "incomplete"), ("@", "incomplete"), ("\\", "incomplete"),
+            ("\\q", "'\\q'"), ("%0-5p", "'%-'"), ("%c", "'%c'"), ("%99999999999999999999p", "width"),
+        ] {
             #expect {
                 _ = try MessageFormat(format)
             } throws: { error in
@@ -46,16 +48,27 @@ import Testing
     }
 
     @Test func jsonAsMosquittoWritesIt() throws {
-        let message = FormattedMessage(topic: "j", payload: Array(#" {"a": [1, 2.5, -0, 1e300, 0.30000000000000004, 12345678901234567890, -7.25e-5, "x\u00e9\/\n"], "b": {}, "c": [], "a": null} "#.utf8), qos: 0, retain: false, messageID: 0)
+        let message = FormattedMessage(
+            topic: "j",
+            payload: Array(
+                #" {"a": [1, 2.5, -0, 1e300, 0.30000000000000004, 12345678901234567890, -7.25e-5, "x\u00e9\/\n"], "b": {}, "c": [], "a": null} "#.utf8), qos: 0,
+            retain: false, messageID: 0)
         let (bytes, failures) = try MessageFormat("%J").render(message, at: time, pretty: false)
         #expect(failures.isEmpty)
         let text = String(decoding: bytes, as: UTF8.self)
-        #expect(text.hasSuffix(#""payloadlen":\#(message.payload.count),"payload":{"a":[1,2.5,-0,1e+300,0.3,1.2345678901234567e+19,-7.25e-05,"xé/\n"],"b":{},"c":[],"a":null}}"#), "\(text)")
+        #expect(
+            text.hasSuffix(
+                #""payloadlen":\#(message.payload.count),"payload":{"a":[1,2.5,-0,1e+300,0.3,1.2345678901234567e+19,-7.25e-05,"xé/\n"],"b":{},"c":[],"a":null}}"#
+            ), "\(text)")
         #expect(!text.contains("\"mid\""))
-        let pretty = try MessageFormat("%J").render(FormattedMessage(topic: "j", payload: Array(#"{"a":[[1,2],{"b":[]}],"e":{}}"#.utf8), qos: 2, retain: false, messageID: 3), at: time, pretty: true)
-        #expect(String(decoding: pretty.bytes, as: UTF8.self).hasSuffix("\t\"mid\":\t3,\n\t\"payload\":\t{\n\t\t\"a\":\t[[1, 2], {\n\t\t\t\t\"b\":\t[]\n\t\t\t}],\n\t\t\"e\":\t{\n\t\t}\n\t}\n}"))
+        let pretty = try MessageFormat("%J").render(
+            FormattedMessage(topic: "j", payload: Array(#"{"a":[[1,2],{"b":[]}],"e":{}}"#.utf8), qos: 2, retain: false, messageID: 3), at: time, pretty: true)
+        #expect(
+            String(decoding: pretty.bytes, as: UTF8.self).hasSuffix(
+                "\t\"mid\":\t3,\n\t\"payload\":\t{\n\t\t\"a\":\t[[1, 2], {\n\t\t\t\t\"b\":\t[]\n\t\t\t}],\n\t\t\"e\":\t{\n\t\t}\n\t}\n}"))
         // %j: the payload as a string up to a NUL, control characters escaped, other bytes as they are.
-        let raw = try MessageFormat("%j").render(FormattedMessage(topic: "j", payload: [0x61, 0x01, 0x22, 0x5C, 0xFF, 0x00, 0x62], qos: 0, retain: false, messageID: 0), at: time, pretty: false)
+        let raw = try MessageFormat("%j").render(
+            FormattedMessage(topic: "j", payload: [0x61, 0x01, 0x22, 0x5C, 0xFF, 0x00, 0x62], qos: 0, retain: false, messageID: 0), at: time, pretty: false)
         let expected = Array(#""payload":"a\u0001\"\\"#.utf8) + [0xFF, 0x22, 0x7D]
         #expect(Array(raw.bytes.suffix(expected.count)) == expected)
     }

@@ -36,11 +36,12 @@ import Testing
         let big = PublishPacket(topic: "dev/7/image", payload: ByteBuffer(repeating: 0x41, count: 300_000), qos: .atLeastOnce, dup: true, packetID: 9)
         let small = PublishPacket(topic: "dev/7/temp", payload: ByteBuffer(string: "21.5"), qos: .exactlyOnce, packetID: 10)
         let packets = try decode(bytes([.publish(big), .publish(small), .pingresp]), maxPacketSize: 1024, chunk: chunk)
-        #expect(packets == [
-            .publish(PublishPacket(topic: "dev/7/image", payload: ByteBuffer(), qos: .atLeastOnce, dup: true, packetID: 9, skippedPayloadLength: 300_000)),
-            .publish(small),
-            .pingresp,
-        ])
+        #expect(
+            packets == [
+                .publish(PublishPacket(topic: "dev/7/image", payload: ByteBuffer(), qos: .atLeastOnce, dup: true, packetID: 9, skippedPayloadLength: 300_000)),
+                .publish(small),
+                .pingresp,
+            ])
     }
 
     @Test func anOversizedPacketOfAnotherTypeIsStillAnError() throws {

@@ -21,12 +21,16 @@ import Testing
         _ = session.acknowledge(7, qos: .exactlyOnce)
         let restored = MQTTSession(session.snapshot)
         #expect(restored.snapshot == session.snapshot)
-        #expect(restored.packetsToResend() == [
-            .publish(PublishPacket(topic: "a", payload: ByteBuffer(string: "p"), qos: .atLeastOnce, dup: true, packetID: 1)),
-            .pubrel(PubrelPacket(packetID: 2)),
-        ])
+        #expect(
+            restored.packetsToResend() == [
+                .publish(PublishPacket(topic: "a", payload: ByteBuffer(string: "p"), qos: .atLeastOnce, dup: true, packetID: 1)),
+                .pubrel(PubrelPacket(packetID: 2)),
+            ])
         var copy = restored
-        do { let outcome = copy.receivedPublish(PublishPacket(topic: "c", payload: ByteBuffer(), qos: .exactlyOnce, dup: true, packetID: 7)); #expect(outcome == .resendPubrec) }
+        do {
+            let outcome = copy.receivedPublish(PublishPacket(topic: "c", payload: ByteBuffer(), qos: .exactlyOnce, dup: true, packetID: 7));
+            #expect(outcome == .resendPubrec)
+        }
     }
 
     // MARK: exchanges, one at a time (MQTT 3.1.1 §4.3)
@@ -61,7 +65,8 @@ import Testing
         var session = MQTTSession()
         session.startPublish(publish(1, .atLeastOnce), sent: false)
         session.startPublish(publish(2, .atLeastOnce), sent: true)
-        #expect(session.packetsToResend() == [.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "m2"), qos: .atLeastOnce, dup: true, packetID: 2))])
+        #expect(
+            session.packetsToResend() == [.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "m2"), qos: .atLeastOnce, dup: true, packetID: 2))])
         do { let outcome = session.takeNextUnsent()?.packetID; #expect(outcome == 1) }
     }
 

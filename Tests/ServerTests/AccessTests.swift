@@ -24,7 +24,9 @@ import WeEvent
 
     @Test func withBothTokensEachScopeTakesItsOwnAndMasterTakesAll() async throws {
         try await withTestBroker(
-            configure: { $0.server.masterAccessToken = "m-secret"; $0.server.adminAccessToken = "a-secret" },
+            configure: {
+                $0.server.masterAccessToken = "m-secret"; $0.server.adminAccessToken = "a-secret"
+            },
             bridge: true, subscriptions: true
         ) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=t")

@@ -19,17 +19,21 @@ import WeEvent
     private func withReceiver(_ body: @escaping @Sendable (Int, Hits) async throws -> Void) async throws {
         let hits = Hits()
         let router = Router()
-        router.post("ok") { request, _ in hits.record(request.uri.path); return Response(status: .ok) }
+        router.post("ok") { request, _ in
+            hits.record(request.uri.path); return Response(status: .ok)
+        }
         router.post("redirect") { request, _ in
             hits.record(request.uri.path)
             return Response(status: .temporaryRedirect, headers: [.location: "/ok"])
         }
         router.post("endless") { request, _ in
             hits.record(request.uri.path)
-            return Response(status: .ok, body: ResponseBody { writer in
-                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
-                while !Task.isCancelled { try await writer.write(chunk) }
-            })
+            return Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+                    while !Task.isCancelled { try await writer.write(chunk) }
+                })
         }
         router.post("stall") { request, _ in
             hits.record(request.uri.path)
@@ -38,13 +42,15 @@ import WeEvent
         }
         router.post("dribble") { request, _ in
             hits.record(request.uri.path)
-            return Response(status: .ok, body: ResponseBody { writer in
-                for _ in 0..<30 {
-                    try await writer.write(ByteBuffer(string: "."))
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    for _ in 0..<30 {
+                        try await writer.write(ByteBuffer(string: "."))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await writer.finish(nil)
+                })
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in try await body(try #require(client.port), hits) }
@@ -103,8 +109,9 @@ import WeEvent
                 Issue.record("expected a refusal, got \(outcome)")
                 return
             }
-            #expect(problem.contains("callback host localhost is 127.0.0.1, a loopback, private, link-local or reserved address")
-                || problem.contains("callback host localhost is ::1"), "\(problem)")
+            #expect(
+                problem.contains("callback host localhost is 127.0.0.1, a loopback, private, link-local or reserved address")
+                    || problem.contains("callback host localhost is ::1"), "\(problem)")
             #expect(hits.all.isEmpty)
 
             let allowed = CallbackPoster(policy: loopbackPolicy())

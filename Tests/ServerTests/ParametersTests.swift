@@ -11,9 +11,10 @@ import WeEvent
     }
 
     @Test func pairsSplitAtAmpersandsAndTheFirstEquals() throws {
-        #expect(try parse("topic=a.b&content=x=y&&flag&=nameless&empty=") == [
-            "topic": "a.b", "content": "x=y", "flag": "", "empty": "",
-        ])
+        #expect(
+            try parse("topic=a.b&content=x=y&&flag&=nameless&empty=") == [
+                "topic": "a.b", "content": "x=y", "flag": "", "empty": "",
+            ])
         #expect(try parse("") == [:])
         #expect(try parse("a=1&a=2") == ["a": "2"])
     }

@@ -16,7 +16,9 @@ func withSubscriptionAPI(
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     try await withTestBroker(
-        configure: { $0.subscriptions.callbackAllowedRanges = [IPRange("127.0.0.0/8")!]; configure(&$0) }, subscriptions: true
+        configure: {
+            $0.subscriptions.callbackAllowedRanges = [IPRange("127.0.0.0/8")!]; configure(&$0)
+        }, subscriptions: true
     ) { client, _ in try await body(client) }
 }
 
@@ -169,12 +171,14 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
     @Test func callbacksToNonPublicAddressesAreRefusedUnlessAllowed() async throws {
         try await withTestBroker(subscriptions: true) { client, _ in
             _ = try await client.call("/weevent/rest/open?topic=s")
-            for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data",
-                        "http://10.1.2.3/hook", "http://192.168.0.10/hook", "https://[fe80::1]/hook", "http://0.0.0.0:9/hook",
-                        "http://[::ffff:127.0.0.1]:9/hook",
-                        // IPv4-compatible, IPv4-translated, 6to4 to loopback and to a private net, site-local, Teredo.
-                        "http://[::7f00:1]:9/hook", "http://[::ffff:0:7f00:1]:9/hook", "http://[2002:7f00:1::1]:9/hook",
-                        "http://[2002:a01:203::1]/hook", "http://[fec0::1]/hook", "http://[2001:0:4136:e378::1]/hook"] {
+            for url in [
+                "http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data",
+                "http://10.1.2.3/hook", "http://192.168.0.10/hook", "https://[fe80::1]/hook", "http://0.0.0.0:9/hook",
+                "http://[::ffff:127.0.0.1]:9/hook",
+                // IPv4-compatible, IPv4-translated, 6to4 to loopback and to a private net, site-local, Teredo.
+                "http://[::7f00:1]:9/hook", "http://[::ffff:0:7f00:1]:9/hook", "http://[2002:7f00:1::1]:9/hook",
+                "http://[2002:a01:203::1]/hook", "http://[fec0::1]/hook", "http://[2001:0:4136:e378::1]/hook",
+            ] {
                 let encoded = url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
                 try await client.expectError("/weevent/rest/subscribe?topic=s&url=\(encoded)", code: 100509)
             }

@@ -79,7 +79,8 @@ import WeEvent
             let content = #"{"action":"switch","header":{"reqid":"129393"}}"#
             let reply = try await client.call(
                 "/weevent/rest/request", method: .post,
-                form: "topic=commands&replyTopic=replies&timeout=5000&weevent-origin=test&content=" + content.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+                form: "topic=commands&replyTopic=replies&timeout=5000&weevent-origin=test&content=" + content.addingPercentEncoding(
+                    withAllowedCharacters: .alphanumerics)!
             )
             #expect(reply.status == 200, "\(reply.body)")
             #expect(reply.object["status"] as? String == "SUCCESS")
@@ -171,10 +172,11 @@ import WeEvent
                 // Someone on the REST side, who read the command on its topic, answers first...
                 try await Self.reply(#"{"reqId":"\#(value)","state":"forged"}"#, to: ledgers)
                 // ...then the device, through the bridge.
-                _ = try await ledgers.ledger("1").publish(NewEvent(
-                    topic: "replies", content: Array(#"{"reqId":"\#(value)","state":"from the device"}"#.utf8),
-                    extensions: [Validation.mqttTopicExtension: "devices/reply"]
-                ))
+                _ = try await ledgers.ledger("1").publish(
+                    NewEvent(
+                        topic: "replies", content: Array(#"{"reqId":"\#(value)","state":"from the device"}"#.utf8),
+                        extensions: [Validation.mqttTopicExtension: "devices/reply"]
+                    ))
             }
             // A client cannot pose as the bridge.
             try await client.expectError("/weevent/rest/publish?topic=replies&content=x&weevent-mqtt-topic=devices/reply", code: 100206)

@@ -243,8 +243,10 @@ extension TestClientProtocol {
 
     @Test func unknownGroupIs100305OnEveryEndpoint() async throws {
         try await withAPI { client in
-            for path in ["open?topic=t", "close?topic=t", "exist?topic=t", "state?topic=t", "list?pageIndex=0&pageSize=10",
-                         "publish?topic=t&content=x", "getEvent?eventId=2cf24dba-1-1"] {
+            for path in [
+                "open?topic=t", "close?topic=t", "exist?topic=t", "state?topic=t", "list?pageIndex=0&pageSize=10",
+                "publish?topic=t&content=x", "getEvent?eventId=2cf24dba-1-1",
+            ] {
                 try await client.expectError("/weevent/rest/\(path)&groupId=99", code: 100305, status: 404)
             }
             try await client.expectError("/weevent/admin/blockchaininfo?groupId=99", code: 100305, status: 404)

@@ -6,7 +6,7 @@ import Testing
 import WeEvent
 @testable import Server
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A plain TCP connection to the broker that asks for a stream and then reads only when told:
@@ -93,7 +93,11 @@ final class RawStreamClient: Sendable {
     /// A client that stops reading while events keep coming: its writes wait on full socket
     /// buffers until `rest.stream.write-timeout-ms`, then the broker closes the stream and its place is free.
     @Test func aStreamWhoseClientStopsReadingIsClosedAfterTheWriteTimeout() async throws {
-        try await withTestBroker(configure: { $0.rest.streamMaxCount = 1; $0.rest.streamWriteTimeout = .milliseconds(500) }, live: true) { client, ledgers in
+        try await withTestBroker(
+            configure: {
+                $0.rest.streamMaxCount = 1; $0.rest.streamWriteTimeout = .milliseconds(500)
+            }, live: true
+        ) { client, ledgers in
             let port = try #require(client.port)
             _ = try await client.call("/weevent/rest/open?topic=t")
             let stalled = try RawStreamClient(port: port, path: "/weevent/rest/stream?topic=t")

@@ -118,12 +118,14 @@ struct StreamTests {
                 var ids: [String] = []
                 for i in 0..<3 { ids.append(try await publish(client, "live", "old-\(i)")) }
                 let live = Shared<[String]>([])
-                let events = try await streamEvents(http, "\(base)/rest/stream?topic=live&offset=OFFSET_FIRST", whileOpen: {
-                    for i in 0..<3 {
-                        let id = try await publish(client, "live", "new-\(i)")
-                        live.withLock { $0.append(id) }
-                    }
-                }, until: { $0.count >= 6 })
+                let events = try await streamEvents(
+                    http, "\(base)/rest/stream?topic=live&offset=OFFSET_FIRST",
+                    whileOpen: {
+                        for i in 0..<3 {
+                            let id = try await publish(client, "live", "new-\(i)")
+                            live.withLock { $0.append(id) }
+                        }
+                    }, until: { $0.count >= 6 })
                 #expect(events.map(\.content) == ["old-0", "old-1", "old-2", "new-0", "new-1", "new-2"])
                 #expect(events.map(\.id) == ids + live.withLock { $0 })
             }
@@ -161,17 +163,19 @@ struct StreamTests {
                     _ = try await client.call("/weevent/rest/open?topic=\(topic)")
                 }
                 let expected = Shared<[String]>([])
-                let events = try await streamEvents(http, "\(base)/rest/stream?topic=iot/%2B/temp", whileOpen: {
-                    for round in 0..<3 {
-                        for topic in ["iot/a/temp", "iot/a/hum", "iot/b/temp", "iot/temp", "other"] {
-                            let id = try await publish(client, topic, "\(topic)-\(round)")
-                            if topic.hasSuffix("/temp") && topic != "iot/temp" { expected.withLock { $0.append(id) } }
+                let events = try await streamEvents(
+                    http, "\(base)/rest/stream?topic=iot/%2B/temp",
+                    whileOpen: {
+                        for round in 0..<3 {
+                            for topic in ["iot/a/temp", "iot/a/hum", "iot/b/temp", "iot/temp", "other"] {
+                                let id = try await publish(client, topic, "\(topic)-\(round)")
+                                if topic.hasSuffix("/temp") && topic != "iot/temp" { expected.withLock { $0.append(id) } }
+                            }
                         }
-                    }
-                    // The last one matches, so everything before it has been decided.
-                    let sentinel = try await publish(client, "iot/z/temp", "end")
-                    expected.withLock { $0.append(sentinel) }
-                }, until: { $0.last?.content == "end" })
+                        // The last one matches, so everything before it has been decided.
+                        let sentinel = try await publish(client, "iot/z/temp", "end")
+                        expected.withLock { $0.append(sentinel) }
+                    }, until: { $0.last?.content == "end" })
                 #expect(events.map(\.id) == expected.withLock { $0 })
                 #expect(Set(events.map(\.topic)) == ["iot/a/temp", "iot/b/temp", "iot/z/temp"])
             }
@@ -189,9 +193,11 @@ struct StreamTests {
                 let results = try await withThrowingTaskGroup(of: [StreamedEvent].self) { group in
                     for _ in 0..<streams {
                         group.addTask {
-                            try await streamEvents(http, "\(base)/rest/stream?topic=burst", whileOpen: {
-                                opened.withLock { $0 += 1 }
-                            }, until: { $0.count >= burst })
+                            try await streamEvents(
+                                http, "\(base)/rest/stream?topic=burst",
+                                whileOpen: {
+                                    opened.withLock { $0 += 1 }
+                                }, until: { $0.count >= burst })
                         }
                     }
                     group.addTask {

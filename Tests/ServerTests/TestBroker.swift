@@ -39,13 +39,15 @@ func withTestBroker(
     )
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try await ledgers.withRunning(logger: .init(label: "test")) {
-        let bindings = bridge
+        let bindings =
+            bridge
             ? BindingService(
                 store: try LocalBindingStore(directory: dir), status: BridgeStatusBoard(instance: "test:1"),
                 rejected: nil, defaultQoS: configuration.mqtt.qos
             )
             : nil
-        let callbacks = subscriptions
+        let callbacks =
+            subscriptions
             ? try CallbackSubscriptions(
                 ledgers: ledgers, store: SQLiteSubscriptionStore(path: dir + "/subscriptions.sqlite"),
                 policy: CallbackPolicy(configuration.subscriptions), logger: .init(label: "test")

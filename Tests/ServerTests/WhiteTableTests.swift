@@ -68,7 +68,9 @@ import Testing
     /// Behind a proxy on loopback that the broker trusts, the forwarded client is checked, not the proxy.
     @Test func behindATrustedProxyTheForwardedClientIsChecked() async throws {
         try await withTestBroker(
-            configure: { $0.server.ipWhiteTable = ranges("192.0.2.0/24"); $0.server.trustedProxies = ranges("127.0.0.1") }, live: true
+            configure: {
+                $0.server.ipWhiteTable = ranges("192.0.2.0/24"); $0.server.trustedProxies = ranges("127.0.0.1")
+            }, live: true
         ) { client, _ in
             let xff = HTTPField.Name("X-Forwarded-For")!
             #expect(try await client.call("/weevent/rest/exist?topic=t", headers: [xff: "192.0.2.44"]).status == 200)

@@ -29,7 +29,9 @@ public func withDeadline<T: Sendable>(
                 try? await Task.sleep(for: timeout)
                 if outcome.resume(.failure(DeadlineExceeded(what: what, after: timeout))) { work.cancel() }
             }
-            outcome.onResume { work.cancel(); timer.cancel() }
+            outcome.onResume {
+                work.cancel(); timer.cancel()
+            }
         }
     } onCancel: {
         outcome.resume(.failure(CancellationError()))

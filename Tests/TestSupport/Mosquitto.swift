@@ -104,9 +104,14 @@ public final class MosquittoSubscriber: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             try await mosquitto.publish(topic: topic, message: Self.marker, qos: 0)
-            if await eventually(within: .milliseconds(500), {
-                ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").contains(Self.marker)
-            }) { return true }
+            if await eventually(
+                within: .milliseconds(500),
+                {
+                    ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").contains(Self.marker)
+                })
+            {
+                return true
+            }
         }
         return false
     }

@@ -27,4 +27,3 @@ public func eventually(within timeout: Duration = .seconds(30), _ condition: () 
     }
     return try await condition()
 }
-

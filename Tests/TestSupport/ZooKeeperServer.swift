@@ -36,4 +36,3 @@ public func uniqueRoot(_ name: String = #function) -> String {
     let clean = name.filter { $0.isLetter || $0.isNumber }
     return "/test-\(clean.prefix(40))-\(UInt32.random(in: .min ... .max))"
 }
-

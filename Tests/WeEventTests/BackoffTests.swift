@@ -22,14 +22,18 @@ import WeEvent
         let backoff = Backoff(initial: .milliseconds(1), maximum: .milliseconds(4))
         let attempts = Mutex(0)
         var heard: [(Int, Duration)] = []
-        let answer = try await backoff.retrying({
-            let n = attempts.withLock { $0 += 1; return $0 }
-            if n < 4 { throw Refused() }
-            return "answer \(n)"
-        }, failed: { error, failures, pause in
-            #expect(error is Refused)
-            heard.append((failures, pause))
-        })
+        let answer = try await backoff.retrying(
+            {
+                let n = attempts.withLock {
+                    $0 += 1; return $0
+                }
+                if n < 4 { throw Refused() }
+                return "answer \(n)"
+            },
+            failed: { error, failures, pause in
+                #expect(error is Refused)
+                heard.append((failures, pause))
+            })
         #expect(answer == "answer 4")
         #expect(heard.map(\.0) == [1, 2, 3])
         #expect(heard.map(\.1) == [.milliseconds(1), .milliseconds(2), .milliseconds(4)])
@@ -38,12 +42,14 @@ import WeEvent
     @Test func aThrowFromFailedEndsTheRetrying() async {
         let attempts = Mutex(0)
         await #expect(throws: Refused.self) {
-            try await Backoff(initial: .milliseconds(1)).retrying({ () async throws -> Int in
-                attempts.withLock { $0 += 1 }
-                throw Unavailable()
-            }, failed: { _, failures, _ in
-                if failures == 3 { throw Refused() }
-            })
+            try await Backoff(initial: .milliseconds(1)).retrying(
+                { () async throws -> Int in
+                    attempts.withLock { $0 += 1 }
+                    throw Unavailable()
+                },
+                failed: { _, failures, _ in
+                    if failures == 3 { throw Refused() }
+                })
         }
         #expect(attempts.withLock { $0 } == 3)
     }
@@ -53,9 +59,11 @@ import WeEvent
     @Test func aCancelledTaskStopsRetryingDuringThePause() async {
         let (pausing, pause) = AsyncStream.makeStream(of: Void.self)
         let task = Task {
-            try await Backoff(initial: .seconds(60)).retrying({ () async throws -> Int in throw Unavailable() }, failed: { _, _, _ in
-                pause.yield()
-            })
+            try await Backoff(initial: .seconds(60)).retrying(
+                { () async throws -> Int in throw Unavailable() },
+                failed: { _, _, _ in
+                    pause.yield()
+                })
         }
         for await _ in pausing { break }
         let started = ContinuousClock.now

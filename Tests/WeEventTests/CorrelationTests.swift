@@ -26,8 +26,10 @@ import Testing
         #expect(path.value(in: bytes(#"{"header":{"reqid":129393}}"#)) == "129393")
         #expect(path.value(in: bytes(#"{"header":{"reqid":"129393"}}"#)) == "129393")
         // Not usable values: nothing matches on them.
-        for other in [#"{"header":{"reqid":true}}"#, #"{"header":{"reqid":1.5}}"#, #"{"header":{"reqid":null}}"#,
-                      #"{"header":{"reqid":[1]}}"#, #"{"header":"x"}"#, "not json", #"["header"]"#, ""] {
+        for other in [
+            #"{"header":{"reqid":true}}"#, #"{"header":{"reqid":1.5}}"#, #"{"header":{"reqid":null}}"#,
+            #"{"header":{"reqid":[1]}}"#, #"{"header":"x"}"#, "not json", #"["header"]"#, "",
+        ] {
             #expect(path.value(in: bytes(other)) == nil, "\(other)")
         }
     }

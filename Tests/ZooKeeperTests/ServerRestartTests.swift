@@ -62,9 +62,10 @@ struct ServerRestartTests {
         // it expires the session once the timeout passes; then it moves back to the client's port.
         let sessionID = try #require(sessionIDBeforeStop)
         let elsewhere = try await ZooKeeperServer.start(directory: server.directory)
-        #expect(try await eventually(within: .seconds(60)) {
-            try await !elsewhere.command("dump").contains("0x" + String(UInt64(bitPattern: sessionID), radix: 16))
-        })
+        #expect(
+            try await eventually(within: .seconds(60)) {
+                try await !elsewhere.command("dump").contains("0x" + String(UInt64(bitPattern: sessionID), radix: 16))
+            })
         try await elsewhere.stop()
         server = try await ZooKeeperServer.start(port: server.port, directory: server.directory)
         #expect(try await firstElement(of: client.sessionStates(), within: .seconds(60)) { $0.isTerminal } == .expired)

@@ -117,16 +117,21 @@ struct Bench: Sendable {
         print("| ceiling: our client -> mosquitto -> our client | 2 | \(ceilingOther[.exactlyOnce]!.1)/\(count) | \(Int(ceilingOther[.exactlyOnce]!.0)) |")
         print("| inbound: our client -> mosquitto -> bridge -> ledger | 0 | \(inboundOther[.atMostOnce]!.1)/\(count) | \(Int(inboundOther[.atMostOnce]!.0)) |")
         print("| inbound: our client -> mosquitto -> bridge -> ledger | 1 | \(stored1.min()!)/\(count) | \(cell(inbound1)) |")
-        print("| inbound: our client -> mosquitto -> bridge -> ledger | 2 | \(inboundOther[.exactlyOnce]!.1)/\(count) | \(Int(inboundOther[.exactlyOnce]!.0)) |")
+        print(
+            "| inbound: our client -> mosquitto -> bridge -> ledger | 2 | \(inboundOther[.exactlyOnce]!.1)/\(count) | \(Int(inboundOther[.exactlyOnce]!.0)) |")
         print("| outbound: 32 HTTP clients -> rest/publish -> bridge -> mosquitto -> our client | 1 | \(outReceived)/\(count) | \(Int(outRate)) |")
         print("")
         print("| device-to-ledger latency, QoS 1, \(rate) msg/s for \(seconds) s | messages | p50 | p99 | max |")
         print("|---|---:|---:|---:|---:|")
-        print("| MQTT publish -> event on rest/stream (durable) | \(latencies.count)/\(rate * seconds) | \(ms(percentile(latencies, 0.50))) | \(ms(percentile(latencies, 0.99))) | \(ms(latencies.last ?? .nan)) |")
+        print(
+            "| MQTT publish -> event on rest/stream (durable) | \(latencies.count)/\(rate * seconds) | \(ms(percentile(latencies, 0.50))) | \(ms(percentile(latencies, 0.99))) | \(ms(latencies.last ?? .nan)) |"
+        )
         print("")
         let ratio = median(inbound1.sorted()) / max(median(ceiling1.sorted()), 1)
         print("QoS 1 rows: \(qos1).")
-        print("inbound QoS 1 / mosquitto QoS 1 (medians) = \(String(format: "%.3f", ratio)) (target >= 0.70: \(ratio >= 0.7 ? "met" : "missed")); per round: \(zip(inbound1, ceiling1).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", ")).")
+        print(
+            "inbound QoS 1 / mosquitto QoS 1 (medians) = \(String(format: "%.3f", ratio)) (target >= 0.70: \(ratio >= 0.7 ? "met" : "missed")); per round: \(zip(inbound1, ceiling1).map { String(format: "%.2f", $0 / $1) }.joined(separator: ", "))."
+        )
         for note in notes { print(note) }
         print("outbound: the \(count) REST publishes were answered at \(Int(publishRate)) req/s (32 connections).")
         try await printRoundTrips()
@@ -140,7 +145,8 @@ struct Bench: Sendable {
         let (rate, stored) = try await inbound(qos: qos, round: round)
         let batches = try await metric("weevent_mqtt_inbound_store_seconds_count") - batchesBefore
         let storeSeconds = try await metric("weevent_mqtt_inbound_store_seconds_sum") - storeBefore
-        let note = "inbound QoS \(qos.rawValue)\(qos == .atLeastOnce ? " round \(round)" : ""): \(Int(batches)) ledger batches, \(String(format: "%.1f", Double(stored) / max(batches, 1))) messages and \(String(format: "%.2f", storeSeconds / max(batches, 1) * 1000)) ms store time per batch (weevent_mqtt_inbound_store_seconds)."
+        let note =
+            "inbound QoS \(qos.rawValue)\(qos == .atLeastOnce ? " round \(round)" : ""): \(Int(batches)) ledger batches, \(String(format: "%.1f", Double(stored) / max(batches, 1))) messages and \(String(format: "%.2f", storeSeconds / max(batches, 1) * 1000)) ms store time per batch (weevent_mqtt_inbound_store_seconds)."
         return (rate, stored, note)
     }
 
@@ -326,13 +332,19 @@ struct Bench: Sendable {
         print("| command path, QoS 1, scripted device on mosquitto | callers | completed | per s | p50 | p99 |")
         print("|---|---:|---:|---:|---:|---:|")
         for row in requests {
-            print("| rest/request -> device -> reply on the ledger -> answer | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |")
+            print(
+                "| rest/request -> device -> reply on the ledger -> answer | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |"
+            )
         }
         for row in publishes {
-            print("| rest/publish -> outbound bridge -> device (reference) | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |")
+            print(
+                "| rest/publish -> outbound bridge -> device (reference) | \(row.callers) | \(row.completed) | \(Int(row.rate)) | \(ms(percentile(row.latencies, 0.5))) | \(ms(percentile(row.latencies, 0.99))) |"
+            )
         }
         if let one = requests.first, let reference = publishes.first {
-            print("round trip / one-way command latency at 1 caller (p50): \(String(format: "%.2f", percentile(one.latencies, 0.5) / percentile(reference.latencies, 0.5)))")
+            print(
+                "round trip / one-way command latency at 1 caller (p50): \(String(format: "%.2f", percentile(one.latencies, 0.5) / percentile(reference.latencies, 0.5)))"
+            )
         }
     }
 
@@ -529,7 +541,11 @@ struct Bench: Sendable {
 final class Counter: Sendable {
     private let state = Mutex((count: 0, last: UInt64(0)))
 
-    func add(_ n: Int) { state.withLock { $0.count += n; $0.last = now() } }
+    func add(_ n: Int) {
+        state.withLock {
+            $0.count += n; $0.last = now()
+        }
+    }
     var snapshot: (count: Int, last: UInt64) { state.withLock { $0 } }
 
     /// Returns once `target` arrived, or when nothing arrived for `quiet` seconds.

@@ -3,7 +3,7 @@ import MQTT
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Messages/s and CPU per message at QoS 0, 1 and 2, 100-byte payloads, from our client through
@@ -21,7 +21,8 @@ struct MQTTBench {
     static func main() async throws {
         let args = CommandLine.arguments
         if args.count == 5, let role = Role(rawValue: args[1]), let port = Int(args[2]),
-           let qosRaw = UInt8(args[3]), let qos = MQTTQoS(rawValue: qosRaw), let count = Int(args[4]) {
+            let qosRaw = UInt8(args[3]), let qos = MQTTQoS(rawValue: qosRaw), let count = Int(args[4])
+        {
             switch role {
             case .publish: try await publisher(port: port, qos: qos, count: count)
             case .subscribe: try await subscriber(port: port, qos: qos, count: count)
@@ -46,7 +47,9 @@ struct MQTTBench {
         signal(SIGPIPE, SIG_IGN)
         print("CPU per message: the publishing and the subscribing client are separate processes; mosquitto handles both directions.")
         print("")
-        print("| QoS | received/sent | msg/s | publisher CPU s | subscriber CPU s | mosquitto CPU s | publisher µs/msg | subscriber µs/msg | publisher + subscriber µs/msg | mosquitto µs/msg |")
+        print(
+            "| QoS | received/sent | msg/s | publisher CPU s | subscriber CPU s | mosquitto CPU s | publisher µs/msg | subscriber µs/msg | publisher + subscriber µs/msg | mosquitto µs/msg |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for qos in MQTTQoS.allCases {
             let sub = try ChildProcess(role: .subscribe, port: port, qos: qos, count: count)
@@ -73,7 +76,9 @@ struct MQTTBench {
             let perPub = pubCPU / Double(count) * 1e6
             let perSub = subDone.cpu / Double(max(received, 1)) * 1e6
             let perBroker = broker / Double(count) * 1e6
-            print("| \(qos.rawValue) | \(received)/\(count) | \(Int(Double(received) / elapsed)) | \(fmt(pubCPU)) | \(fmt(subDone.cpu)) | \(fmt(broker)) | \(fmt(perPub)) | \(fmt(perSub)) | \(fmt(perPub + perSub)) | \(fmt(perBroker)) |")
+            print(
+                "| \(qos.rawValue) | \(received)/\(count) | \(Int(Double(received) / elapsed)) | \(fmt(pubCPU)) | \(fmt(subDone.cpu)) | \(fmt(broker)) | \(fmt(perPub)) | \(fmt(perSub)) | \(fmt(perPub + perSub)) | \(fmt(perBroker)) |"
+            )
         }
     }
 

@@ -37,7 +37,6 @@ func follow(_ url: String, onOpen: @Sendable () -> Void, onEvent: @Sendable (Sub
     try await followStream(http, url, onOpen: onOpen, onEvent: onEvent)
 }
 
-
 // MARK: 1. latency at a steady rate
 
 func latency() async throws -> [Double] {
@@ -96,7 +95,9 @@ func fanOut() async throws -> (seconds: Double, publishSeconds: Double) {
             group.addTask {
                 let received = Shared(0)
                 try await follow("\(base)/rest/stream?topic=bench.fanout", onOpen: { opened.withLock { $0 += 1 } }) { _ in
-                    received.withLock { $0 += 1; return $0 } < burst
+                    received.withLock {
+                        $0 += 1; return $0
+                    } < burst
                 }
             }
         }
@@ -130,7 +131,9 @@ func replay() async throws -> Double {
             group.addTask {
                 let received = Shared(0)
                 try await follow("\(base)/rest/stream?topic=bench.fanout&offset=OFFSET_FIRST", onOpen: {}) { _ in
-                    received.withLock { $0 += 1; return $0 } < burst
+                    received.withLock {
+                        $0 += 1; return $0
+                    } < burst
                 }
             }
         }
@@ -143,8 +146,10 @@ let sorted = try await latency()
 let across = publishBase == base ? "" : " (published on another instance)"
 print("| publish-to-stream latency, \(rate) events/s for \(seconds) s, 1 stream\(across) | events | p50 | p99 | max |")
 print("|---|---:|---:|---:|---:|")
-print(String(format: "| HTTP publish -> SSE arrival | %d | %.2f ms | %.2f ms | %.2f ms |",
-             sorted.count, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last ?? .nan))
+print(
+    String(
+        format: "| HTTP publish -> SSE arrival | %d | %.2f ms | %.2f ms | %.2f ms |",
+        sorted.count, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last ?? .nan))
 print()
 if latencyOnly {
     try await http.shutdown().get()
@@ -153,9 +158,13 @@ if latencyOnly {
 let (total, publishing) = try await fanOut()
 print("| fan-out: \(burst) events (32 publishers) to \(streamCount) streams | publish time | all delivered | deliveries/s |")
 print("|---|---:|---:|---:|")
-print(String(format: "| every stream gets every event | %.2f s | %.2f s | %.0f |",
-             publishing, total, Double(burst * streamCount) / total))
+print(
+    String(
+        format: "| every stream gets every event | %.2f s | %.2f s | %.0f |",
+        publishing, total, Double(burst * streamCount) / total))
 let replaySeconds = try await replay()
-print(String(format: "| %d streams replay the %d stored events (OFFSET_FIRST) | - | %.2f s | %.0f |",
-             streamCount, burst, replaySeconds, Double(burst * streamCount) / replaySeconds))
+print(
+    String(
+        format: "| %d streams replay the %d stored events (OFFSET_FIRST) | - | %.2f s | %.0f |",
+        streamCount, burst, replaySeconds, Double(burst * streamCount) / replaySeconds))
 try await http.shutdown().get()

@@ -76,11 +76,14 @@ struct CommitNotice: Equatable {
             if let last = events.last, last.position == UInt64.max || position != last.position + 1 { return nil }
             let topicHash = topicHashes[topic] ?? EventID.topicHash(topic)
             topicHashes[topic] = topicHash
-            events.append(PositionedEvent(position: position, event: Event(
-                id: EventID(topicHash: topicHash, sequence: sequence, blockHeight: height), topic: topic, content: content,
-                extensions: extensionText.isEmpty ? [:] : ExtensionCoding.decode(extensionText),
-                timestamp: Int64(bitPattern: timestamp)
-            )))
+            events.append(
+                PositionedEvent(
+                    position: position,
+                    event: Event(
+                        id: EventID(topicHash: topicHash, sequence: sequence, blockHeight: height), topic: topic, content: content,
+                        extensions: extensionText.isEmpty ? [:] : ExtensionCoding.decode(extensionText),
+                        timestamp: Int64(bitPattern: timestamp)
+                    )))
         }
         guard let last = events.last, last.position == head else { return nil }
         return events

@@ -173,10 +173,12 @@ struct PostgresBlockWriter: Sendable {
         )
         var locked: (ChainHead, Int64)?
         for try await (height, hash, count, topicCount, version) in rows.decode((Int64, ByteBuffer, Int64, Int32, Int64).self) {
-            locked = (ChainHead(
-                height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
-                eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
-            ), version)
+            locked = (
+                ChainHead(
+                    height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
+                    eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
+                ), version
+            )
         }
         guard let locked else { throw LedgerStoreError("group \(group) has no head row") }
         return locked
@@ -189,7 +191,8 @@ struct PostgresBlockWriter: Sendable {
         var head = locked
         guard !topics.isEmpty else { return head }
         let prefixes = topics.map(EventID.topicHash)
-        let records = try await connection.query("""
+        let records = try await connection.query(
+            """
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
             WHERE group_id = \(group) AND (name = ANY(\(topics)) OR id_prefix = ANY(\(prefixes)))
             """, logger: ledger.logger)

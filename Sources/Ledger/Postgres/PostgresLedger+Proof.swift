@@ -33,19 +33,23 @@ extension PostgresLedger {
 
     /// Blocks from height `from` on, in order, at most `limit`.
     func blocks(from: UInt64, limit: Int) async throws -> [ChainCheck.StoredBlock] {
-        try await fetchRows("""
+        try await fetchRows(
+            """
             SELECT \(unescaped: Self.blockColumns) FROM blocks WHERE group_id = \(groupID) AND height >= \(Int64(clamping: from))
             ORDER BY height LIMIT \(limit)
-            """) { Self.storedBlock(try $0.decode(BlockRow.self)) }
+            """
+        ) { Self.storedBlock(try $0.decode(BlockRow.self)) }
     }
 
     /// The events stored in positions `[first, end)`, in order.
     func storedEvents(from first: UInt64, to end: UInt64) async throws -> [ChainCheck.StoredEvent] {
-        try await fetchRows("""
+        try await fetchRows(
+            """
             SELECT position, block, topic, seq, timestamp, content, extensions, hash FROM events
             WHERE group_id = \(groupID) AND position >= \(Int64(clamping: first)) AND position < \(Int64(clamping: end))
             ORDER BY position
-            """) { row in
+            """
+        ) { row in
             let row = try row.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String, ByteBuffer).self)
             return ChainCheck.StoredEvent(
                 position: UInt64(clamping: row.0), block: UInt64(clamping: row.1), topic: row.2, sequence: UInt64(clamping: row.3),

@@ -60,10 +60,12 @@ extension PostgresLedger {
         // A page far past the end is empty; the product of two request numbers may not fit an Int.
         let (skip, overflow) = pageIndex.multipliedReportingOverflow(by: pageSize)
         guard !overflow, skip < total else { return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: []) }
-        let rows = try await fetchRows("""
+        let rows = try await fetchRows(
+            """
             SELECT \(unescaped: Self.topicColumns) FROM topics WHERE group_id = \(groupID) AND open
             ORDER BY ord LIMIT \(Int64(pageSize)) OFFSET \(Int64(skip))
-            """) { try $0.decode(TopicRow.self) }
+            """
+        ) { try $0.decode(TopicRow.self) }
         return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: rows.map(Self.state))
     }
 
@@ -94,9 +96,11 @@ extension PostgresLedger {
     public func retire(_ receipts: [InboundReceipt]) async throws {
         for (session, ids) in Dictionary(grouping: receipts, by: \.session) {
             let packetIDs = ids.map { Int32($0.packetID) }
-            _ = try await fetchRows("""
+            _ = try await fetchRows(
+                """
                 DELETE FROM mqtt_receipts WHERE group_id = \(groupID) AND session = \(session) AND packet_id = ANY(\(packetIDs))
-                """) { _ in () }
+                """
+            ) { _ in () }
         }
     }
 
@@ -105,10 +109,12 @@ extension PostgresLedger {
     }
 
     public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
-        let rows = try await fetchRows("""
+        let rows = try await fetchRows(
+            """
             SELECT event_id FROM mqtt_receipts
             WHERE group_id = \(groupID) AND session = \(receipt.session) AND packet_id = \(Int32(receipt.packetID))
-            """) { try $0.decode(String.self) }
+            """
+        ) { try $0.decode(String.self) }
         return rows.first.flatMap(EventID.init)
     }
 
@@ -119,19 +125,23 @@ extension PostgresLedger {
         if id.blockHeight > height {
             throw WeEventError(.eventIdIsMismatch, detail: "block \(id.blockHeight) above height \(height) in group \(groupID)")
         }
-        let rows = try await fetchRows("""
+        let rows = try await fetchRows(
+            """
             SELECT e.position, e.block, e.topic, e.timestamp, e.content, e.extensions FROM events e
             JOIN topics t ON t.group_id = e.group_id AND t.name = e.topic
             WHERE e.group_id = \(groupID) AND t.id_prefix = \(id.topicHash) AND e.seq = \(Int64(id.sequence))
-            """) { try $0.decode((Int64, Int64, String, Int64, ByteBuffer, String).self) }
+            """
+        ) { try $0.decode((Int64, Int64, String, Int64, ByteBuffer, String).self) }
         guard let (position, _, topic, timestamp, content, extensions) = rows.first(where: { UInt64(clamping: $0.1) == id.blockHeight }) else {
             if let other = rows.first { throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(other.1)") }
             throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)")
         }
-        return PositionedEvent(position: UInt64(clamping: position), event: Event(
-            id: id, topic: topic, content: Array(content.readableBytesView),
-            extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
-        ))
+        return PositionedEvent(
+            position: UInt64(clamping: position),
+            event: Event(
+                id: id, topic: topic, content: Array(content.readableBytesView),
+                extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+            ))
     }
 
     public func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
@@ -142,25 +152,29 @@ extension PostgresLedger {
         // Concrete topics are selected by the server; patterns are matched here, over a page of
         // rows in position order, so `scannedThrough` still says how far the page looked.
         let lower = Int64(position), top = Int64(upper), group = groupID
-        let sql: PostgresQuery = filter.isConcrete
+        let sql: PostgresQuery =
+            filter.isConcrete
             ? """
-                SELECT position, block, topic, seq, timestamp, content, extensions FROM events
-                WHERE group_id = \(group) AND position > \(lower) AND position <= \(top) AND topic = ANY(\(Array(filter.topics)))
-                ORDER BY position LIMIT \(limit)
-                """
+            SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+            WHERE group_id = \(group) AND position > \(lower) AND position <= \(top) AND topic = ANY(\(Array(filter.topics)))
+            ORDER BY position LIMIT \(limit)
+            """
             : """
-                SELECT position, block, topic, seq, timestamp, content, extensions FROM events
-                WHERE group_id = \(group) AND position > \(lower) AND position <= \(top)
-                ORDER BY position LIMIT \(limit)
-                """
+            SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+            WHERE group_id = \(group) AND position > \(lower) AND position <= \(top)
+            ORDER BY position LIMIT \(limit)
+            """
         let rows = try await fetchRows(sql) { try $0.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String).self) }
         var events: [PositionedEvent] = []
         for (at, block, topic, seq, timestamp, content, extensions) in rows where filter.matches(topic) {
             let id = EventID(topic: topic, sequence: UInt64(clamping: seq), blockHeight: UInt64(clamping: block))
-            events.append(PositionedEvent(position: UInt64(clamping: at), event: Event(
-                id: id, topic: topic, content: Array(content.readableBytesView),
-                extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
-            )))
+            events.append(
+                PositionedEvent(
+                    position: UInt64(clamping: at),
+                    event: Event(
+                        id: id, topic: topic, content: Array(content.readableBytesView),
+                        extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+                    )))
         }
         let last = rows.last.map { UInt64(clamping: $0.0) } ?? upper
         return EventRange(events: events, scannedThrough: rows.count == limit ? last : upper)

@@ -43,10 +43,12 @@ public final class PostgresLedger: EventLedger {
         blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) async throws -> PostgresLedger {
         let candidate = UUID().uuidString.lowercased()
-        for try await _ in try await connection.query("""
+        for try await _ in try await connection.query(
+            """
             INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count)
             VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
-            """, logger: logger) {}
+            """, logger: logger)
+        {}
         let rows = try await connection.query(
             "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
         )

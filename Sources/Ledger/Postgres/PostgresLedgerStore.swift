@@ -76,9 +76,11 @@ public final class PostgresLedgerStore: Sendable {
                     opened[group] = ledger
                 }
                 try? await connection.close()
-                return LedgerSet(groups: groups, ledgers: opened, shared: .init(
-                    client: store.client, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits }
-                ))
+                return LedgerSet(
+                    groups: groups, ledgers: opened,
+                    shared: .init(
+                        client: store.client, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits }
+                    ))
             } catch {
                 try? await connection.close()
                 throw error
@@ -120,18 +122,22 @@ public final class PostgresLedgerStore: Sendable {
     private func waitForServer(_ settings: Settings) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + settings.connectTimeout
         var failed = false
-        let connection = try await Self.reconnecting.retrying({
-            try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
-        }, failed: { error, failures, _ in
-            failed = true
-            let reason = String(reflecting: error)
-            guard ContinuousClock.now < deadline else {
-                throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
-            }
-            logger.warning("PostgreSQL not reachable yet; retrying", metadata: [
-                "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
-            ])
-        })
+        let connection = try await Self.reconnecting.retrying(
+            {
+                try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
+            },
+            failed: { error, failures, _ in
+                failed = true
+                let reason = String(reflecting: error)
+                guard ContinuousClock.now < deadline else {
+                    throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
+                }
+                logger.warning(
+                    "PostgreSQL not reachable yet; retrying",
+                    metadata: [
+                        "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
+                    ])
+            })
         if failed { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
         return connection
     }
@@ -164,9 +170,11 @@ public final class PostgresLedgerStore: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
-                logger.warning("following ledger commits failed; listening again", metadata: [
-                    "error": "\(String(reflecting: error))", "attempt": "\(failures)",
-                ])
+                logger.warning(
+                    "following ledger commits failed; listening again",
+                    metadata: [
+                        "error": "\(String(reflecting: error))", "attempt": "\(failures)",
+                    ])
                 await Self.reconnecting.pause(afterFailures: failures)
             }
         }
@@ -195,9 +203,11 @@ public final class PostgresLedgerStore: Sendable {
                 return (state.count, true)
             }
             if log {
-                logger.warning("ignored a NOTIFY on the commit channel that is not a sealed commit notice (another database role?)", metadata: [
-                    "reason": "\(reason)", "refusedSoFar": "\(count)", "bytes": "\(payload.utf8.count)",
-                ])
+                logger.warning(
+                    "ignored a NOTIFY on the commit channel that is not a sealed commit notice (another database role?)",
+                    metadata: [
+                        "reason": "\(reason)", "refusedSoFar": "\(count)", "bytes": "\(payload.utf8.count)",
+                    ])
             }
         case .notice(let notice):
             guard let ledger = ledgers.withLock({ $0[notice.group] }) else { return }

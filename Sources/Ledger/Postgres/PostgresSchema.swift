@@ -10,80 +10,86 @@ import PostgresNIO
 enum PostgresSchema {
 
     static let migrations: [(version: Int, statements: [String])] = [
-        (1, [
-            """
-            CREATE TABLE ledgers(
-                group_id text PRIMARY KEY,
-                ledger_id text NOT NULL,
-                height bigint NOT NULL,
-                last_hash bytea NOT NULL,
-                event_count bigint NOT NULL,
-                topic_count integer NOT NULL)
-            """,
-            """
-            CREATE TABLE topics(
-                group_id text NOT NULL,
-                name text NOT NULL,
-                id_prefix text NOT NULL,
-                created bigint NOT NULL,
-                seq bigint NOT NULL,
-                last_block bigint NOT NULL,
-                last_timestamp bigint NOT NULL,
-                open boolean NOT NULL,
-                ord integer NOT NULL,
-                PRIMARY KEY (group_id, name))
-            """,
-            "CREATE INDEX topics_by_prefix ON topics(group_id, id_prefix)",
-            "CREATE INDEX topics_by_order ON topics(group_id, ord)",
-            """
-            CREATE TABLE blocks(
-                group_id text NOT NULL,
-                height bigint NOT NULL,
-                prev_hash bytea NOT NULL,
-                merkle_root bytea NOT NULL,
-                hash bytea NOT NULL,
-                timestamp bigint NOT NULL,
-                event_count bigint NOT NULL,
-                first_position bigint NOT NULL,
-                PRIMARY KEY (group_id, height))
-            """,
-            "CREATE INDEX blocks_by_time ON blocks(group_id, timestamp)",
-            """
-            CREATE TABLE events(
-                group_id text NOT NULL,
-                position bigint NOT NULL,
-                block bigint NOT NULL,
-                topic text NOT NULL,
-                seq bigint NOT NULL,
-                timestamp bigint NOT NULL,
-                content bytea NOT NULL,
-                extensions text NOT NULL,
-                hash bytea NOT NULL,
-                PRIMARY KEY (group_id, position),
-                UNIQUE (group_id, topic, seq))
-            """,
-            """
-            CREATE TABLE mqtt_receipts(
-                group_id text NOT NULL,
-                session text NOT NULL,
-                packet_id integer NOT NULL,
-                event_id text NOT NULL,
-                PRIMARY KEY (group_id, session, packet_id))
-            """,
-        ]),
+        (
+            1,
+            [
+                """
+                CREATE TABLE ledgers(
+                    group_id text PRIMARY KEY,
+                    ledger_id text NOT NULL,
+                    height bigint NOT NULL,
+                    last_hash bytea NOT NULL,
+                    event_count bigint NOT NULL,
+                    topic_count integer NOT NULL)
+                """,
+                """
+                CREATE TABLE topics(
+                    group_id text NOT NULL,
+                    name text NOT NULL,
+                    id_prefix text NOT NULL,
+                    created bigint NOT NULL,
+                    seq bigint NOT NULL,
+                    last_block bigint NOT NULL,
+                    last_timestamp bigint NOT NULL,
+                    open boolean NOT NULL,
+                    ord integer NOT NULL,
+                    PRIMARY KEY (group_id, name))
+                """,
+                "CREATE INDEX topics_by_prefix ON topics(group_id, id_prefix)",
+                "CREATE INDEX topics_by_order ON topics(group_id, ord)",
+                """
+                CREATE TABLE blocks(
+                    group_id text NOT NULL,
+                    height bigint NOT NULL,
+                    prev_hash bytea NOT NULL,
+                    merkle_root bytea NOT NULL,
+                    hash bytea NOT NULL,
+                    timestamp bigint NOT NULL,
+                    event_count bigint NOT NULL,
+                    first_position bigint NOT NULL,
+                    PRIMARY KEY (group_id, height))
+                """,
+                "CREATE INDEX blocks_by_time ON blocks(group_id, timestamp)",
+                """
+                CREATE TABLE events(
+                    group_id text NOT NULL,
+                    position bigint NOT NULL,
+                    block bigint NOT NULL,
+                    topic text NOT NULL,
+                    seq bigint NOT NULL,
+                    timestamp bigint NOT NULL,
+                    content bytea NOT NULL,
+                    extensions text NOT NULL,
+                    hash bytea NOT NULL,
+                    PRIMARY KEY (group_id, position),
+                    UNIQUE (group_id, topic, seq))
+                """,
+                """
+                CREATE TABLE mqtt_receipts(
+                    group_id text NOT NULL,
+                    session text NOT NULL,
+                    packet_id integer NOT NULL,
+                    event_id text NOT NULL,
+                    PRIMARY KEY (group_id, session, packet_id))
+                """,
+            ]
+        ),
         // Every write bumps the head row's version: a writer that sealed a batch on the head it
         // knows writes it only if nobody wrote since (one statement, no lock round trips).
         (2, ["ALTER TABLE ledgers ADD COLUMN version bigint NOT NULL DEFAULT 0"]),
         // The key that seals commit notices (`NoticeSealer`): NOTIFY needs no privilege, so only a
         // notice sealed with a key that other roles cannot read is believed. One row.
-        (3, [
-            """
-            CREATE TABLE notice_key(
-                only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-                key bytea NOT NULL CHECK (length(key) = 32))
-            """,
-            "REVOKE ALL ON notice_key FROM PUBLIC",
-        ]),
+        (
+            3,
+            [
+                """
+                CREATE TABLE notice_key(
+                    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+                    key bytea NOT NULL CHECK (length(key) = 32))
+                """,
+                "REVOKE ALL ON notice_key FROM PUBLIC",
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the

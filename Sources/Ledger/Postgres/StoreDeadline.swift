@@ -23,7 +23,9 @@ func withStoreDeadline<T: Sendable>(
                     work.cancel()
                 }
             }
-            outcome.onResume { work.cancel(); timer.cancel() }
+            outcome.onResume {
+                work.cancel(); timer.cancel()
+            }
         }
     } onCancel: {
         outcome.resume(.failure(CancellationError()))

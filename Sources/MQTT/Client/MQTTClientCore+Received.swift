@@ -66,12 +66,13 @@ extension MQTTClientCore {
     private func receivedPublish(_ publish: PublishPacket, on handler: MQTTChannelHandler) {
         switch session.receivedPublish(publish) {
         case .deliver:
-            deliver(MQTTMessage(
-                topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
-                packetID: publish.packetID,
-                acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none,
-                skippedPayloadLength: publish.skippedPayloadLength
-            ))
+            deliver(
+                MQTTMessage(
+                    topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
+                    packetID: publish.packetID,
+                    acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none,
+                    skippedPayloadLength: publish.skippedPayloadLength
+                ))
         case .resendPubrec:
             handler.send(.pubrec(PubrecPacket(packetID: publish.packetID!)))
         case .ignoreDuplicate:

@@ -34,8 +34,10 @@ final class MQTTClientCore: MQTTConnectionDelegate {
     /// The consumer is behind by the high watermark: the connection does not read until it catches up.
     private(set) var readsPaused = false
 
-    init(configuration: MQTTConfiguration, eventLoop: any EventLoop, session: MQTTSessionState?, logger: Logger,
-         messages: MQTTMessageSequence.Base.Source, states: AsyncStream<MQTTConnectionState>.Continuation) throws {
+    init(
+        configuration: MQTTConfiguration, eventLoop: any EventLoop, session: MQTTSessionState?, logger: Logger,
+        messages: MQTTMessageSequence.Base.Source, states: AsyncStream<MQTTConnectionState>.Continuation
+    ) throws {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
@@ -220,7 +222,9 @@ final class MQTTClientCore: MQTTConnectionDelegate {
             return
         }
         let delay = configuration.reconnect.delay(attempt: reconnectAttempt)
-        logger.info("MQTT connection lost, reconnecting", metadata: ["error": "\(error)", "attempt": "\(reconnectAttempt)", "delayMs": "\(delay.nanoseconds / 1_000_000)"])
+        logger.info(
+            "MQTT connection lost, reconnecting",
+            metadata: ["error": "\(error)", "attempt": "\(reconnectAttempt)", "delayMs": "\(delay.nanoseconds / 1_000_000)"])
         states.yield(.disconnected(reason: "\(error)"))
         let task = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             if case .waitingToReconnect = phase { startConnection() }

@@ -62,7 +62,9 @@ public struct MQTTReconnectPolicy: Sendable, Hashable {
     /// The delay before attempt `attempt` (from 1).
     public func delay<G: RandomNumberGenerator>(attempt: Int, using generator: inout G) -> TimeAmount {
         let exponent = min(max(attempt - 1, 0), 30)
-        let base = min(maxDelay.nanoseconds, initialDelay.nanoseconds.multipliedReportingOverflow(by: 1 << exponent).overflow ? maxDelay.nanoseconds : initialDelay.nanoseconds << exponent)
+        let base = min(
+            maxDelay.nanoseconds,
+            initialDelay.nanoseconds.multipliedReportingOverflow(by: 1 << exponent).overflow ? maxDelay.nanoseconds : initialDelay.nanoseconds << exponent)
         let randomShare = jitter > 0 ? Double.random(in: 0...jitter, using: &generator) : 0
         return .nanoseconds(Int64(Double(base) * (1 - randomShare)))
     }

@@ -1,11 +1,11 @@
 import NIOSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension MQTTTLSConfiguration {
@@ -30,11 +30,12 @@ extension MQTTTLSConfiguration {
         }
         if let ciphers { tlsConfiguration.cipherSuites = ciphers }
         if let version {
-            let pinned: TLSVersion = switch version {
-            case .tls11: .tlsv11
-            case .tls12: .tlsv12
-            case .tls13: .tlsv13
-            }
+            let pinned: TLSVersion =
+                switch version {
+                case .tls11: .tlsv11
+                case .tls12: .tlsv12
+                case .tls13: .tlsv13
+                }
             tlsConfiguration.minimumTLSVersion = pinned
             tlsConfiguration.maximumTLSVersion = pinned
         }

@@ -24,7 +24,9 @@ public struct ConnectPacket: Sendable, Hashable {
     public var password: ByteBuffer?
     public var will: MQTTWill?
 
-    public init(clientID: String, cleanSession: Bool = true, keepAlive: UInt16 = 60, username: String? = nil, password: ByteBuffer? = nil, will: MQTTWill? = nil) {
+    public init(
+        clientID: String, cleanSession: Bool = true, keepAlive: UInt16 = 60, username: String? = nil, password: ByteBuffer? = nil, will: MQTTWill? = nil
+    ) {
         self.clientID = clientID
         self.cleanSession = cleanSession
         self.keepAlive = keepAlive
@@ -103,7 +105,8 @@ public struct ConnectPacket: Sendable, Hashable {
         let username = hasUsername ? try buffer.readMQTTString(t, field: "user name") : nil
         let password = hasPassword ? try buffer.readMQTTBinary(t, field: "password") : nil
         try buffer.expectConsumed(t)
-        return ConnectPacket(clientID: clientID, cleanSession: connectFlags & 0x02 != 0, keepAlive: keepAlive, username: username, password: password, will: will)
+        return ConnectPacket(
+            clientID: clientID, cleanSession: connectFlags & 0x02 != 0, keepAlive: keepAlive, username: username, password: password, will: will)
     }
 }
 

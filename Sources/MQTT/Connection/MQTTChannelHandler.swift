@@ -32,7 +32,10 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     private let trace: (@Sendable (Bool, MQTTPacket) -> Void)?
     private let logger: Logger
 
-    init(connect: ConnectPacket, keepAlive: TimeAmount, pingTimeout: TimeAmount, connectTimeout: TimeAmount, delegate: any MQTTConnectionDelegate, trace: (@Sendable (Bool, MQTTPacket) -> Void)?, logger: Logger) {
+    init(
+        connect: ConnectPacket, keepAlive: TimeAmount, pingTimeout: TimeAmount, connectTimeout: TimeAmount, delegate: any MQTTConnectionDelegate,
+        trace: (@Sendable (Bool, MQTTPacket) -> Void)?, logger: Logger
+    ) {
         self.machine = MQTTConnectionStateMachine(keepAlive: keepAlive, pingTimeout: pingTimeout)
         self.connectPacket = connect
         self.connectTimeout = connectTimeout
@@ -80,7 +83,8 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
             delegate?.connectionAccepted(self, sessionPresent: sessionPresent)
         case .connectionRefused(let code):
             connackTimer?.cancel()
-            let error: any Error = MQTTConnectError.ReturnCode(rawValue: code).map { MQTTConnectError(returnCode: $0) }
+            let error: any Error =
+                MQTTConnectError.ReturnCode(rawValue: code).map { MQTTConnectError(returnCode: $0) }
                 ?? MQTTClientError(.protocolViolation, "CONNACK return code \(code)")
             close(error)
         case .session(let packet):
@@ -96,19 +100,19 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         flush()
         #if os(Linux)
-        // Linux holds back the ACK of what was just read for up to 40 ms, hoping to send it with
-        // data. A broker with Nagle's algorithm on (mosquitto's default: set_tcp_nodelay false)
-        // then keeps its next small packet until that ACK comes: a device's reply arriving just
-        // after the PUBACK of the command it answers waited 40 ms. Quick-ack mode is not
-        // permanent, so it is set again after every read.
-        try? context.channel.syncOptions?.setOption(Self.quickAck, value: 1)
+            // Linux holds back the ACK of what was just read for up to 40 ms, hoping to send it with
+            // data. A broker with Nagle's algorithm on (mosquitto's default: set_tcp_nodelay false)
+            // then keeps its next small packet until that ACK comes: a device's reply arriving just
+            // after the PUBACK of the command it answers waited 40 ms. Quick-ack mode is not
+            // permanent, so it is set again after every read.
+            try? context.channel.syncOptions?.setOption(Self.quickAck, value: 1)
         #endif
         context.fireChannelReadComplete()
     }
 
     #if os(Linux)
-    /// TCP_QUICKACK (linux/tcp.h).
-    static let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12))
+        /// TCP_QUICKACK (linux/tcp.h).
+        static let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12))
     #endif
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

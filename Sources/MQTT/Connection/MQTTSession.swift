@@ -37,7 +37,10 @@ public struct MQTTSessionState: Sendable, Hashable, Codable {
     /// Subscriptions restored when the broker has lost the session.
     public var subscriptions: [MQTTSubscription]
 
-    public init(nextPacketID: UInt16 = 1, outbound: [OutboundMessage] = [], inboundQoS2Acknowledged: [UInt16] = [], inboundQoS2Pending: [UInt16] = [], subscriptions: [MQTTSubscription] = []) {
+    public init(
+        nextPacketID: UInt16 = 1, outbound: [OutboundMessage] = [], inboundQoS2Acknowledged: [UInt16] = [], inboundQoS2Pending: [UInt16] = [],
+        subscriptions: [MQTTSubscription] = []
+    ) {
         self.nextPacketID = nextPacketID
         self.outbound = outbound
         self.inboundQoS2Acknowledged = inboundQoS2Acknowledged
@@ -105,7 +108,8 @@ struct MQTTSession {
             } else {
                 var buffer = ByteBufferAllocator().buffer(capacity: message.payload.count)
                 buffer.writeBytes(message.payload)
-                let packet = PublishPacket(topic: message.topic, payload: buffer, qos: message.qos, retain: message.retain, dup: false, packetID: message.packetID)
+                let packet = PublishPacket(
+                    topic: message.topic, payload: buffer, qos: message.qos, retain: message.retain, dup: false, packetID: message.packetID)
                 outbound[message.packetID] = (order, .publish(packet, sent: true))
             }
         }
