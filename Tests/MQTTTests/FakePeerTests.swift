@@ -2,6 +2,7 @@ import NIOCore
 import Synchronization
 import NIOEmbedded
 import NIOPosix
+import TestSupport
 import Testing
 
 @testable import MQTT
@@ -84,8 +85,7 @@ import Testing
                 #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: id)))
             }
             try await peer.send(.pubrel(PubrelPacket(packetID: 5)))
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(await answers.calls == [5])
+            #expect(await eventually { await answers.calls == [5] })
             await answers.give(true)
             #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 5)))
             // A failed release: no PUBCOMP; the client drops the connection, so the broker will
@@ -109,11 +109,11 @@ import Testing
             }
         }) { client, peer in
             async let subscribed = client.subscribe(to: [MQTTSubscription(topicFilter: "a/#", qos: .atLeastOnce)])
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(await answers.calls == [0])
+            #expect(await eventually { await answers.calls == [0] })
             #expect(sentSubscribeAt.withLock { $0 } == nil)
             await answers.give(false)
-            try await Task.sleep(for: .milliseconds(300))
+            // Refused: the client asks again (and still sends no SUBSCRIBE).
+            #expect(await eventually { await answers.calls == [0, 0] })
             #expect(sentSubscribeAt.withLock { $0 } == nil)
             let forgotten = ContinuousClock.now
             await answers.give(true)
