@@ -9,6 +9,8 @@
 #   scripts/mosquitto.sh stop PID
 #       SIGTERM (mosquitto saves its persistence file), then waits for it to exit.
 # MOSQUITTO_DEBUG_LOG=1 adds "log_type all" (every packet in DIR/mosquitto.log) for diagnosis.
+# With MOSQUITTO_PARENT_PID set, the broker is stopped when that process ends (a test run that
+# exits or is killed before it stops its brokers leaves none behind).
 set -euo pipefail
 
 # start_once DIR PORT: writes DIR/mosquitto.conf, starts mosquitto, prints "PORT PID DIR" once it
@@ -34,6 +36,10 @@ start_once() {
     # process's pipes would otherwise stay open as long as mosquitto runs).
     python3 "$(dirname "$0")/detach.py" mosquitto -c "$dir/mosquitto.conf" >"$dir/stdout.log" 2>&1 </dev/null &
     pid=$!
+    if [ -n "${MOSQUITTO_PARENT_PID:-}" ]; then
+        python3 "$(dirname "$0")/detach.py" bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -TERM "$2" 2>/dev/null' \
+            mosquitto-watchdog "$MOSQUITTO_PARENT_PID" "$pid" >/dev/null 2>&1 </dev/null &
+    fi
     for _ in $(seq 1 100); do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "mosquitto exited at start; see $dir/stdout.log and $dir/mosquitto.log" >&2

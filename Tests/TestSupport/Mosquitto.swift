@@ -33,7 +33,11 @@ public final class Mosquitto: Sendable {
 
     /// `mosquitto.sh start DIR [PORT]` prints "PORT PID DIR".
     private static func launch(directory: String, port: Int?) async throws -> (port: Int, pid: Int32) {
-        let result = try await run("/bin/bash", [script, "start", directory] + (port.map { [String($0)] } ?? []))
+        // The script's watchdog stops the broker when this test process ends, whatever ends it.
+        let result = try await run(
+            "/bin/bash", [script, "start", directory] + (port.map { [String($0)] } ?? []),
+            environment: ["MOSQUITTO_PARENT_PID": String(getpid())]
+        )
         let parts = result.stdout.split(whereSeparator: \.isWhitespace)
         guard result.status == 0, parts.count == 3, let port = Int(parts[0]), let pid = Int32(parts[1]) else {
             throw ServerScript.ScriptError(message: "mosquitto.sh start failed (\(result.status)): \(result.stdout) \(result.stderr)")
