@@ -133,7 +133,7 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
         }
     }
 
-    private func store(_ pending: PendingGroup, in ledger: any EventLedger, queued: @escaping @Sendable () -> Void) async throws {
+    private func store(_ pending: PendingGroup, in ledger: any BridgeReceipts, queued: @escaping @Sendable () -> Void) async throws {
         var pending = pending
         // A redelivered QoS 2 message whose receipt names an event with the same topic and payload was stored before.
         if try await dropStored(pending.duplicateCandidates, from: &pending, in: ledger, "redelivered QoS 2 messages already stored; not storing them again") {
@@ -176,7 +176,7 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
     /// `reason` when there are any); true when nothing is left to store.
     private func dropStored(
         _ candidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)], from pending: inout PendingGroup,
-        in ledger: any EventLedger, _ reason: Logger.Message
+        in ledger: any BridgeReceipts, _ reason: Logger.Message
     ) async throws -> Bool {
         let stored = try await alreadyStored(candidates, in: ledger)
         if !stored.isEmpty {
@@ -189,7 +189,7 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
     /// The receipts among `candidates` that name an event with the same MQTT topic and payload:
     /// those messages are stored already.
     private func alreadyStored(
-        _ candidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)], in ledger: any EventLedger
+        _ candidates: [(receipt: InboundReceipt, content: [UInt8], mqttTopic: String)], in ledger: any BridgeReceipts
     ) async throws -> Set<InboundReceipt> {
         var held: Set<InboundReceipt> = []
         for candidate in candidates where !held.contains(candidate.receipt) {

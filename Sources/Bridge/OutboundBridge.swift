@@ -15,7 +15,7 @@ import WeEvent
 /// An event that came in over MQTT from this binding's MQTT topic is not sent back to it.
 struct OutboundBridge: Sendable {
     let client: any MQTTPublishing
-    let ledger: any EventLedger
+    let ledger: any LedgerReading
     let binding: Binding
     let store: any BindingStore
     let status: BridgeStatusBoard

@@ -1,12 +1,26 @@
 import WeEvent
 
-/// One group's ledger: topics and the hash-chained blocks of their events.
+/// One group's ledger: topics and the hash-chained blocks of their events, in the roles its
+/// callers play (each role a protocol, so a caller names only what it uses):
 ///
-/// Callers (HTTP routes, the MQTT bridge) see only this protocol, so a shared store
+/// - `TopicLedger`: which ledger, its topics and the chain's summary (every role builds on it);
+/// - `EventPublishing`: appending events;
+/// - `LedgerReading`: reading in ledger order and following commits (streams, history,
+///   callbacks, the outbound bridge, rest/request);
+/// - `LedgerProving`: Merkle proofs and `verify`;
+/// - `BridgeReceipts`: the inbound bridge's exactly-once receipts.
+///
+/// Callers (HTTP routes, the MQTT bridge) see only these protocols, so a shared store
 /// (PostgreSQL, for several broker instances) can stand beside the embedded SQLite one.
 /// Every method that writes returns only after the change is durable.
 /// Failures a client caused are thrown as `WeEventError`; anything else is a store failure.
-public protocol EventLedger: Sendable {
+public protocol EventLedger: EventPublishing, LedgerProving, BridgeReceipts {
+    /// Finishes pending writes and closes the store. Later writes fail with 200002.
+    func shutdown() async
+}
+
+/// Which ledger, its topics, and the chain's summary.
+public protocol TopicLedger: Sendable {
     var groupID: String { get }
     /// Names this store: positions count in one store only. Every instance on a shared store
     /// sees the same id; each embedded ledger has its own (made when its file is created).
@@ -22,12 +36,48 @@ public protocol EventLedger: Sendable {
     /// 100101 if the topic does not exist.
     func state(topic: String) async throws -> TopicState
     func list(pageIndex: Int, pageSize: Int) async throws -> TopicPage
+    func chainInfo() async throws -> ChainInfo
+}
 
+/// Appending events.
+public protocol EventPublishing: TopicLedger {
     /// Appends one event; returns its id once the block holding it is durable.
     func publish(_ event: NewEvent) async throws -> EventID
     /// Appends several events in order, all in the same or consecutive blocks; one result per event.
     func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>]
+}
 
+/// Reading in ledger order (streams, history, callbacks, the outbound bridge, rest/request).
+public protocol LedgerReading: TopicLedger {
+    /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
+    func event(id: EventID) async throws -> Event
+    /// Durable events with a position in `(after, through]` (`through` nil: up to the head)
+    /// whose topic matches `filter`, in ledger order, at most `limit`.
+    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange
+    /// The position of an event; the same errors as `event(id:)`.
+    func position(of id: EventID) async throws -> UInt64
+    /// The position of the first event of block `height`; 100307 when there is no such block.
+    func firstPosition(ofBlock height: UInt64) async throws -> UInt64
+    /// The header of block `height` (1...chain height); 100307 for any other height.
+    func blockHeader(at height: UInt64) async throws -> BlockHeader
+    /// The position of the last event in a block sealed before `timestamp` (ms since 1970), 0 if none.
+    func lastPosition(before timestamp: Int64) async throws -> UInt64
+    /// Fired after every durable commit, so readers follow the ledger without polling.
+    var commits: CommitFeed { get }
+}
+
+/// Proofs: checking an event against the chain, and the chain as a whole.
+public protocol LedgerProving: LedgerReading {
+    /// The event's Merkle path, its block and the headers after it through height `head`
+    /// (at most the chain's height); errors as `event(id:)`. Callers bound `head`: the answer
+    /// holds one header per block between the event and it.
+    func proof(of id: EventID, through head: UInt64) async throws -> EventProof
+    /// Recomputes every event hash, Merkle root and block link.
+    func verify() async throws -> VerificationReport
+}
+
+/// The inbound MQTT bridge's exactly-once receipts.
+public protocol BridgeReceipts: EventPublishing, LedgerReading {
     /// Appends events like `publish(_:)`, and in the same transaction records, for each stored
     /// event whose receipt slot is not nil, that this MQTT packet was stored as that event.
     /// This is how the bridge stores an inbound QoS 2 message exactly once across crashes.
@@ -46,36 +96,6 @@ public protocol EventLedger: Sendable {
     /// Forgets every receipt of an MQTT session durably: the broker lost that session, so none
     /// of its packets can come again.
     func retireAll(session: String) async throws
-
-    /// 100304 if the id's block is above the chain height or the event is not in that block; 100303 if absent.
-    func event(id: EventID) async throws -> Event
-    func chainInfo() async throws -> ChainInfo
-
-    // MARK: reading in ledger order (streams, history, callbacks, proofs)
-
-    /// Durable events with a position in `(after, through]` (`through` nil: up to the head)
-    /// whose topic matches `filter`, in ledger order, at most `limit`.
-    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange
-    /// The position of an event; the same errors as `event(id:)`.
-    func position(of id: EventID) async throws -> UInt64
-    /// The position of the first event of block `height`; 100307 when there is no such block.
-    func firstPosition(ofBlock height: UInt64) async throws -> UInt64
-    /// The header of block `height` (1...chain height); 100307 for any other height.
-    func blockHeader(at height: UInt64) async throws -> BlockHeader
-    /// The position of the last event in a block sealed before `timestamp` (ms since 1970), 0 if none.
-    func lastPosition(before timestamp: Int64) async throws -> UInt64
-    /// The event's Merkle path, its block and the headers after it through height `head`
-    /// (at most the chain's height); errors as `event(id:)`. Callers bound `head`: the answer
-    /// holds one header per block between the event and it.
-    func proof(of id: EventID, through head: UInt64) async throws -> EventProof
-    /// Fired after every durable commit, so readers follow the ledger without polling.
-    var commits: CommitFeed { get }
-
-    /// Recomputes every event hash, Merkle root and block link.
-    func verify() async throws -> VerificationReport
-
-    /// Finishes pending writes and closes the store. Later writes fail with 200002.
-    func shutdown() async
 }
 
 /// An inbound MQTT QoS 2 packet: the MQTT session (client id) and its packet identifier.
@@ -116,14 +136,14 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-extension EventLedger {
+extension BridgeReceipts {
     /// `publish(_:receipts:queued:)` for a caller that waits for durability before anything else.
     public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
         try await publish(events, receipts: receipts, queued: {})
     }
 }
 
-extension EventLedger {
+extension TopicLedger {
     /// Creates the topic, or reopens a closed one.
     public func open(topic: String) async throws -> Bool {
         try await open(topic: topic, reopening: true)

@@ -54,7 +54,7 @@ public struct EventProof: Sendable, Equatable {
     public var head: BlockHeader { links.last ?? block }
 }
 
-extension EventLedger {
+extension LedgerReading {
     /// The position a reader starting at `offset` has already passed: it gets the events after it.
     /// 100303/100304 for an unknown event id, 100307 for a block above the chain.
     public func position(for offset: Offset) async throws -> UInt64 {

@@ -13,7 +13,7 @@ public final class EventTail: Sendable {
     public static let defaultBufferBytes = 1 << 20
     static let pageSize = 256
 
-    private let ledger: any EventLedger
+    private let ledger: any LedgerReading
     private let feed: CommitFeed
     private let id: Int
     public let filter: TopicFilter
@@ -28,7 +28,7 @@ public final class EventTail: Sendable {
         var emptyReads = 0
     }
 
-    init(ledger: any EventLedger, after position: UInt64, matching filter: TopicFilter, bufferBytes: Int) {
+    init(ledger: any LedgerReading, after position: UInt64, matching filter: TopicFilter, bufferBytes: Int) {
         self.ledger = ledger
         self.feed = ledger.commits
         self.filter = filter

@@ -35,7 +35,7 @@ public struct ReplySearch: Sendable {
     /// `watchCaller` gets a closure to call when the caller's connection closes, and `callerGone`
     /// tells, once the wait ended for no other reason, whether that is why.
     public func wait(
-        after position: UInt64, in ledger: any EventLedger, until deadline: ContinuousClock.Instant,
+        after position: UInt64, in ledger: any LedgerReading, until deadline: ContinuousClock.Instant,
         watchCaller: (@escaping @Sendable () -> Void) -> Void = { _ in }, callerGone: @escaping @Sendable () -> Bool = { false }
     ) async throws -> Outcome {
         let filter = try TopicFilter.parse(replyTopic)

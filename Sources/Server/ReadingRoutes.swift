@@ -216,7 +216,7 @@ struct ReadingRoutes {
 
     /// The offset that reads on after `position`: the id of the event there (whatever its
     /// topic), or OFFSET_FIRST for an empty ledger.
-    private func offsetName(_ position: UInt64, in ledger: any EventLedger) async throws -> String {
+    private func offsetName(_ position: UInt64, in ledger: any LedgerReading) async throws -> String {
         guard position > 0 else { return "OFFSET_FIRST" }
         let range = try await ledger.events(after: position - 1, through: position, matching: .all, limit: 1)
         return range.events.first.map { $0.event.id.description } ?? "OFFSET_FIRST"

@@ -74,7 +74,7 @@ struct SubscriptionRoutes {
     }
 }
 
-extension EventLedger {
+extension LedgerReading {
     /// Every concrete topic of the filter must be open (100101); patterns may match none yet.
     func requireOpen(_ filter: TopicFilter) async throws {
         for topic in filter.topics.sorted() where !(try await exists(topic: topic)) {
