@@ -62,19 +62,23 @@ final class LedgerWriter: Sendable {
         }
     }
 
-    /// Waits until a write worth sealing or a stop comes, or until `deadline`.
+    /// Waits until a write worth sealing or a stop comes, or until `deadline` (a timer task
+    /// only when there is one).
     private func park(until deadline: ContinuousClock.Instant?) async {
+        guard let deadline else { return await wait(for: nil) }
         await withTaskGroup(of: Void.self) { timer in
-            if let deadline {
-                timer.addTask { [self] in
-                    guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
-                    queue.withLock { $0.deadlinePassed() }?.resume()
-                }
+            timer.addTask { [self] in
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+                queue.withLock { $0.deadlinePassed() }?.resume()
             }
-            await withCheckedContinuation { (waiter: Waiter) in
-                if !queue.withLock({ $0.park(waiter, until: deadline, now: .now) }) { waiter.resume() }
-            }
+            await wait(for: deadline)
             timer.cancelAll()
+        }
+    }
+
+    private func wait(for deadline: ContinuousClock.Instant?) async {
+        await withCheckedContinuation { (waiter: Waiter) in
+            if !queue.withLock({ $0.park(waiter, until: deadline, now: .now) }) { waiter.resume() }
         }
     }
 

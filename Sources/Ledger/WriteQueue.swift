@@ -67,6 +67,8 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
     private(set) var phase: Phase = .open(running: false)
     private(set) var ops: [Op] = []
     private(set) var eventCount = 0
+    /// Queued topic changes (ops without events): nobody waits for a topic to open.
+    private var topicChanges = 0
     /// A batch was handed out and its drain has not ended.
     private(set) var draining = false
     private var oldest: ContinuousClock.Instant?
@@ -97,27 +99,19 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
         if ops.isEmpty { oldest = now }
         ops.append(op)
         eventCount += op.eventCount
+        if op.eventCount == 0 { topicChanges += 1 }
         guard !draining, parked != nil, ops.count == 1 || eventCount >= maxEvents || op.eventCount == 0 else { return .queued }
         defer { parked = nil }
         return .queuedWaking(parked!)
     }
 
-    enum Next: Equatable {
+    enum Next {
         /// Write these, in order; the drain this starts ends with `afterCommit`.
         case batch([Op])
         /// Nothing to hand out now: park, and look again when resumed or at the deadline (if any).
         case wait(until: ContinuousClock.Instant?)
         /// Stopped and drained: the loop ends.
         case finished([Waiter])
-
-        static func == (a: Next, b: Next) -> Bool {
-            switch (a, b) {
-            case (.batch(let x), .batch(let y)): x.count == y.count
-            case (.wait(let x), .wait(let y)): x == y
-            case (.finished(let x), .finished(let y)): x.count == y.count
-            default: false
-            }
-        }
     }
 
     /// The loop asks for its next batch.
@@ -164,7 +158,7 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
     /// write), nil when there is a batch to take now.
     private func waitingUntil(now: ContinuousClock.Instant) -> ContinuousClock.Instant?? {
         if ops.isEmpty { return .some(nil) }
-        if maxDelay > .zero, eventCount > 0, eventCount < maxEvents, !ops.contains(where: { $0.eventCount == 0 }),
+        if maxDelay > .zero, eventCount > 0, eventCount < maxEvents, topicChanges == 0,
             let oldest, now < oldest + maxDelay
         {
             return .some(oldest + maxDelay)
@@ -204,6 +198,7 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
         defer {
             ops = []
             eventCount = 0
+            topicChanges = 0
             oldest = nil
         }
         return ops
@@ -234,3 +229,5 @@ struct WriteQueueState<Op: QueuedWrite, Waiter> {
         }
     }
 }
+
+extension WriteQueueState.Next: Equatable where Op: Equatable, Waiter: Equatable {}
