@@ -84,7 +84,6 @@ public final class MQTTBridge: Service {
                     ).run()
                 },
                 failed: { error, failures, _ in
-                    if Task.isCancelled { throw CancellationError() }
                     status.recordError(binding.key, "\(error)")
                     logger.error(
                         "outbound bridge failed; resuming from its checkpoint",

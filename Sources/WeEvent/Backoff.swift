@@ -27,7 +27,8 @@ public struct Backoff: Sendable, Hashable {
     /// `failed` hears every failure with the number of failures in a row and the pause that
     /// follows (to log, count and show it); it ends the retrying by throwing (an error no retry
     /// mends, a deadline, too many attempts). A cancelled task ends it with `CancellationError`,
-    /// before an attempt or during a pause.
+    /// before an attempt, during a pause, or when an attempt fails once the task is cancelled
+    /// (a failure caused by the cancellation is not one to report).
     public func retrying<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ attempt: () async throws -> T,
@@ -38,9 +39,8 @@ public struct Backoff: Sendable, Hashable {
             try Task.checkCancellation()
             do {
                 return try await attempt()
-            } catch let cancelled as CancellationError {
-                throw cancelled
             } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 failures += 1
                 let pause = delay(afterFailures: failures)
                 try await failed(error, failures, pause)

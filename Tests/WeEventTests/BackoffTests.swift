@@ -72,4 +72,23 @@ import WeEvent
         // Well before the 60 s pause would have ended (the bound leaves room for a loaded machine).
         #expect(ContinuousClock.now - started < .seconds(30))
     }
+
+    /// An attempt that fails because its task was cancelled (a connection torn down by the
+    /// cancellation) is not reported as a failure: the retrying ends with `CancellationError`.
+    @Test func aFailureOnceTheTaskIsCancelledIsNotReported() async {
+        let (started, start) = AsyncStream.makeStream(of: Void.self)
+        let reported = Mutex(0)
+        let task = Task {
+            try await Backoff(initial: .milliseconds(1)).retrying(
+                { () async throws -> Int in
+                    start.yield()
+                    while !Task.isCancelled { await Task.yield() }
+                    throw Unavailable()
+                }, failed: { _, _, _ in reported.withLock { $0 += 1 } })
+        }
+        for await _ in started { break }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(reported.withLock { $0 } == 0)
+    }
 }
