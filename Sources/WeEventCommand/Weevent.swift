@@ -139,12 +139,7 @@ struct Verify: AsyncParsableCommand {
         var intact = true
         if configuration.ledger.store == .sqlite {
             for group in configuration.ledger.groups {
-                let directory = "\(configuration.ledger.path)/group-\(group)"
-                guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
-                    print("group \(group): no ledger at \(directory)")
-                    continue
-                }
-                let ledger = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+                guard let ledger = try existingEmbeddedLedger(group, under: configuration.ledger.path, logger: logger) else { continue }
                 let report = try await ledger.verify()
                 await ledger.shutdown()
                 print(report)
@@ -207,13 +202,8 @@ struct LedgerCopyCommand: AsyncParsableCommand {
         var intact = true
         try await shared.withRunning(logger: logger) {
             for group in source.ledger.groups {
-                let directory = "\(source.ledger.path)/group-\(group)"
-                guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
-                    print("group \(group): no ledger at \(directory)")
-                    continue
-                }
                 // Read only: the source's write loop never runs.
-                let embedded = try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+                guard let embedded = try existingEmbeddedLedger(group, under: source.ledger.path, logger: logger) else { continue }
                 guard let target = try shared.ledger(group) as? PostgresLedger else { throw ExitCode(2) }
                 do {
                     print(try await LedgerCopy.copy(from: embedded, to: target))
@@ -230,4 +220,15 @@ struct LedgerCopyCommand: AsyncParsableCommand {
         }
         if !intact { throw ExitCode(1) }
     }
+}
+
+/// The embedded ledger of `group` under `path`, opened to be read (its write loop never runs);
+/// nil, after saying so, when that group has no ledger file.
+func existingEmbeddedLedger(_ group: String, under path: String, logger: Logger) throws -> SQLiteLedger? {
+    let directory = "\(path)/group-\(group)"
+    guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
+        print("group \(group): no ledger at \(directory)")
+        return nil
+    }
+    return try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
 }
