@@ -40,13 +40,16 @@ public final class ZooKeeperStatus: BridgeStatusSource {
             // The counters are copied only when a write may be due, not on every check.
             let now = due ? board.snapshot() : last
             if due, let now, now != last {
-                lastWrite = ContinuousClock.now
                 let records = now.map { BindingStatusRecord(direction: $0.key.direction, groupId: $0.key.groupId, topic: $0.key.topic, status: $0.value) }
                 do {
                     try await coordinator.setData(of: Self.node, to: Array(try JSONEncoder().encode(records)))
+                    lastWrite = ContinuousClock.now
                     last = now
                     lastLive = live
+                } catch is CoordinationError {
+                    // No session at the moment: tried again at the next check, not `interval` later.
                 } catch {
+                    lastWrite = ContinuousClock.now
                     logger.debug("publishing bridge counters failed", metadata: ["error": "\(error)"])
                 }
             }
