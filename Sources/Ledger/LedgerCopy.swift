@@ -22,39 +22,43 @@ public enum LedgerCopy {
         }
     }
 
-    /// Copies `source` into `destination`; `progress` hears of each slice written.
+    /// Copies `source` (an embedded ledger) into `destination` (a ledger of the shared store);
+    /// `progress` hears of each slice written.
     public static func copy(
-        from source: SQLiteLedger, to destination: PostgresLedger, slice: Int = 200,
+        from source: GroupLedger, to destination: GroupLedger, slice: Int = 200,
         progress: @Sendable (Report) -> Void = { _ in }
     ) async throws -> Report {
+        guard let embedded = source.driver as? SQLiteDriver, let shared = destination.driver as? PostgresDriver else {
+            throw LedgerStoreError("ledger copy goes from an embedded (SQLite) ledger to a shared (PostgreSQL) one")
+        }
         var report = Report(groupID: source.groupID, blocksCopied: 0, eventsCopied: 0, alreadyThere: 0)
-        let start = try await commonPrefix(source, destination)
+        let start = try await commonPrefix(embedded, shared)
         report.alreadyThere = start - 1
         var next = start
         while true {
-            let blocks = try await source.exportBlocks(from: next, limit: slice)
+            let blocks = try await embedded.blocks(from: next, limit: slice)
             guard let last = blocks.last else { break }
             var withEvents: [(ChainCheck.StoredBlock, [ChainCheck.StoredEvent])] = []
             for block in blocks {
-                withEvents.append((block, try await source.exportEvents(from: block.firstPosition, to: block.firstPosition + block.eventCount)))
+                withEvents.append((block, try await embedded.storedEvents(from: block.firstPosition, to: block.firstPosition + block.eventCount)))
             }
-            try await destination.importBlocks(withEvents)
+            try await shared.importBlocks(withEvents)
             report.blocksCopied += UInt64(blocks.count)
             report.eventsCopied += withEvents.reduce(0) { $0 + UInt64($1.1.count) }
             progress(report)
             next = last.height + 1
         }
-        try await destination.importState(topics: try await source.exportTopics(), receipts: try await source.exportReceipts())
+        try await shared.importState(topics: embedded.exportTopics(), receipts: try await embedded.exportReceipts())
         return report
     }
 
     /// The first height to copy: 1 for an empty destination, after the destination's head when
     /// its head block is the source's block of that height.
-    static func commonPrefix(_ source: SQLiteLedger, _ destination: PostgresLedger) async throws -> UInt64 {
+    static func commonPrefix(_ source: SQLiteDriver, _ destination: PostgresDriver) async throws -> UInt64 {
         let head = try await destination.head()
         guard head.height > 0 else { return 1 }
-        guard let block = try await source.exportBlocks(from: head.height, limit: 1).first, block.height == head.height,
-            block.hash == head.hash
+        guard let block = try await source.blocks(from: head.height, limit: 1).first, block.height == head.height,
+            block.hash == head.lastHash
         else {
             throw LedgerStoreError(
                 "group \(source.groupID): the destination holds another chain (block \(head.height) differs); copy into an empty schema"
@@ -64,26 +68,9 @@ public enum LedgerCopy {
     }
 }
 
-/// What a copy reads from the embedded store.
-extension SQLiteLedger {
-    func exportBlocks(from height: UInt64, limit: Int) async throws -> [ChainCheck.StoredBlock] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM blocks WHERE height >= ? ORDER BY height LIMIT ?", arguments: [Int64(clamping: height), limit]
-            ).map(ChainVerifier.storedBlock)
-        }
-    }
-
-    func exportEvents(from first: UInt64, to end: UInt64) async throws -> [ChainCheck.StoredEvent] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE position >= ? AND position < ? ORDER BY position",
-                arguments: [Int64(clamping: first), Int64(clamping: end)]
-            ).map(ChainVerifier.storedEvent)
-        }
-    }
-
-    func exportTopics() async throws -> [String: TopicRecord] {
+/// What a copy reads from the embedded store besides blocks and events.
+extension SQLiteDriver {
+    func exportTopics() -> [String: TopicRecord] {
         view.withLock { $0.topics }
     }
 

@@ -61,7 +61,7 @@ public struct LedgerSet: Sendable {
     ) throws -> LedgerSet {
         var ledgers: [String: any EventLedger] = [:]
         for group in groups {
-            ledgers[group] = try SQLiteLedger.open(
+            ledgers[group] = try GroupLedger.openSQLite(
                 groupID: group, directory: "\(path)/group-\(group)",
                 blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
             )
@@ -131,9 +131,6 @@ public struct LedgerSet: Sendable {
 protocol LedgerLoop: EventLedger {
     func run() async
 }
-
-extension SQLiteLedger: LedgerLoop {}
-extension PostgresLedger: LedgerLoop {}
 
 /// Runs the ledgers' write loops while the service group runs and closes the ledgers cleanly on
 /// shutdown. It is placed before the HTTP server in the group, so it shuts down after the server

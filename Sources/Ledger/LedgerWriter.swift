@@ -19,7 +19,7 @@ final class LedgerWriter: Sendable {
     /// The write loop, for a store whose writes are async calls (PostgreSQL): `write` gets every
     /// batch, in order, one at a time, and after each the next one due, until none is. Returns
     /// once `stop` was called and everything queued before it was written.
-    func run(_ write: ([WriteOp]) async -> Void) async {
+    func run(writing write: ([WriteOp]) async -> Void) async {
         await loop { batch in
             var next: [WriteOp]? = batch
             while let batch = next {

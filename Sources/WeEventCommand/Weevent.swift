@@ -204,7 +204,7 @@ struct LedgerCopyCommand: AsyncParsableCommand {
             for group in source.ledger.groups {
                 // Read only: the source's write loop never runs.
                 guard let embedded = try existingEmbeddedLedger(group, under: source.ledger.path, logger: logger) else { continue }
-                guard let target = try shared.ledger(group) as? PostgresLedger else { throw ExitCode(2) }
+                guard let target = try shared.ledger(group) as? GroupLedger else { throw ExitCode(2) }
                 do {
                     print(try await LedgerCopy.copy(from: embedded, to: target))
                 } catch {
@@ -224,11 +224,11 @@ struct LedgerCopyCommand: AsyncParsableCommand {
 
 /// The embedded ledger of `group` under `path`, opened to be read (its write loop never runs);
 /// nil, after saying so, when that group has no ledger file.
-func existingEmbeddedLedger(_ group: String, under path: String, logger: Logger) throws -> SQLiteLedger? {
+func existingEmbeddedLedger(_ group: String, under path: String, logger: Logger) throws -> GroupLedger? {
     let directory = "\(path)/group-\(group)"
     guard FileManager.default.fileExists(atPath: directory + "/ledger.sqlite") else {
         print("group \(group): no ledger at \(directory)")
         return nil
     }
-    return try SQLiteLedger.open(groupID: group, directory: directory, logger: logger)
+    return try GroupLedger.openSQLite(groupID: group, directory: directory, logger: logger)
 }

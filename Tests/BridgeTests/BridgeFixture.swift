@@ -7,8 +7,8 @@ import Synchronization
 import WeEvent
 @testable import Bridge
 
-/// A real embedded ledger (group "1"), a file binding store and a rejected-message log in a
-/// temporary directory: what a bridge works on, without an MQTT broker.
+/// A real embedded ledger (group "1"; or an in-memory one on `memory`), a file binding store and
+/// a rejected-message log in a temporary directory: what a bridge works on, without an MQTT broker.
 struct BridgeFixture {
     let directory: String
     let ledgers: LedgerSet
@@ -17,12 +17,12 @@ struct BridgeFixture {
     let rejected: RejectedMessageLog
     var ledger: any EventLedger { try! ledgers.ledger("1") }
 
-    static func with(_ body: (BridgeFixture) async throws -> Void) async throws {
+    static func with(memory: MemoryLedgerStore? = nil, _ body: (BridgeFixture) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bridge-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let ledgers = try LedgerSet.openEmbedded(
-            path: directory, groups: ["1"], blockMaxEvents: 100, blockMaxDelay: .zero, logger: Logger(label: "test")
-        )
+        let ledgers =
+            try memory.map { LedgerSet(groups: ["1"], ledgers: ["1": GroupLedger.inMemory(groupID: "1", store: $0, blockMaxEvents: 100)]) }
+            ?? LedgerSet.openEmbedded(path: directory, groups: ["1"], blockMaxEvents: 100, blockMaxDelay: .zero, logger: Logger(label: "test"))
         let fixture = BridgeFixture(
             directory: directory, ledgers: ledgers, store: try LocalBindingStore(directory: directory),
             rejected: try RejectedMessageLog(directory: directory)

@@ -2,6 +2,7 @@ import BrokerConfiguration
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 import WeEvent
@@ -11,6 +12,7 @@ import WeEvent
 enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case postgresql
+    case memory
 
     var testDescription: String { rawValue }
 }
@@ -22,9 +24,12 @@ struct LedgerUnderTest: Sendable {
     /// The directory (SQLite) or schema (PostgreSQL) holding it; give it back to reopen.
     let location: String
 
-    /// Changes the stored rows directly; `sqlite` and `postgresql` are the same change in each dialect.
-    func tamper(sqlite: String, postgresql: String) async throws {
+    /// Changes the stored rows directly; `sqlite`, `postgresql` and `memory` are the same change
+    /// in each store's terms.
+    func tamper(sqlite: String, postgresql: String, memory: @Sendable (inout MemoryRows) -> Void = { _ in }) async throws {
         switch store {
+        case .memory:
+            MemoryStores.store(at: location).groups.withLock { memory(&$0[ledger.groupID, default: MemoryRows()]) }
         case .sqlite:
             let tamper = try DatabaseQueue(path: location + "/ledger.sqlite")
             try await tamper.write { db in try db.execute(sql: sqlite) }
@@ -48,8 +53,14 @@ func withLedger<T>(
         ledgers = LedgerSet(
             groups: ["1"],
             ledgers: [
-                "1": try SQLiteLedger.open(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelay: maxDelay)
+                "1": try GroupLedger.openSQLite(groupID: "1", directory: place, blockMaxEvents: maxEvents, blockMaxDelay: maxDelay)
             ])
+    case .memory:
+        place = location ?? UUID().uuidString
+        ledgers = LedgerSet(
+            groups: ["1"],
+            ledgers: ["1": GroupLedger.inMemory(groupID: "1", store: MemoryStores.store(at: place), blockMaxEvents: maxEvents, blockMaxDelay: maxDelay)]
+        )
     case .postgresql:
         place = location ?? uniqueSchema()
         let server = try await PostgresServer.shared.value
@@ -64,21 +75,47 @@ func withLedger<T>(
         ledgers = try await PostgresLedgerStore.open(settings, groups: ["1"], logger: Logger(label: "test"))
     }
     let subject = LedgerUnderTest(ledger: try ledgers.ledger("1"), store: store, location: place)
-    defer { if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) } }
+    defer {
+        if location == nil, store == .sqlite { try? FileManager.default.removeItem(atPath: place) }
+        if location == nil, store == .memory { MemoryStores.remove(place) }
+    }
     return try await ledgers.withRunning(logger: Logger(label: "test")) {
         try await body(subject.ledger, subject)
     }
 }
 
-/// A location to pass as `keep` to several `withLedger` calls, removed at the end for SQLite.
+/// A location to pass as `keep` to several `withLedger` calls, removed at the end for SQLite
+/// and memory.
 func withKeptLocation<T>(_ store: Store, _ body: (String) async throws -> T) async throws -> T {
     switch store {
+    case .memory:
+        let place = UUID().uuidString
+        defer { MemoryStores.remove(place) }
+        return try await body(place)
     case .sqlite:
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         return try await body(dir)
     case .postgresql:
         return try await body(uniqueSchema())
+    }
+}
+
+/// The memory stores of the ledgers under test, by location, so a test can open one again.
+enum MemoryStores {
+    private static let stores = Mutex<[String: MemoryLedgerStore]>([:])
+
+    static func store(at location: String) -> MemoryLedgerStore {
+        stores.withLock { stores in
+            if let store = stores[location] { return store }
+            let store = MemoryLedgerStore()
+            stores[location] = store
+            return store
+        }
+    }
+
+    static func remove(_ location: String) {
+        _ = stores.withLock { $0.removeValue(forKey: location) }
     }
 }
 
@@ -93,7 +130,8 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
     }
 }
 
-/// What every store must do alike: each test runs on the embedded SQLite ledger and on PostgreSQL.
+/// What every store must do alike: each test runs on the embedded SQLite ledger, on PostgreSQL
+/// and in memory.
 @Suite(.timeLimit(.minutes(6))) struct LedgerConformanceTests {
     @Test(arguments: Store.allCases) func publishAssignsPerTopicSequencesAndReadsBack(_ store: Store) async throws {
         try await withLedger(store) { ledger, _ in
@@ -316,35 +354,64 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         await #expect(throws: LedgerError.shuttingDown(groupID: ledger.groupID)) { _ = try await ledger.open(topic: "u") }
     }
 
+    /// `verify` reads the chain a page at a time while writers go on appending: blocks committed
+    /// after it read the last page are not "events stored after the last block".
+    @Test(arguments: Store.allCases) func verifyWhileWritersAppendFindsTheChainIntact(_ store: Store) async throws {
+        try await withLedger(store, maxEvents: 2) { ledger, _ in
+            _ = try await ledger.open(topic: "t")
+            let stop = Mutex(false)
+            let writer = Task {
+                for _ in 0..<300 where !stop.withLock({ $0 }) {
+                    _ = try await ledger.publish((0..<5).map { NewEvent(topic: "t", content: [UInt8($0)]) })
+                }
+            }
+            var verified = 0
+            while true {
+                let report = try await ledger.verify()
+                #expect(report.isIntact, "\(report)")
+                verified += 1
+                let written = try await ledger.chainInfo().eventCount
+                if verified >= 5, written >= 300 { break }
+                await Task.yield()
+            }
+            stop.withLock { $0 = true }
+            try await writer.value
+            #expect(try await ledger.verify().isIntact)
+        }
+    }
+
     /// The same change to the stored rows in each store's dialect, and what verify must say.
-    static let tampering: [(sqlite: String, postgresql: String, problem: String)] = [
+    static let tampering: [(sqlite: String, postgresql: String, memory: @Sendable (inout MemoryRows) -> Void, problem: String)] = [
         (
             "UPDATE events SET content = X'41' WHERE position = 5",
-            "UPDATE events SET content = '\\x41' WHERE position = 5", "does not match its stored hash"
+            "UPDATE events SET content = '\\x41' WHERE position = 5", { $0.events[4].content = [0x41] }, "does not match its stored hash"
         ),
         (
             "UPDATE events SET hash = X'00' WHERE position = 5",
-            "UPDATE events SET hash = '\\x00' WHERE position = 5", "does not match its stored hash"
+            "UPDATE events SET hash = '\\x00' WHERE position = 5", { $0.events[4].hash = [0] }, "does not match its stored hash"
         ),
         (
             "UPDATE blocks SET merkle_root = X'00' WHERE height = 2",
-            "UPDATE blocks SET merkle_root = '\\x00' WHERE height = 2", "Merkle root does not match its events"
+            "UPDATE blocks SET merkle_root = '\\x00' WHERE height = 2", { $0.blocks[1].merkleRoot = [0] }, "Merkle root does not match its events"
         ),
         (
             "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2",
-            "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", "block hash does not match its header"
+            "UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 2", { $0.blocks[1].timestamp += 1 }, "block hash does not match its header"
         ),
-        ("DELETE FROM events WHERE position = 5", "DELETE FROM events WHERE position = 5", "holds 2 events, header says 3"),
+        (
+            "DELETE FROM events WHERE position = 5", "DELETE FROM events WHERE position = 5", { $0.events.remove(at: 4) },
+            "holds 2 events, header says 3"
+        ),
     ]
 
     @Test(arguments: Store.allCases, 0..<tampering.count)
     func verifyNamesTheFirstAlteredBlock(_ store: Store, change: Int) async throws {
-        let (sqlite, postgresql, problem) = Self.tampering[change]
+        let (sqlite, postgresql, memory, problem) = Self.tampering[change]
         try await withLedger(store, maxEvents: 3) { ledger, subject in
             _ = try await ledger.open(topic: "t")
             _ = try await ledger.publish((1...9).map { NewEvent(topic: "t", content: [UInt8($0)]) })
             #expect(try await ledger.verify().isIntact)
-            try await subject.tamper(sqlite: sqlite, postgresql: postgresql)
+            try await subject.tamper(sqlite: sqlite, postgresql: postgresql, memory: memory)
             let report = try await ledger.verify()
             #expect(report.firstBadBlock == 2)
             #expect(report.problem?.contains(problem) == true, "\(report)")

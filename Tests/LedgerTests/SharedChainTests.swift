@@ -14,7 +14,7 @@ import WeEvent
         try await withKeptLocation(.postgresql) { schema in
             try await withLedger(.postgresql, keep: schema) { a, _ in
                 try await withLedger(.postgresql, keep: schema) { b, _ throws in
-                    let first = try #require(a as? PostgresLedger)
+                    let first = try #require((a as? GroupLedger)?.driver as? PostgresDriver)
                     #expect(try await a.open(topic: "shared"))
                     let a1 = try await a.publish(NewEvent(topic: "shared", content: Array("a1".utf8)))
                     let known = try #require(first.writerState.withLock { $0.knownHead })
@@ -41,7 +41,7 @@ import WeEvent
     /// Every publish answered once, each publisher's events in its order, no gap, no fork.
     @Test func aHeadChangedUnderASteadyLoadIsSealedAgainWithoutLoss() async throws {
         try await withLedger(.postgresql) { ledger, subject in
-            let postgres = try #require(ledger as? PostgresLedger)
+            let postgres = try #require((ledger as? GroupLedger)?.driver as? PostgresDriver)
             #expect(try await ledger.open(topic: "p"))
             _ = try await ledger.publish(NewEvent(topic: "p", content: Array("first".utf8)))
             #expect(postgres.writerState.withLock { $0.knownHead?.head.eventCount } == 1)
@@ -122,7 +122,7 @@ import WeEvent
     /// publishers queued meanwhile into the same commit, instead of making them wait a round.
     @Test func whatQueuesDuringTheLockWaitGoesIntoTheSameCommit() async throws {
         try await withLedger(.postgresql) { ledger, subject in
-            let postgres = try #require(ledger as? PostgresLedger)
+            let postgres = try #require((ledger as? GroupLedger)?.driver as? PostgresDriver)
             #expect(try await ledger.open(topic: "w"))
             // Another session holds the head row, as another instance's commit would, until told
             // to let go. (Through the ledger's own pool: spawning psql in a polling loop was seen
@@ -215,7 +215,7 @@ import WeEvent
             // A deadline short enough for a test, long enough for the other writes of a loaded full run.
             try await withLedger(.postgresql, keep: schema, timeout: .seconds(8)) { a, _ in
                 try await withLedger(.postgresql, keep: schema) { b, _ throws in
-                    let first = try #require(a as? PostgresLedger)
+                    let first = try #require((a as? GroupLedger)?.driver as? PostgresDriver)
                     let logger = first.logger
                     #expect(try await a.open(topic: "f"))
                     _ = try await a.publish(NewEvent(topic: "f", content: Array("a1".utf8)))
@@ -261,7 +261,7 @@ import WeEvent
     /// is not the stored one (a phantom) is refused, and the batch goes under the lock.
     @Test func aKnownHeadWithTheRightVersionButAnotherHashIsRefused() async throws {
         try await withLedger(.postgresql) { ledger, _ in
-            let postgres = try #require(ledger as? PostgresLedger)
+            let postgres = try #require((ledger as? GroupLedger)?.driver as? PostgresDriver)
             #expect(try await ledger.open(topic: "v"))
             _ = try await ledger.publish(NewEvent(topic: "v", content: Array("one".utf8)))
             var phantom = try #require(postgres.writerState.withLock { $0.knownHead })
@@ -278,7 +278,7 @@ import WeEvent
     /// the head it knew.
     @Test func catchingUpForgetsTheKnownHead() async throws {
         try await withLedger(.postgresql) { ledger, _ in
-            let postgres = try #require(ledger as? PostgresLedger)
+            let postgres = try #require((ledger as? GroupLedger)?.driver as? PostgresDriver)
             #expect(try await ledger.open(topic: "c"))
             _ = try await ledger.publish(NewEvent(topic: "c", content: Array("one".utf8)))
             #expect(postgres.writerState.withLock { $0.knownHead } != nil)

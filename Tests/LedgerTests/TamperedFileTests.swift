@@ -11,7 +11,7 @@ import WeEvent
     @Test func negativeNumbersInTheFileAreReportedNotFatal() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tampered-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let ledger = try SQLiteLedger.open(groupID: "1", directory: directory)
+        let ledger = try GroupLedger.openSQLite(groupID: "1", directory: directory)
         let first = try await LedgerSet(groups: ["1"], ledgers: ["1": ledger]).withRunning(logger: Logger(label: "test")) {
             _ = try await ledger.open(topic: "t")
             let first = try await ledger.publish(NewEvent(topic: "t", content: Array("a".utf8)))
@@ -28,7 +28,7 @@ import WeEvent
         }
         try file.close()
 
-        let reopened = try SQLiteLedger.open(groupID: "1", directory: directory)
+        let reopened = try GroupLedger.openSQLite(groupID: "1", directory: directory)
         let report = try await reopened.verify()
         #expect(!report.isIntact, "\(report)")
         let range = try await reopened.events(after: 0, through: nil, matching: try TopicFilter.parse("t"), limit: 10)

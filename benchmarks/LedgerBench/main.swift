@@ -13,7 +13,7 @@ let content = Array(repeating: UInt8(ascii: "x"), count: 100)
 func measure(_ name: String, tasks: Int, batch: Int) async throws -> (String, Double, UInt64) {
     let dir = "\(base)/\(name)"
     try? FileManager.default.removeItem(atPath: dir)
-    let ledger = try SQLiteLedger.open(groupID: "1", directory: dir, blockMaxEvents: 1000, blockMaxDelay: .milliseconds(1))
+    let ledger = try GroupLedger.openSQLite(groupID: "1", directory: dir, blockMaxEvents: 1000, blockMaxDelay: .milliseconds(1))
     let ledgers = LedgerSet(groups: ["1"], ledgers: ["1": ledger])
     let (seconds, info) = try await ledgers.withRunning(logger: Logger(label: "bench")) {
         _ = try await ledger.open(topic: "bench")

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import WeEvent
 
-/// What the NOTIFY of each commit on `PostgresLedger.commitChannel` says: the group, the head
+/// What the NOTIFY of each commit on `PostgresDriver.commitChannel` says: the group, the head
 /// position the commit reached, the instance that wrote it and, when they fit in PostgreSQL's
 /// 8000-byte payload, the committed events themselves. Another instance hands those events to
 /// its live readers as its own writer hands its own: without a read of the store per commit and

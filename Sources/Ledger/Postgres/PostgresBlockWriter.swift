@@ -18,7 +18,7 @@ import WeEvent
 ///   while it waited for the lock, reads the batch's topics, seals and writes (one statement),
 ///   then COMMIT.
 struct PostgresBlockWriter: Sendable {
-    let ledger: PostgresLedger
+    let driver: PostgresDriver
 
     /// A written batch: its round (answered once the commit is known), the head it went onto,
     /// and the head it made (believed only once the commit's answer arrived in time).
@@ -55,39 +55,39 @@ struct PostgresBlockWriter: Sendable {
     }
 
     func write(_ batch: [WriteOp]) async {
-        let logger = ledger.logger
-        let known = ledger.writerState.withLock { $0.beginBatch(now: .now) }
+        let logger = driver.logger
+        let known = driver.writerState.withLock { $0.beginBatch(now: .now) }
         let taken = Taken(batch)
         do {
             let committed: Committed
             if let done = try await writeOnKnownHead(batch, known) {
                 committed = done
             } else {
-                committed = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
-                    try await ledger.client.withTransaction(logger: logger) { connection in
+                committed = try await withStoreDeadline(driver.store.timeout, "commit of group \(driver.groupID)") {
+                    try await driver.client.withTransaction(logger: logger) { connection in
                         try await writeUnderLock(taken, connection)
                     }
                 }
             }
             // Committed, and in time: only now is the new head one this instance may build on.
-            ledger.writerState.withLock { $0.committed(committed.after) }
+            driver.writerState.withLock { $0.committed(committed.after) }
             if let last = committed.sealed.blocks.last {
                 // Commits of other instances just before ours reach followers from the store.
-                ledger.commits.advanced(to: committed.before.eventCount)
-                ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(committed.sealed.blocks) }
+                driver.commits.advanced(to: committed.before.eventCount)
+                driver.commits.committed(through: last.lastPosition) { SealedBlock.positioned(committed.sealed.blocks) }
             }
-            ledger.writerState.withLock { $0.batchEnded() }
+            driver.writerState.withLock { $0.batchEnded() }
             committed.round.finish(.success(()))
         } catch {
             // Nobody was answered yet: the transaction's round is answered only here. A commit that
             // timed out may still land; its publishers were told it failed (at-least-once for them),
             // and live readers learn the head from the store (its NOTIFY, ignored while in flight,
             // may have come already).
-            ledger.writerState.withLock { $0.failed() }
+            driver.writerState.withLock { $0.failed() }
             let failure = error as? LedgerStoreError ?? LedgerStoreError("commit to PostgreSQL failed: \(Self.describe(error))")
             logger.error("ledger commit failed; answering every writer of this batch with 200500", metadata: ["error": "\(failure)"])
             for op in taken.close() { op.fail(failure) }
-            ledger.requestCatchUp()
+            driver.requestCatchUp()
         }
     }
 
@@ -100,14 +100,14 @@ struct PostgresBlockWriter: Sendable {
         let (round, sealed) = seal(batch, on: known.head)
         if sealed.isEmpty { return Committed(round: round, sealed: sealed, before: known.head, after: known) }
         let writes = Writes(round: round, sealed: sealed)
-        let version = try await withStoreDeadline(ledger.store.timeout, "commit of group \(ledger.groupID)") {
-            try await ledger.client.withConnection { connection in
+        let version = try await withStoreDeadline(driver.store.timeout, "commit of group \(driver.groupID)") {
+            try await driver.client.withConnection { connection in
                 try await write(writes, connection, ifHead: known)
             }
         }
         guard let version else {
-            ledger.logger.debug("another instance wrote since this one's last commit; sealing again under the lock")
-            ledger.writerState.withLock { $0.refusedOnKnownHead(now: .now) }
+            driver.logger.debug("another instance wrote since this one's last commit; sealing again under the lock")
+            driver.writerState.withLock { $0.refusedOnKnownHead(now: .now) }
             return nil
         }
         return Committed(
@@ -121,19 +121,19 @@ struct PostgresBlockWriter: Sendable {
     /// Three statements besides BEGIN and COMMIT.
     private func writeUnderLock(_ taken: Taken, _ connection: PostgresConnection) async throws -> Committed {
         let (locked, version) = try await lockHead(connection)
-        guard let batch = taken.addingQueued(from: ledger.writer) else {
-            throw LedgerStoreError("group \(ledger.groupID): the commit was given up on")
+        guard let batch = taken.addingQueued(from: driver.core.writer) else {
+            throw LedgerStoreError("group \(driver.groupID): the commit was given up on")
         }
         let head = try await readTopics(Self.topics(of: batch), onto: locked, connection)
         let (round, sealed) = seal(batch, on: head)
         var newVersion = version
         if !sealed.isEmpty {
             guard let written = try await write(Writes(round: round, sealed: sealed), connection) else {
-                throw LedgerStoreError("group \(ledger.groupID): the locked head row was not updated")
+                throw LedgerStoreError("group \(driver.groupID): the locked head row was not updated")
             }
             newVersion = written
         }
-        if let fault = ledger.faultBeforeCommit.withLock({ $0 }) { try await fault(connection) }
+        if let fault = driver.faultBeforeCommit.withLock({ $0 }) { try await fault(connection) }
         // The head this makes is not believed here: COMMIT may still fail, and a body the deadline
         // gave up on ends after the writer moved on. The writer takes it from the answer.
         return Committed(round: round, sealed: sealed, before: head, after: KnownHead(head: head.advanced(by: sealed), version: newVersion))
@@ -142,7 +142,7 @@ struct PostgresBlockWriter: Sendable {
     private func seal(_ batch: [WriteOp], on head: ChainHead) -> (WriteRound, BlockSealer.Sealed) {
         var sealer = BlockSealer(
             head: head, timestamp: Int64(Date().timeIntervalSince1970 * 1000),
-            maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
+            maxEvents: driver.core.blockMaxEvents, groupID: driver.groupID
         )
         var round = WriteRound()
         for op in batch { round.take(op, into: &sealer) }
@@ -166,10 +166,10 @@ struct PostgresBlockWriter: Sendable {
     /// of their own after it (`readTopics`): read with the lock's statement, a writer that waited
     /// for the lock would see the sequences as they were before the previous holder's commit.
     private func lockHead(_ connection: PostgresConnection) async throws -> (ChainHead, version: Int64) {
-        let group = ledger.groupID
+        let group = driver.groupID
         let rows = try await connection.query(
             "SELECT height, last_hash, event_count, topic_count, version FROM ledgers WHERE group_id = \(group) FOR UPDATE",
-            logger: ledger.logger
+            logger: driver.logger
         )
         var locked: (ChainHead, Int64)?
         for try await (height, hash, count, topicCount, version) in rows.decode((Int64, ByteBuffer, Int64, Int32, Int64).self) {
@@ -187,7 +187,7 @@ struct PostgresBlockWriter: Sendable {
     /// The head with the records of `topics` as stored now (under the lock), and of any topic
     /// with one of their event id prefixes (a new topic may not take another's).
     private func readTopics(_ topics: [String], onto locked: ChainHead, _ connection: PostgresConnection) async throws -> ChainHead {
-        let group = ledger.groupID
+        let group = driver.groupID
         var head = locked
         guard !topics.isEmpty else { return head }
         let prefixes = topics.map(EventID.topicHash)
@@ -195,7 +195,7 @@ struct PostgresBlockWriter: Sendable {
             """
             SELECT name, created, seq, last_block, last_timestamp, open, ord, id_prefix FROM topics
             WHERE group_id = \(group) AND (name = ANY(\(topics)) OR id_prefix = ANY(\(prefixes)))
-            """, logger: ledger.logger)
+            """, logger: driver.logger)
         for try await row in records.decode((String, Int64, Int64, Int64, Int64, Bool, Int32, String).self) {
             head.topics[row.0] = TopicRecord(
                 created: row.1, sequence: UInt64(clamping: row.2), lastBlock: UInt64(clamping: row.3),
@@ -227,12 +227,12 @@ struct PostgresBlockWriter: Sendable {
     func write(_ writes: Writes, _ connection: PostgresConnection, ifHead expected: KnownHead? = nil) async throws -> Int64? {
         let head = writes.newHead
         let statement = BlockWriteStatement(
-            writes: writes, group: ledger.groupID, expected: expected,
-            notification: try head.map { try ledger.store.noticePayload(group: ledger.groupID, head: $0.lastPosition, blocks: writes.blocks) } ?? ""
+            writes: writes, group: driver.groupID, expected: expected,
+            notification: try head.map { try driver.store.noticePayload(group: driver.groupID, head: $0.lastPosition, blocks: writes.blocks) } ?? ""
         )
         // Read to the end: an error raised while the statement runs arrives with its rows.
         var version: Int64?
-        for try await written in try await connection.execute(statement, logger: ledger.logger) { version = written }
+        for try await written in try await connection.execute(statement, logger: driver.logger) { version = written }
         return version
     }
 
@@ -385,7 +385,7 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         bindings.append(writes.receipts.map { Int32($0.0.packetID) })
         bindings.append(writes.receipts.map(\.1))
 
-        bindings.append(PostgresLedger.commitChannel)
+        bindings.append(PostgresDriver.commitChannel)
         bindings.append(notification)
         bindings.append(head != nil)
         bindings.append(expected.map { Int64($0.head.height) })

@@ -10,7 +10,7 @@ import WeEvent
 /// written and read by every broker instance.
 ///
 /// One pooled client carries reads and each group's block transactions; one more connection
-/// LISTENs for the commits of every instance (`PostgresLedger.commitChannel`), so live readers
+/// LISTENs for the commits of every instance (`PostgresDriver.commitChannel`), so live readers
 /// here follow events sealed anywhere without polling. Start-up (reaching the server, the
 /// schema, the groups' head rows) uses a connection of its own; the pool (`client`, a service)
 /// and the LISTEN loop (`followCommits`) run in the ledgers' services (`LedgerSet.services`).
@@ -28,7 +28,7 @@ public final class PostgresLedgerStore: Sendable {
     /// How long one read or one block's transaction may take before it fails with 200500.
     let timeout: Duration
     let logger: Logger
-    private let ledgers = Mutex<[String: PostgresLedger]>([:])
+    private let ledgers = Mutex<[String: PostgresDriver]>([:])
     /// The LISTEN connection is up and every ledger caught up after it connected: from here on
     /// no commit of another instance is missed.
     private let following = Mutex(false)
@@ -68,12 +68,12 @@ public final class PostgresLedgerStore: Sendable {
                 }
                 var opened: [String: any EventLedger] = [:]
                 for group in groups {
-                    let ledger = try await PostgresLedger.open(
+                    let driver = try await PostgresDriver.open(
                         groupID: group, store: store, connection: connection, blockMaxEvents: settings.blockMaxEvents,
                         blockMaxDelay: settings.blockMaxDelay, logger: logger
                     )
-                    store.ledgers.withLock { $0[group] = ledger }
-                    opened[group] = ledger
+                    store.ledgers.withLock { $0[group] = driver }
+                    opened[group] = GroupLedger(driver)
                 }
                 try? await connection.close()
                 return LedgerSet(
@@ -154,7 +154,7 @@ public final class PostgresLedgerStore: Sendable {
             do {
                 let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 1, logger: logger)
                 do {
-                    try await connection.listen(on: PostgresLedger.commitChannel) { notifications in
+                    try await connection.listen(on: PostgresDriver.commitChannel) { notifications in
                         for ledger in ledgers.withLock({ Array($0.values) }) { try await ledger.catchUp() }
                         failures = 0
                         following.withLock { $0 = true }

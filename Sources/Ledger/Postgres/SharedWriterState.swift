@@ -1,6 +1,6 @@
 /// What one instance's writer of a shared chain believes, as one value: the head it may build on
 /// without the lock, whether a batch is in flight, and when another instance was last seen
-/// writing. Every transition is a method (`SharedWriterStateTests` walk them); `PostgresLedger`
+/// writing. Every transition is a method (`SharedWriterStateTests` walk them); `PostgresDriver`
 /// keeps the value behind one lock and does what the transitions answer.
 struct SharedWriterState: Sendable {
     /// The head as this instance last committed it (the commit's answer arrived in time), with

@@ -3,15 +3,12 @@ import GRDB
 import Logging
 import WeEvent
 
-/// The embedded ledger's writer, called by its write loop (`LedgerWriter`): on GRDB's writer
+/// The embedded store's writer, called by its write loop (`LedgerWriter`): on GRDB's writer
 /// queue, hands each batch of queued writes to a `BlockSealer`, writes what it sealed in one
 /// durable transaction, makes that visible to readers, then answers every waiting caller.
-struct BlockWriter {
-    let ledger: SQLiteLedger
-
-    init(ledger: SQLiteLedger) {
-        self.ledger = ledger
-    }
+struct SQLiteBlockWriter {
+    let driver: SQLiteDriver
+    var core: LedgerCore { driver.core }
 
     /// Queues `batch` on GRDB's writer queue and returns: there it is written, then every batch
     /// due by the time it committed (`LedgerWriter.afterCommit`), and callers are answered from
@@ -19,11 +16,11 @@ struct BlockWriter {
     /// write loop (each trip through the task pool cost 10-20% of the publishes per second at
     /// 1-64 connections).
     func submit(_ batch: [WriteOp]) {
-        ledger.pool.asyncWriteWithoutTransaction { db in
+        driver.pool.asyncWriteWithoutTransaction { db in
             var next: [WriteOp]? = batch
             while let batch = next {
                 commit(batch, in: db)
-                next = ledger.writer.afterCommit()
+                next = core.writer.afterCommit()
             }
         }
     }
@@ -32,7 +29,7 @@ struct BlockWriter {
     private func commit(_ batch: [WriteOp], in db: Database) {
         var sealer = BlockSealer(
             head: chainHead(), timestamp: Int64(Date().timeIntervalSince1970 * 1000),
-            maxEvents: ledger.blockMaxEvents, groupID: ledger.groupID
+            maxEvents: core.blockMaxEvents, groupID: core.groupID
         )
         var round = WriteRound()
         round.accepted.reserveCapacity(batch.count)
@@ -48,12 +45,12 @@ struct BlockWriter {
                 return .commit
             }
         } catch {
-            ledger.logger.error(
+            core.logger.error(
                 "ledger commit failed; refusing every writer of this batch",
                 metadata: [
                     "error": "\(error)", "blocks": "\(sealed.blocks.count)",
                 ])
-            round.finish(.failure(LedgerError.commitFailed(groupID: ledger.groupID, reason: "\(error)")))
+            round.finish(.failure(LedgerError.commitFailed(groupID: core.groupID, reason: "\(error)")))
             return
         }
         announce(sealed)
@@ -62,7 +59,7 @@ struct BlockWriter {
 
     /// The chain as of the last commit. Only the write loop moves it, so it stays the head until our commit.
     private func chainHead() -> ChainHead {
-        ledger.view.withLock { view in
+        driver.view.withLock { view in
             ChainHead(
                 height: view.height, lastHash: view.lastHash, eventCount: view.eventCount,
                 topics: view.topics, nextOrder: view.topics.count
@@ -84,7 +81,7 @@ struct BlockWriter {
 
     /// After the commit: readers' view first, then the feed, so a woken reader finds the new head.
     private func announce(_ sealed: BlockSealer.Sealed) {
-        ledger.view.withLock { view in
+        driver.view.withLock { view in
             for (name, record) in sealed.topics { view.add(name, record) }
             if let last = sealed.blocks.last {
                 view.height = last.header.height
@@ -93,7 +90,7 @@ struct BlockWriter {
             }
         }
         if let last = sealed.blocks.last {
-            ledger.commits.committed(through: last.lastPosition) { SealedBlock.positioned(sealed.blocks) }
+            core.commits.committed(through: last.lastPosition) { SealedBlock.positioned(sealed.blocks) }
         }
     }
 

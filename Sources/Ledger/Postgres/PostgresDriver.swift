@@ -6,42 +6,39 @@ import WeEvent
 
 /// One group's chain in the shared PostgreSQL store (`PostgresLedgerStore`).
 ///
-/// Every instance may publish. Each instance's writer takes what its publishers queued
-/// (group commit, like the embedded ledger) and seals it onto the chain in one transaction
-/// that first locks the group's head row (`SELECT ... FOR UPDATE`): height, previous hash,
-/// positions and the topics' sequences are read under that lock, so writers on different
-/// instances append whole blocks one after the other and the chain never forks. Publishers
-/// are answered after COMMIT returned, with `synchronous_commit` on.
+/// Every instance may publish. Each instance's writer (`PostgresBlockWriter`) takes what its
+/// publishers queued (group commit, like the embedded ledger) and seals it onto the chain in one
+/// commit that either appends whole blocks on the current head or writes nothing, so writers on
+/// different instances append whole blocks one after the other and the chain never forks.
+/// Publishers are answered after COMMIT returned, with `synchronous_commit` on.
 ///
 /// Reads go to the database, so every instance answers the same. Live readers follow the
 /// `CommitFeed`, which this instance's writer feeds with its own events and the store's
 /// LISTEN connection advances for commits made elsewhere.
-public final class PostgresLedger: EventLedger {
+final class PostgresDriver: LedgerDriver {
     /// The NOTIFY channel every instance announces its commits on: payload a `CommitNotice`,
     /// `<schema> <groupId> <head> <writer> [events]` (several deployments may share a database,
     /// each in its own schema; the writer tells an instance its own commits from the others').
     static let commitChannel = "weevent_commits"
 
-    public let groupID: String
-    public let ledgerID: String
-    public let commits: CommitFeed
+    let core: LedgerCore
     let store: PostgresLedgerStore
-    let writer: LedgerWriter
-    let blockMaxEvents: Int
     /// What the writer believes (known head, batch in flight, others writing): see `SharedWriterState`.
     let writerState = Mutex(SharedWriterState())
-    /// Catch-ups asked for (after a commit whose outcome is unknown), run by `run` one at a time.
+    /// Catch-ups asked for (after a commit whose outcome is unknown), run by `runWrites` one at a time.
     private let catchUps: (requests: AsyncStream<Void>, ask: AsyncStream<Void>.Continuation)
-    let logger: Logger
 
     var client: PostgresClient { store.client }
+    var groupID: String { core.groupID }
+    var logger: Logger { core.logger }
+    var commits: CommitFeed { core.commits }
 
     /// Creates the group's head row if this is the chain's first use (on the start-up connection).
     /// Writes wait until the ledger's loop runs (`LedgerSet.services`).
     static func open(
         groupID: String, store: PostgresLedgerStore, connection: PostgresConnection,
         blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
-    ) async throws -> PostgresLedger {
+    ) async throws -> PostgresDriver {
         let candidate = UUID().uuidString.lowercased()
         for try await _ in try await connection.query(
             """
@@ -55,45 +52,35 @@ public final class PostgresLedger: EventLedger {
         var found: (String, Int64)?
         for try await row in rows.decode((String, Int64).self) { found = row }
         guard let (ledgerID, head) = found else { throw LedgerStoreError("group \(groupID) has no head row after creating it") }
-        var logger = logger
-        logger[metadataKey: "group"] = "\(groupID)"
-        let ledger = PostgresLedger(
-            groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), store: store,
-            blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
+        let core = LedgerCore(
+            groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), blockMaxEvents: blockMaxEvents,
+            blockMaxDelay: blockMaxDelay, logger: logger
         )
-        return ledger
+        return PostgresDriver(core: core, store: store)
     }
 
-    private init(
-        groupID: String, ledgerID: String, head: UInt64, store: PostgresLedgerStore,
-        blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
-    ) {
-        self.groupID = groupID
-        self.ledgerID = ledgerID
+    private init(core: LedgerCore, store: PostgresLedgerStore) {
+        self.core = core
         self.store = store
-        self.commits = CommitFeed(head: head)
-        self.blockMaxEvents = blockMaxEvents
-        self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: blockMaxDelay)
         let (requests, ask) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.catchUps = (requests, ask)
-        self.logger = logger
     }
 
     /// The write loop, and beside it the catch-ups the writer asks for (a failed commit may have
     /// landed: readers learn the stored head without holding up the next batch while the store
     /// does not answer). Returns once `shutdown` stopped the loop and it drained.
-    func run() async {
-        let blocks = PostgresBlockWriter(ledger: self)
+    func runWrites() async {
+        let blocks = PostgresBlockWriter(driver: self)
         await withDiscardingTaskGroup { group in
             group.addTask { [self] in
                 for await _ in catchUps.requests { try? await catchUp() }
             }
-            await writer.run { batch in await blocks.write(batch) }
+            await core.writer.run(writing: blocks.write)
             catchUps.ask.finish()
         }
     }
 
-    /// Asks `run` for a catch-up with the stored head (at most one waits).
+    /// Asks `runWrites` for a catch-up with the stored head (at most one waits).
     func requestCatchUp() {
         catchUps.ask.yield()
     }
@@ -124,35 +111,12 @@ public final class PostgresLedger: EventLedger {
     /// instance may have written since, its NOTIFY lost), so its next batch goes under the lock.
     func catchUp() async throws {
         writerState.withLock { $0.forgetHead() }
-        commits.advanced(to: try await head().events)
+        commits.advanced(to: try await head().eventCount)
     }
 
-    // MARK: writes
+    /// Nothing to release: the pool is the store's, a service of its own.
+    func close() async {}
 
-    public func open(topic: String, reopening: Bool) async throws -> Bool {
-        try await writer.submit { .open(topic, reopening, $0) }
-    }
-
-    public func close(topic: String) async throws {
-        try await writer.submit { .close(topic, $0) }
-    }
-
-    public func publish(_ event: NewEvent) async throws -> EventID {
-        try await writer.submit { .publish(event, $0) }
-    }
-
-    public func publish(_ events: [NewEvent]) async throws -> [Result<EventID, WeEventError>] {
-        try await writer.publish(events, receipts: nil)
-    }
-
-    public func publish(
-        _ events: [NewEvent], receipts: [InboundReceipt?], queued: @escaping @Sendable () -> Void
-    ) async throws -> [Result<EventID, WeEventError>] {
-        try await writer.publish(events, receipts: receipts, queued: queued)
-    }
-
-    public func shutdown() async {
-        await writer.stop()
-        commits.close()
-    }
+    /// Knowing needs a read of the shared store; the sealer refuses under the head's lock.
+    func isKnownNotOpen(_ topic: String) -> Bool { false }
 }

@@ -5,18 +5,18 @@ import WeEvent
 
 /// What `LedgerCopy` writes: blocks exactly as another store sealed them (hashes, ids and
 /// positions kept), then the topics and QoS 2 receipts.
-extension PostgresLedger {
+extension PostgresDriver {
     /// Appends already sealed blocks on top of this chain's head, in one transaction; they must
     /// continue it (next height, previous hash, next position) or nothing is written.
     func importBlocks(_ blocks: [(ChainCheck.StoredBlock, [ChainCheck.StoredEvent])]) async throws {
         guard !blocks.isEmpty else { return }
         let sealed = blocks.map { block, events in
             SealedBlock(
-                header: Self.header(block), firstPosition: block.firstPosition,
+                header: block.header, firstPosition: block.firstPosition,
                 events: events.map { SealedEvent(topic: $0.topic, sequence: $0.sequence, content: $0.content, extensions: $0.extensions, hash: $0.hash) }
             )
         }
-        let writer = PostgresBlockWriter(ledger: self)
+        let writer = PostgresBlockWriter(driver: self)
         let group = groupID
         try await withStoreDeadline(.seconds(120), "import into group \(group)") {
             try await self.client.withTransaction(logger: self.logger) { connection in
@@ -36,7 +36,7 @@ extension PostgresLedger {
 
     /// The source's topics (sequences, open flags, creation order) and QoS 2 receipts.
     func importState(topics: [String: TopicRecord], receipts: [(InboundReceipt, String)]) async throws {
-        let writer = PostgresBlockWriter(ledger: self)
+        let writer = PostgresBlockWriter(driver: self)
         let group = groupID
         let nextOrder = (topics.values.map(\.order).max() ?? -1) + 1
         _ = try await withStoreDeadline(.seconds(120), "import into group \(group)") {

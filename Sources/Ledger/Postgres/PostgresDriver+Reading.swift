@@ -5,7 +5,7 @@ import WeEvent
 
 /// Reads of the shared ledger: straight from the database, so every instance answers the same.
 /// Only committed rows are visible, so nobody sees a write that is not durable.
-extension PostgresLedger {
+extension PostgresDriver {
     typealias TopicRow = (String, Int64, Int64, Int64, Int64, Bool, Int32, String)
     static let topicColumns = "name, created, seq, last_block, last_timestamp, open, ord, id_prefix"
 
@@ -25,7 +25,7 @@ extension PostgresLedger {
         }
     }
 
-    private func openTopic(_ topic: String) async throws -> TopicState? {
+    func openTopic(_ topic: String) async throws -> TopicState? {
         let rows = try await fetchRows(
             "SELECT \(unescaped: Self.topicColumns) FROM topics WHERE group_id = \(groupID) AND name = \(topic) AND open"
         ) { try $0.decode(TopicRow.self) }
@@ -39,61 +39,31 @@ extension PostgresLedger {
         )
     }
 
-    public func exists(topic: String) async throws -> Bool {
-        try await openTopic(topic) != nil
-    }
-
-    public func state(topic: String) async throws -> TopicState {
-        guard let state = try await openTopic(topic) else {
-            throw WeEventError(.topicNotExist, detail: "topic \(topic) in group \(groupID)")
-        }
-        return state
-    }
-
-    private func openTopicCount() async throws -> Int {
+    func openTopicCount() async throws -> Int {
         let rows = try await fetchRows("SELECT count(*) FROM topics WHERE group_id = \(groupID) AND open") { try $0.decode(Int64.self) }
         return Int(rows.first ?? 0)
     }
 
-    public func list(pageIndex: Int, pageSize: Int) async throws -> TopicPage {
-        let total = try await openTopicCount()
-        // A page far past the end is empty; the product of two request numbers may not fit an Int.
-        let (skip, overflow) = pageIndex.multipliedReportingOverflow(by: pageSize)
-        guard !overflow, skip < total else { return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: []) }
-        let rows = try await fetchRows(
+    func openTopics(offset: Int, limit: Int) async throws -> [TopicState] {
+        try await fetchRows(
             """
             SELECT \(unescaped: Self.topicColumns) FROM topics WHERE group_id = \(groupID) AND open
-            ORDER BY ord LIMIT \(Int64(pageSize)) OFFSET \(Int64(skip))
+            ORDER BY ord LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
             """
-        ) { try $0.decode(TopicRow.self) }
-        return TopicPage(total: total, pageIndex: pageIndex, pageSize: pageSize, topics: rows.map(Self.state))
+        ) { Self.state(try $0.decode(TopicRow.self)) }
     }
 
     /// Height, last hash and event count of the chain as committed now.
-    func head() async throws -> (height: UInt64, hash: [UInt8], events: UInt64) {
+    func head() async throws -> StoredHead {
         let rows = try await fetchRows("SELECT height, last_hash, event_count FROM ledgers WHERE group_id = \(groupID)") {
             try $0.decode((Int64, ByteBuffer, Int64).self)
         }
         guard let (height, hash, count) = rows.first else { throw LedgerStoreError("group \(groupID) has no head row") }
-        return (UInt64(clamping: height), Array(hash.readableBytesView), UInt64(clamping: count))
-    }
-
-    public func chainInfo() async throws -> ChainInfo {
-        let head = try await head()
-        let open = try await openTopicCount()
-        return ChainInfo(groupID: groupID, blockHeight: head.height, lastBlockHash: hexString(head.hash), eventCount: head.events, topicCount: open)
-    }
-
-    public func event(id: EventID) async throws -> Event {
-        try await locate(id).event
-    }
-
-    public func position(of id: EventID) async throws -> UInt64 {
-        try await locate(id).position
+        return StoredHead(height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView), eventCount: UInt64(clamping: count))
     }
 
     /// One autocommitted DELETE per session (synchronous commit: durable when it returns).
-    public func retire(_ receipts: [InboundReceipt]) async throws {
+    func retire(_ receipts: [InboundReceipt]) async throws {
         for (session, ids) in Dictionary(grouping: receipts, by: \.session) {
             let packetIDs = ids.map { Int32($0.packetID) }
             _ = try await fetchRows(
@@ -104,11 +74,11 @@ extension PostgresLedger {
         }
     }
 
-    public func retireAll(session: String) async throws {
+    func retireAll(session: String) async throws {
         _ = try await fetchRows("DELETE FROM mqtt_receipts WHERE group_id = \(groupID) AND session = \(session)") { _ in () }
     }
 
-    public func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
+    func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
         let rows = try await fetchRows(
             """
             SELECT event_id FROM mqtt_receipts
@@ -118,8 +88,6 @@ extension PostgresLedger {
         return rows.first.flatMap(EventID.init)
     }
 
-    /// The stored event named by `id` with its position; 100304 when its block is above the
-    /// chain or the topic's event with that sequence is in another block, 100303 when absent.
     func locate(_ id: EventID) async throws -> PositionedEvent {
         let height = try await head().height
         if id.blockHeight > height {
@@ -144,9 +112,9 @@ extension PostgresLedger {
             ))
     }
 
-    public func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
+    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
         // Up to what is committed now, by any instance (the feed may not have heard of it yet).
-        let head = try await self.head().events
+        let head = try await self.head().eventCount
         let upper = min(through ?? head, head)
         if position >= upper || limit <= 0 { return EventRange(events: [], scannedThrough: max(position, upper)) }
         // Concrete topics are selected by the server; patterns are matched here, over a page of
@@ -180,16 +148,7 @@ extension PostgresLedger {
         return EventRange(events: events, scannedThrough: rows.count == limit ? last : upper)
     }
 
-    public func firstPosition(ofBlock height: UInt64) async throws -> UInt64 {
-        let rows = try await fetchRows(
-            "SELECT first_position FROM blocks WHERE group_id = \(groupID) AND height = \(Int64(clamping: height))"
-        ) { try $0.decode(Int64.self) }
-        if let first = rows.first { return UInt64(clamping: first) }
-        let chainHeight = try await head().height
-        throw WeEventError(.blockHeightInvalid, detail: "block \(height), chain height \(chainHeight) in group \(groupID)")
-    }
-
-    public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
+    func lastPosition(before timestamp: Int64) async throws -> UInt64 {
         let rows = try await fetchRows(
             "SELECT MAX(first_position + event_count - 1) FROM blocks WHERE group_id = \(groupID) AND timestamp < \(timestamp)"
         ) { try $0.decode(Int64?.self) }

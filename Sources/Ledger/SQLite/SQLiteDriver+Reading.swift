@@ -2,10 +2,10 @@ import Foundation
 import GRDB
 import WeEvent
 
-/// Reading in ledger order: pages by position, event positions, block starts, proofs.
+/// Reading in ledger order: pages by position, events by id, blocks and their events.
 /// All of it reads committed rows through SQLite's WAL snapshots, never blocking the writer.
-extension SQLiteLedger {
-    public func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
+extension SQLiteDriver {
+    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
         // The names are copied under the view's lock and matched after it: a long filter must
         // not hold up the writer or other readers.
         let (head, names) = view.withLock { view -> (UInt64, [String]?) in
@@ -51,33 +51,7 @@ extension SQLiteLedger {
         return EventRange(events: events, scannedThrough: scanned)
     }
 
-    public func position(of id: EventID) async throws -> UInt64 {
-        try await locate(id).position
-    }
-
-    public func firstPosition(ofBlock height: UInt64) async throws -> UInt64 {
-        let chainHeight = view.withLock { $0.height }
-        guard height >= 1, height <= chainHeight else {
-            throw WeEventError(.blockHeightInvalid, detail: "block \(height), chain height \(chainHeight) in group \(groupID)")
-        }
-        let first = try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT first_position FROM blocks WHERE height = ?", arguments: [Int64(height)])
-        }
-        guard let first else { throw WeEventError(.blockHeightInvalid, detail: "block \(height) in group \(groupID)") }
-        return UInt64(clamping: first)
-    }
-
-    public func blockHeader(at height: UInt64) async throws -> BlockHeader {
-        let chainHeight = view.withLock { $0.height }
-        guard height >= 1, height <= chainHeight,
-            let header = try await pool.read({ db in try Self.header(db, height: height) })
-        else {
-            throw WeEventError(.blockHeightInvalid, detail: "block \(height), chain height \(chainHeight) in group \(groupID)")
-        }
-        return header
-    }
-
-    public func lastPosition(before timestamp: Int64) async throws -> UInt64 {
+    func lastPosition(before timestamp: Int64) async throws -> UInt64 {
         let last = try await pool.read { db in
             try Int64.fetchOne(
                 db, sql: "SELECT MAX(first_position + event_count - 1) FROM blocks WHERE timestamp < ?",
@@ -87,36 +61,41 @@ extension SQLiteLedger {
         return last.map { UInt64(clamping: $0) } ?? 0
     }
 
-    public func proof(of id: EventID, through head: UInt64) async throws -> EventProof {
-        let located = try await locate(id)
-        let groupID = self.groupID
-        return try await pool.read { db in
-            guard let block = try Self.header(db, height: id.blockHeight) else {
-                throw WeEventError(.eventIdIsMismatch, detail: "no block \(id.blockHeight) in group \(groupID)")
-            }
-            let first = try Int64.fetchOne(db, sql: "SELECT first_position FROM blocks WHERE height = ?", arguments: [Int64(id.blockHeight)]) ?? 1
-            let rows = try Row.fetchAll(db, sql: "SELECT position, hash FROM events WHERE block = ? ORDER BY position", arguments: [Int64(id.blockHeight)])
-            let leaves = rows.map { Array($0["hash"] as Data) }
-            let index = Int(Int64(clamping: located.position) &- first)
-            guard index >= 0, index < leaves.count else {
-                throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
-            }
-            var links: [BlockHeader] = []
-            let later = try Row.fetchCursor(
-                db, sql: "SELECT * FROM blocks WHERE height > ? AND height <= ? ORDER BY height",
-                arguments: [Int64(id.blockHeight), Int64(clamping: head)]
-            )
-            while let row = try later.next() { links.append(Self.header(row)) }
-            return EventProof(
-                groupID: groupID, event: located.event, eventHash: leaves[index], index: index,
-                path: BlockHash.merklePath(leaves, index: index), block: block, links: links
-            )
+    func blocks(from height: UInt64, limit: Int) async throws -> [ChainCheck.StoredBlock] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM blocks WHERE height >= ? ORDER BY height LIMIT ?", arguments: [Int64(clamping: height), limit]
+            ).map(SQLiteRows.storedBlock)
         }
+    }
+
+    func storedEvents(from first: UInt64, to end: UInt64) async throws -> [ChainCheck.StoredEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE position >= ? AND position < ? ORDER BY position",
+                arguments: [Int64(clamping: first), Int64(clamping: end)]
+            ).map(SQLiteRows.storedEvent)
+        }
+    }
+
+    func eventHashes(from first: UInt64, to end: UInt64) async throws -> [[UInt8]] {
+        try await pool.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT hash FROM events WHERE position >= ? AND position < ? ORDER BY position",
+                arguments: [Int64(clamping: first), Int64(clamping: end)]
+            ).map { Array($0) }
+        }
+    }
+
+    func eventCount(from position: UInt64) async throws -> UInt64 {
+        let count = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: position)]) ?? 0
+        }
+        return UInt64(clamping: count)
     }
 
     // MARK: helpers
 
-    /// The stored event named by `id` with its position; 100304/100303 as `event(id:)`.
     func locate(_ id: EventID) async throws -> PositionedEvent {
         let (height, candidates) = view.withLock { ($0.height, $0.topicsByHash[id.topicHash] ?? []) }
         if id.blockHeight > height {
@@ -147,17 +126,5 @@ extension SQLiteLedger {
         }
         guard let found else { throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)") }
         return found
-    }
-
-    private static func header(_ db: Database, height: UInt64) throws -> BlockHeader? {
-        try Row.fetchOne(db, sql: "SELECT * FROM blocks WHERE height = ?", arguments: [Int64(height)]).map(header)
-    }
-
-    private static func header(_ row: Row) -> BlockHeader {
-        BlockHeader(
-            height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
-            merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
-            timestamp: row["timestamp"], eventCount: UInt32(clamping: row["event_count"] as Int64)
-        )
     }
 }

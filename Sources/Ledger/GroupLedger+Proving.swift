@@ -1,0 +1,95 @@
+import WeEvent
+
+/// Proofs and `verify`, the same for every store: built from the driver's stored blocks and
+/// events with `BlockHash` and `ChainCheck`. Blocks never change once stored, so reading them
+/// in several steps while writers append gives the same answer as one snapshot would.
+extension GroupLedger {
+    public func proof(of id: EventID, through head: UInt64) async throws -> EventProof {
+        let located = try await driver.locate(id)
+        guard let block = try await driver.blocks(from: id.blockHeight, limit: 1).first, block.height == id.blockHeight else {
+            throw WeEventError(.eventIdIsMismatch, detail: "no block \(id.blockHeight) in group \(groupID)")
+        }
+        let leaves = try await driver.eventHashes(from: block.firstPosition, to: block.firstPosition &+ block.eventCount)
+        let offset = located.position &- block.firstPosition
+        guard located.position >= block.firstPosition, offset < UInt64(leaves.count) else {
+            throw LedgerError.inconsistent("event \(id) at position \(located.position) is outside block \(id.blockHeight)")
+        }
+        let index = Int(offset)
+        var links: [BlockHeader] = []
+        var next = id.blockHeight + 1
+        while next <= head {
+            let page = try await driver.blocks(from: next, limit: Int(min(1000, head - next + 1)))
+            links.append(contentsOf: page.map(\.header))
+            guard page.count == 1000, let last = page.last else { break }
+            next = last.height + 1
+        }
+        return EventProof(
+            groupID: groupID, event: located.event, eventHash: leaves[index], index: index,
+            path: BlockHash.merklePath(leaves, index: index), block: block.header, links: links
+        )
+    }
+
+    /// Checks every block up to the head as it was when called, in order, 500 at a time; then
+    /// events stored past the last checked block are a failure, unless blocks holding them were
+    /// committed meanwhile: those are checked too (a few rounds at most, so a verify ends while
+    /// writers go on; events of the last round's commits are then not counted as stray).
+    public func verify() async throws -> VerificationReport {
+        var check = ChainCheck(groupID: groupID)
+        let height = try await driver.head().height
+        var next: UInt64 = 1
+        while next <= height {
+            let page = try await driver.blocks(from: next, limit: Int(min(500, height - next + 1)))
+            if let failed = try await check.check(page, from: driver) { return failed }
+            guard let last = page.last else { break }
+            next = last.height + 1
+        }
+        for _ in 0..<3 {
+            let stray = try await driver.eventCount(from: check.nextPosition)
+            if stray == 0 { break }
+            // Read after the count: blocks of every commit the count saw are visible by now.
+            let later = try await driver.blocks(from: next, limit: 500)
+            guard let last = later.last else { return check.finish(strayEvents: stray) }
+            if let failed = try await check.check(later, from: driver) { return failed }
+            next = last.height + 1
+        }
+        return check.finish(strayEvents: 0)
+    }
+}
+
+extension ChainCheck {
+    /// Checks the next blocks with their stored events; the report naming the first that does not
+    /// match. Blocks whose positions follow each other (as every writer stores them) have their
+    /// events read in one range.
+    fileprivate mutating func check(_ blocks: [StoredBlock], from driver: any LedgerDriver) async throws -> VerificationReport? {
+        guard let first = blocks.first?.firstPosition else { return nil }
+        var end = first
+        for block in blocks {
+            let (next, overflow) = end.addingReportingOverflow(block.eventCount)
+            guard block.firstPosition == end, !overflow, next - first <= 100_000 else { return try await checkEach(blocks, from: driver) }
+            end = next
+        }
+        let events = try await driver.storedEvents(from: first, to: end)
+        var index = 0
+        for block in blocks {
+            var own: [StoredEvent] = []
+            let blockEnd = block.firstPosition + block.eventCount
+            while index < events.count, events[index].position < blockEnd {
+                own.append(events[index])
+                index += 1
+            }
+            if let failed = check(block, events: own) { return failed }
+        }
+        return nil
+    }
+
+    /// One read per block: for blocks whose positions do not follow each other (a damaged store).
+    private mutating func checkEach(_ blocks: [StoredBlock], from driver: any LedgerDriver) async throws -> VerificationReport? {
+        for block in blocks {
+            // Clamped: a tampered row may hold any number; the check then names its block.
+            let end = block.firstPosition.addingReportingOverflow(block.eventCount).partialValue
+            let events = try await driver.storedEvents(from: block.firstPosition, to: max(end, block.firstPosition))
+            if let failed = check(block, events: events) { return failed }
+        }
+        return nil
+    }
+}

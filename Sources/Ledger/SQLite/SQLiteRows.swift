@@ -1,0 +1,23 @@
+import Foundation
+import GRDB
+import WeEvent
+
+/// Stored rows of the embedded ledger as `ChainCheck` reads them.
+enum SQLiteRows {
+    static func storedBlock(_ row: Row) -> ChainCheck.StoredBlock {
+        ChainCheck.StoredBlock(
+            height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
+            merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
+            timestamp: row["timestamp"], eventCount: UInt64(clamping: row["event_count"] as Int64),
+            firstPosition: UInt64(clamping: row["first_position"] as Int64)
+        )
+    }
+
+    static func storedEvent(_ row: Row) -> ChainCheck.StoredEvent {
+        ChainCheck.StoredEvent(
+            position: UInt64(clamping: row["position"] as Int64), block: UInt64(clamping: row["block"] as Int64), topic: row["topic"],
+            sequence: UInt64(clamping: row["seq"] as Int64), timestamp: row["timestamp"], content: Array(row["content"] as Data),
+            extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data)
+        )
+    }
+}
