@@ -1,0 +1,75 @@
+/// Where a group tree's stored hashes come from: the leaves (level 0, index = position - 1) and
+/// the full subtrees a `TreeBorder` completed at every stored level (multiples of 8).
+protocol TreeHashSource: Sendable {
+    /// The stored hashes at `level` with an index in `indexes`, in index order; fewer at the
+    /// right edge of the tree, where the last tile is not full yet.
+    func storedHashes(level: Int, indexes: Range<UInt64>) async throws -> [[UInt8]]
+}
+
+/// Computes proofs of a group's tree from its stored hashes, a tile (256 stored hashes of one
+/// level) per read: any subtree below a stored level is folded from at most 256 stored hashes
+/// of the level under it, so an inclusion or consistency proof costs at most two tiles per
+/// stored level (the path's, and the right edge's): O(log n) reads.
+struct TreeReader {
+    let source: any TreeHashSource
+    private var tiles: [TileKey: [[UInt8]]] = [:]
+    /// How many tiles were read (each one read of the store).
+    private(set) var reads = 0
+
+    private struct TileKey: Hashable {
+        var level: Int
+        var index: UInt64
+    }
+
+    static let tileWidth: UInt64 = 1 << UInt64(TreeBorder.tileHeight)
+
+    init(source: any TreeHashSource) {
+        self.source = source
+    }
+
+    /// The hash of a full subtree.
+    mutating func hash(of subtree: MerkleTree.Subtree) async throws -> [UInt8] {
+        let base = (subtree.level / TreeBorder.tileHeight) * TreeBorder.tileHeight
+        let span = UInt64(subtree.level - base)
+        let first = subtree.index << span
+        let count = 1 << span
+        let tileIndex = first / Self.tileWidth
+        let tile = try await tile(level: base, index: tileIndex)
+        let offset = Int(first - tileIndex * Self.tileWidth)
+        guard offset + Int(count) <= tile.count else {
+            throw LedgerError.inconsistent("the tree has no stored hashes for subtree \(subtree) (level \(base) holds \(tile.count) in tile \(tileIndex))")
+        }
+        return MerkleTree.root(ofFull: Array(tile[offset..<(offset + Int(count))]))
+    }
+
+    /// The hash of a range of leaves (RFC 9162 MTH).
+    mutating func hash(of range: Range<UInt64>) async throws -> [UInt8] {
+        var parts: [MerkleTree.Subtree: [UInt8]] = [:]
+        for subtree in MerkleTree.fullSubtrees(of: range) { parts[subtree] = try await hash(of: subtree) }
+        return MerkleTree.hash(of: range) { parts[$0] ?? [] }
+    }
+
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    mutating func inclusionProof(index: UInt64, size: UInt64) async throws -> [[UInt8]] {
+        var proof: [[UInt8]] = []
+        for range in MerkleTree.inclusionRanges(index: index, size: size) { proof.append(try await hash(of: range)) }
+        return proof
+    }
+
+    /// RFC 9162 consistency proof from the tree of `from` leaves to the one of `to`.
+    mutating func consistencyProof(from: UInt64, to: UInt64) async throws -> [[UInt8]] {
+        var proof: [[UInt8]] = []
+        for range in MerkleTree.consistencyRanges(from: from, to: to) { proof.append(try await hash(of: range)) }
+        return proof
+    }
+
+    private mutating func tile(level: Int, index: UInt64) async throws -> [[UInt8]] {
+        let key = TileKey(level: level, index: index)
+        if let tile = tiles[key] { return tile }
+        let start = index * Self.tileWidth
+        let tile = try await source.storedHashes(level: level, indexes: start..<(start + Self.tileWidth))
+        reads += 1
+        tiles[key] = tile
+        return tile
+    }
+}
