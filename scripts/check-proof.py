@@ -12,6 +12,13 @@ Recomputes, with the rules of docs/ledger.md:
 and, with --head, that head.hash is the hash you trust (from admin/blockchaininfo,
 kept elsewhere). Prints what it checked; exit 0 when all holds, 1 otherwise.
 Python 3 standard library only (hashlib, json, base64).
+
+    scripts/check-proof.py note NOTE_FILE VKEY [VKEY ...]
+
+Checks a signed note (C2SP signed-note: a checkpoint, with its witnesses' cosignatures)
+against the verifier keys given (`name+keyid+base64(type || key)`, type 0x01 Ed25519 or
+0x04 tlog-cosignature/v1): every signature line of a given key must verify, and at least
+one must. Needs Python's `cryptography` (Debian: python3-cryptography) for Ed25519.
 """
 import base64
 import hashlib
@@ -93,8 +100,75 @@ def check(proof, trusted_head=None):
     return problems, current.hex(), height
 
 
+def parse_vkey(text):
+    name, key_id, material = text.split("+", 2)
+    raw = base64.b64decode(material, validate=True)
+    if len(raw) != 33 or raw[0] not in (0x01, 0x04) or len(key_id) != 8:
+        raise ValueError("unsupported verifier key %s" % text)
+    if sha256(name.encode(), b"\n", raw[:1], raw[1:])[:4] != bytes.fromhex(key_id):
+        raise ValueError("key id of %s does not match its key" % name)
+    return name, bytes.fromhex(key_id), raw[0], raw[1:]
+
+
+def check_note(note, vkeys):
+    """Problems of a signed note against verifier keys, and the names that verified."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    if not note.endswith("\n") or "\n\n" not in note:
+        return ["not a signed note (no blank line before the signatures)"], []
+    at = note.rindex("\n\n")
+    text, lines = note[:at + 1], note[at + 2:].split("\n")[:-1]
+    problems, verified = [], []
+    keys = [parse_vkey(k) for k in vkeys]
+    for line in lines:
+        if not line.startswith("\u2014 "):
+            return ["malformed signature line %r" % line], []
+        name, sig = line[2:].split(" ")
+        sig = base64.b64decode(sig, validate=True)
+        for kname, kid, ktype, key in keys:
+            if kname != name or kid != sig[:4]:
+                continue
+            message, signature = text.encode(), sig[4:]
+            if ktype == 0x04:
+                if len(signature) != 72:
+                    problems.append("cosignature of %s has %d bytes" % (name, len(signature)))
+                    continue
+                t = struct.unpack(">Q", signature[:8])[0]
+                message = b"cosignature/v1\ntime %d\n" % t + message
+                signature = signature[8:]
+            try:
+                Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+                verified.append(name)
+            except InvalidSignature:
+                problems.append("the signature of %s does not verify" % name)
+    if not verified and not problems:
+        problems.append("no signature of a given key")
+    return problems, verified
+
+
+def main_note(args):
+    if len(args) < 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        with open(args[0], encoding="utf-8") as f:
+            note = f.read()
+        problems, verified = check_note(note, args[1:])
+    except (ValueError, IndexError) as e:
+        print("FAIL: %s" % (e,))
+        return 1
+    for p in problems:
+        print("FAIL: " + p)
+    if problems:
+        return 1
+    print("OK: signed by %s" % ", ".join(verified))
+    return 0
+
+
 def main(argv):
     args = argv[1:]
+    if args[:1] == ["note"]:
+        return main_note(args[1:])
     trusted = None
     if "--head" in args:
         i = args.index("--head")
