@@ -55,6 +55,9 @@ struct BlockSealer {
         var topics: [String: TopicRecord]
         /// The creation order the next new topic gets after this batch.
         var nextOrder: Int
+        /// The group tree's border after the batch, and the stored-level subtrees it completed.
+        var tree: TreeBorder
+        var treeNodes: [TreeBorder.Node]
 
         /// Nothing to write: no events, and no topic opened, reopened or closed.
         var isEmpty: Bool { blocks.isEmpty && topics.isEmpty }
@@ -65,6 +68,8 @@ struct BlockSealer {
     private let maxEvents: Int
     private let groupID: String
     private var nextOrder: Int
+    private var tree: TreeBorder
+    private var treeNodes: [TreeBorder.Node] = []
     private var changed: [String: TopicRecord] = [:]
     private var blocks: [SealedBlock] = []
     private var current: [SealedEvent] = []
@@ -76,6 +81,7 @@ struct BlockSealer {
         self.maxEvents = maxEvents
         self.groupID = groupID
         self.nextOrder = head.nextOrder
+        self.tree = head.tree
     }
 
     /// Creates the topic, or reopens a closed one; an open topic stays as it is.
@@ -140,20 +146,16 @@ struct BlockSealer {
         changed.values[index].sequence = sequence
         changed.values[index].lastBlock = height
         changed.values[index].lastTimestamp = timestamp
-        current.append(
-            SealedEvent(
-                topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions,
-                hash: BlockHash.event(
-                    topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions
-                )
-            ))
+        let hash = BlockHash.event(topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions)
+        current.append(SealedEvent(topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions, hash: hash))
+        treeNodes += tree.append(hash)
         return .success(EventID(topicHash: changed.values[index].idPrefix, sequence: sequence, blockHeight: height))
     }
 
     /// Seals the block being filled, if it holds any event, and returns the batch.
     mutating func finish() -> Sealed {
         seal()
-        return Sealed(blocks: blocks, topics: changed, nextOrder: nextOrder)
+        return Sealed(blocks: blocks, topics: changed, nextOrder: nextOrder, tree: tree, treeNodes: treeNodes)
     }
 
     /// The height of the block being filled.

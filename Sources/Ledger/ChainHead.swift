@@ -15,6 +15,8 @@ struct ChainHead: Sendable, Equatable {
     var topics: [String: TopicRecord]
     /// The creation order the next new topic gets.
     var nextOrder: Int
+    /// The right border of the group's tree over every event (`tree.size == eventCount`).
+    var tree = TreeBorder()
 }
 
 /// A topic as the ledger keeps it.
@@ -46,6 +48,7 @@ extension ChainHead {
             next.lastHash = last.header.hash
             next.eventCount = last.lastPosition
         }
+        next.tree = sealed.tree
         next.topics.merge(sealed.topics) { _, changed in changed }
         next.nextOrder = max(nextOrder, sealed.nextOrder)
         return next

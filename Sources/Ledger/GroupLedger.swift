@@ -171,7 +171,7 @@ struct StoredHead: Sendable, Equatable {
 
 /// A store behind `GroupLedger` (the shape of hummingbird's `PersistDriver`): what differs
 /// between SQLite, PostgreSQL and memory. Every read sees committed rows only.
-protocol LedgerDriver: Sendable {
+protocol LedgerDriver: TreeHashSource {
     var core: LedgerCore { get }
 
     /// Runs `core.writer`'s loop: seals each batch it hands out with a `BlockSealer` (through a
@@ -190,6 +190,8 @@ protocol LedgerDriver: Sendable {
     /// Open topics in creation order, from `offset`, at most `limit`.
     func openTopics(offset: Int, limit: Int) async throws -> [TopicState]
     func head() async throws -> StoredHead
+    /// The group tree's border as of the last commit this instance knows.
+    func tree() async throws -> TreeBorder
 
     /// The stored event named by `id` with its position; 100304 when its block is above the
     /// chain or the topic's event with that sequence is in another block, 100303 when absent.

@@ -38,6 +38,9 @@ struct MemoryRows: Sendable {
     var events: [ChainCheck.StoredEvent] = []
     var positions: [TopicSequence: UInt64] = [:]
     var receipts: [InboundReceipt: String] = [:]
+    var tree = TreeBorder()
+    /// Full subtrees at the stored levels, by level and index.
+    var treeNodes: [Int: [UInt64: [UInt8]]] = [:]
 
     var head: StoredHead {
         guard let last = blocks.last else { return StoredHead(height: 0, lastHash: BlockHash.zero, eventCount: 0) }
@@ -88,6 +91,8 @@ struct MemoryRows: Sendable {
             }
         }
         for (receipt, id) in receipts { self.receipts[receipt] = id }
+        tree = sealed.tree
+        for node in sealed.treeNodes { treeNodes[node.subtree.level, default: [:]][node.subtree.index] = node.hash }
     }
 }
 
@@ -114,7 +119,8 @@ final class MemoryDriver: LedgerDriver {
         let head = rows { rows in
             let head = rows.head
             return ChainHead(
-                height: head.height, lastHash: head.lastHash, eventCount: head.eventCount, topics: rows.topics, nextOrder: rows.topics.count
+                height: head.height, lastHash: head.lastHash, eventCount: head.eventCount, topics: rows.topics, nextOrder: rows.topics.count,
+                tree: rows.tree
             )
         }
         var sealer = BlockSealer(
@@ -159,6 +165,10 @@ final class MemoryDriver: LedgerDriver {
 
     func head() async throws -> StoredHead {
         rows { $0.head }
+    }
+
+    func tree() async throws -> TreeBorder {
+        rows { $0.tree }
     }
 
     func locate(_ id: EventID) async throws -> PositionedEvent {
@@ -211,6 +221,19 @@ final class MemoryDriver: LedgerDriver {
 
     func storedEvents(from first: UInt64, to end: UInt64) async throws -> [ChainCheck.StoredEvent] {
         rows { Array($0.events(from: first, to: end)) }
+    }
+
+    func storedHashes(level: Int, indexes: Range<UInt64>) async throws -> [[UInt8]] {
+        rows { rows in
+            if level == 0 { return rows.events(from: indexes.lowerBound + 1, to: indexes.upperBound + 1).map(\.hash) }
+            let stored = rows.treeNodes[level] ?? [:]
+            var found: [[UInt8]] = []
+            for index in indexes {
+                guard let hash = stored[index] else { break }
+                found.append(hash)
+            }
+            return found
+        }
     }
 
     func eventCount(from position: UInt64) async throws -> UInt64 {

@@ -168,15 +168,18 @@ struct PostgresBlockWriter: Sendable {
     private func lockHead(_ connection: PostgresConnection) async throws -> (ChainHead, version: Int64) {
         let group = driver.groupID
         let rows = try await connection.query(
-            "SELECT height, last_hash, event_count, topic_count, version FROM ledgers WHERE group_id = \(group) FOR UPDATE",
+            "SELECT height, last_hash, event_count, topic_count, version, tree_border FROM ledgers WHERE group_id = \(group) FOR UPDATE",
             logger: driver.logger
         )
         var locked: (ChainHead, Int64)?
-        for try await (height, hash, count, topicCount, version) in rows.decode((Int64, ByteBuffer, Int64, Int32, Int64).self) {
+        for try await (height, hash, count, topicCount, version, border) in rows.decode((Int64, ByteBuffer, Int64, Int32, Int64, ByteBuffer?).self) {
+            guard let tree = PostgresDriver.tree(size: count, border: border) else {
+                throw LedgerStoreError("group \(group): the stored tree border does not match the chain's \(count) events")
+            }
             locked = (
                 ChainHead(
                     height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
-                    eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount)
+                    eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount), tree: tree
                 ), version
             )
         }
@@ -214,6 +217,9 @@ struct PostgresBlockWriter: Sendable {
         var newHead: SealedBlock?
         /// The creation order of the next new topic (the stored one only grows).
         var topicCount: Int = 0
+        /// The tree's border after the blocks (nil leaves it as it is) and the subtrees they completed.
+        var tree: TreeBorder?
+        var treeNodes: [TreeBorder.Node] = []
     }
 
     /// Everything in one statement (`BlockWriteStatement`), prepared once per connection: the head
@@ -269,131 +275,5 @@ struct PostgresBlockWriter: Sendable {
             return "\(error.code)\(server)"
         }
         return String(describing: error)
-    }
-}
-
-extension PostgresBlockWriter.Writes {
-    /// What a sealed batch writes: its blocks, the topics it changed, its receipts, the new head.
-    init(round: WriteRound, sealed: BlockSealer.Sealed) {
-        self.init(
-            blocks: sealed.blocks, topics: sealed.topics, receipts: round.receiptsToStore,
-            newHead: sealed.blocks.last, topicCount: sealed.nextOrder
-        )
-    }
-}
-
-/// A block write as a prepared statement: its text is the same for every batch, so each pooled
-/// connection parses and plans it once instead of once per block (about half of a lone block's
-/// time on the server). Data-modifying CTEs; every column goes as one array, unnested by the server.
-struct BlockWriteStatement: PostgresPreparedStatement {
-    typealias Row = Int64
-
-    static let name = "weevent_block_write_v2"
-
-    static let sql = """
-        WITH hd AS (
-            UPDATE ledgers SET height = COALESCE($1::int8, height), last_hash = COALESCE($2::bytea, last_hash),
-                event_count = COALESCE($3::int8, event_count), topic_count = GREATEST(topic_count, $4::int4),
-                version = version + 1
-            WHERE group_id = $5
-                AND ($6::int8 IS NULL OR (version = $6::int8 AND height = $36::int8 AND last_hash = $37::bytea))
-            RETURNING version),
-        ev AS (
-            INSERT INTO events(group_id, position, block, topic, seq, timestamp, content, extensions, hash)
-            SELECT $5, u.* FROM unnest($7::int8[], $8::int8[], $9::text[], $10::int8[], $11::int8[], $12::bytea[],
-                $13::text[], $14::bytea[]) AS u
-            WHERE EXISTS (SELECT FROM hd)),
-        bl AS (
-            INSERT INTO blocks(group_id, height, prev_hash, merkle_root, hash, timestamp, event_count, first_position)
-            SELECT $5, u.* FROM unnest($15::int8[], $16::bytea[], $17::bytea[], $18::bytea[], $19::int8[], $20::int8[],
-                $21::int8[]) AS u
-            WHERE EXISTS (SELECT FROM hd)),
-        tp AS (
-            INSERT INTO topics(group_id, name, id_prefix, created, seq, last_block, last_timestamp, open, ord)
-            SELECT $5, u.* FROM unnest($22::text[], $23::text[], $24::int8[], $25::int8[], $26::int8[], $27::int8[],
-                $28::bool[], $29::int4[]) AS u
-            WHERE EXISTS (SELECT FROM hd)
-            ON CONFLICT (group_id, name) DO UPDATE SET seq = excluded.seq, last_block = excluded.last_block,
-                last_timestamp = excluded.last_timestamp, open = excluded.open),
-        rc AS (
-            INSERT INTO mqtt_receipts(group_id, session, packet_id, event_id)
-            SELECT $5, u.* FROM unnest($30::text[], $31::int4[], $32::text[]) AS u
-            WHERE EXISTS (SELECT FROM hd)
-            ON CONFLICT (group_id, session, packet_id) DO UPDATE SET event_id = excluded.event_id),
-        nt AS (
-            SELECT pg_notify($33, $34) FROM hd WHERE $35::bool)
-        SELECT version, (SELECT count(*) FROM nt) FROM hd
-        """
-
-    static let bindingDataTypes: [PostgresDataType] = [
-        .int8, .bytea, .int8, .int4, .text, .int8,
-        .int8Array, .int8Array, .textArray, .int8Array, .int8Array, .byteaArray, .textArray, .byteaArray,
-        .int8Array, .byteaArray, .byteaArray, .byteaArray, .int8Array, .int8Array, .int8Array,
-        .textArray, .textArray, .int8Array, .int8Array, .int8Array, .int8Array, .boolArray, .int4Array,
-        .textArray, .int4Array, .textArray,
-        .text, .text, .bool,
-        .int8, .bytea,
-    ]
-
-    let writes: PostgresBlockWriter.Writes
-    let group: String
-    /// The head the batch was sealed on, when it is written only if that is still the stored one.
-    let expected: KnownHead?
-    let notification: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
-        let head = writes.newHead
-        bindings.append(head.map { Int64($0.header.height) })
-        bindings.append(head.map { ByteBuffer(bytes: $0.header.hash) })
-        bindings.append(head.map { Int64($0.lastPosition) })
-        bindings.append(Int32(clamping: writes.topicCount))
-        bindings.append(group)
-        bindings.append(expected?.version)
-
-        let events = PostgresBlockWriter.EventColumns(writes.blocks)
-        bindings.append(events.positions)
-        bindings.append(events.heights)
-        bindings.append(events.topics)
-        bindings.append(events.sequences)
-        bindings.append(events.timestamps)
-        bindings.append(events.contents)
-        bindings.append(events.extensions)
-        bindings.append(events.hashes)
-
-        let headers = writes.blocks.map(\.header)
-        bindings.append(headers.map { Int64($0.height) })
-        bindings.append(headers.map { ByteBuffer(bytes: $0.previousHash) })
-        bindings.append(headers.map { ByteBuffer(bytes: $0.merkleRoot) })
-        bindings.append(headers.map { ByteBuffer(bytes: $0.hash) })
-        bindings.append(headers.map(\.timestamp))
-        bindings.append(headers.map { Int64($0.eventCount) })
-        bindings.append(writes.blocks.map { Int64($0.firstPosition) })
-
-        let names = Array(writes.topics.keys)
-        let records = names.map { writes.topics[$0]! }
-        bindings.append(names)
-        bindings.append(records.map(\.idPrefix))
-        bindings.append(records.map(\.created))
-        bindings.append(records.map { Int64($0.sequence) })
-        bindings.append(records.map { Int64($0.lastBlock) })
-        bindings.append(records.map(\.lastTimestamp))
-        bindings.append(records.map(\.isOpen))
-        bindings.append(records.map { Int32($0.order) })
-
-        bindings.append(writes.receipts.map(\.0.session))
-        bindings.append(writes.receipts.map { Int32($0.0.packetID) })
-        bindings.append(writes.receipts.map(\.1))
-
-        bindings.append(PostgresDriver.commitChannel)
-        bindings.append(notification)
-        bindings.append(head != nil)
-        bindings.append(expected.map { Int64($0.head.height) })
-        bindings.append(expected.map { ByteBuffer(bytes: $0.head.lastHash) })
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Int64 {
-        try row.decode((Int64, Int64).self).0
     }
 }

@@ -21,15 +21,20 @@ extension PostgresDriver {
         try await withStoreDeadline(.seconds(120), "import into group \(group)") {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 let rows = try await connection.query(
-                    "SELECT height, last_hash, event_count FROM ledgers WHERE group_id = \(group) FOR UPDATE", logger: self.logger
+                    "SELECT height, last_hash, event_count, tree_border FROM ledgers WHERE group_id = \(group) FOR UPDATE", logger: self.logger
                 )
-                var head: (Int64, ByteBuffer, Int64)?
-                for try await row in rows.decode((Int64, ByteBuffer, Int64).self) { head = row }
-                guard let (height, hash, count) = head, let first = sealed.first,
+                var head: (Int64, ByteBuffer, Int64, ByteBuffer?)?
+                for try await row in rows.decode((Int64, ByteBuffer, Int64, ByteBuffer?).self) { head = row }
+                guard let (height, hash, count, border) = head, let first = sealed.first,
                     UInt64(clamping: height) + 1 == first.header.height, Array(hash.readableBytesView) == first.header.previousHash,
                     UInt64(clamping: count) + 1 == first.firstPosition
                 else { throw LedgerStoreError("group \(group): the blocks to import do not continue the chain's head") }
-                try await writer.write(PostgresBlockWriter.Writes(blocks: sealed, newHead: sealed.last), connection)
+                guard var tree = Self.tree(size: count, border: border) else {
+                    throw LedgerStoreError("group \(group): the stored tree border does not match the chain")
+                }
+                var nodes: [TreeBorder.Node] = []
+                for block in sealed { for event in block.events { nodes += tree.append(event.hash) } }
+                try await writer.write(PostgresBlockWriter.Writes(blocks: sealed, newHead: sealed.last, tree: tree, treeNodes: nodes), connection)
             }
         }
     }

@@ -46,6 +46,7 @@ final class PostgresDriver: LedgerDriver {
             VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
             """, logger: logger)
         {}
+        try await buildTreeIfMissing(groupID: groupID, connection: connection, logger: logger)
         let rows = try await connection.query(
             "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
         )

@@ -90,6 +90,22 @@ enum PostgresSchema {
                 "REVOKE ALL ON notice_key FROM PUBLIC",
             ]
         ),
+        // The group tree (RFC 9162) over every event: the right border in the head row (NULL
+        // until built from the events, at the next start), full subtrees at levels 8, 16, ...
+        (
+            4,
+            [
+                "ALTER TABLE ledgers ADD COLUMN tree_border bytea",
+                """
+                CREATE TABLE tree_nodes(
+                    group_id text NOT NULL REFERENCES ledgers(group_id),
+                    level int4 NOT NULL,
+                    idx bigint NOT NULL,
+                    hash bytea NOT NULL,
+                    PRIMARY KEY (group_id, level, idx))
+                """,
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the

@@ -62,7 +62,7 @@ struct SQLiteBlockWriter {
         driver.view.withLock { view in
             ChainHead(
                 height: view.height, lastHash: view.lastHash, eventCount: view.eventCount,
-                topics: view.topics, nextOrder: view.topics.count
+                topics: view.topics, nextOrder: view.topics.count, tree: view.tree
             )
         }
     }
@@ -77,6 +77,13 @@ struct SQLiteBlockWriter {
             }
         }
         try upsert(sealed.topics, into: db)
+        if !sealed.blocks.isEmpty {
+            let node = try db.cachedStatement(sql: "INSERT INTO tree_nodes(level, idx, hash) VALUES (?, ?, ?)")
+            for completed in sealed.treeNodes {
+                try node.execute(arguments: [completed.subtree.level, Int64(completed.subtree.index), Data(completed.hash)])
+            }
+            try LedgerSchema.store(sealed.tree, into: db)
+        }
     }
 
     /// After the commit: readers' view first, then the feed, so a woken reader finds the new head.
@@ -87,6 +94,7 @@ struct SQLiteBlockWriter {
                 view.height = last.header.height
                 view.lastHash = last.header.hash
                 view.eventCount = last.lastPosition
+                view.tree = sealed.tree
             }
         }
         if let last = sealed.blocks.last {

@@ -87,6 +87,21 @@ extension SQLiteDriver {
         }
     }
 
+    func storedHashes(level: Int, indexes: Range<UInt64>) async throws -> [[UInt8]] {
+        try await pool.read { db in
+            if level == 0 {
+                return try Data.fetchAll(
+                    db, sql: "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
+                    arguments: [Int64(clamping: indexes.lowerBound), Int64(clamping: indexes.upperBound)]
+                ).map { Array($0) }
+            }
+            return try Data.fetchAll(
+                db, sql: "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                arguments: [level, Int64(clamping: indexes.lowerBound), Int64(clamping: indexes.upperBound)]
+            ).map { Array($0) }
+        }
+    }
+
     func eventCount(from position: UInt64) async throws -> UInt64 {
         let count = try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: position)]) ?? 0

@@ -84,6 +84,10 @@ final class SQLiteDriver: LedgerDriver {
     func head() async throws -> StoredHead {
         view.withLock { StoredHead(height: $0.height, lastHash: $0.lastHash, eventCount: $0.eventCount) }
     }
+
+    func tree() async throws -> TreeBorder {
+        view.withLock { $0.tree }
+    }
 }
 
 extension GroupLedger {
@@ -121,9 +125,11 @@ struct LedgerView: Sendable {
     var height: UInt64 = 0
     var lastHash: [UInt8] = BlockHash.zero
     var eventCount: UInt64 = 0
+    var tree = TreeBorder()
 
     static func load(_ db: Database) throws -> LedgerView {
         var view = LedgerView()
+        view.tree = try LedgerSchema.storedTree(db) ?? TreeBorder()
         for row in try Row.fetchAll(db, sql: "SELECT * FROM topics") {
             let name: String = row["name"]
             view.add(
