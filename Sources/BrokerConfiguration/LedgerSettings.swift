@@ -9,6 +9,13 @@ public struct LedgerSettings: Sendable, Equatable {
     public var blockMaxDelay: Duration = .zero
     /// `.sqlite` (embedded, one instance) or `.postgresql` (shared by every instance).
     public var store = LedgerStoreKind.sqlite
+    /// `ledger.origin`: names this broker's logs; group `G`'s log is `<origin>/G`.
+    public var origin = "weevent.localhost"
+    /// `ledger.signing-key`: the checkpoint signing key's file; nil: `signing.key` under `path`.
+    public var signingKey: String?
+
+    /// Where the checkpoint signing key is kept.
+    public var signingKeyPath: String { signingKey ?? "\(path)/signing.key" }
 
     public init() {}
 
@@ -31,6 +38,13 @@ public struct LedgerSettings: Sendable, Equatable {
             throw reader.error("ledger.store", "'\(kind)' is not sqlite or postgresql")
         }
         self.store = store
+        origin = try reader.string("ledger.origin", default: origin, nonEmpty: true)
+        if origin.utf8.count > 200 || origin.unicodeScalars.contains(where: { $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 }) {
+            throw reader.error(
+                "ledger.origin", "'\(origin)' must be at most 200 bytes without spaces, control characters or '+' (a name like events.example.com)")
+        }
+        let key = try reader.string("ledger.signing-key", default: "")
+        signingKey = key.isEmpty ? nil : key
     }
 }
 

@@ -16,7 +16,7 @@ struct Weevent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weevent",
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
-        subcommands: [Serve.self, Verify.self, LedgerCommand.self, MQTTCommand.self]
+        subcommands: [Serve.self, Verify.self, LedgerCommand.self, KeyCommand.self, MQTTCommand.self]
     )
 
     /// ArgumentParser's own `main`, except that invalid flags exit 2 (2 is also the
@@ -119,10 +119,27 @@ struct Serve: AsyncParsableCommand {
         if let risk = AccessControl.openBeyondLoopback(configuration) {
             logger.warning("no access token configured", metadata: ["risk": "\(risk)"])
         }
+        try Self.checkpointKey(configuration, logger: logger)
         let ledgers = try await options.openLedgers(configuration, logger: logger)
         let services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
         let app = WeEventApplication.make(services, logger: logger)
         try await WeEventApplication.run(app, configuration: configuration, logger: logger)
+    }
+
+    /// Reads the checkpoint signing key, making it at first start, and logs each group's verifier
+    /// key; a key file that cannot be read or made stops the start (exit 2).
+    static func checkpointKey(_ configuration: BrokerConfiguration.Configuration, logger: Logger) throws {
+        let path = configuration.ledger.signingKeyPath
+        do {
+            let (key, created) = try CheckpointKey.loadOrCreate(path: path, origin: configuration.ledger.origin)
+            if created { logger.notice("made a new checkpoint signing key", metadata: ["path": "\(path)"]) }
+            for group in configuration.ledger.groups {
+                logger.info("checkpoint verifier key", metadata: ["group": "\(group)", "vkey": "\(key.verifier(group: group))"])
+            }
+        } catch {
+            FileHandle.standardError.write(Data("weevent: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }
 

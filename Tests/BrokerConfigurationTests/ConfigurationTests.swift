@@ -16,6 +16,18 @@ import Testing
         #expect(c.zookeeper.sessionTimeout == .milliseconds(3000))
         #expect(c.events.contentMaxLength == 10240)
         #expect(c.events.extensionsMaxLength == 1024)
+        #expect(c.ledger.origin == "weevent.localhost")
+        #expect(c.ledger.signingKeyPath == "./data/signing.key")
+    }
+
+    @Test func theSigningKeyAndOriginAreRead() throws {
+        let c = try Configuration(
+            properties: Properties(parsing: "ledger.path=/var/lib/w\nledger.origin=events.example.com")
+        )
+        #expect(c.ledger.signingKeyPath == "/var/lib/w/signing.key")
+        #expect(c.ledger.origin == "events.example.com")
+        let d = try Configuration(properties: Properties(parsing: "ledger.signing-key=/etc/weevent/key"))
+        #expect(d.ledger.signingKeyPath == "/etc/weevent/key")
     }
 
     @Test func readsTheSourceDocumentsKeys() throws {
@@ -85,6 +97,10 @@ import Testing
         ("ledger.postgresql.timeout-ms=0", "ledger.postgresql.timeout-ms", "'0' is not an integer in 100...600000"),
         ("rest.request.max-timeout-ms=0", "rest.request.max-timeout-ms", "'0' is not an integer in 1...3600000"),
         ("rest.request.max-count=0", "rest.request.max-count", "'0' is not an integer in 1...1000000"),
+        (
+            "ledger.origin=my log", "ledger.origin",
+            "'my log' must be at most 200 bytes without spaces, control characters or '+' (a name like events.example.com)"
+        ),
         // The default wait may not exceed the longest one.
         (
             "rest.request.default-timeout-ms=2000\nrest.request.max-timeout-ms=1000", "rest.request.default-timeout-ms",

@@ -28,6 +28,30 @@ struct StartupAndAccessTests {
         #expect(try await http("http://\(ip):\(listed.port)/weevent/rest/exist?topic=x").text == "false")
     }
 
+    /// The first start makes the checkpoint signing key (0600) and logs each group's verifier
+    /// key; `weevent key show` prints the same keys; a file that is not a key stops the start.
+    @Test func theFirstStartMakesTheSigningKeyAndKeyShowPrintsItsVerifierKeys() async throws {
+        let broker = try BrokerProcess(extraConfig: "ledger.groups=1,2\nledger.origin=events.example.com")
+        defer { broker.remove() }
+        try await broker.start()
+        let keyPath = broker.directory + "/data/signing.key"
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let log = broker.log()
+        #expect(log.contains("made a new checkpoint signing key"), "\(log)")
+        let (status, output) = try await broker.run(["key", "show", "--config", broker.configPath])
+        #expect(status == 0, "\(output)")
+        let keys = output.split(separator: "\n").map(String.init)
+        #expect(keys.count == 2 && keys[0].hasPrefix("events.example.com/1+") && keys[1].hasPrefix("events.example.com/2+"), "\(output)")
+        #expect(keys.allSatisfy { log.contains($0) }, "the start logged the same verifier keys")
+
+        let broken = try BrokerProcess(extraConfig: "ledger.signing-key=\(broker.configPath)")
+        defer { broken.remove() }
+        let (refused, why) = try await broken.run(["serve", "--config", broken.configPath])
+        #expect(refused == 2, "\(why)")
+        #expect(why.contains("ledger.signing-key") && why.contains("is not an Ed25519 note signer key"), "\(why)")
+    }
+
     /// Listening on every interface with no token: the log says what anyone on the network can do.
     @Test func openBeyondLoopbackIsWarnedAtStartUpAndATokenSilencesIt() async throws {
         let open = try BrokerProcess()

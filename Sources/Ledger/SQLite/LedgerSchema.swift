@@ -62,39 +62,58 @@ enum LedgerSchema {
         return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ledger_id'") ?? ""
     }
 
-    /// The group tree's border as stored with the last commit (`meta` keys `tree_size` and
-    /// `tree_border`, base64 of the hashes); nil when absent or not the decomposition of its size.
-    static func storedTree(_ db: Database) throws -> TreeBorder? {
-        guard let size = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'tree_size'").flatMap({ UInt64($0) }),
-            let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'tree_border'"),
-            let bytes = Data(base64Encoded: text), bytes.count % 32 == 0
-        else { return nil }
-        let hashes = stride(from: 0, to: bytes.count, by: 32).map { Array(bytes[$0..<($0 + 32)]) }
+    /// The group tree's border for the first `size` events, from the stored subtrees: each of
+    /// its (at most 64) subtrees folded from at most 256 stored hashes of the level under it.
+    /// nil when a stored hash it needs is missing.
+    static func storedTree(_ db: Database, size: UInt64) throws -> TreeBorder? {
+        var hashes: [[UInt8]] = []
+        for subtree in MerkleTree.fullSubtrees(of: 0..<size) {
+            let base = (subtree.level / TreeBorder.tileHeight) * TreeBorder.tileHeight
+            let span = UInt64(subtree.level - base)
+            let (first, count) = (subtree.index << span, Int(1 << span))
+            let rows =
+                base == 0
+                ? try Data.fetchAll(
+                    db, sql: "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
+                    arguments: [Int64(clamping: first), Int64(clamping: first + UInt64(count))])
+                : try Data.fetchAll(
+                    db, sql: "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                    arguments: [base, Int64(clamping: first), Int64(clamping: first + UInt64(count))])
+            guard rows.count == count else { return nil }
+            hashes.append(MerkleTree.root(ofFull: rows.map { Array($0) }))
+        }
         return TreeBorder(size: size, hashes: hashes)
     }
 
-    /// Stores the border, in the transaction of the commit that made it.
-    static func store(_ tree: TreeBorder, into db: Database) throws {
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tree_size', ?), ('tree_border', ?)",
-            arguments: [String(tree.size), Data(tree.hashes.joined()).base64EncodedString()]
-        )
+    /// How many events the stored blocks hold.
+    static func storedEventCount(_ db: Database) throws -> UInt64 {
+        UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(first_position + event_count - 1), 0) FROM blocks") ?? 0)
+    }
+
+    /// Whether `tree_nodes` holds every full subtree of a tree of `size` leaves at each stored level.
+    static func hasTreeNodes(_ db: Database, size: UInt64) throws -> Bool {
+        var level = TreeBorder.tileHeight
+        while level < 64, size >> UInt64(level) > 0 {
+            let stored = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM tree_nodes WHERE level = ?", arguments: [level]) ?? 0
+            if UInt64(clamping: stored) != size >> UInt64(level) { return false }
+            level += TreeBorder.tileHeight
+        }
+        return true
     }
 
     /// A ledger file made before the group tree existed (or whose border does not match its
     /// events) gets its tree from its events, in position order, once.
     static func buildTreeIfMissing(_ db: Database) throws {
-        let events = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(first_position + event_count - 1), 0) FROM blocks") ?? 0
-        if let tree = try storedTree(db), tree.size == UInt64(clamping: events) { return }
+        let events = try storedEventCount(db)
+        if try hasTreeNodes(db, size: events) { return }
         try db.execute(sql: "DELETE FROM tree_nodes")
         var tree = TreeBorder()
         let insert = try db.cachedStatement(sql: "INSERT INTO tree_nodes(level, idx, hash) VALUES (?, ?, ?)")
-        let hashes = try Data.fetchCursor(db, sql: "SELECT hash FROM events WHERE position <= ? ORDER BY position", arguments: [events])
+        let hashes = try Data.fetchCursor(db, sql: "SELECT hash FROM events WHERE position <= ? ORDER BY position", arguments: [Int64(clamping: events)])
         while let hash = try hashes.next() {
             for node in tree.append(Array(hash)) {
                 try insert.execute(arguments: [node.subtree.level, Int64(node.subtree.index), Data(node.hash)])
             }
         }
-        try store(tree, into: db)
     }
 }

@@ -77,12 +77,11 @@ struct SQLiteBlockWriter {
             }
         }
         try upsert(sealed.topics, into: db)
-        if !sealed.blocks.isEmpty {
+        if !sealed.treeNodes.isEmpty {
             let node = try db.cachedStatement(sql: "INSERT INTO tree_nodes(level, idx, hash) VALUES (?, ?, ?)")
             for completed in sealed.treeNodes {
                 try node.execute(arguments: [completed.subtree.level, Int64(completed.subtree.index), Data(completed.hash)])
             }
-            try LedgerSchema.store(sealed.tree, into: db)
         }
     }
 

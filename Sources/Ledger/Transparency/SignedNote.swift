@@ -156,6 +156,9 @@ public struct NoteSigner: Sendable {
 
     public var name: String { verifier.name }
 
+    /// The private key, for a key file that derives per-group signers from it.
+    var seedBytes: [UInt8] { seed }
+
     /// The signer key in the form Go's note package reads:
     /// `PRIVATE+KEY+<name>+<hex key ID>+base64(type ‖ seed)`.
     public var encoded: String {
