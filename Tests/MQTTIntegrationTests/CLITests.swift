@@ -83,10 +83,9 @@ struct CLITests {
         let broker = try await Mosquitto.start()
         defer { Task { await broker.stop() } }
         let sub = try Child(weevent, ["mqtt", "sub", "-p", "\(broker.port)", "-t", "x", "-d"])
-        // Wait until it has had time to subscribe (its -d trace on standard output says so), then terminate it.
+        // Wait until it has subscribed (its -d trace on standard output says so), then terminate it.
         try await withDeadline(seconds: 30, "sub subscribing") {
-            while !FileManager.default.fileExists(atPath: "/proc/\(sub.process.processIdentifier)") { try await Task.sleep(for: .milliseconds(20)) }
-            try await Task.sleep(for: .milliseconds(500))
+            while !sub.outputSoFar.contains("received SUBACK") { try await Task.sleep(for: .milliseconds(20)) }
         }
         sub.signal(SIGTERM)
         let result = try await withDeadline(seconds: 10, "sub exiting on SIGTERM") { await sub.wait() }

@@ -36,14 +36,21 @@ public final class Child: @unchecked Sendable {
         for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
             done.enter()
             DispatchQueue.global().async { [self] in
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                lock.withLock { if isOut { out = data } else { err = data } }
+                // Chunk by chunk, so a test can look at what was printed so far (`outputSoFar`).
+                while true {
+                    let chunk = pipe.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    lock.withLock { if isOut { out.append(chunk) } else { err.append(chunk) } }
+                }
                 done.leave()
             }
         }
     }
 
     public var isRunning: Bool { !hasExited(process) }
+
+    /// What the program wrote to its standard output until now.
+    public var outputSoFar: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
 
     /// SIGKILL: the test runner blocks SIGTERM and its children inherit that mask.
     public func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
