@@ -1,4 +1,5 @@
 import ArgumentParser
+import BrokerConfiguration
 import Foundation
 import Ledger
 
@@ -24,16 +25,21 @@ struct KeyShowCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
-        let path = configuration.ledger.signingKeyPath
-        let key: CheckpointKey
-        do {
-            let (loaded, created) = try CheckpointKey.loadOrCreate(path: path, origin: configuration.ledger.origin)
-            if created { FileHandle.standardError.write(Data("weevent: made a new checkpoint signing key at \(path)\n".utf8)) }
-            key = loaded
-        } catch {
-            FileHandle.standardError.write(Data("weevent: \(error)\n".utf8))
-            throw ExitCode(2)
+        let (key, created) = try loadCheckpointKey(configuration.ledger)
+        if created {
+            FileHandle.standardError.write(Data("weevent: made a new checkpoint signing key at \(configuration.ledger.signingKeyPath)\n".utf8))
         }
         for group in configuration.ledger.groups { print(key.verifier(group: group)) }
+    }
+}
+
+/// The checkpoint signing key of `ledger.signing-key`, made when there is none; a file that
+/// cannot be read or made is said on standard error and ends the command with exit 2.
+func loadCheckpointKey(_ ledger: LedgerSettings) throws -> (key: CheckpointKey, created: Bool) {
+    do {
+        return try CheckpointKey.loadOrCreate(path: ledger.signingKeyPath, origin: ledger.origin)
+    } catch {
+        FileHandle.standardError.write(Data("weevent: \(error)\n".utf8))
+        throw ExitCode(2)
     }
 }

@@ -129,16 +129,10 @@ struct Serve: AsyncParsableCommand {
     /// Reads the checkpoint signing key, making it at first start, and logs each group's verifier
     /// key; a key file that cannot be read or made stops the start (exit 2).
     static func checkpointKey(_ configuration: BrokerConfiguration.Configuration, logger: Logger) throws {
-        let path = configuration.ledger.signingKeyPath
-        do {
-            let (key, created) = try CheckpointKey.loadOrCreate(path: path, origin: configuration.ledger.origin)
-            if created { logger.notice("made a new checkpoint signing key", metadata: ["path": "\(path)"]) }
-            for group in configuration.ledger.groups {
-                logger.info("checkpoint verifier key", metadata: ["group": "\(group)", "vkey": "\(key.verifier(group: group))"])
-            }
-        } catch {
-            FileHandle.standardError.write(Data("weevent: \(error)\n".utf8))
-            throw ExitCode(2)
+        let (key, created) = try loadCheckpointKey(configuration.ledger)
+        if created { logger.notice("made a new checkpoint signing key", metadata: ["path": "\(configuration.ledger.signingKeyPath)"]) }
+        for group in configuration.ledger.groups {
+            logger.info("checkpoint verifier key", metadata: ["group": "\(group)", "vkey": "\(key.verifier(group: group))"])
         }
     }
 }

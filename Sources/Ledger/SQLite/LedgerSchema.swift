@@ -68,19 +68,10 @@ enum LedgerSchema {
     static func storedTree(_ db: Database, size: UInt64) throws -> TreeBorder? {
         var hashes: [[UInt8]] = []
         for subtree in MerkleTree.fullSubtrees(of: 0..<size) {
-            let base = (subtree.level / TreeBorder.tileHeight) * TreeBorder.tileHeight
-            let span = UInt64(subtree.level - base)
-            let (first, count) = (subtree.index << span, Int(1 << span))
-            let rows =
-                base == 0
-                ? try Data.fetchAll(
-                    db, sql: "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
-                    arguments: [Int64(clamping: first), Int64(clamping: first + UInt64(count))])
-                : try Data.fetchAll(
-                    db, sql: "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                    arguments: [base, Int64(clamping: first), Int64(clamping: first + UInt64(count))])
-            guard rows.count == count else { return nil }
-            hashes.append(MerkleTree.root(ofFull: rows.map { Array($0) }))
+            let (level, run) = TreeReader.storedRun(of: subtree)
+            let stored = try SQLiteRows.storedHashes(db, level: level, indexes: run)
+            guard stored.count == run.count else { return nil }
+            hashes.append(MerkleTree.root(ofFull: stored))
         }
         return TreeBorder(size: size, hashes: hashes)
     }

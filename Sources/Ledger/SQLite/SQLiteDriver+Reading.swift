@@ -88,18 +88,7 @@ extension SQLiteDriver {
     }
 
     func storedHashes(level: Int, indexes: Range<UInt64>) async throws -> [[UInt8]] {
-        try await pool.read { db in
-            if level == 0 {
-                return try Data.fetchAll(
-                    db, sql: "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
-                    arguments: [Int64(clamping: indexes.lowerBound), Int64(clamping: indexes.upperBound)]
-                ).map { Array($0) }
-            }
-            return try Data.fetchAll(
-                db, sql: "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                arguments: [level, Int64(clamping: indexes.lowerBound), Int64(clamping: indexes.upperBound)]
-            ).map { Array($0) }
-        }
+        try await pool.read { db in try SQLiteRows.storedHashes(db, level: level, indexes: indexes) }
     }
 
     func eventCount(from position: UInt64) async throws -> UInt64 {

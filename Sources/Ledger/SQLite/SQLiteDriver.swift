@@ -129,9 +129,6 @@ struct LedgerView: Sendable {
 
     static func load(_ db: Database) throws -> LedgerView {
         var view = LedgerView()
-        // A file whose blocks were altered may name events that are not stored: it still opens
-        // (verify names the damage), with an empty tree.
-        view.tree = try LedgerSchema.storedTree(db, size: LedgerSchema.storedEventCount(db)) ?? TreeBorder()
         for row in try Row.fetchAll(db, sql: "SELECT * FROM topics") {
             let name: String = row["name"]
             view.add(
@@ -148,6 +145,9 @@ struct LedgerView: Sendable {
             view.lastHash = Array(row["hash"] as Data)
             view.eventCount = UInt64(clamping: (row["first_position"] as Int64) &+ (row["event_count"] as Int64) &- 1)
         }
+        // A file whose blocks were altered may name events that are not stored: it still opens
+        // (verify names the damage), with an empty tree.
+        view.tree = try LedgerSchema.storedTree(db, size: view.eventCount) ?? TreeBorder()
         return view
     }
 

@@ -20,4 +20,16 @@ enum SQLiteRows {
             extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data)
         )
     }
+
+    /// The group tree's stored hashes at `level` (0: the events' hashes, by position - 1; 8, 16,
+    /// ...: `tree_nodes`) with an index in `indexes`, in index order.
+    static func storedHashes(_ db: Database, level: Int, indexes: Range<UInt64>) throws -> [[UInt8]] {
+        let (low, high) = (Int64(clamping: indexes.lowerBound), Int64(clamping: indexes.upperBound))
+        let rows =
+            level == 0
+            ? try Data.fetchAll(db, sql: "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position", arguments: [low, high])
+            : try Data.fetchAll(
+                db, sql: "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx", arguments: [level, low, high])
+        return rows.map { Array($0) }
+    }
 }

@@ -55,7 +55,7 @@ public struct SignedNote: Sendable, Equatable {
             guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("+"),
                 let bytes = Data(base64Encoded: String(parts[1])), bytes.count > 4
             else { return nil }
-            let keyID = bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let keyID = UInt32(bigEndianBytes: bytes.prefix(4))
             signatures.append(Signature(name: String(parts[0]), keyID: keyID, signature: Array(bytes.dropFirst(4))))
         }
         return SignedNote(text: text, signatures: signatures)
@@ -88,7 +88,7 @@ public struct NoteVerifier: Sendable, Equatable, CustomStringConvertible {
     /// SHA-256(name ‖ 0x0A ‖ type ‖ public key), first four bytes, big-endian.
     static func keyID(name: String, type: NoteKeyType, publicKey: [UInt8]) -> UInt32 {
         let digest = SHA256.hash(data: Array(name.utf8) + [0x0A, type.rawValue] + publicKey)
-        return digest.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return UInt32(bigEndianBytes: digest.prefix(4))
     }
 
     /// Parses a verifier key; nil when malformed, of another type, or when its key ID does not
@@ -118,9 +118,7 @@ public struct NoteVerifier: Sendable, Equatable, CustomStringConvertible {
         case .ed25519:
             return key.isValidSignature(signature.signature, for: Array(text.utf8))
         case .cosignature:
-            guard signature.signature.count == 72 else { return false }
-            let time = signature.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            guard time <= UInt64(Int64.max) else { return false }
+            guard let time = cosignatureTime(signature), time <= UInt64(Int64.max) else { return false }
             return key.isValidSignature(Array(signature.signature.dropFirst(8)), for: Array(NoteSigner.cosignedMessage(text, time: time).utf8))
         }
     }
@@ -128,7 +126,7 @@ public struct NoteVerifier: Sendable, Equatable, CustomStringConvertible {
     /// The time a cosignature carries (seconds since 1970); nil for other signatures.
     public func cosignatureTime(_ signature: SignedNote.Signature) -> UInt64? {
         guard type == .cosignature, signature.signature.count == 72 else { return nil }
-        return signature.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return UInt64(bigEndianBytes: signature.signature.prefix(8))
     }
 }
 
@@ -194,5 +192,12 @@ public struct NoteSigner: Sendable {
     /// What a tlog-cosignature/v1 signs.
     static func cosignedMessage(_ text: String, time: UInt64) -> String {
         "cosignature/v1\ntime \(time)\n" + text
+    }
+}
+
+extension FixedWidthInteger where Self: UnsignedInteger {
+    /// The integer whose big-endian bytes are `bytes` (as many as the type holds).
+    init(bigEndianBytes bytes: some Sequence<UInt8>) {
+        self = bytes.reduce(0) { $0 << 8 | Self($1) }
     }
 }

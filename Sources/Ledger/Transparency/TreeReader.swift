@@ -27,19 +27,26 @@ struct TreeReader {
         self.source = source
     }
 
+    /// The stored hashes a full subtree folds from: those of the stored level at or under it
+    /// (0, 8, 16, ...) that it covers, at most 256, all in one tile.
+    static func storedRun(of subtree: MerkleTree.Subtree) -> (level: Int, indexes: Range<UInt64>) {
+        let level = (subtree.level / TreeBorder.tileHeight) * TreeBorder.tileHeight
+        let span = UInt64(subtree.level - level)
+        let first = subtree.index << span
+        return (level, first..<(first + (1 << span)))
+    }
+
     /// The hash of a full subtree.
     mutating func hash(of subtree: MerkleTree.Subtree) async throws -> [UInt8] {
-        let base = (subtree.level / TreeBorder.tileHeight) * TreeBorder.tileHeight
-        let span = UInt64(subtree.level - base)
-        let first = subtree.index << span
-        let count = 1 << span
-        let tileIndex = first / Self.tileWidth
-        let tile = try await tile(level: base, index: tileIndex)
-        let offset = Int(first - tileIndex * Self.tileWidth)
-        guard offset + Int(count) <= tile.count else {
-            throw LedgerError.inconsistent("the tree has no stored hashes for subtree \(subtree) (level \(base) holds \(tile.count) in tile \(tileIndex))")
+        let (level, run) = Self.storedRun(of: subtree)
+        let tileIndex = run.lowerBound / Self.tileWidth
+        let tile = try await tile(level: level, index: tileIndex)
+        let offset = Int(run.lowerBound - tileIndex * Self.tileWidth)
+        let end = offset + run.count
+        guard end <= tile.count else {
+            throw LedgerError.inconsistent("the tree has no stored hashes for subtree \(subtree) (level \(level) holds \(tile.count) in tile \(tileIndex))")
         }
-        return MerkleTree.root(ofFull: Array(tile[offset..<(offset + Int(count))]))
+        return MerkleTree.root(ofFull: Array(tile[offset..<end]))
     }
 
     /// The hash of a range of leaves (RFC 9162 MTH).
