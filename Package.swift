@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "WeEvent", "BrokerConfiguration", "Ledger", "Server", "Bridge", "Cluster", "MQTTCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -246,7 +247,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "WeEvent", "BrokerConfiguration", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -1,24 +1,39 @@
 #!/usr/bin/env python3
-"""Checks a weevent proof (the JSON of rest/proof) without trusting the broker.
+"""Checks weevent proofs and checkpoints without trusting the broker.
 
     curl -s "http://localhost:8080/weevent/rest/proof?eventId=317e7c4c-1-3" > proof.json
-    scripts/check-proof.py proof.json [--head HASH]
+    scripts/check-proof.py proof.json [--vkey VKEY] [--witness VKEY ...] [--min-witnesses N]
+                                      [--checkpoint NOTE_FILE] [--head HASH]
 
-Recomputes, with the rules of docs/ledger.md:
-  1. the event hash from the event's fields, equal to eventHash;
-  2. the Merkle root from eventHash and merklePath, equal to the block's merkleRoot;
-  3. the block hash from the header fields, equal to the block's hash;
-  4. each following header's hash, linked through previousHash, up to head.hash;
-and, with --head, that head.hash is the hash you trust (from admin/blockchaininfo,
-kept elsewhere). Prints what it checked; exit 0 when all holds, 1 otherwise.
-Python 3 standard library only (hashlib, json, base64).
+A tree proof (rest/proof, the default form) is checked with the rules of docs/ledger.md
+and RFC 9162: the event hash from the event's fields equals eventHash; the inclusion proof
+leads from it (leaf leafIndex) to rootHash in the tree of treeSize events (RFC 9162
+2.1.3.2); the checkpoint (the proof's own, or the note given with --checkpoint, for
+example one your witnesses cosigned) names that tree size and root. With --vkey the
+checkpoint must carry a valid signature of that key (the broker's, from `weevent key
+show`); with --witness, valid cosignatures of at least --min-witnesses (default 1) of
+those witness keys.
+
+A chain proof (rest/proof?form=chain) is checked as before: event hash, Merkle path to
+the block's merkleRoot, block hash, each following header linked by previousHash up to
+head.hash, and with --head that head.hash is the hash you trust.
+
+    scripts/check-proof.py consistency CONSISTENCY_JSON [--old NOTE_FILE] [--new NOTE_FILE]
+                                       [--vkey VKEY]
+
+Checks a rest/consistency answer (RFC 9162 2.1.4.2): the tree of `from` events (fromRoot)
+is a prefix of the tree of `to` events (toRoot). With --old/--new, the checkpoints you hold
+must name those sizes and roots (and, with --vkey, carry the key's valid signature).
 
     scripts/check-proof.py note NOTE_FILE VKEY [VKEY ...]
 
 Checks a signed note (C2SP signed-note: a checkpoint, with its witnesses' cosignatures)
 against the verifier keys given (`name+keyid+base64(type || key)`, type 0x01 Ed25519 or
 0x04 tlog-cosignature/v1): every signature line of a given key must verify, and at least
-one must. Needs Python's `cryptography` (Debian: python3-cryptography) for Ed25519.
+one must.
+
+Prints what it checked; exit 0 when all holds, 1 otherwise, 2 for bad usage. Python 3's
+standard library, and `cryptography` (Debian: python3-cryptography) for signatures.
 """
 import base64
 import hashlib
@@ -100,6 +115,143 @@ def check(proof, trusted_head=None):
     return problems, current.hex(), height
 
 
+def node(left, right):
+    return sha256(b"\x01", left, right)
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 2.1.3.2, step by step."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(size1, size2, proof, root1, root2):
+    """RFC 9162 2.1.4.2, step by step (from the empty tree every tree follows)."""
+    if size1 > size2:
+        return False
+    if size1 == size2:
+        return not proof and root1 == root2
+    if size1 == 0:
+        return not proof
+    if not proof:
+        return False
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == root1 and sr == root2 and sn == 0
+
+
+def parse_checkpoint(note):
+    """(origin, size, root) of a checkpoint note (tlog-checkpoint), signed or not."""
+    text = note[:note.rindex("\n\n") + 1] if "\n\n" in note else note
+    lines = text.split("\n")
+    if len(lines) < 4 or not lines[0] or not lines[1].isdigit() or (lines[1].startswith("0") and lines[1] != "0"):
+        raise ValueError("not a checkpoint: %r" % text[:200])
+    root = base64.b64decode(lines[2], validate=True)
+    if len(root) != 32:
+        raise ValueError("checkpoint root is not 32 bytes")
+    return lines[0], int(lines[1]), root
+
+
+def check_signed(note, vkeys, witnesses, min_witnesses, what):
+    """Problems of a checkpoint's signatures: one valid of `vkeys` (when given), and valid
+    cosignatures of at least `min_witnesses` of `witnesses`."""
+    problems, lines = [], []
+    if vkeys:
+        p, ok = check_note(note, vkeys)
+        problems += ["%s: %s" % (what, x) for x in p]
+        if ok:
+            lines.append("%s signed by %s" % (what, ", ".join(ok)))
+    if witnesses:
+        p, ok = check_note(note, witnesses)
+        names = sorted(set(ok))
+        if len(names) < min_witnesses:
+            problems.append("%s: %d valid cosignatures of the witnesses given, %d needed%s"
+                            % (what, len(names), min_witnesses, "".join("; " + x for x in p)))
+        else:
+            lines.append("%s cosigned by %s" % (what, ", ".join(names)))
+    return problems, lines
+
+
+def check_tree(proof, vkeys, witnesses, min_witnesses, trusted_note):
+    problems, said = [], []
+    leaf = event_hash(proof["event"])
+    if leaf.hex() != proof["eventHash"]:
+        problems.append("event fields do not hash to eventHash")
+    size, index = proof["treeSize"], proof["leafIndex"]
+    root = bytes.fromhex(proof["rootHash"])
+    steps = [bytes.fromhex(h) for h in proof["inclusionProof"]]
+    if not verify_inclusion(leaf, index, size, steps, root):
+        problems.append("the inclusion proof does not lead from leaf %d to rootHash in a tree of %d" % (index, size))
+    notes = []
+    if proof.get("checkpoint"):
+        notes.append(("the proof's checkpoint", proof["checkpoint"]))
+    if trusted_note is not None:
+        notes.append(("the checkpoint given", trusted_note))
+    if (vkeys or witnesses) and not notes:
+        problems.append("no checkpoint of tree size %d to check signatures on; ask rest/proof with treeSize= of a signed checkpoint" % size)
+    for what, note in notes:
+        _, csize, croot = parse_checkpoint(note)
+        if csize != size or croot != root:
+            problems.append("%s is of tree size %d root %s, the proof of tree size %d root %s"
+                            % (what, csize, croot.hex(), size, root.hex()))
+        p, lines = check_signed(note, vkeys, witnesses, min_witnesses, what)
+        problems += p
+        said += lines
+    return problems, said
+
+
+def check_consistency(answer, old, new, vkeys):
+    problems, said = [], []
+    size1, size2 = answer["from"], answer["to"]
+    root1, root2 = bytes.fromhex(answer["fromRoot"]), bytes.fromhex(answer["toRoot"])
+    if not verify_consistency(size1, size2, [bytes.fromhex(h) for h in answer["proof"]], root1, root2):
+        problems.append("the proof does not show the tree of %d events is a prefix of the tree of %d" % (size1, size2))
+    for what, note, size, root in (("the old checkpoint", old, size1, root1), ("the new checkpoint", new, size2, root2)):
+        if note is None:
+            continue
+        _, csize, croot = parse_checkpoint(note)
+        if csize != size or croot != root:
+            problems.append("%s is of tree size %d root %s, the proof's is %d root %s" % (what, csize, croot.hex(), size, root.hex()))
+        p, lines = check_signed(note, vkeys, [], 0, what)
+        problems += p
+        said += lines
+    return problems, said
+
+
 def parse_vkey(text):
     name, key_id, material = text.split("+", 2)
     raw = base64.b64decode(material, validate=True)
@@ -165,32 +317,79 @@ def main_note(args):
     return 0
 
 
-def main(argv):
-    args = argv[1:]
-    if args[:1] == ["note"]:
-        return main_note(args[1:])
-    trusted = None
-    if "--head" in args:
-        i = args.index("--head")
-        trusted = args[i + 1]
+def take(args, flag, many=False):
+    """Removes `flag VALUE` pairs from args; their values (a list when `many`)."""
+    values = []
+    while flag in args:
+        i = args.index(flag)
+        if i + 1 >= len(args):
+            raise SystemExit(print(__doc__.strip(), file=sys.stderr) or 2)
+        values.append(args[i + 1])
         del args[i:i + 2]
+    return values if many else (values[-1] if values else None)
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def load_json(path):
+    with (sys.stdin if path == "-" else open(path, "rb")) as f:
+        return json.load(f)
+
+
+def report(problems, said, ok_line):
+    for p in problems:
+        print("FAIL: " + p)
+    if problems:
+        return 1
+    print(ok_line)
+    for line in said:
+        print("  " + line)
+    return 0
+
+
+def main_consistency(args):
+    old, new, vkeys = take(args, "--old"), take(args, "--new"), take(args, "--vkey", many=True)
     if len(args) != 1:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     try:
-        with (sys.stdin if args[0] == "-" else open(args[0], "rb")) as f:
-            proof = json.load(f)
+        answer = load_json(args[0])
+        problems, said = check_consistency(answer, old and read_text(old), new and read_text(new), vkeys)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        print("FAIL: malformed input: %r" % (e,))
+        return 1
+    return report(problems, said, "OK: the tree of %d events is a prefix of the tree of %d" % (answer["from"], answer["to"]))
+
+
+def main(argv):
+    args = argv[1:]
+    if args[:1] == ["note"]:
+        return main_note(args[1:])
+    if args[:1] == ["consistency"]:
+        return main_consistency(args[1:])
+    trusted = take(args, "--head")
+    vkeys, witnesses = take(args, "--vkey", many=True), take(args, "--witness", many=True)
+    minimum = take(args, "--min-witnesses")
+    checkpoint = take(args, "--checkpoint")
+    if len(args) != 1:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        proof = load_json(args[0])
+        if "inclusionProof" in proof:
+            min_witnesses = int(minimum) if minimum is not None else (1 if witnesses else 0)
+            problems, said = check_tree(proof, vkeys, witnesses, min_witnesses, checkpoint and read_text(checkpoint))
+            return report(problems, said, "OK: event %s is leaf %d of the tree of %d events with root %s"
+                          % (proof.get("eventId", "?"), proof["leafIndex"], proof["treeSize"], proof["rootHash"]))
         problems, head, height = check(proof, trusted)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, IndexError) as e:
         print("FAIL: malformed proof: %r" % (e,))
         return 1
-    if problems:
-        for p in problems:
-            print("FAIL: " + p)
-        return 1
-    print("OK: event %s is in block %d, which is linked to head %d %s"
-          % (proof.get("eventId", "?"), proof["block"]["height"], height, head))
-    return 0
+    return report(problems, [], "OK: event %s is in block %d, which is linked to head %d %s"
+                  % (proof.get("eventId", "?"), proof["block"]["height"], height, head))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ server.port=808$i
 ledger.path=$dir/data
 ledger.store=postgresql
 ledger.postgresql.url=$(scripts/postgres.sh url "$pg_port")
+# One checkpoint signing key for the whole cluster (made by the first instance to start).
+ledger.signing-key=$state/signing.key
 mqtt.broker.url=tcp://127.0.0.1:$mqtt_port
 broker.zookeeper.ip=127.0.0.1:$zk_port
 PROPS

@@ -1,3 +1,4 @@
+import Foundation
 import WeEvent
 
 /// Where the ledgers live and how blocks are sealed (`ledger.*` but the PostgreSQL keys).
@@ -13,6 +14,13 @@ public struct LedgerSettings: Sendable, Equatable {
     public var origin = "weevent.localhost"
     /// `ledger.signing-key`: the checkpoint signing key's file; nil: `signing.key` under `path`.
     public var signingKey: String?
+
+    /// `ledger.checkpoint.interval-ms`: a new signed checkpoint at least this often while the
+    /// tree grows; zero signs none.
+    public var checkpointInterval: Duration = .seconds(1)
+    /// `ledger.witnesses`: the witnesses whose cosignatures the broker keeps, as signed-note
+    /// verifier keys of type 0x04 (tlog-cosignature), `<name>+<key id>+<base64>`.
+    public var witnesses: [String] = []
 
     /// Where the checkpoint signing key is kept.
     public var signingKeyPath: String { signingKey ?? "\(path)/signing.key" }
@@ -45,6 +53,22 @@ public struct LedgerSettings: Sendable, Equatable {
         }
         let key = try reader.string("ledger.signing-key", default: "")
         signingKey = key.isEmpty ? nil : key
+        checkpointInterval = try reader.milliseconds("ledger.checkpoint.interval-ms", default: checkpointInterval, in: 0...86_400_000)
+        witnesses = try reader.list("ledger.witnesses", check: Self.witnessKeyProblem)
+        if Set(witnesses.map { $0.prefix { $0 != "+" } }).count != witnesses.count {
+            throw reader.error("ledger.witnesses", "two witness keys have the same name")
+        }
+    }
+
+    /// What is wrong with a witness verifier key, judged by its form (the key ID is checked
+    /// against the key when the broker starts).
+    static func witnessKeyProblem(_ key: String) -> String? {
+        let parts = key.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, parts[1].count == 8, UInt32(parts[1], radix: 16) != nil,
+            let material = Data(base64Encoded: String(parts[2])), material.count == 33
+        else { return "'\(key.prefix(120))' is not a verifier key <name>+<8 hex key id>+<base64 of 33 bytes> (weevent witness prints its key)" }
+        guard material.first == 0x04 else { return "'\(parts[0])' is not a witness key (type 0x04, tlog-cosignature)" }
+        return nil
     }
 }
 

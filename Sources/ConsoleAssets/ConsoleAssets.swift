@@ -1187,7 +1187,7 @@ async function rejectedLog(ctx, box) {
 """#
         ),
         "pages/event.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"c09054afd1fc6808\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"d10895d1ec4f54c7\"",
             body: #"""
 // #/event/<eventId>?group=G: one event (rest/getEvent), its content as text or hex, its
 // extensions, its block, and "Verify in this browser": rest/proof checked with verify.js.
@@ -1288,7 +1288,7 @@ function verifySection(ctx, eventId, group, event) {
     try {
       let text;
       try {
-        text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+        text = await api('rest/proof', { eventId, groupId: group, form: 'chain' }, { raw: true, signal: ctx.signal });
         clearError('proof');
       } catch (err) {
         if (err?.name === 'AbortError') return;

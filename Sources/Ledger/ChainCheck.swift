@@ -32,6 +32,16 @@ struct ChainCheck {
     private var expectedHeight: UInt64 = 1
     /// Where the next block's events must start; after the last block, where none may be.
     private(set) var nextPosition: UInt64 = 1
+    /// The group tree recomputed from the checked events.
+    private(set) var tree = TreeBorder()
+    /// Stored checkpoints not yet reached, smallest first: each must fall at a block's end and
+    /// name the root the checked events give.
+    var pendingCheckpoints: [Checkpoint] = []
+    /// Checkpoints the caller holds (a witness's): checked like stored ones, kept apart so the
+    /// stored ones can be read page by page.
+    var heldCheckpoints: [Checkpoint] = []
+    /// The first block after the last checkpoint that matched: where a change it misses begins.
+    private var firstBlockAfterCheckpoint: UInt64 = 1
 
     init(groupID: String) {
         report = VerificationReport(groupID: groupID, blocksChecked: 0, eventsChecked: 0)
@@ -59,6 +69,7 @@ struct ChainCheck {
                 return bad(height, "event \(id) does not match its stored hash")
             }
             leaves.append(hash)
+            _ = tree.append(hash)
         }
         if UInt64(leaves.count) != block.eventCount { return bad(height, "holds \(leaves.count) events, header says \(block.eventCount)") }
         if BlockHash.merkleRoot(leaves) != block.merkleRoot { return bad(height, "Merkle root does not match its events") }
@@ -72,7 +83,46 @@ struct ChainCheck {
         nextPosition += block.eventCount
         report.blocksChecked += 1
         report.eventsChecked += block.eventCount
-        return nil
+        return checkCheckpoints(through: height)
+    }
+
+    /// Compares the checkpoints the tree has reached with it, stored ones and held ones.
+    private mutating func checkCheckpoints(through height: UInt64) -> VerificationReport? {
+        while true {
+            let stored = pendingCheckpoints.first.flatMap { $0.size <= tree.size ? $0 : nil }
+            let held = heldCheckpoints.first.flatMap { $0.size <= tree.size ? $0 : nil }
+            guard let next = [stored, held].compactMap({ $0 }).min(by: { $0.size < $1.size }) else { return nil }
+            let kind: String
+            if let stored, stored.size == next.size {
+                pendingCheckpoints.removeFirst()
+                kind = "signed checkpoint"
+            } else {
+                heldCheckpoints.removeFirst()
+                kind = "checkpoint held"
+            }
+            let first = firstBlockAfterCheckpoint
+            guard next.size == tree.size else {
+                return bad(first, "the \(kind) of tree size \(next.size) does not end at a block (block \(height) ends at \(tree.size))")
+            }
+            guard next.root == tree.root else {
+                return bad(
+                    first,
+                    "blocks \(first)...\(height) do not give the root of the \(kind) of tree size \(next.size) "
+                        + "(\(hexString(next.root)), they give \(hexString(tree.root))): events in them were changed after it was signed")
+            }
+            report.checkpointsChecked += 1
+            firstBlockAfterCheckpoint = height + 1
+        }
+    }
+
+    /// After the last block: a held checkpoint larger than the chain is not in it.
+    func unreachedHeldCheckpoint() -> VerificationReport? {
+        heldCheckpoints.first.map { bad(expectedHeight, "the checkpoint held of tree size \($0.size) is larger than the chain's \(tree.size) events") }
+    }
+
+    /// A stored checkpoint that cannot be believed (not parsed, or not signed by the key).
+    func badCheckpoint(_ problem: String) -> VerificationReport {
+        bad(firstBlockAfterCheckpoint, problem)
     }
 
     /// After the last block: events stored beyond it are a failure too.

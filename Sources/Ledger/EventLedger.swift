@@ -14,7 +14,7 @@ import WeEvent
 /// (PostgreSQL, for several broker instances) can stand beside the embedded SQLite one.
 /// Every method that writes returns only after the change is durable.
 /// Failures a client caused are thrown as `WeEventError`; anything else is a store failure.
-public protocol EventLedger: EventPublishing, LedgerProving, BridgeReceipts {
+public protocol EventLedger: EventPublishing, LedgerAuditing, BridgeReceipts {
     /// Finishes pending writes and closes the store. Later writes fail with 200002.
     func shutdown() async
 }
@@ -72,8 +72,30 @@ public protocol LedgerProving: LedgerReading {
     /// (at most the chain's height); errors as `event(id:)`. Callers bound `head`: the answer
     /// holds one header per block between the event and it.
     func proof(of id: EventID, through head: UInt64) async throws -> EventProof
-    /// Recomputes every event hash, Merkle root and block link.
-    func verify() async throws -> VerificationReport
+    /// Recomputes every event hash, Merkle root and block link, and the group tree at every
+    /// stored checkpoint (whose signature must verify under `checkpointKey` when given) and at
+    /// each checkpoint of `holding` (ones the caller kept, such as a witness's).
+    func verify(checkpointKey: NoteVerifier?, holding: [Checkpoint]) async throws -> VerificationReport
+}
+
+/// The group tree (RFC 9162) over every event in position order: signed checkpoints, O(log n)
+/// inclusion and consistency proofs, and the cosignatures witnesses hand back.
+public protocol LedgerAuditing: LedgerProving {
+    /// The tree's size and root as of the last commit this instance knows.
+    func treeHead() async throws -> (size: UInt64, root: [UInt8])
+    /// The inclusion proof of an event in the tree of `treeSize` events (the latest checkpoint's
+    /// when nil and it holds the event, else the tree now); 100312 for a size out of range.
+    func treeProof(of id: EventID, treeSize: UInt64?) async throws -> TreeProof
+    /// The consistency proof from `from` events to `to` (the latest checkpoint's size when nil).
+    func consistency(from: UInt64, to: UInt64?) async throws -> TreeConsistency
+    /// The signed checkpoint of tree size `size` (the latest when nil) with its cosignatures.
+    func checkpoint(size: UInt64?) async throws -> (size: UInt64, note: String)?
+    /// Stored checkpoints from tree size `size` on, smallest first.
+    func storedCheckpoints(from size: UInt64, limit: Int) async throws -> [StoredCheckpoint]
+    /// Signs and stores a checkpoint of the tree now, never one inconsistent with the last signed.
+    func signCheckpoint(with signer: NoteSigner) async throws -> StoredCheckpoint?
+    /// Keeps the valid cosignatures of known witnesses on a checkpoint this ledger signed.
+    func addCosignatures(_ note: String, witnesses: [NoteVerifier]) async throws -> [String]
 }
 
 /// The inbound MQTT bridge's exactly-once receipts.
@@ -114,6 +136,8 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
     public var groupID: String
     public var blocksChecked: UInt64
     public var eventsChecked: UInt64
+    /// Stored checkpoints whose root the recomputed tree gave.
+    public var checkpointsChecked: UInt64 = 0
     /// The first block that does not match, with why; nil when the chain is intact.
     public var firstBadBlock: UInt64?
     public var problem: String?
@@ -132,7 +156,7 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         if let firstBadBlock {
             return "group \(groupID): block \(firstBadBlock) does not match: \(problem ?? "")"
         }
-        return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events, chain intact"
+        return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events, \(checkpointsChecked) checkpoints, chain intact"
     }
 }
 
@@ -140,6 +164,18 @@ extension BridgeReceipts {
     /// `publish(_:receipts:queued:)` for a caller that waits for durability before anything else.
     public func publish(_ events: [NewEvent], receipts: [InboundReceipt?]) async throws -> [Result<EventID, WeEventError>] {
         try await publish(events, receipts: receipts, queued: {})
+    }
+}
+
+extension LedgerProving {
+    /// `verify(checkpointKey:holding:)` without checking the checkpoints' signatures.
+    public func verify() async throws -> VerificationReport {
+        try await verify(checkpointKey: nil, holding: [])
+    }
+
+    /// `verify(checkpointKey:holding:)` with the stored checkpoints only.
+    public func verify(checkpointKey: NoteVerifier?) async throws -> VerificationReport {
+        try await verify(checkpointKey: checkpointKey, holding: [])
     }
 }
 

@@ -29,30 +29,74 @@ extension GroupLedger {
         )
     }
 
-    /// Checks every block up to the head as it was when called, in order, 500 at a time; then
-    /// events stored past the last checked block are a failure, unless blocks holding them were
-    /// committed meanwhile: those are checked too (a few rounds at most, so a verify ends while
-    /// writers go on; events of the last round's commits are then not counted as stray).
-    public func verify() async throws -> VerificationReport {
+    /// Checks every block up to the head as it was when called, in order, 500 at a time, and
+    /// the recomputed tree at each stored checkpoint (signed by `checkpointKey` when given);
+    /// then events stored past the last checked block are a failure, unless blocks holding them
+    /// were committed meanwhile: those are checked too (a few rounds at most, so a verify ends
+    /// while writers go on; events of the last round's commits are then not counted as stray).
+    public func verify(checkpointKey: NoteVerifier?, holding: [Checkpoint]) async throws -> VerificationReport {
         var check = ChainCheck(groupID: groupID)
+        check.heldCheckpoints = holding.filter { $0.size > 0 }.sorted { $0.size < $1.size }
+        var checkpointsRead: UInt64 = 0
         let height = try await driver.head().height
         var next: UInt64 = 1
-        while next <= height {
-            let page = try await driver.blocks(from: next, limit: Int(min(500, height - next + 1)))
-            if let failed = try await check.check(page, from: driver) { return failed }
+        var rounds = 0
+        while next <= height || rounds < 3 {
+            let page: [StoredBlock]
+            if next <= height {
+                page = try await driver.blocks(from: next, limit: Int(min(500, height - next + 1)))
+            } else {
+                rounds += 1
+                let stray = try await driver.eventCount(from: check.nextPosition)
+                if stray == 0 { break }
+                // Read after the count: blocks of every commit the count saw are visible by now.
+                page = try await driver.blocks(from: next, limit: 500)
+                if page.isEmpty { return check.finish(strayEvents: stray) }
+            }
             guard let last = page.last else { break }
+            let end = last.firstPosition.addingReportingOverflow(last.eventCount).partialValue
+            if let failed = try await loadCheckpoints(into: &check, through: end, after: &checkpointsRead, key: checkpointKey) { return failed }
+            if let failed = try await check.check(page, from: driver) { return failed }
             next = last.height + 1
         }
-        for _ in 0..<3 {
-            let stray = try await driver.eventCount(from: check.nextPosition)
-            if stray == 0 { break }
-            // Read after the count: blocks of every commit the count saw are visible by now.
-            let later = try await driver.blocks(from: next, limit: 500)
-            guard let last = later.last else { return check.finish(strayEvents: stray) }
-            if let failed = try await check.check(later, from: driver) { return failed }
-            next = last.height + 1
+        // The border proofs and checkpoints are made from must be the tree of the events.
+        let stored = try await driver.tree()
+        if stored.size == check.tree.size, stored.root != check.tree.root {
+            return check.badCheckpoint("the stored tree of \(stored.size) events (root \(hexString(stored.root))) is not the tree of the stored events")
         }
+        if let unreached = check.unreachedHeldCheckpoint() { return unreached }
         return check.finish(strayEvents: 0)
+    }
+
+    typealias StoredBlock = ChainCheck.StoredBlock
+
+    /// Adds the stored checkpoints of sizes up to `end` (and one past it) to the check's queue,
+    /// each read once; a checkpoint that does not parse or is not signed by `key` is a failure.
+    private func loadCheckpoints(
+        into check: inout ChainCheck, through end: UInt64, after read: inout UInt64, key: NoteVerifier?
+    ) async throws -> VerificationReport? {
+        while read <= end {
+            let page = try await driver.checkpoints(from: read, limit: 1000)
+            for stored in page {
+                guard let note = SignedNote.parse(stored.note), let checkpoint = Checkpoint(text: note.text), checkpoint.size == stored.size else {
+                    return check.badCheckpoint("the stored checkpoint of tree size \(stored.size) is not a signed checkpoint note")
+                }
+                if let key, !note.signatures.contains(where: { key.verifies($0, of: note.text) }) {
+                    return check.badCheckpoint("the stored checkpoint of tree size \(stored.size) does not carry a valid signature of \(key)")
+                }
+                if checkpoint.size == 0 {
+                    if checkpoint.root != MerkleTree.emptyRoot { return check.badCheckpoint("the stored checkpoint of the empty tree has another root") }
+                    continue
+                }
+                check.pendingCheckpoints.append(checkpoint)
+            }
+            guard let last = page.last, page.count == 1000 else {
+                read = UInt64.max
+                break
+            }
+            read = last.size + 1
+        }
+        return nil
     }
 }
 

@@ -171,7 +171,7 @@ struct StoredHead: Sendable, Equatable {
 
 /// A store behind `GroupLedger` (the shape of hummingbird's `PersistDriver`): what differs
 /// between SQLite, PostgreSQL and memory. Every read sees committed rows only.
-protocol LedgerDriver: TreeHashSource {
+protocol LedgerDriver: TreeHashSource, CheckpointStore {
     var core: LedgerCore { get }
 
     /// Runs `core.writer`'s loop: seals each batch it hands out with a `BlockSealer` (through a

@@ -24,6 +24,8 @@ public struct BrokerServices: Sendable {
     public var subscriptions: CallbackSubscriptions?
     /// Prometheus metrics at /weevent/metrics; nil serves none.
     public var metrics: PrometheusMetrics?
+    /// Signs the groups' checkpoints (`ledger.checkpoint.interval-ms`); nil signs none.
+    public var checkpointer: Checkpointer?
 
     public init(
         ledgers: LedgerSet, configuration: BrokerConfiguration.Configuration, coordinator: ZooKeeperCoordinator? = nil,
@@ -44,6 +46,7 @@ public struct BrokerServices: Sendable {
     /// callback delivery, the bridge and the session have stopped.
     func lifecycle(logger: Logger) -> [any Service] {
         var services = ledgers.services(logger: logger)
+        if let checkpointer { services.append(checkpointer) }
         if let coordinator { services.append(coordinator) }
         if let bridge { services.append(bridge) }
         if let subscriptions { services.append(subscriptions) }

@@ -47,7 +47,7 @@ extension ErrorCode {
     /// The HTTP status that fits the code: 4xx for client errors, 5xx for server errors.
     var httpStatus: Int {
         switch self {
-        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist: 404
+        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist, .checkpointNotFound: 404
         case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken: 409
         case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed: 403
         case .accessTokenInvalid: 401

@@ -24,7 +24,8 @@ struct ReadingRoutes {
         configuration = services.configuration
     }
 
-    /// rest/stream, rest/events, rest/proof, rest/block.
+    /// rest/stream, rest/events, rest/proof, rest/block, and the group tree's rest/checkpoint,
+    /// rest/consistency and rest/cosign (`AuditRoutes`).
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         let gate = AdmissionGate(limit: configuration.rest.streamMaxCount, perClient: configuration.rest.streamMaxPerClient) { refused in
@@ -58,9 +59,17 @@ struct ReadingRoutes {
         api.add("rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let id = try EventID.parse(p["eventId"])
-            let height = try await ledger.chainInfo().blockHeight
-            let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.rest.proofMaxLinks)
-            return try JSONBody.response(ProofBody(try await ledger.proof(of: id, through: head)))
+            switch p["form"] ?? "tree" {
+            case "tree":
+                let size = try p["treeSize"].map { raw throws(WeEventError) in try Self.treeSize(raw, name: "treeSize") }
+                return try JSONBody.response(TreeProofBody(groupId: ledger.groupID, try await ledger.treeProof(of: id, treeSize: size)))
+            case "chain":
+                let height = try await ledger.chainInfo().blockHeight
+                let head = try Self.proofHead(p["head"], block: id.blockHeight, chainHeight: height, maxLinks: configuration.rest.proofMaxLinks)
+                return try JSONBody.response(ProofBody(try await ledger.proof(of: id, through: head)))
+            case let other:
+                throw WeEventError(.invalidInputParam, message: "invalid input param: form must be tree or chain, got '\(other.prefix(40))'")
+            }
         }
         api.add("rest/block") { p in
             let ledger = try ledgers.ledger(p["groupId"])
@@ -78,7 +87,16 @@ struct ReadingRoutes {
                     eventsTruncated: Int(header.eventCount) > range.events.count
                 ))
         }
+        AuditRoutes(ledgers: ledgers, configuration: configuration).add(to: api)
         return routes
+    }
+
+    /// A tree size parameter: a decimal integer from 0 (100312 otherwise).
+    static func treeSize(_ raw: String, name: String) throws(WeEventError) -> UInt64 {
+        guard let size = UInt64(raw), size <= UInt64(Int64.max) else {
+            throw WeEventError(.treeSizeInvalid, message: "invalid tree size: \(name) must be an integer from 0, got '\(raw.prefix(40))'")
+        }
+        return size
     }
 
     /// rest/block lists at most this many of a block's events.
@@ -241,7 +259,8 @@ struct ReadingRoutes {
             throw WeEventError(
                 .proofTooLong,
                 message: "the proof would hold \(head - block) block headers, more than rest.proof.max-links=\(maxLinks): "
-                    + "ask with head=<a height from \(block) to \(block + UInt64(maxLinks))>, the height of a block whose hash you already trust"
+                    + "ask with head=<a height from \(block) to \(block + UInt64(maxLinks))>, the height of a block whose hash you already trust, "
+                    + "or for the tree proof (without form=chain), which stays small"
             )
         }
         return head

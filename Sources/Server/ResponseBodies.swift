@@ -134,6 +134,54 @@ struct ProofBody: Encodable {
     }
 }
 
+/// `rest/proof` (the default form `tree`): the event, its leaf and an RFC 9162 inclusion proof
+/// to the tree of `treeSize` events, with that tree's signed checkpoint when there is one.
+struct TreeProofBody: Encodable {
+    let groupId: String
+    let eventId: String
+    let event: ProofBody.EventFields
+    let eventHash: String
+    let leafIndex: UInt64
+    let treeSize: UInt64
+    let rootHash: String
+    let inclusionProof: [String]
+    let checkpoint: String?
+
+    init(groupId: String, _ proof: TreeProof) {
+        self.groupId = groupId
+        eventId = proof.event.id.description
+        event = ProofBody.EventFields(
+            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
+            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
+        )
+        eventHash = hexString(proof.leafHash)
+        leafIndex = proof.leafIndex
+        treeSize = proof.treeSize
+        rootHash = hexString(proof.rootHash)
+        inclusionProof = proof.inclusionProof.map(hexString)
+        checkpoint = proof.checkpoint
+    }
+}
+
+/// `rest/consistency`: an RFC 9162 consistency proof between two tree sizes, with both roots.
+struct ConsistencyBody: Encodable {
+    let groupId: String
+    let from: UInt64
+    let to: UInt64
+    let fromRoot: String
+    let toRoot: String
+    let proof: [String]
+
+    init(groupId: String, _ consistency: TreeConsistency) {
+        self.groupId = groupId
+        from = consistency.from
+        to = consistency.to
+        fromRoot = hexString(consistency.fromRoot)
+        toRoot = hexString(consistency.toRoot)
+        proof = consistency.proof.map(hexString)
+    }
+}
+
 struct BindingRow: Encodable {
     let direction: String
     let topic: String

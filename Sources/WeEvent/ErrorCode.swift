@@ -29,6 +29,12 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case blockHeightInvalid = 100307
     /// Ours: a proof would hold more block headers than `rest.proof.max-links`.
     case proofTooLong = 100310
+    /// Ours: no signed checkpoint of that tree size (or none yet) in the group.
+    case checkpointNotFound = 100311
+    /// Ours: a tree size outside what the request allows (above the tree, below the event, `from` after `to`).
+    case treeSizeInvalid = 100312
+    /// Ours: a cosignature the broker does not keep: not a known witness's, not valid, or not of a checkpoint it signed.
+    case cosignatureRefused = 100313
     case offsetIsBlank = 100500
     case urlInvalid = 100501
     case subscriptionIdIsBlank = 100503
@@ -101,6 +107,9 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .groupIdInvalid: "event group id should be a string start from 1"
         case .blockHeightInvalid: "invalid block height"
         case .proofTooLong: "proof too long (rest.proof.max-links)"
+        case .checkpointNotFound: "no signed checkpoint of that tree size"
+        case .treeSizeInvalid: "invalid tree size"
+        case .cosignatureRefused: "cosignature refused"
         case .offsetIsBlank: "offset blank"
         case .urlInvalid: "invalid url format"
         case .subscriptionIdIsBlank: "subscription id blank"

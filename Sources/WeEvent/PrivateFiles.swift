@@ -10,6 +10,10 @@
 public enum PrivateFiles {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// Creates `path` and any missing parent, each 0700.
@@ -40,5 +44,55 @@ public enum PrivateFiles {
         let path = directory + "/" + name
         try file(path)
         return path
+    }
+
+    /// Creates `path` (0600) holding `contents`, synced to disk; false when it exists already.
+    /// The file appears whole: it is written beside `path` and linked into place, so a process
+    /// that finds it never reads it half written.
+    public static func create(_ path: String, contents: [UInt8]) throws -> Bool {
+        let temporary = "\(path).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        try writeNew(temporary, contents: contents)
+        defer { unlink(temporary) }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST { return false }
+            throw Failure(description: "cannot create \(path): errno \(errno)")
+        }
+        syncDirectory(of: path)
+        return true
+    }
+
+    /// Writes a new file `path` (0600, failing when it exists) and syncs it.
+    private static func writeNew(_ path: String, contents: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(path): errno \(errno)") }
+        let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == contents.count, synced == 0 else {
+            unlink(path)
+            throw Failure(description: "cannot write \(path): errno \(errno)")
+        }
+    }
+
+    private static func syncDirectory(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let fd = open(directory.isEmpty ? "/" : directory, O_RDONLY)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// Replaces `path` (0600) with `contents` at once: written and synced beside it, renamed
+    /// over it, the directory synced; a crash leaves the old file or the new one.
+    public static func replace(_ path: String, contents: [UInt8]) throws {
+        let temporary = "\(path).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        try writeNew(temporary, contents: contents)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw Failure(description: "cannot rename \(temporary) to \(path): errno \(errno)")
+        }
+        syncDirectory(of: path)
     }
 }

@@ -16,7 +16,7 @@ struct Weevent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weevent",
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
-        subcommands: [Serve.self, Verify.self, LedgerCommand.self, KeyCommand.self, MQTTCommand.self]
+        subcommands: [Serve.self, Verify.self, LedgerCommand.self, KeyCommand.self, WitnessCommand.self, MQTTCommand.self]
     )
 
     /// ArgumentParser's own `main`, except that invalid flags exit 2 (2 is also the
@@ -119,39 +119,68 @@ struct Serve: AsyncParsableCommand {
         if let risk = AccessControl.openBeyondLoopback(configuration) {
             logger.warning("no access token configured", metadata: ["risk": "\(risk)"])
         }
-        try Self.checkpointKey(configuration, logger: logger)
+        let key = try Self.checkpointKey(configuration, logger: logger)
+        try Self.checkWitnessKeys(configuration)
         let ledgers = try await options.openLedgers(configuration, logger: logger)
-        let services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
+        var services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
+        if configuration.ledger.checkpointInterval > .zero {
+            services.checkpointer = Checkpointer(ledgers: ledgers, key: key, interval: configuration.ledger.checkpointInterval, logger: logger)
+        }
         let app = WeEventApplication.make(services, logger: logger)
         try await WeEventApplication.run(app, configuration: configuration, logger: logger)
     }
 
     /// Reads the checkpoint signing key, making it at first start, and logs each group's verifier
     /// key; a key file that cannot be read or made stops the start (exit 2).
-    static func checkpointKey(_ configuration: BrokerConfiguration.Configuration, logger: Logger) throws {
+    static func checkpointKey(_ configuration: BrokerConfiguration.Configuration, logger: Logger) throws -> CheckpointKey {
         let (key, created) = try loadCheckpointKey(configuration.ledger)
         if created { logger.notice("made a new checkpoint signing key", metadata: ["path": "\(configuration.ledger.signingKeyPath)"]) }
         for group in configuration.ledger.groups {
             logger.info("checkpoint verifier key", metadata: ["group": "\(group)", "vkey": "\(key.verifier(group: group))"])
+        }
+        return key
+    }
+
+    /// Every key of `ledger.witnesses` must parse with a key ID that matches its name and key
+    /// (the configuration checked only their form); a bad one stops the start (exit 2).
+    static func checkWitnessKeys(_ configuration: BrokerConfiguration.Configuration) throws {
+        for key in configuration.ledger.witnesses where NoteVerifier(key)?.type != .cosignature {
+            FileHandle.standardError.write(
+                Data("weevent: configuration error: ledger.witnesses: '\(key.prefix(120))': its key ID does not match its name and key\n".utf8))
+            throw ExitCode(2)
         }
     }
 }
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recompute every group's hash chain and Merkle roots; exit 1 if any block does not match."
+        abstract: "Recompute every group's hash chain, Merkle roots and tree at each signed checkpoint; exit 1 if any block does not match."
     )
 
     @OptionGroup var options: ConfigOptions
+    @Option(
+        name: .customLong("checkpoint"),
+        help: "A checkpoint note you hold (for example one your witnesses cosigned): its group's tree must give its root too. Repeatable."
+    )
+    var trusted: [String] = []
 
     func run() async throws {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
+        let held = try heldCheckpoints(configuration)
         var intact = true
+        // Checkpoint signatures are checked with the broker's key when this machine has it.
+        var key: CheckpointKey?
+        if FileManager.default.fileExists(atPath: configuration.ledger.signingKeyPath) {
+            key = try loadCheckpointKey(configuration.ledger).key
+        } else {
+            FileHandle.standardError.write(
+                Data("weevent: no signing key at \(configuration.ledger.signingKeyPath): checkpoint signatures are not checked\n".utf8))
+        }
         if configuration.ledger.store == .sqlite {
             for group in configuration.ledger.groups {
                 guard let ledger = try existingEmbeddedLedger(group, under: configuration.ledger.path, logger: logger) else { continue }
-                let report = try await ledger.verify()
+                let report = try await ledger.verify(checkpointKey: key?.verifier(group: group), holding: held[group] ?? [])
                 await ledger.shutdown()
                 print(report)
                 intact = intact && report.isIntact
@@ -160,13 +189,33 @@ struct Verify: AsyncParsableCommand {
             let ledgers = try await options.openLedgers(configuration, logger: logger)
             try await ledgers.withRunning(logger: logger) {
                 for group in ledgers.groups {
-                    let report = try await ledgers.ledger(group).verify()
+                    let report = try await ledgers.ledger(group).verify(checkpointKey: key?.verifier(group: group), holding: held[group] ?? [])
                     print(report)
                     intact = intact && report.isIntact
                 }
             }
         }
         if !intact { throw ExitCode(1) }
+    }
+
+    /// The `--checkpoint` notes by group (their origin `<ledger.origin>/<group>`); a file that
+    /// is not a checkpoint of a configured group ends the command (exit 2).
+    private func heldCheckpoints(_ configuration: BrokerConfiguration.Configuration) throws -> [String: [Checkpoint]] {
+        var held: [String: [Checkpoint]] = [:]
+        for path in trusted {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+                let checkpoint = Checkpoint(text: SignedNote.parse(text)?.text ?? text)
+            else {
+                FileHandle.standardError.write(Data("weevent: --checkpoint \(path) is not a checkpoint note\n".utf8))
+                throw ExitCode(2)
+            }
+            guard let group = configuration.ledger.groups.first(where: { checkpoint.origin == "\(configuration.ledger.origin)/\($0)" }) else {
+                FileHandle.standardError.write(Data("weevent: --checkpoint \(path) is of log \(checkpoint.origin), not a group of this broker\n".utf8))
+                throw ExitCode(2)
+            }
+            held[group, default: []].append(checkpoint)
+        }
+        return held
     }
 }
 

@@ -28,6 +28,12 @@ import Testing
         #expect(c.ledger.origin == "events.example.com")
         let d = try Configuration(properties: Properties(parsing: "ledger.signing-key=/etc/weevent/key"))
         #expect(d.ledger.signingKeyPath == "/etc/weevent/key")
+        #expect(d.ledger.checkpointInterval == .seconds(1) && d.ledger.witnesses.isEmpty)
+        let w = "w1+c1484473+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4"
+        let e = try Configuration(
+            properties: Properties(parsing: "ledger.checkpoint.interval-ms=0\nledger.witnesses=\(w), w2+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4"))
+        #expect(e.ledger.checkpointInterval == .zero)
+        #expect(e.ledger.witnesses == [w, "w2+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4"])
     }
 
     @Test func readsTheSourceDocumentsKeys() throws {
@@ -100,6 +106,19 @@ import Testing
         (
             "ledger.origin=my log", "ledger.origin",
             "'my log' must be at most 200 bytes without spaces, control characters or '+' (a name like events.example.com)"
+        ),
+        ("ledger.checkpoint.interval-ms=-1", "ledger.checkpoint.interval-ms", "'-1' is not an integer in 0...86400000"),
+        (
+            "ledger.witnesses=w1+c1484473", "ledger.witnesses",
+            "'w1+c1484473' is not a verifier key <name>+<8 hex key id>+<base64 of 33 bytes> (weevent witness prints its key)"
+        ),
+        (
+            "ledger.witnesses=weevent.localhost/1+465956ed+Aec3x3Xrh+zx8yAsI8sU709rMaSO+e0mXZ3q2cYeF31N", "ledger.witnesses",
+            "'weevent.localhost/1' is not a witness key (type 0x04, tlog-cosignature)"
+        ),
+        (
+            "ledger.witnesses=w+c1484473+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4,w+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4",
+            "ledger.witnesses", "two witness keys have the same name"
         ),
         // The default wait may not exceed the longest one.
         (

@@ -50,6 +50,12 @@ struct StartupAndAccessTests {
         let (refused, why) = try await broken.run(["serve", "--config", broken.configPath])
         #expect(refused == 2, "\(why)")
         #expect(why.contains("ledger.signing-key") && why.contains("is not an Ed25519 note signer key"), "\(why)")
+
+        // A witness key whose key ID does not match its name and key is refused at start.
+        let badWitness = try BrokerProcess(extraConfig: "ledger.witnesses=w2+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4")
+        defer { badWitness.remove() }
+        let (stopped, said) = try await badWitness.run(["serve", "--config", badWitness.configPath])
+        #expect(stopped == 2 && said.contains("ledger.witnesses") && said.contains("key ID does not match"), "\(said)")
     }
 
     /// Listening on every interface with no token: the log says what anyone on the network can do.

@@ -62,7 +62,7 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             let info = try await client.call("/weevent/admin/blockchaininfo").object
 
             let target = try #require(ids.min { (EventID($0)?.sequence ?? 0) < (EventID($1)?.sequence ?? 0) })
-            let reply = try await client.call("/weevent/rest/proof?eventId=\(target)")
+            let reply = try await client.call("/weevent/rest/proof?eventId=\(target)&form=chain")
             #expect(reply.status == 200, "\(reply.body)")
             let proof = reply.object
             #expect(proof["eventId"] as? String == target)
@@ -102,12 +102,12 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             let height = try #require(try await client.call("/weevent/admin/blockchaininfo").object["blockHeight"] as? Int)
             #expect(height >= Int(first.blockHeight) + 8)
 
-            let refused = try await client.call("/weevent/rest/proof?eventId=\(first)")
+            let refused = try await client.call("/weevent/rest/proof?eventId=\(first)&form=chain")
             #expect(refused.code == 100310 && refused.status == 400, "\(refused.body)")
             #expect((refused.object["message"] as? String)?.contains("ask with head=") == true)
 
             let head = first.blockHeight + 5
-            let reply = try await client.call("/weevent/rest/proof?eventId=\(first)&head=\(head)")
+            let reply = try await client.call("/weevent/rest/proof?eventId=\(first)&form=chain&head=\(head)")
             #expect(reply.status == 200, "\(reply.body)")
             let links = try #require(reply.object["links"] as? [[String: Any]])
             #expect(links.count == 5)
@@ -115,9 +115,9 @@ func changeOneByte(_ text: String, after marker: String, offset: Int = 0) throws
             let (status, output) = try await checkProof(reply.body)
             #expect(status == 0, "\(output)")
 
-            #expect(try await client.call("/weevent/rest/proof?eventId=\(first)&head=\(first.blockHeight)").status == 200)
+            #expect(try await client.call("/weevent/rest/proof?eventId=\(first)&form=chain&head=\(first.blockHeight)").status == 200)
             for bad in ["\(first.blockHeight - 1)", "\(height + 1)", "x", "-1", "18446744073709551616"] {
-                try await client.expectError("/weevent/rest/proof?eventId=\(first)&head=\(bad)", code: 100307)
+                try await client.expectError("/weevent/rest/proof?eventId=\(first)&form=chain&head=\(bad)", code: 100307)
             }
         }
     }

@@ -97,7 +97,7 @@ function verifySection(ctx, eventId, group, event) {
     try {
       let text;
       try {
-        text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+        text = await api('rest/proof', { eventId, groupId: group, form: 'chain' }, { raw: true, signal: ctx.signal });
         clearError('proof');
       } catch (err) {
         if (err?.name === 'AbortError') return;

@@ -41,6 +41,9 @@ struct MemoryRows: Sendable {
     var tree = TreeBorder()
     /// Full subtrees at the stored levels, by level and index.
     var treeNodes: [Int: [UInt64: [UInt8]]] = [:]
+    /// Signed checkpoints, smallest size first, and cosignature lines by size and witness.
+    var checkpoints: [StoredCheckpoint] = []
+    var cosignatures: [UInt64: [String: String]] = [:]
 
     var head: StoredHead {
         guard let last = blocks.last else { return StoredHead(height: 0, lastHash: BlockHash.zero, eventCount: 0) }

@@ -106,6 +106,29 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        // Signed checkpoints of each group's tree, and the cosignatures witnesses hand back.
+        (
+            5,
+            [
+                """
+                CREATE TABLE checkpoints(
+                    group_id text NOT NULL REFERENCES ledgers(group_id),
+                    size bigint NOT NULL,
+                    note text NOT NULL,
+                    signed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (group_id, size))
+                """,
+                """
+                CREATE TABLE cosignatures(
+                    group_id text NOT NULL,
+                    size bigint NOT NULL,
+                    witness text NOT NULL,
+                    line text NOT NULL,
+                    PRIMARY KEY (group_id, size, witness),
+                    FOREIGN KEY (group_id, size) REFERENCES checkpoints(group_id, size))
+                """,
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the

@@ -45,6 +45,14 @@ enum LedgerSchema {
                     idx INTEGER NOT NULL,
                     hash BLOB NOT NULL,
                     PRIMARY KEY(level, idx)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS checkpoints(
+                    size INTEGER PRIMARY KEY,
+                    note TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS cosignatures(
+                    size INTEGER NOT NULL,
+                    witness TEXT NOT NULL,
+                    line TEXT NOT NULL,
+                    PRIMARY KEY(size, witness)) WITHOUT ROWID;
                 """)
         if let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'") {
             guard stored == groupID else {

@@ -14,7 +14,8 @@ public struct CheckpointKey: Sendable {
         public let description: String
     }
 
-    init(origin: String, seed: [UInt8]) {
+    /// The key of the 32-byte Ed25519 private key `seed` (RFC 8032).
+    public init(origin: String, seed: [UInt8]) {
         self.origin = origin
         self.seed = seed
     }
@@ -32,39 +33,11 @@ public struct CheckpointKey: Sendable {
     /// Reads the key at `path`, or makes one there (0600, directories 0700) when there is none.
     /// `created` says which.
     public static func loadOrCreate(path: String, origin: String) throws -> (key: CheckpointKey, created: Bool) {
-        if FileManager.default.fileExists(atPath: path) { return (try load(path: path, origin: origin), false) }
-        let directory = (path as NSString).deletingLastPathComponent
         do {
-            if !directory.isEmpty { try PrivateFiles.directory(directory) }
+            let (signer, created) = try NoteSigner.loadOrCreate(path: path, name: origin, type: .ed25519)
+            return (CheckpointKey(origin: origin, seed: signer.seedBytes), created)
         } catch {
             throw Failure(description: "ledger.signing-key: \(error)")
         }
-        let signer = try NoteSigner.generate(name: origin, type: .ed25519)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            // Another instance made it first: use theirs.
-            if errno == EEXIST { return (try load(path: path, origin: origin), false) }
-            throw Failure(description: "ledger.signing-key: cannot create \(path): errno \(errno)")
-        }
-        let bytes = Array((signer.encoded + "\n").utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == bytes.count, synced == 0 else {
-            unlink(path)
-            throw Failure(description: "ledger.signing-key: cannot write \(path)")
-        }
-        return (try load(path: path, origin: origin), true)
-    }
-
-    /// Reads the key at `path`.
-    public static func load(path: String, origin: String) throws -> CheckpointKey {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure(description: "ledger.signing-key: cannot read \(path)")
-        }
-        guard let text = String(data: data, encoding: .utf8), let signer = NoteSigner(encoded: text), signer.verifier.type == .ed25519 else {
-            throw Failure(description: "ledger.signing-key: \(path) is not an Ed25519 note signer key (PRIVATE+KEY+<name>+<id>+<key>)")
-        }
-        return CheckpointKey(origin: origin, seed: signer.seedBytes)
     }
 }

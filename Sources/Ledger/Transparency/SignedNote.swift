@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import WeEvent
 
 /// A signed note (C2SP signed-note): a text ending in a newline, a blank line, and signature
 /// lines `— <key name> base64(key ID ‖ signature)`. Checkpoints (tlog-checkpoint) and their
@@ -174,6 +175,26 @@ public struct NoteSigner: Sendable {
             signer.verifier.keyID == id
         else { return nil }
         self = signer
+    }
+
+    /// Reads the signer key at `path` (of `type`, any name), or makes one named `name` there
+    /// (0600, missing directories 0700) when there is none; `created` says which.
+    public static func loadOrCreate(path: String, name: String, type: NoteKeyType) throws -> (signer: NoteSigner, created: Bool) {
+        if !FileManager.default.fileExists(atPath: path) {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try PrivateFiles.directory(directory) }
+            let signer = try NoteSigner.generate(name: name, type: type)
+            // Another process may make it first: then theirs is read below.
+            if try PrivateFiles.create(path, contents: Array((signer.encoded + "\n").utf8)) { return (signer, true) }
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PrivateFiles.Failure(description: "cannot read \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8), let signer = NoteSigner(encoded: text), signer.verifier.type == type else {
+            let kind = type == .ed25519 ? "an Ed25519" : "a tlog-cosignature (type 0x04)"
+            throw PrivateFiles.Failure(description: "\(path) is not \(kind) note signer key (PRIVATE+KEY+<name>+<id>+<key>)")
+        }
+        return (signer, false)
     }
 
     /// The signature line of `text` (a checkpoint key), or of `text` at `time` (a cosigner).
