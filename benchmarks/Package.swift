@@ -29,6 +29,16 @@ let package = Package(
             path: "LedgerBench",
             swiftSettings: strict
         ),
+        // A ledger of N events with a signed checkpoint, for the audit benchmark (issue 23).
+        .executableTarget(
+            name: "TreeBench",
+            dependencies: [
+                .product(name: "WeEventDomain", package: "weevent"), .product(name: "WeEventLedger", package: "weevent"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "TreeBench",
+            swiftSettings: strict
+        ),
         // The MQTT client against mosquitto (issue 3).
         .executableTarget(
             name: "MQTTBench",

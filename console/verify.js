@@ -181,14 +181,17 @@ function compareBytes(a, b) {
 
 // ---- The hashes (docs/ledger.md) ---------------------------------------------------------------
 
-async function eventHash(ev) {
+async function eventHash(ev, fmt) {
   const topic = encode(item(ev, 'topic'), 'event topic');
   const content = b64decodeStrict(item(ev, 'content'), 'event content');
   const out = [
     Uint8Array.of(0x00), u32(topic.length, 'topic length'), topic,
     u64(item(ev, 'sequence'), 'event sequence'), i64(item(ev, 'timestamp'), 'event timestamp'),
-    u32(content.length, 'content length'), content,
   ];
+  // Format 1 hashes the content, format 2 its SHA-256 (docs/ledger.md).
+  if (pyEquals(fmt, 1n)) out.push(u32(content.length, 'content length'), content);
+  else if (pyEquals(fmt, 2n)) out.push(await sha256([content]));
+  else throw new MalformedProof(`ValueError: unknown ledger format ${show(fmt)}`);
   let ext = getItem(ev, 'extensions');
   if (!truthy(ext)) ext = {};
   if (!isDict(ext)) throw new MalformedProof(`TypeError: event extensions is a ${typeName(ext)}, not a dict`);
@@ -203,10 +206,14 @@ async function eventHash(ev) {
 }
 
 async function blockHash(header, previous) {
+  // Format 2 headers also commit to the group tree after the block.
+  const tree = Object.hasOwn(header, 'treeRoot')
+    ? [u64(item(header, 'treeSize'), 'treeSize'), fromHex(item(header, 'treeRoot'), 'treeRoot')]
+    : [];
   return sha256([
     Uint8Array.of(0x02), u64(item(header, 'height'), 'height'), previous,
     fromHex(item(header, 'merkleRoot'), 'merkleRoot'), i64(item(header, 'timestamp'), 'timestamp'),
-    u32(item(header, 'eventCount'), 'eventCount'),
+    u32(item(header, 'eventCount'), 'eventCount'), ...tree,
   ]);
 }
 
@@ -231,7 +238,9 @@ export async function checkProof(proof, { trustedHead = '', onStep } = {}) {
   };
 
   // 1. The event hash from the event's fields.
-  const leaf = await eventHash(item(proof, 'event'));
+  // proof.get('format', 1): an explicit null stays null (and is refused), as in check-proof.py.
+  const fmt = getItem(proof, 'format') ?? (Object.hasOwn(proof, 'format') ? null : 1n);
+  const leaf = await eventHash(item(proof, 'event'), fmt);
   const claimedLeaf = item(proof, 'eventHash');
   step('event hash', pyEquals(toHex(leaf), claimedLeaf),
     `SHA-256 of the event's fields ${short(toHex(leaf))} vs the proof's eventHash ${short(claimedLeaf)}`);

@@ -81,4 +81,5 @@ echo
 "$BENCH_BIN/LedgerBench" "$EVENTS" "$work/ledger-bench"
 scripts/bench-bridge.sh
 scripts/bench-postgres.sh
+scripts/bench-audit.sh
 scripts/bench-mqtt-cli.sh

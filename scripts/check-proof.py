@@ -61,10 +61,17 @@ def i64(n):
     return struct.pack(">q", n)
 
 
-def event_hash(ev):
+def event_hash(ev, fmt=1):
+    """docs/ledger.md: format 1 hashes the content, format 2 its SHA-256."""
     topic = ev["topic"].encode()
     content = base64.b64decode(ev["content"], validate=True)
-    out = [b"\x00", u32(len(topic)), topic, u64(ev["sequence"]), i64(ev["timestamp"]), u32(len(content)), content]
+    out = [b"\x00", u32(len(topic)), topic, u64(ev["sequence"]), i64(ev["timestamp"])]
+    if fmt == 1:
+        out += [u32(len(content)), content]
+    elif fmt == 2:
+        out.append(sha256(content))
+    else:
+        raise ValueError("unknown ledger format %r" % fmt)
     ext = ev.get("extensions") or {}
     out.append(u32(len(ext)))
     for key in sorted(ext, key=lambda k: k.encode()):
@@ -74,12 +81,15 @@ def event_hash(ev):
 
 
 def block_hash(h, previous):
-    return sha256(b"\x02", u64(h["height"]), previous, bytes.fromhex(h["merkleRoot"]), i64(h["timestamp"]), u32(h["eventCount"]))
+    """Format 2 headers also commit to the group tree after the block (treeSize, treeRoot)."""
+    tree = [u64(h["treeSize"]), bytes.fromhex(h["treeRoot"])] if "treeRoot" in h else []
+    return sha256(b"\x02", u64(h["height"]), previous, bytes.fromhex(h["merkleRoot"]), i64(h["timestamp"]), u32(h["eventCount"]), *tree)
 
 
 def check(proof, trusted_head=None):
     problems = []
-    leaf = event_hash(proof["event"])
+    fmt = proof.get("format", 1)
+    leaf = event_hash(proof["event"], fmt)
     if leaf.hex() != proof["eventHash"]:
         problems.append("event fields do not hash to eventHash")
     node = leaf
@@ -208,7 +218,7 @@ def check_signed(note, vkeys, witnesses, min_witnesses, what):
 
 def check_tree(proof, vkeys, witnesses, min_witnesses, trusted_note):
     problems, said = [], []
-    leaf = event_hash(proof["event"])
+    leaf = event_hash(proof["event"], proof.get("format", 1))
     if leaf.hex() != proof["eventHash"]:
         problems.append("event fields do not hash to eventHash")
     size, index = proof["treeSize"], proof["leafIndex"]

@@ -1,30 +1,65 @@
 import Crypto
 import WeEvent
 
+/// A ledger's format: which hashing rules its chain follows. Recorded when the ledger is made
+/// and kept for its life (also by `weevent ledger copy`); new ledgers are `.v2`.
+public enum LedgerFormat: Int, Sendable, Equatable, CaseIterable {
+    /// The event hash covers the content bytes; block headers do not name the group tree.
+    case v1 = 1
+    /// The event hash covers SHA-256 of the content (so content can be removed later and the
+    /// leaf still checks); each block header also commits to the group tree's size and root
+    /// after the block.
+    case v2 = 2
+
+    /// What new ledgers are made with.
+    public static let current = LedgerFormat.v2
+}
+
 /// The hashing rules of the ledger (docs/ledger.md), kept in one place so the
 /// store, `verify`, proofs and independent checkers agree byte for byte.
 ///
-/// - event hash  = SHA-256(0x00 ‖ u32 len ‖ topic ‖ u64 seq ‖ i64 timestamp ‖ u32 len ‖ content ‖ u32 n ‖ (u32 len ‖ key ‖ u32 len ‖ value)* sorted by key)
+/// - event hash, v1 = SHA-256(0x00 ‖ u32 len ‖ topic ‖ u64 seq ‖ i64 timestamp ‖ u32 len ‖ content ‖ u32 n ‖ (u32 len ‖ key ‖ u32 len ‖ value)* sorted by key)
+/// - event hash, v2 = the same with `SHA-256(content)` (32 bytes, no length) in place of `u32 len ‖ content`
 /// - Merkle node = SHA-256(0x01 ‖ left ‖ right); an odd node at the end of a level moves up unchanged
-/// - block hash  = SHA-256(0x02 ‖ u64 height ‖ previous hash ‖ Merkle root ‖ i64 timestamp ‖ u32 event count)
+/// - block hash, v1 = SHA-256(0x02 ‖ u64 height ‖ previous hash ‖ Merkle root ‖ i64 timestamp ‖ u32 event count)
+/// - block hash, v2 = the same followed by u64 tree size ‖ tree root (the group tree after the block)
 ///
 /// Integers are big-endian; strings UTF-8. The 0x00/0x01/0x02 prefixes keep an event,
 /// a Merkle node and a block header from ever hashing to the same input.
 public enum BlockHash {
     public static let zero = [UInt8](repeating: 0, count: 32)
 
-    public static func event(topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]) -> [UInt8] {
+    public static func event(
+        format: LedgerFormat, topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]
+    ) -> [UInt8] {
+        switch format {
+        case .v1: event(topic: topic, sequence: sequence, timestamp: timestamp, content: content, extensions: extensions)
+        case .v2: event(topic: topic, sequence: sequence, timestamp: timestamp, contentDigest: contentDigest(content), extensions: extensions)
+        }
+    }
+
+    /// SHA-256 of an event's content: what a v2 event hash covers in its place.
+    public static func contentDigest(_ content: [UInt8]) -> [UInt8] {
+        bytes(SHA256.hash(data: content))
+    }
+
+    /// The v2 event hash from the content's digest (the content itself may be gone).
+    public static func event(topic: String, sequence: UInt64, timestamp: Int64, contentDigest: [UInt8], extensions: [String: String]) -> [UInt8] {
         var hasher = SHA256()
         var topic = topic
         var header: (UInt8, UInt32) = (0x00, UInt32(topic.utf8.count).bigEndian)
         withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }
         topic.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        var fields: (UInt64, UInt64, UInt32) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian, UInt32(content.count).bigEndian)
+        var fields: (UInt64, UInt64) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian)
         withUnsafeBytes(of: &fields.0) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: &fields.1) { hasher.update(bufferPointer: $0) }
-        withUnsafeBytes(of: &fields.2) { hasher.update(bufferPointer: $0) }
-        content.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        contentDigest.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        update(&hasher, extensions: extensions)
+        return bytes(hasher.finalize())
+    }
+
+    private static func update(_ hasher: inout SHA256, extensions: [String: String]) {
         var count = UInt32(extensions.count).bigEndian
         withUnsafeBytes(of: &count) { hasher.update(bufferPointer: $0) }
         if !extensions.isEmpty {
@@ -38,6 +73,22 @@ public enum BlockHash {
             }
             hasher.update(data: buffer)
         }
+    }
+
+    /// The v1 event hash.
+    public static func event(topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]) -> [UInt8] {
+        var hasher = SHA256()
+        var topic = topic
+        var header: (UInt8, UInt32) = (0x00, UInt32(topic.utf8.count).bigEndian)
+        withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }
+        topic.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        var fields: (UInt64, UInt64, UInt32) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian, UInt32(content.count).bigEndian)
+        withUnsafeBytes(of: &fields.0) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &fields.1) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &fields.2) { hasher.update(bufferPointer: $0) }
+        content.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        update(&hasher, extensions: extensions)
         return bytes(hasher.finalize())
     }
 
@@ -109,20 +160,38 @@ public enum BlockHash {
         }
     }
 
-    public static func block(height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], timestamp: Int64, eventCount: UInt32) -> [UInt8] {
+    /// The block hash: v1 without `tree`, v2 with the group tree's size and root after the block.
+    public static func block(
+        height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], timestamp: Int64, eventCount: UInt32, tree: TreeHead? = nil
+    ) -> [UInt8] {
         var buffer: [UInt8] = [0x02]
-        buffer.reserveCapacity(1 + 8 + 32 + 32 + 8 + 4)
+        buffer.reserveCapacity(1 + 8 + 32 + 32 + 8 + 4 + 8 + 32)
         append(height, to: &buffer)
         buffer.append(contentsOf: previousHash)
         buffer.append(contentsOf: merkleRoot)
         append(UInt64(bitPattern: timestamp), to: &buffer)
         append(eventCount, to: &buffer)
+        if let tree {
+            append(tree.size, to: &buffer)
+            buffer.append(contentsOf: tree.root)
+        }
         return bytes(SHA256.hash(data: buffer))
     }
 
     @inline(__always)
     static func append<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
         withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) }
+    }
+}
+
+/// The group tree's size and root at some point: what a v2 block header commits to.
+public struct TreeHead: Sendable, Equatable {
+    public var size: UInt64
+    public var root: [UInt8]
+
+    public init(size: UInt64, root: [UInt8]) {
+        self.size = size
+        self.root = root
     }
 }
 
@@ -134,13 +203,21 @@ public struct BlockHeader: Sendable, Equatable {
     public var hash: [UInt8]
     public var timestamp: Int64
     public var eventCount: UInt32
+    /// v2: the group tree after this block (its size is the position of the block's last event).
+    public var tree: TreeHead?
 
-    public init(height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], hash: [UInt8], timestamp: Int64, eventCount: UInt32) {
+    public init(
+        height: UInt64, previousHash: [UInt8], merkleRoot: [UInt8], hash: [UInt8], timestamp: Int64, eventCount: UInt32, tree: TreeHead? = nil
+    ) {
         self.height = height
         self.previousHash = previousHash
         self.merkleRoot = merkleRoot
         self.hash = hash
         self.timestamp = timestamp
         self.eventCount = eventCount
+        self.tree = tree
     }
+
+    /// The ledger format whose rules made this header.
+    public var format: LedgerFormat { tree == nil ? .v1 : .v2 }
 }

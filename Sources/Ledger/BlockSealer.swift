@@ -146,7 +146,8 @@ struct BlockSealer {
         changed.values[index].sequence = sequence
         changed.values[index].lastBlock = height
         changed.values[index].lastTimestamp = timestamp
-        let hash = BlockHash.event(topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions)
+        let hash = BlockHash.event(
+            format: head.format, topic: event.topic, sequence: sequence, timestamp: timestamp, content: event.content, extensions: event.extensions)
         current.append(SealedEvent(topic: event.topic, sequence: sequence, content: event.content, extensions: event.extensions, hash: hash))
         treeNodes += tree.append(hash)
         return .success(EventID(topicHash: changed.values[index].idPrefix, sequence: sequence, blockHeight: height))
@@ -167,10 +168,13 @@ struct BlockSealer {
         let previous = blocks.last?.header.hash ?? head.lastHash
         let root = BlockHash.merkleRoot(current.map(\.hash))
         let count = UInt32(current.count)
-        let hash = BlockHash.block(height: height, previousHash: previous, merkleRoot: root, timestamp: timestamp, eventCount: count)
+        // The events were appended to `tree` as they came: it is the tree after this block.
+        let treeHead = head.format == .v2 ? TreeHead(size: tree.size, root: tree.root) : nil
+        let hash = BlockHash.block(height: height, previousHash: previous, merkleRoot: root, timestamp: timestamp, eventCount: count, tree: treeHead)
         blocks.append(
             SealedBlock(
-                header: BlockHeader(height: height, previousHash: previous, merkleRoot: root, hash: hash, timestamp: timestamp, eventCount: count),
+                header: BlockHeader(
+                    height: height, previousHash: previous, merkleRoot: root, hash: hash, timestamp: timestamp, eventCount: count, tree: treeHead),
                 firstPosition: blocks.last.map { $0.lastPosition + 1 } ?? head.eventCount + 1,
                 events: current
             ))

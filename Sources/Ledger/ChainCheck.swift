@@ -13,6 +13,8 @@ struct ChainCheck {
         var timestamp: Int64
         var eventCount: UInt64
         var firstPosition: UInt64
+        /// v2: the group tree's root after the block, as its header commits to; nil in v1.
+        var treeRoot: [UInt8]? = nil
     }
 
     /// An event row as stored.
@@ -43,8 +45,12 @@ struct ChainCheck {
     /// The first block after the last checkpoint that matched: where a change it misses begins.
     private var firstBlockAfterCheckpoint: UInt64 = 1
 
-    init(groupID: String) {
+    /// The hashing rules of the ledger's format.
+    let format: LedgerFormat
+
+    init(groupID: String, format: LedgerFormat) {
         report = VerificationReport(groupID: groupID, blocksChecked: 0, eventsChecked: 0)
+        self.format = format
     }
 
     /// Checks the next block with the events stored in its position range; nil when it matches,
@@ -61,7 +67,7 @@ struct ChainCheck {
         for event in events {
             if event.block != height { return bad(height, "event at position \(event.position) names block \(event.block)") }
             let hash = BlockHash.event(
-                topic: event.topic, sequence: event.sequence, timestamp: event.timestamp,
+                format: format, topic: event.topic, sequence: event.sequence, timestamp: event.timestamp,
                 content: event.content, extensions: event.extensions
             )
             if hash != event.hash {
@@ -74,8 +80,18 @@ struct ChainCheck {
         if UInt64(leaves.count) != block.eventCount { return bad(height, "holds \(leaves.count) events, header says \(block.eventCount)") }
         if BlockHash.merkleRoot(leaves) != block.merkleRoot { return bad(height, "Merkle root does not match its events") }
         guard let count = UInt32(exactly: block.eventCount) else { return bad(height, "event count \(block.eventCount) is out of range") }
+        var treeHead: TreeHead?
+        switch format {
+        case .v1:
+            if block.treeRoot != nil { return bad(height, "a format 1 block names a tree root") }
+        case .v2:
+            guard let stored = block.treeRoot else { return bad(height, "the header has no tree root (format 2)") }
+            if stored != tree.root { return bad(height, "the tree root in its header is not the root of the events through it") }
+            treeHead = TreeHead(size: tree.size, root: stored)
+        }
         let hash = BlockHash.block(
-            height: height, previousHash: previousHash, merkleRoot: block.merkleRoot, timestamp: block.timestamp, eventCount: count
+            height: height, previousHash: previousHash, merkleRoot: block.merkleRoot, timestamp: block.timestamp, eventCount: count,
+            tree: treeHead
         )
         if hash != block.hash { return bad(height, "block hash does not match its header") }
         previousHash = hash

@@ -17,6 +17,8 @@ struct ChainHead: Sendable, Equatable {
     var nextOrder: Int
     /// The right border of the group's tree over every event (`tree.size == eventCount`).
     var tree = TreeBorder()
+    /// The ledger's format: the hashing rules its blocks are sealed with.
+    var format = LedgerFormat.current
 }
 
 /// A topic as the ledger keeps it.

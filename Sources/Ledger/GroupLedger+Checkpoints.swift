@@ -13,6 +13,8 @@ public struct CheckpointRefusal: Error, Sendable, CustomStringConvertible {
 /// An inclusion proof of one event in the group tree (RFC 9162 §2.1.3), with the checkpoint of
 /// that tree size when one was signed.
 public struct TreeProof: Sendable {
+    /// The ledger's format: which rule made the event hash.
+    public var format: LedgerFormat
     public var event: Event
     /// The event's leaf hash (its event hash) and its index in the tree (position - 1).
     public var leafHash: [UInt8]
@@ -141,7 +143,7 @@ extension GroupLedger {
         let proof = try await reader.inclusionProof(index: located.position - 1, size: size)
         let root = try await reader.hash(of: 0..<size)
         return TreeProof(
-            event: located.event, leafHash: leaf, leafIndex: located.position - 1, treeSize: size, rootHash: root, inclusionProof: proof,
+            format: format, event: located.event, leafHash: leaf, leafIndex: located.position - 1, treeSize: size, rootHash: root, inclusionProof: proof,
             checkpoint: try await checkpoint(size: size)?.note
         )
     }

@@ -35,7 +35,7 @@ extension GroupLedger {
     /// were committed meanwhile: those are checked too (a few rounds at most, so a verify ends
     /// while writers go on; events of the last round's commits are then not counted as stray).
     public func verify(checkpointKey: NoteVerifier?, holding: [Checkpoint]) async throws -> VerificationReport {
-        var check = ChainCheck(groupID: groupID)
+        var check = ChainCheck(groupID: groupID, format: format)
         check.heldCheckpoints = holding.filter { $0.size > 0 }.sorted { $0.size < $1.size }
         var checkpointsRead: UInt64 = 0
         let height = try await driver.head().height

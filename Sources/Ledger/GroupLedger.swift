@@ -15,6 +15,8 @@ public final class GroupLedger: EventLedger, LedgerLoop {
 
     public var groupID: String { core.groupID }
     public var ledgerID: String { core.ledgerID }
+    /// The hashing rules of this ledger (docs/ledger.md).
+    public var format: LedgerFormat { core.format }
     public var commits: CommitFeed { core.commits }
 
     init(_ driver: any LedgerDriver) {
@@ -147,11 +149,16 @@ struct LedgerCore: Sendable {
     let blockMaxEvents: Int
     /// Tagged with the group.
     let logger: Logger
+    /// The ledger's format (its hashing rules), fixed when the ledger was made.
+    let format: LedgerFormat
 
     /// `head`: how many events the store holds now (where live readers start).
-    init(groupID: String, ledgerID: String, head: UInt64, blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger) {
+    init(
+        groupID: String, ledgerID: String, format: LedgerFormat, head: UInt64, blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
+    ) {
         self.groupID = groupID
         self.ledgerID = ledgerID
+        self.format = format
         self.writer = LedgerWriter(groupID: groupID, maxEvents: blockMaxEvents, maxDelay: blockMaxDelay)
         self.commits = CommitFeed(head: head)
         self.blockMaxEvents = blockMaxEvents
@@ -225,7 +232,8 @@ extension ChainCheck.StoredBlock {
     var header: BlockHeader {
         BlockHeader(
             height: height, previousHash: previousHash, merkleRoot: merkleRoot, hash: hash, timestamp: timestamp,
-            eventCount: UInt32(clamping: eventCount)
+            eventCount: UInt32(clamping: eventCount),
+            tree: treeRoot.map { TreeHead(size: firstPosition &+ eventCount &- 1, root: $0) }
         )
     }
 }

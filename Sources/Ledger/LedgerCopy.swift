@@ -32,6 +32,8 @@ public enum LedgerCopy {
             throw LedgerStoreError("ledger copy goes from an embedded (SQLite) ledger to a shared (PostgreSQL) one")
         }
         var report = Report(groupID: source.groupID, blocksCopied: 0, eventsCopied: 0, alreadyThere: 0)
+        // The copy keeps the chain's format: an empty destination takes the source's.
+        try await shared.adoptFormat(source.format)
         let start = try await commonPrefix(embedded, shared)
         report.alreadyThere = start - 1
         var next = start

@@ -92,6 +92,9 @@ struct ProofBody: Encodable {
         let timestamp: Int64
         let eventCount: UInt32
         let hash: String
+        /// Format 2: the group tree after the block, which the hash covers too.
+        let treeSize: UInt64?
+        let treeRoot: String?
 
         init(_ header: BlockHeader) {
             height = header.height
@@ -100,6 +103,8 @@ struct ProofBody: Encodable {
             timestamp = header.timestamp
             eventCount = header.eventCount
             hash = hexString(header.hash)
+            treeSize = header.tree?.size
+            treeRoot = header.tree.map { hexString($0.root) }
         }
     }
 
@@ -110,6 +115,8 @@ struct ProofBody: Encodable {
 
     let groupId: String
     let eventId: String
+    /// The ledger format whose rules the hashes follow (docs/ledger.md).
+    let format: Int
     let event: EventFields
     let eventHash: String
     let index: Int
@@ -121,6 +128,7 @@ struct ProofBody: Encodable {
     init(_ proof: EventProof) {
         groupId = proof.groupID
         eventId = proof.event.id.description
+        format = proof.block.format.rawValue
         event = EventFields(
             topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
             content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
@@ -139,6 +147,8 @@ struct ProofBody: Encodable {
 struct TreeProofBody: Encodable {
     let groupId: String
     let eventId: String
+    /// The ledger format whose rules the event hash follows (docs/ledger.md).
+    let format: Int
     let event: ProofBody.EventFields
     let eventHash: String
     let leafIndex: UInt64
@@ -150,6 +160,7 @@ struct TreeProofBody: Encodable {
     init(groupId: String, _ proof: TreeProof) {
         self.groupId = groupId
         eventId = proof.event.id.description
+        format = proof.format.rawValue
         event = ProofBody.EventFields(
             topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
             content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions

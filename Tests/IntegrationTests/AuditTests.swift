@@ -212,33 +212,32 @@ enum RFC9162 {
         }
     }
 
-    /// Rewrites the embedded ledger file of `broker` (stopped) as someone with access to it
-    /// could: the content of the event at `position` changed, its hash, its block's Merkle root
-    /// and every block hash from there recomputed so the chain links again, the tree's stored
-    /// nodes dropped (the broker rebuilds them from the events), and every checkpoint and
-    /// cosignature deleted.
+    /// Rewrites the embedded (format 2) ledger file of `broker` (stopped) as someone with access
+    /// to it could: the content of the event at `position` changed, its hash, its block's Merkle
+    /// root, every tree root and block hash from there recomputed so the chain links again, the
+    /// tree's stored nodes dropped (the broker rebuilds them from the events), and every
+    /// checkpoint and cosignature deleted.
     static func rewrite(_ broker: BrokerProcess, position: Int64, content: String) throws {
         let db = try DatabaseQueue(path: "\(broker.directory)/data/group-1/ledger.sqlite")
         defer { try? db.close() }
         try db.write { db in
-            let row = try #require(
-                try Row.fetchOne(db, sql: "SELECT block, topic, seq, timestamp, extensions FROM events WHERE position = ?", arguments: [position]))
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT topic, seq, timestamp, extensions FROM events WHERE position = ?", arguments: [position]))
             let extensions = (try? JSONSerialization.jsonObject(with: Data((row["extensions"] as String).utf8))) as? [String: String] ?? [:]
             let hash = BlockHash.event(
-                topic: row["topic"], sequence: UInt64(row["seq"] as Int64), timestamp: row["timestamp"], content: Array(content.utf8), extensions: extensions)
+                format: .v2, topic: row["topic"], sequence: UInt64(row["seq"] as Int64), timestamp: row["timestamp"], content: Array(content.utf8),
+                extensions: extensions)
             try db.execute(sql: "UPDATE events SET content = ?, hash = ? WHERE position = ?", arguments: [Data(content.utf8), Data(hash), position])
+            let leaves = try Data.fetchAll(db, sql: "SELECT hash FROM events ORDER BY position").map { Array($0) }
             var previous = BlockHash.zero
             for block in try Row.fetchAll(db, sql: "SELECT height, timestamp, event_count, first_position FROM blocks ORDER BY height") {
                 let first: Int64 = block["first_position"], count: Int64 = block["event_count"], height: Int64 = block["height"]
-                let leaves = try Data.fetchAll(
-                    db, sql: "SELECT hash FROM events WHERE position >= ? AND position < ? ORDER BY position", arguments: [first, first + count]
-                ).map { Array($0) }
-                let root = BlockHash.merkleRoot(leaves)
+                let root = BlockHash.merkleRoot(Array(leaves[Int(first - 1)..<Int(first - 1 + count)]))
+                let tree = TreeHead(size: UInt64(first - 1 + count), root: MerkleTree.root(of: Array(leaves.prefix(Int(first - 1 + count)))))
                 let hash = BlockHash.block(
-                    height: UInt64(height), previousHash: previous, merkleRoot: root, timestamp: block["timestamp"], eventCount: UInt32(count))
+                    height: UInt64(height), previousHash: previous, merkleRoot: root, timestamp: block["timestamp"], eventCount: UInt32(count), tree: tree)
                 try db.execute(
-                    sql: "UPDATE blocks SET prev_hash = ?, merkle_root = ?, hash = ? WHERE height = ?",
-                    arguments: [Data(previous), Data(root), Data(hash), height])
+                    sql: "UPDATE blocks SET prev_hash = ?, merkle_root = ?, hash = ?, tree_root = ? WHERE height = ?",
+                    arguments: [Data(previous), Data(root), Data(hash), Data(tree.root), height])
                 previous = hash
             }
             try db.execute(sql: "DELETE FROM tree_nodes; DELETE FROM cosignatures; DELETE FROM checkpoints")
@@ -326,5 +325,42 @@ enum RFC9162 {
         #expect(report.contains("do not give the root of the checkpoint held of tree size 50"), "\(report)")
         let (plain, _) = try await broker.run(["verify", "--config", broker.configPath])
         #expect(plain == 0, "without the witnessed checkpoint the rewritten chain is consistent in itself")
+    }
+
+    /// A format 1 ledger written before format 2 (Tests/Fixtures/ledger-v1) served by today's
+    /// broker: both proof forms check with scripts/check-proof.py under its own rules, its old
+    /// checkpoints verify, and the checkpoints signed as it grows extend them.
+    @Test func aFormat1LedgerIsServedAndProvedByItsOwnRules() async throws {
+        let broker = try BrokerProcess(extraConfig: "ledger.origin=fixture.example\nledger.checkpoint.interval-ms=100")
+        defer { broker.remove() }
+        let fixture = repositoryRoot + "/Tests/Fixtures/ledger-v1"
+        try FileManager.default.createDirectory(atPath: broker.directory + "/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture + "/group-1", toPath: broker.directory + "/data/group-1")
+        try FileManager.default.copyItem(atPath: fixture + "/signing.key", toPath: broker.directory + "/data/signing.key")
+        try await broker.start()
+        let key = try await broker.run(["key", "show", "--config", broker.configPath]).1.split(separator: "\n").last.map(String.init) ?? ""
+        let id = EventID(topic: "v1.a", sequence: 10, blockHeight: 1).topicHash
+        let page = try await http("\(broker.baseURL)/rest/events?topic=v1.a&limit=20").object
+        let events = try #require(page["events"] as? [[String: Any]])
+        let eventID = try #require(events.compactMap { $0["eventId"] as? String }.first { $0.hasPrefix("\(id)-10-") })
+
+        let dir = broker.directory
+        for (form, arguments) in [("", ["--vkey", key]), ("&form=chain", [])] {
+            let proof = try await http("\(broker.baseURL)/rest/proof?eventId=\(eventID)\(form)")
+            #expect(proof.object["format"] as? Int == 1, "\(proof.text)")
+            try proof.text.write(toFile: dir + "/proof.json", atomically: true, encoding: .utf8)
+            let check = try await run("/usr/bin/env", ["python3", repositoryRoot + "/scripts/check-proof.py", dir + "/proof.json"] + arguments)
+            #expect(check.status == 0, "\(form): \(check.stdout)")
+        }
+        let old = try await http("\(broker.baseURL)/rest/checkpoint?treeSize=300").text
+        #expect(old.contains("eOMz6a1CluGGFpWu4tCr8SQYBX4+omlwQTQ8JDxAf0k="))
+        _ = try await http("\(broker.baseURL)/rest/open?topic=audit")
+        _ = try await Self.publish(broker, 12, tag: "later")
+        let newer = try await Self.checkpoint(broker, atLeast: 312)
+        try await Self.audit(broker, ids: [eventID], note: newer, older: old)
+        broker.kill(signal: SIGTERM)
+        #expect(await broker.waitForExit() == 0)
+        let (status, output) = try await broker.run(["verify", "--config", broker.configPath])
+        #expect(status == 0 && output.contains("312 events"), "\(output)")
     }
 }

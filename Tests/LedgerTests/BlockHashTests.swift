@@ -1,5 +1,6 @@
 import Crypto
 import Testing
+import WeEvent
 @testable import Ledger
 
 @Suite struct BlockHashTests {
@@ -61,5 +62,22 @@ import Testing
         let forged = BlockHash.block(height: 2, previousHash: BlockHash.zero, merkleRoot: root, timestamp: 1, eventCount: 1)
         #expect(second != forged)
         #expect(first.count == 32)
+    }
+
+    /// docs/ledger.md's worked example, computed apart from this code (Python's hashlib).
+    @Test func theWorkedExampleOfBothFormats() {
+        let v1 = BlockHash.event(format: .v1, topic: "t", sequence: 1, timestamp: 1_795_400_000_123, content: Array("hi".utf8), extensions: [:])
+        let v2 = BlockHash.event(format: .v2, topic: "t", sequence: 1, timestamp: 1_795_400_000_123, content: Array("hi".utf8), extensions: [:])
+        #expect(hexString(v1) == "e23b7d9e3901cbd67f0a00241ed91ee2027105d9dc8d26f3a3fa059614893dfb")
+        #expect(hexString(v2) == "37aa7ddb175bbe251c5c4e641bada99c66c190a4b1437d9de6d74be14e5ba13a")
+        #expect(hexString(BlockHash.contentDigest(Array("hi".utf8))) == "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4")
+        #expect(
+            BlockHash.event(topic: "t", sequence: 1, timestamp: 1_795_400_000_123, contentDigest: BlockHash.contentDigest(Array("hi".utf8)), extensions: [:])
+                == v2, "the digest stands for the content")
+        let block1 = BlockHash.block(height: 1, previousHash: BlockHash.zero, merkleRoot: v1, timestamp: 1_795_400_000_123, eventCount: 1)
+        let block2 = BlockHash.block(
+            height: 1, previousHash: BlockHash.zero, merkleRoot: v2, timestamp: 1_795_400_000_123, eventCount: 1, tree: TreeHead(size: 1, root: v2))
+        #expect(hexString(block1) == "873ad3982b80d318890eca1d8243436f87a964f753248eb6c549c999f0cbc3df")
+        #expect(hexString(block2) == "aa3e278a6ecd76b2db6e730f22fed07bc6d02290d5df7d8b0897832daffe568d")
     }
 }

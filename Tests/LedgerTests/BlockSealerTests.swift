@@ -67,8 +67,9 @@ import WeEvent
                 header.hash
                     == BlockHash.block(
                         height: header.height, previousHash: header.previousHash, merkleRoot: header.merkleRoot,
-                        timestamp: Self.now, eventCount: header.eventCount
+                        timestamp: Self.now, eventCount: header.eventCount, tree: header.tree
                     ))
+            #expect(header.tree != nil, "format 2 headers commit to the tree")
         }
     }
 
@@ -81,9 +82,9 @@ import WeEvent
 
         #expect(
             block.events.map(\.hash) == [
-                BlockHash.event(topic: "a", sequence: 1, timestamp: Self.now, content: [1], extensions: ["weevent-x": "y"]),
-                BlockHash.event(topic: "b", sequence: 1, timestamp: Self.now, content: [2], extensions: [:]),
-                BlockHash.event(topic: "a", sequence: 2, timestamp: Self.now, content: [3], extensions: [:]),
+                BlockHash.event(format: .v2, topic: "a", sequence: 1, timestamp: Self.now, content: [1], extensions: ["weevent-x": "y"]),
+                BlockHash.event(format: .v2, topic: "b", sequence: 1, timestamp: Self.now, content: [2], extensions: [:]),
+                BlockHash.event(format: .v2, topic: "a", sequence: 2, timestamp: Self.now, content: [3], extensions: [:]),
             ])
         #expect(block.header.merkleRoot == BlockHash.merkleRoot(block.events.map(\.hash)))
         #expect(block.events.map(\.extensions) == [["weevent-x": "y"], [:], [:]])

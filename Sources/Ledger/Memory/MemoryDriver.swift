@@ -31,6 +31,7 @@ struct MemoryRows: Sendable {
     }
 
     let ledgerID = UUID().uuidString.lowercased()
+    var format = LedgerFormat.current
     var topics: [String: TopicRecord] = [:]
     var topicsByHash: [String: [String]] = [:]
     var blocks: [ChainCheck.StoredBlock] = []
@@ -80,7 +81,8 @@ struct MemoryRows: Sendable {
             blocks.append(
                 ChainCheck.StoredBlock(
                     height: header.height, previousHash: header.previousHash, merkleRoot: header.merkleRoot, hash: header.hash,
-                    timestamp: header.timestamp, eventCount: UInt64(header.eventCount), firstPosition: block.firstPosition
+                    timestamp: header.timestamp, eventCount: UInt64(header.eventCount), firstPosition: block.firstPosition,
+                    treeRoot: header.tree?.root
                 ))
             var position = block.firstPosition
             for event in block.events {
@@ -123,7 +125,7 @@ final class MemoryDriver: LedgerDriver {
             let head = rows.head
             return ChainHead(
                 height: head.height, lastHash: head.lastHash, eventCount: head.eventCount, topics: rows.topics, nextOrder: rows.topics.count,
-                tree: rows.tree
+                tree: rows.tree, format: rows.format
             )
         }
         var sealer = BlockSealer(
@@ -264,13 +266,13 @@ extension GroupLedger {
         groupID: String, store: MemoryLedgerStore = MemoryLedgerStore(), blockMaxEvents: Int = 1000, blockMaxDelay: Duration = .zero,
         logger: Logger = Logger(label: "weevent.ledger")
     ) -> GroupLedger {
-        let (ledgerID, head) = store.groups.withLock { groups in
+        let (ledgerID, format, head) = store.groups.withLock { groups in
             let rows = groups[groupID, default: MemoryRows()]
             groups[groupID] = rows
-            return (rows.ledgerID, rows.head.eventCount)
+            return (rows.ledgerID, rows.format, rows.head.eventCount)
         }
         let core = LedgerCore(
-            groupID: groupID, ledgerID: ledgerID, head: head, blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
+            groupID: groupID, ledgerID: ledgerID, format: format, head: head, blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
         )
         return GroupLedger(MemoryDriver(core: core, store: store))
     }

@@ -18,7 +18,7 @@ extension PostgresBlockWriter.Writes {
 struct BlockWriteStatement: PostgresPreparedStatement {
     typealias Row = Int64
 
-    static let name = "weevent_block_write_v3"
+    static let name = "weevent_block_write_v4"
 
     static let sql = """
         WITH hd AS (
@@ -34,9 +34,10 @@ struct BlockWriteStatement: PostgresPreparedStatement {
                 $13::text[], $14::bytea[]) AS u
             WHERE EXISTS (SELECT FROM hd)),
         bl AS (
-            INSERT INTO blocks(group_id, height, prev_hash, merkle_root, hash, timestamp, event_count, first_position)
-            SELECT $5, u.* FROM unnest($15::int8[], $16::bytea[], $17::bytea[], $18::bytea[], $19::int8[], $20::int8[],
-                $21::int8[]) AS u
+            INSERT INTO blocks(group_id, height, prev_hash, merkle_root, hash, timestamp, event_count, first_position, tree_root)
+            SELECT $5, u.h, u.p, u.m, u.x, u.t, u.c, u.f, NULLIF(u.r, ''::bytea)
+            FROM unnest($15::int8[], $16::bytea[], $17::bytea[], $18::bytea[], $19::int8[], $20::int8[], $21::int8[],
+                $42::bytea[]) AS u(h, p, m, x, t, c, f, r)
             WHERE EXISTS (SELECT FROM hd)),
         tp AS (
             INSERT INTO topics(group_id, name, id_prefix, created, seq, last_block, last_timestamp, open, ord)
@@ -68,6 +69,7 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         .text, .text, .bool,
         .int8, .bytea,
         .bytea, .int4Array, .int8Array, .byteaArray,
+        .byteaArray,
     ]
 
     let writes: PostgresBlockWriter.Writes
@@ -129,6 +131,8 @@ struct BlockWriteStatement: PostgresPreparedStatement {
         bindings.append(writes.treeNodes.map { Int32($0.subtree.level) })
         bindings.append(writes.treeNodes.map { Int64($0.subtree.index) })
         bindings.append(writes.treeNodes.map { ByteBuffer(bytes: $0.hash) })
+        // Format 1 blocks have no tree root: an empty value, stored as NULL.
+        bindings.append(headers.map { ByteBuffer(bytes: $0.tree?.root ?? []) })
         return bindings
     }
 

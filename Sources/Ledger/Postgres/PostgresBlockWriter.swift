@@ -179,7 +179,7 @@ struct PostgresBlockWriter: Sendable {
             locked = (
                 ChainHead(
                     height: UInt64(clamping: height), lastHash: Array(hash.readableBytesView),
-                    eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount), tree: tree
+                    eventCount: UInt64(clamping: count), topics: [:], nextOrder: Int(topicCount), tree: tree, format: driver.core.format
                 ), version
             )
         }

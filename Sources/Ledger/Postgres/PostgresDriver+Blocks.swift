@@ -5,14 +5,14 @@ import WeEvent
 
 /// Blocks and their events as stored, for proofs, `verify` and `ledger copy`.
 extension PostgresDriver {
-    typealias BlockRow = (Int64, ByteBuffer, ByteBuffer, ByteBuffer, Int64, Int64, Int64)
-    static let blockColumns = "height, prev_hash, merkle_root, hash, timestamp, event_count, first_position"
+    typealias BlockRow = (Int64, ByteBuffer, ByteBuffer, ByteBuffer, Int64, Int64, Int64, ByteBuffer?)
+    static let blockColumns = "height, prev_hash, merkle_root, hash, timestamp, event_count, first_position, tree_root"
 
     static func storedBlock(_ row: BlockRow) -> ChainCheck.StoredBlock {
         ChainCheck.StoredBlock(
             height: UInt64(clamping: row.0), previousHash: Array(row.1.readableBytesView), merkleRoot: Array(row.2.readableBytesView),
             hash: Array(row.3.readableBytesView), timestamp: row.4, eventCount: UInt64(clamping: row.5),
-            firstPosition: UInt64(clamping: row.6)
+            firstPosition: UInt64(clamping: row.6), treeRoot: row.7.map { Array($0.readableBytesView) }
         )
     }
 

@@ -39,6 +39,21 @@ extension PostgresDriver {
         }
     }
 
+    /// Gives this group's chain `format` when it holds no block yet (a copy keeps the source's
+    /// format); a chain that holds blocks of another format is refused.
+    func adoptFormat(_ format: LedgerFormat) async throws {
+        let rows = try await fetchRows(
+            """
+            UPDATE ledgers SET format = CASE WHEN height = 0 THEN \(format.rawValue) ELSE format END
+            WHERE group_id = \(groupID) RETURNING format
+            """
+        ) { try $0.decode(Int.self) }
+        guard rows.first == format.rawValue else {
+            throw LedgerStoreError(
+                "group \(groupID): the destination chain is of format \(rows.first ?? 0), the source of format \(format.rawValue); copy into an empty schema")
+        }
+    }
+
     /// The source's topics (sequences, open flags, creation order) and QoS 2 receipts.
     func importState(topics: [String: TopicRecord], receipts: [(InboundReceipt, String)]) async throws {
         let writer = PostgresBlockWriter(driver: self)

@@ -42,19 +42,23 @@ final class PostgresDriver: LedgerDriver {
         let candidate = UUID().uuidString.lowercased()
         for try await _ in try await connection.query(
             """
-            INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count)
-            VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0) ON CONFLICT (group_id) DO NOTHING
+            INSERT INTO ledgers(group_id, ledger_id, height, last_hash, event_count, topic_count, format)
+            VALUES (\(groupID), \(candidate), 0, \(Data(BlockHash.zero)), 0, 0, \(LedgerFormat.current.rawValue))
+            ON CONFLICT (group_id) DO NOTHING
             """, logger: logger)
         {}
         try await buildTreeIfMissing(groupID: groupID, connection: connection, logger: logger)
         let rows = try await connection.query(
-            "SELECT ledger_id, event_count FROM ledgers WHERE group_id = \(groupID)", logger: logger
+            "SELECT ledger_id, event_count, format FROM ledgers WHERE group_id = \(groupID)", logger: logger
         )
-        var found: (String, Int64)?
-        for try await row in rows.decode((String, Int64).self) { found = row }
-        guard let (ledgerID, head) = found else { throw LedgerStoreError("group \(groupID) has no head row after creating it") }
+        var found: (String, Int64, Int)?
+        for try await row in rows.decode((String, Int64, Int).self) { found = row }
+        guard let (ledgerID, head, formatValue) = found else { throw LedgerStoreError("group \(groupID) has no head row after creating it") }
+        guard let format = LedgerFormat(rawValue: formatValue) else {
+            throw LedgerStoreError("group \(groupID) has ledger format \(formatValue), which this broker does not know")
+        }
         let core = LedgerCore(
-            groupID: groupID, ledgerID: ledgerID, head: UInt64(clamping: head), blockMaxEvents: blockMaxEvents,
+            groupID: groupID, ledgerID: ledgerID, format: format, head: UInt64(clamping: head), blockMaxEvents: blockMaxEvents,
             blockMaxDelay: blockMaxDelay, logger: logger
         )
         return PostgresDriver(core: core, store: store)

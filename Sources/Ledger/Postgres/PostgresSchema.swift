@@ -129,6 +129,15 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        // Ledger format 2: each ledger records its format (chains made before are format 1); a
+        // v2 block's header commits to the group tree's root after it.
+        (
+            6,
+            [
+                "ALTER TABLE ledgers ADD COLUMN format integer NOT NULL DEFAULT 1",
+                "ALTER TABLE blocks ADD COLUMN tree_root bytea",
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the

@@ -4,8 +4,10 @@ import WeEvent
 
 /// The tables of an embedded ledger file.
 enum LedgerSchema {
-    /// Creates what is missing; returns the ledger's id (made once, kept in `meta`).
-    static func create(_ db: Database, groupID: String) throws -> String {
+    /// Creates what is missing; returns the ledger's id (made once, kept in `meta`) and format
+    /// (`LedgerFormat.current` for a new file, recorded in `meta`; a file made before formats
+    /// were recorded is format 1, and says so from then on).
+    static func create(_ db: Database, groupID: String) throws -> (id: String, format: LedgerFormat) {
         try db.execute(
             sql: """
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -16,7 +18,8 @@ enum LedgerSchema {
                     hash BLOB NOT NULL,
                     timestamp INTEGER NOT NULL,
                     event_count INTEGER NOT NULL,
-                    first_position INTEGER NOT NULL);
+                    first_position INTEGER NOT NULL,
+                    tree_root BLOB);
                 CREATE TABLE IF NOT EXISTS events(
                     position INTEGER PRIMARY KEY,
                     block INTEGER NOT NULL,
@@ -58,8 +61,19 @@ enum LedgerSchema {
             guard stored == groupID else {
                 throw LedgerError.inconsistent("ledger file belongs to group \(stored), not \(groupID)")
             }
+            try db.execute(sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', '1')")
         } else {
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1')", arguments: [groupID])
+            try db.execute(
+                sql: "INSERT INTO meta(key, value) VALUES ('group', ?), ('schema', '1'), ('format', ?)",
+                arguments: [groupID, String(LedgerFormat.current.rawValue)])
+        }
+        // Files made before the v2 header: their blocks get the column, empty (format 1 has no tree root).
+        if try !db.columns(in: "blocks").contains(where: { $0.name == "tree_root" }) {
+            try db.execute(sql: "ALTER TABLE blocks ADD COLUMN tree_root BLOB")
+        }
+        let formatValue = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'") ?? "1"
+        guard let format = Int(formatValue).flatMap(LedgerFormat.init(rawValue:)) else {
+            throw LedgerError.inconsistent("ledger file has format \(formatValue), which this broker does not know")
         }
         // Files made before ledger ids existed get theirs on first open.
         try db.execute(
@@ -67,7 +81,7 @@ enum LedgerSchema {
             arguments: [UUID().uuidString.lowercased()]
         )
         try buildTreeIfMissing(db)
-        return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ledger_id'") ?? ""
+        return (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ledger_id'") ?? "", format)
     }
 
     /// The group tree's border for the first `size` events, from the stored subtrees: each of

@@ -62,7 +62,7 @@ struct SQLiteBlockWriter {
         driver.view.withLock { view in
             ChainHead(
                 height: view.height, lastHash: view.lastHash, eventCount: view.eventCount,
-                topics: view.topics, nextOrder: view.topics.count, tree: view.tree
+                topics: view.topics, nextOrder: view.topics.count, tree: view.tree, format: driver.core.format
             )
         }
     }
@@ -124,7 +124,8 @@ struct SQLiteBlockWriter {
                 """)
         let insertBlock = try db.cachedStatement(
             sql: """
-                INSERT INTO blocks(height, prev_hash, merkle_root, hash, timestamp, event_count, first_position) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO blocks(height, prev_hash, merkle_root, hash, timestamp, event_count, first_position, tree_root)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         for block in blocks {
             let header = block.header
@@ -139,7 +140,7 @@ struct SQLiteBlockWriter {
             }
             try insertBlock.execute(arguments: [
                 Int64(header.height), Data(header.previousHash), Data(header.merkleRoot), Data(header.hash),
-                header.timestamp, Int64(header.eventCount), Int64(block.firstPosition),
+                header.timestamp, Int64(header.eventCount), Int64(block.firstPosition), header.tree.map { Data($0.root) },
             ])
         }
     }

@@ -108,10 +108,10 @@ extension GroupLedger {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         let pool = try DatabasePool(path: file, configuration: config)
-        let ledgerID = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
+        let (ledgerID, format) = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
         let view = try pool.read { db in try LedgerView.load(db) }
         let core = LedgerCore(
-            groupID: groupID, ledgerID: ledgerID, head: view.eventCount, blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay,
+            groupID: groupID, ledgerID: ledgerID, format: format, head: view.eventCount, blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay,
             logger: logger
         )
         return GroupLedger(SQLiteDriver(core: core, pool: pool, view: view))

@@ -9,7 +9,7 @@ enum SQLiteRows {
             height: UInt64(clamping: row["height"] as Int64), previousHash: Array(row["prev_hash"] as Data),
             merkleRoot: Array(row["merkle_root"] as Data), hash: Array(row["hash"] as Data),
             timestamp: row["timestamp"], eventCount: UInt64(clamping: row["event_count"] as Int64),
-            firstPosition: UInt64(clamping: row["first_position"] as Int64)
+            firstPosition: UInt64(clamping: row["first_position"] as Int64), treeRoot: (row["tree_root"] as Data?).map { Array($0) }
         )
     }
 
