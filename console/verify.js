@@ -43,14 +43,14 @@ function typeName(v) {
 }
 
 /** obj[key] */
-function item(obj, key) {
+export function item(obj, key) {
   if (!isDict(obj)) throw new MalformedProof(`TypeError: '${typeName(obj)}' object where a dict with '${key}' was expected`);
   if (!Object.hasOwn(obj, key)) throw new MalformedProof(`KeyError: '${key}'`);
   return obj[key];
 }
 
 /** obj.get(key) */
-function getItem(obj, key) {
+export function getItem(obj, key) {
   if (!isDict(obj)) throw new MalformedProof(`AttributeError: '${typeName(obj)}' object has no attribute 'get'`);
   return Object.hasOwn(obj, key) ? obj[key] : null;
 }
@@ -145,7 +145,7 @@ const HEX_DIGIT = /^[0-9a-fA-F]$/;
 const PY_SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
 
 /** bytes.fromhex(v) */
-function fromHex(v, what) {
+export function fromHex(v, what) {
   if (typeof v !== 'string') throw new MalformedProof(`TypeError: fromhex() argument must be str, not ${typeName(v)} (${what})`);
   const out = [];
   let i = 0;
@@ -172,7 +172,7 @@ function b64decodeStrict(v, what) {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+export const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 function compareBytes(a, b) {
   for (let i = 0; i < Math.min(a.length, b.length); i += 1) if (a[i] !== b[i]) return a[i] - b[i];
@@ -181,7 +181,8 @@ function compareBytes(a, b) {
 
 // ---- The hashes (docs/ledger.md) ---------------------------------------------------------------
 
-async function eventHash(ev, fmt) {
+/** The event hash of a proof's `event` under ledger format `fmt` (1n or 2n). */
+export async function eventHash(ev, fmt) {
   const topic = encode(item(ev, 'topic'), 'event topic');
   const content = b64decodeStrict(item(ev, 'content'), 'event content');
   const out = [

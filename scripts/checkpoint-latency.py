@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Time from a publish's SUCCESS to a signed checkpoint that covers the event:
 
-    scripts/checkpoint-latency.py HOST PORT COUNT
+    scripts/checkpoint-latency.py HOST PORT COUNT MIN_PAUSE_MS MAX_PAUSE_MS
 
 Publishes COUNT events to topic `latency` (which must be open), one at a time with a random
-pause of 0-200 ms between them; after each SUCCESS it polls rest/checkpoint every 2 ms until
+pause of MIN_PAUSE_MS to MAX_PAUSE_MS between them; after each SUCCESS it polls rest/checkpoint every 2 ms until
 the checkpoint's tree size reaches the event's position (rest/proof's leafIndex + 1). Prints
 one line: p50, p99 and max in ms.
 """
@@ -28,11 +28,12 @@ def get(connection, path):
 
 def main():
     host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    low, high = int(sys.argv[4]) / 1000, int(sys.argv[5]) / 1000
     connection = http.client.HTTPConnection(host, port, timeout=30)
     rng = random.Random(23)
     latencies = []
     for i in range(count):
-        time.sleep(rng.random() * 0.2)
+        time.sleep(low + rng.random() * (high - low))
         status, body = get(connection, "/weevent/rest/publish?topic=latency&content=c-%d" % i)
         done = time.perf_counter()
         answer = json.loads(body)

@@ -197,6 +197,13 @@ public final class MQTTBridge: Service {
                 }
             }
             group.addTask { await self.reconcile(client: client, snapshot: snapshot) }
+            if !configuration.mqtt.checkpointTopicPrefix.isEmpty, configuration.ledger.checkpointInterval > .zero {
+                group.addTask {
+                    await self.publishCheckpoints(client)
+                    // Ends only when the term is cancelled; a `next()` must not see it end before.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                }
+            }
             if let sharedStatus {
                 group.addTask { await sharedStatus.publishWhileLeading() }
             }

@@ -26,6 +26,9 @@ public struct MQTTSettings: Sendable, Equatable {
     public var bindingLiveWait: Duration = .seconds(5)
     /// `mqtt.rejected.max-bytes`: the rejected-message log's cap; past it the oldest go.
     public var rejectedMaxBytes = 64 << 20
+    /// `mqtt.checkpoint.topic-prefix`: the bridge publishes each group's latest signed
+    /// checkpoint, retained, on this prefix followed by the group id; empty publishes none.
+    public var checkpointTopicPrefix = "weevent/checkpoint/"
 
     public init() {}
 
@@ -48,6 +51,12 @@ public struct MQTTSettings: Sendable, Equatable {
         keyFile = try reader.string("mqtt.broker.keyfile", default: "")
         bindingLiveWait = try reader.milliseconds("mqtt.binding.live-wait-ms", default: bindingLiveWait, in: 0...600_000)
         rejectedMaxBytes = try reader.int("mqtt.rejected.max-bytes", default: rejectedMaxBytes, in: 65_536...(1 << 40))
+        checkpointTopicPrefix = try reader.string("mqtt.checkpoint.topic-prefix", default: checkpointTopicPrefix)
+        if checkpointTopicPrefix.unicodeScalars.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) || checkpointTopicPrefix.utf8.count > 1000 {
+            throw reader.error(
+                "mqtt.checkpoint.topic-prefix", "'\(checkpointTopicPrefix.prefix(80))' must be an MQTT topic prefix without '+', '#' or NUL, at most 1000 bytes"
+            )
+        }
         if certFile.isEmpty != keyFile.isEmpty {
             throw reader.error(
                 certFile.isEmpty ? "mqtt.broker.certfile" : "mqtt.broker.keyfile", "mqtt.broker.certfile and mqtt.broker.keyfile go together"

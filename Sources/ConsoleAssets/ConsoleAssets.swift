@@ -1187,7 +1187,7 @@ async function rejectedLog(ctx, box) {
 """#
         ),
         "pages/event.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"d10895d1ec4f54c7\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"f6b4dec4e4c2822d\"",
             body: #"""
 // #/event/<eventId>?group=G: one event (rest/getEvent), its content as text or hex, its
 // extensions, its block, and "Verify in this browser": rest/proof checked with verify.js.
@@ -1199,6 +1199,7 @@ import {
   base64ToBytes, blockHref, bytesToHex, defList, describe, eventHref, h, labelled, parseEventId, scrollTable, topicHref,
 } from '../util.js';
 import { verifyProofText } from '../verify.js';
+import { checkTreeProof } from '../verify-tree.js';
 
 export const title = (route) => `Event ${route.arg}`;
 
@@ -1227,6 +1228,7 @@ export async function render(ctx, page, route) {
   if (!ctx.alive) return;
   if (event && typeof event === 'object') page.append(eventSection(event, eventId, group));
   else page.append(h('p', {}, 'The event could not be read (see the error above).'));
+  page.append(checkpointSection(ctx, eventId, group));
   page.append(verifySection(ctx, eventId, group, event));
 }
 
@@ -1269,6 +1271,69 @@ function eventSection(event, eventId, group) {
     h('div', { class: 'content-head' }, h('h3', {}, 'Content'), toggle),
     contentBox,
     scrollTable(extTable, 'Extensions'));
+}
+
+/**
+ * The tree proof against a signed checkpoint: the event's leaf, its inclusion proof, the
+ * checkpoint's Ed25519 signature under the broker's verifier key (kept in this browser) and the
+ * witnesses' cosignatures under the keys given.
+ */
+function checkpointSection(ctx, eventId, group) {
+  const stored = (key) => { try { return localStorage.getItem(key) ?? ''; } catch { return ''; } };
+  const keep = (key, value) => { try { localStorage.setItem(key, value); } catch { /* private mode */ } };
+  const vkey = h('input', { type: 'text', 'data-test': 'checkpoint-key', autocomplete: 'off', spellcheck: 'false', value: stored(`weevent.checkpointKey.${group}`) });
+  const witnesses = h('textarea', { 'data-test': 'witness-keys', rows: '2', spellcheck: 'false' });
+  witnesses.value = stored('weevent.witnessKeys');
+  const button = h('button', { type: 'button', 'data-test': 'verify-tree' }, 'Verify against a signed checkpoint');
+  const steps = h('ol', { class: 'steps', 'data-test': 'tree-steps' });
+  const result = h('p', { 'data-test': 'tree-result', class: 'verify-result', role: 'status' });
+
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    steps.replaceChildren();
+    result.textContent = 'verifying…';
+    delete result.dataset.ok;
+    keep(`weevent.checkpointKey.${group}`, vkey.value.trim());
+    keep('weevent.witnessKeys', witnesses.value);
+    try {
+      let text;
+      try {
+        text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+        clearError('tree-proof');
+      } catch (err) {
+        if (err?.name === 'AbortError') return;
+        reportError(err, 'tree-proof');
+        result.textContent = `not verified: ${err}`;
+        result.dataset.ok = 'false';
+        return;
+      }
+      const outcome = await checkTreeProof(text, {
+        vkey: vkey.value,
+        witnessKeys: witnesses.value.split(/\s+/),
+        onStep: (s) => {
+          if (!ctx.alive) return;
+          const label = s.ok === true ? 'ok' : s.ok === false ? 'FAILED' : 'not checked';
+          steps.append(h('li', { 'data-test': 'tree-step', 'data-ok': String(s.ok) },
+            h('span', { class: s.ok === true ? 'status ok' : s.ok === false ? 'status bad' : 'status' }, label), ' ',
+            h('strong', {}, s.name), ': ', s.detail));
+        },
+      });
+      if (!ctx.alive) return;
+      result.textContent = outcome.summary;
+      result.dataset.ok = String(outcome.ok);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  return h('section', { class: 'panel', 'aria-labelledby': 'tree-title' },
+    h('h2', { id: 'tree-title' }, 'Checkpoint proof'),
+    h('p', { class: 'help' },
+      'Fetches rest/proof and checks, here, the event\'s leaf, its inclusion proof in the group tree and the signed checkpoint it leads to (docs/audit.md). Signatures are checked with Ed25519 from WebCrypto where this browser has it.'),
+    labelled('Broker verifier key (weevent key show)', vkey),
+    labelled('Witness keys (optional, one per line)', witnesses),
+    h('div', { class: 'actions' }, button),
+    steps, result);
 }
 
 /** The proof check: every step of check-proof.py as a list item, then the result. */
@@ -1316,9 +1381,9 @@ function verifySection(ctx, eventId, group, event) {
   });
 
   return h('section', { class: 'panel', 'aria-labelledby': 'verify-title' },
-    h('h2', { id: 'verify-title' }, 'Proof'),
+    h('h2', { id: 'verify-title' }, 'Chain proof'),
     h('p', { class: 'help' },
-      `Fetches rest/proof and recomputes every hash here, as scripts/check-proof.py does (SHA-256 by ${sha256Implementation}); nothing the broker says is taken on trust.`),
+      `Fetches rest/proof?form=chain and recomputes every hash here, as scripts/check-proof.py does (SHA-256 by ${sha256Implementation}); nothing the broker says is taken on trust.`),
     labelled('Trusted head hash (optional)', trusted),
     h('p', { id: 'trusted-help', class: 'help' },
       'A lastBlockHash you kept elsewhere from the Overview: the proof must end at that head. Leave empty to check the chain up to the broker\'s current head.'),
@@ -2213,8 +2278,197 @@ export function link(href, text, attrs = {}) {
 
 """#
         ),
+        "verify-tree.js": Asset(
+            contentType: "text/javascript; charset=utf-8", etag: "\"a51badd8a2622195\"",
+            body: #"""
+// Checks a tree proof (rest/proof's default form) in the browser, as scripts/check-proof.py
+// does: the event hash from the event's fields (docs/ledger.md), the RFC 9162 §2.1.3.2
+// inclusion proof up to rootHash, the checkpoint naming that size and root, its Ed25519
+// signature under the broker's verifier key (WebCrypto, where the browser has Ed25519), and the
+// witnesses' cosignatures (tlog-cosignature/v1) under the witness keys given.
+
+import { MalformedProof, eventHash, fromHex, getItem, item, parseExactJSON, toHex } from './verify.js';
+import { sha256 } from './sha256.js';
+
+const node = (left, right) => sha256([Uint8Array.of(0x01), left, right]);
+
+/** RFC 9162 §2.1.3.2 with BigInt indexes: does `path` lead from `leaf` to `root`? */
+export async function verifyInclusion(leaf, index, size, path, root) {
+  if (index >= size) return false;
+  let fn = index;
+  let sn = size - 1n;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = await node(p, r);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      }
+    } else {
+      r = await node(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && toHex(r) === toHex(root);
+}
+
+function base64(text, what) {
+  let binary;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new MalformedProof(`${what} is not base64`);
+  }
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+/** A signed note: its text (through the last newline before the blank line) and signature lines. */
+export function parseNote(note) {
+  const at = note.lastIndexOf('\n\n');
+  if (!note.endsWith('\n') || at < 0) throw new MalformedProof('the checkpoint is not a signed note');
+  const text = note.slice(0, at + 1);
+  const signatures = note.slice(at + 2, -1).split('\n').map((line) => {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) throw new MalformedProof(`malformed signature line ${line}`);
+    const bytes = base64(m[2], `the signature of ${m[1]}`);
+    if (bytes.length < 5) throw new MalformedProof(`the signature of ${m[1]} is too short`);
+    return { name: m[1], keyId: toHex(bytes.slice(0, 4)), signature: bytes.slice(4) };
+  });
+  const lines = text.split('\n');
+  if (lines.length < 4 || !/^(0|[1-9][0-9]*)$/.test(lines[1])) throw new MalformedProof('the note is not a checkpoint');
+  return { text, origin: lines[0], size: BigInt(lines[1]), root: base64(lines[2], 'the checkpoint root'), signatures };
+}
+
+/** A signed-note verifier key `name+keyid+base64(type ‖ key)`, its key ID checked. */
+export async function parseVerifierKey(vkey) {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
+  if (!m) throw new MalformedProof(`'${vkey.trim().slice(0, 60)}' is not a verifier key (name+keyid+key)`);
+  const material = base64(m[3], 'the verifier key');
+  if (material.length !== 33 || (material[0] !== 0x01 && material[0] !== 0x04)) {
+    throw new MalformedProof(`${m[1]}: not an Ed25519 (01) or cosignature (04) key`);
+  }
+  const id = await sha256([new TextEncoder().encode(m[1]), Uint8Array.of(0x0a), material]);
+  if (toHex(id.slice(0, 4)) !== m[2]) throw new MalformedProof(`${m[1]}: the key ID does not match the key`);
+  return { name: m[1], keyId: m[2], type: material[0], publicKey: material.slice(1) };
+}
+
+/** Ed25519 through WebCrypto: true or false, or null when this browser cannot check it. */
+async function ed25519(publicKey, signature, message) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  let key;
+  try {
+    key = await subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+  } catch {
+    return null;
+  }
+  try {
+    return await subtle.verify({ name: 'Ed25519' }, key, signature, message);
+  } catch {
+    return false;
+  }
+}
+
+/** Does `sig` (a parsed signature line) verify under `key` over the note's text? true/false/null. */
+async function verifySignature(key, sig, text) {
+  if (sig.name !== key.name || sig.keyId !== key.keyId) return false;
+  const encoder = new TextEncoder();
+  if (key.type === 0x01) return ed25519(key.publicKey, sig.signature, encoder.encode(text));
+  if (sig.signature.length !== 72) return false;
+  const time = new DataView(sig.signature.buffer, sig.signature.byteOffset, 8).getBigUint64(0);
+  return ed25519(key.publicKey, sig.signature.slice(8), encoder.encode(`cosignature/v1\ntime ${time}\n${text}`));
+}
+
+/**
+ * Checks a rest/proof answer (tree form): resolves with { steps: [{name, ok, detail}], ok,
+ * summary }, `ok` true when every step held, 'unchecked' when the inclusion held but a
+ * signature could not be checked here, false otherwise.
+ */
+export async function checkTreeProof(text, { vkey = '', witnessKeys = [], onStep } = {}) {
+  const steps = [];
+  const step = (name, ok, detail) => {
+    const s = { name, ok, detail };
+    steps.push(s);
+    onStep?.(s);
+  };
+  let proof;
+  try {
+    proof = parseExactJSON(text);
+    const fmt = getItem(proof, 'format') ?? 1n;
+    const leaf = await eventHash(item(proof, 'event'), fmt);
+    step('event hash', toHex(leaf) === item(proof, 'eventHash'), `format ${fmt}: ${toHex(leaf).slice(0, 16)}… vs eventHash ${String(item(proof, 'eventHash')).slice(0, 16)}…`);
+    const size = item(proof, 'treeSize');
+    const index = item(proof, 'leafIndex');
+    const path = item(proof, 'inclusionProof').map((h, i) => fromHex(h, `inclusionProof[${i}]`));
+    const root = fromHex(item(proof, 'rootHash'), 'rootHash');
+    const included = await verifyInclusion(leaf, BigInt(index), BigInt(size), path, root);
+    step('inclusion proof', included, `${path.length} hashes from leaf ${index} to the root of the tree of ${size} events`);
+    const note = getItem(proof, 'checkpoint');
+    if (note === null) {
+      step('checkpoint', false, 'no signed checkpoint of this tree size yet (one is signed within ledger.checkpoint.interval-ms): verify again in a moment');
+      return finish(steps, proof, 'not verified: no signed checkpoint covers the event yet');
+    }
+    const checkpoint = parseNote(String(note));
+    const names = checkpoint.size === BigInt(size) && toHex(checkpoint.root) === toHex(root);
+    step('checkpoint', names, `${checkpoint.origin}, tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
+    let unchecked = '';
+    if (vkey.trim()) {
+      const key = await parseVerifierKey(vkey);
+      const results = await Promise.all(checkpoint.signatures.map((s) => verifySignature(key, s, checkpoint.text)));
+      if (results.includes(true)) {
+        step('broker signature', true, `signed by ${key.name}`);
+      } else if (results.includes(null)) {
+        unchecked = 'this browser has no Ed25519 in WebCrypto, so the signatures were not checked (use scripts/check-proof.py)';
+        step('broker signature', null, unchecked);
+      } else {
+        step('broker signature', false, `no valid signature of ${key.name}+${key.keyId}`);
+      }
+    } else {
+      unchecked = 'no broker verifier key given, so the checkpoint\'s signature was not checked';
+      step('broker signature', null, unchecked);
+    }
+    const keys = await Promise.all(witnessKeys.filter((k) => k.trim()).map(parseVerifierKey));
+    for (const sig of checkpoint.signatures.filter((s) => s.name !== checkpoint.origin)) {
+      const key = keys.find((k) => k.name === sig.name);
+      if (!key) {
+        step(`cosigned by ${sig.name}`, null, 'no key given for this witness: not checked');
+        continue;
+      }
+      const valid = await verifySignature(key, sig, checkpoint.text);
+      step(`cosigned by ${sig.name}`, valid, valid === null ? 'this browser has no Ed25519 in WebCrypto' : valid ? 'valid cosignature' : 'the cosignature does not verify');
+    }
+    for (const key of keys.filter((k) => !checkpoint.signatures.some((s) => s.name === k.name))) {
+      step(`cosigned by ${key.name}`, false, 'this witness did not cosign this checkpoint');
+    }
+    const cosigners = steps.filter((s) => s.name.startsWith('cosigned by ') && s.ok === true).map((s) => s.name.slice(12));
+    const failed = steps.find((s) => s.ok === false);
+    if (failed) return finish(steps, proof, `not verified: ${failed.name} failed`);
+    const what = `event ${getItem(proof, 'eventId') ?? '?'} is leaf ${index} of the tree of ${size} events`;
+    if (unchecked) return { steps, proof, ok: 'unchecked', summary: `inclusion verified (${what}); ${unchecked}` };
+    return {
+      steps, proof, ok: true,
+      summary: `verified: ${what}, in the checkpoint signed by ${checkpoint.origin}${cosigners.length ? `, cosigned by ${cosigners.join(', ')}` : ''}`,
+    };
+  } catch (err) {
+    // A proof of the wrong shape (a missing field, a list that is not one) is not verified.
+    step('proof', false, `malformed: ${err.message}`);
+    return finish(steps, proof, `not verified: malformed proof: ${err.message}`);
+  }
+}
+
+function finish(steps, proof, summary) {
+  return { steps, proof, ok: false, summary };
+}
+
+"""#
+        ),
         "verify.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"70add65a6ef071a7\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"19c9c8093808418e\"",
             body: #"""
 // Checks a rest/proof answer in the browser, without trusting the broker: a line-by-line port
 // of scripts/check-proof.py (the reference), with the hashing rules of docs/ledger.md.
@@ -2261,14 +2515,14 @@ function typeName(v) {
 }
 
 /** obj[key] */
-function item(obj, key) {
+export function item(obj, key) {
   if (!isDict(obj)) throw new MalformedProof(`TypeError: '${typeName(obj)}' object where a dict with '${key}' was expected`);
   if (!Object.hasOwn(obj, key)) throw new MalformedProof(`KeyError: '${key}'`);
   return obj[key];
 }
 
 /** obj.get(key) */
-function getItem(obj, key) {
+export function getItem(obj, key) {
   if (!isDict(obj)) throw new MalformedProof(`AttributeError: '${typeName(obj)}' object has no attribute 'get'`);
   return Object.hasOwn(obj, key) ? obj[key] : null;
 }
@@ -2363,7 +2617,7 @@ const HEX_DIGIT = /^[0-9a-fA-F]$/;
 const PY_SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
 
 /** bytes.fromhex(v) */
-function fromHex(v, what) {
+export function fromHex(v, what) {
   if (typeof v !== 'string') throw new MalformedProof(`TypeError: fromhex() argument must be str, not ${typeName(v)} (${what})`);
   const out = [];
   let i = 0;
@@ -2390,7 +2644,7 @@ function b64decodeStrict(v, what) {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+export const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 function compareBytes(a, b) {
   for (let i = 0; i < Math.min(a.length, b.length); i += 1) if (a[i] !== b[i]) return a[i] - b[i];
@@ -2399,7 +2653,8 @@ function compareBytes(a, b) {
 
 // ---- The hashes (docs/ledger.md) ---------------------------------------------------------------
 
-async function eventHash(ev, fmt) {
+/** The event hash of a proof's `event` under ledger format `fmt` (1n or 2n). */
+export async function eventHash(ev, fmt) {
   const topic = encode(item(ev, 'topic'), 'event topic');
   const content = b64decodeStrict(item(ev, 'content'), 'event content');
   const out = [

@@ -122,18 +122,19 @@ extension GroupLedger {
     /// below the event's position or above the tree.
     public func treeProof(of id: EventID, treeSize: UInt64?) async throws -> TreeProof {
         let located = try await driver.locate(id)
-        let current = try await driver.tree().size
-        var size = current
+        let tree = try await driver.tree()
+        let latest = try await driver.latestCheckpoint()
+        var size = tree.size
         if let treeSize {
-            guard treeSize >= located.position, treeSize <= current else {
+            guard treeSize >= located.position, treeSize <= tree.size else {
                 throw WeEventError(
                     .treeSizeInvalid,
                     message:
-                        "invalid tree size: event \(id) is at position \(located.position) and the tree holds \(current) events; treeSize must be in \(located.position)...\(current)"
+                        "invalid tree size: event \(id) is at position \(located.position) and the tree holds \(tree.size) events; treeSize must be in \(located.position)...\(tree.size)"
                 )
             }
             size = treeSize
-        } else if let latest = try await driver.latestCheckpoint(), latest.size >= located.position {
+        } else if let latest, latest.size >= located.position {
             size = latest.size
         }
         guard let leaf = try await driver.eventHashes(from: located.position, to: located.position + 1).first else {
@@ -141,10 +142,15 @@ extension GroupLedger {
         }
         var reader = TreeReader(source: driver)
         let proof = try await reader.inclusionProof(index: located.position - 1, size: size)
-        let root = try await reader.hash(of: 0..<size)
+        // The checkpoint of that size, when there is one (usually the latest, read already).
+        let stored = latest?.size == size ? latest : try await driver.checkpoints(from: size, limit: 1).first.flatMap { $0.size == size ? $0 : nil }
+        var note: String?
+        if let stored { note = stored.note + (try await driver.cosignatures(size: size)).joined() }
+        // The root: the tree's own border when the size is the tree's, else from the stored subtrees.
+        let root = size == tree.size ? tree.root : try await reader.hash(of: 0..<size)
         return TreeProof(
             format: format, event: located.event, leafHash: leaf, leafIndex: located.position - 1, treeSize: size, rootHash: root, inclusionProof: proof,
-            checkpoint: try await checkpoint(size: size)?.note
+            checkpoint: note
         )
     }
 

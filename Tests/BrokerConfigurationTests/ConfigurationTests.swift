@@ -107,6 +107,10 @@ import Testing
             "ledger.origin=my log", "ledger.origin",
             "'my log' must be at most 200 bytes without spaces, control characters or '+' (a name like events.example.com)"
         ),
+        (
+            "mqtt.checkpoint.topic-prefix=devices/+/checkpoint/", "mqtt.checkpoint.topic-prefix",
+            "'devices/+/checkpoint/' must be an MQTT topic prefix without '+', '#' or NUL, at most 1000 bytes"
+        ),
         ("ledger.checkpoint.interval-ms=-1", "ledger.checkpoint.interval-ms", "'-1' is not an integer in 0...86400000"),
         (
             "ledger.witnesses=w1+c1484473", "ledger.witnesses",

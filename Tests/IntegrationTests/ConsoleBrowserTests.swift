@@ -36,6 +36,7 @@ struct ConsoleBrowserTests {
         try await open.start()
         try await guarded.start()
 
+        let vkey = try await open.run(["key", "show", "--config", open.configPath]).1.split(separator: "\n").last.map(String.init) ?? ""
         let shots = repositoryRoot + "/.build/console-screenshots" + (browser == "firefox" ? "/firefox" : "")
         for page in ["overview", "topics", "topic", "event", "event-tampered", "blocks", "bridge", "subscriptions", "overview-narrow"] {
             try? FileManager.default.removeItem(atPath: "\(shots)/\(page).png")
@@ -45,7 +46,7 @@ struct ConsoleBrowserTests {
             [
                 "python3", repositoryRoot + "/Tests/browser/console_test.py",
                 "--base", open.baseURL, "--mqtt-port", "\(mosquitto.port)",
-                "--token-base", guarded.baseURL, "--token", "s3cret-console", "--out", shots, "--browser", browser,
+                "--token-base", guarded.baseURL, "--token", "s3cret-console", "--out", shots, "--browser", browser, "--vkey", vkey,
             ])
         print("console in \(browser):\n\(result.stdout)")
         #expect(result.status == 0, "\(result.stdout.suffix(6000))\n\(result.stderr.suffix(3000))\nbroker log:\n\(open.log().suffix(3000))")

@@ -409,4 +409,26 @@ struct MQTTBridgeTests {
             #expect(try await eventually { try storedContents(leader, topic: "live.two") == ["right after, through the follower"] })
         }
     }
+
+    /// Each group's latest signed checkpoint goes to mosquitto retained: a device that subscribes
+    /// later gets it at once, and it verifies with the broker's verifier key.
+    @Test func theBridgePublishesEachCheckpointRetained() async throws {
+        try await withBridgingBroker(extra: "ledger.checkpoint.interval-ms=100") { mosquitto, broker in
+            _ = try await http("\(broker.baseURL)/rest/open?topic=cp")
+            for i in 0..<5 { _ = try await http("\(broker.baseURL)/rest/publish?topic=cp&content=e\(i)") }
+            let key = try await broker.run(["key", "show", "--config", broker.configPath]).1.split(separator: "\n").last.map(String.init) ?? ""
+            var note = ""
+            let found = await eventually(within: .seconds(20)) {
+                let received = try? await run(
+                    "/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(mosquitto.port)", "-t", "weevent/checkpoint/1", "-C", "1", "-W", "3", "-N"])
+                note = received?.stdout ?? ""
+                return note.hasPrefix("weevent.localhost/1\n5\n")
+            }
+            #expect(found, "last message: \(note)")
+            let path = broker.directory + "/mqtt-checkpoint.txt"
+            try note.write(toFile: path, atomically: true, encoding: .utf8)
+            let check = try await run("/usr/bin/env", ["python3", repositoryRoot + "/scripts/check-proof.py", "note", path, key])
+            #expect(check.status == 0, "\(check.stdout)")
+        }
+    }
 }

@@ -183,6 +183,7 @@ def main():
     parser.add_argument("--token", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
+    parser.add_argument("--vkey", required=True, help="the broker's checkpoint verifier key for group 1")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     base = args.base
@@ -250,6 +251,32 @@ def main():
         print(f"   tampered proof: {result}", flush=True)
         c.shot("event-tampered", show='[data-test="verify-result"]')
         proxy.server.shutdown()
+
+    def tree_verdict():
+        """The checkpoint verification's final text, once there is one."""
+        text = c.text('[data-test="tree-result"]')
+        return text if text.startswith(("verified", "not verified", "inclusion verified")) else False
+
+    def verify_against_a_signed_checkpoint():
+        c.open(f"{base}/console/#/event/{state['event']}?group=1")
+        c.wait("the event page", lambda: c.text('[data-test="event-id"]') == state["event"])
+        c.type('[data-test="checkpoint-key"]', args.vkey)
+        for _ in range(40):
+            c.click('[data-test="verify-tree"]')
+            result = c.wait("a checkpoint verification result", tree_verdict)
+            if "no signed checkpoint" not in result:
+                break
+            time.sleep(0.25)  # the checkpoint covering the event comes within the interval
+        assert result.startswith("verified:") and "signed by weevent.localhost/1" in result, result
+        steps = c.all('[data-test="tree-step"]')
+        assert all(s.get_attribute("data-ok") == "true" for s in steps), [s.text for s in steps]
+        print(f"   checkpoint proof: {result}", flush=True)
+        # Another key (its key ID no longer matches) is refused.
+        name, key_id, material = args.vkey.split("+", 2)
+        c.type('[data-test="checkpoint-key"]', f"{name}+{key_id}+{material[:-4]}AAA=")
+        c.click('[data-test="verify-tree"]')
+        result = c.wait("a checkpoint verification result", tree_verdict)
+        assert result.startswith("not verified"), result
 
     def blocks_and_subscriptions():
         c.open(f"{base}/console/#/blocks?group=1")
@@ -364,6 +391,7 @@ def main():
         check("the overview follows the chain without a reload", overview_follows_the_chain)
         check("open a topic, publish, see it in the live tail, read it", open_publish_tail_and_read)
         check("verify in this browser, and a tampered proof fails", verify_in_the_browser)
+        check("verify against a signed checkpoint, and another key fails", verify_against_a_signed_checkpoint)
         check("blocks and subscriptions pages", blocks_and_subscriptions)
         check("every control is reachable by keyboard", every_control_reachable_by_keyboard)
         check("an inbound binding made and removed from the console", bind_inbound_and_watch_it)

@@ -8,6 +8,7 @@ import {
   base64ToBytes, blockHref, bytesToHex, defList, describe, eventHref, h, labelled, parseEventId, scrollTable, topicHref,
 } from '../util.js';
 import { verifyProofText } from '../verify.js';
+import { checkTreeProof } from '../verify-tree.js';
 
 export const title = (route) => `Event ${route.arg}`;
 
@@ -36,6 +37,7 @@ export async function render(ctx, page, route) {
   if (!ctx.alive) return;
   if (event && typeof event === 'object') page.append(eventSection(event, eventId, group));
   else page.append(h('p', {}, 'The event could not be read (see the error above).'));
+  page.append(checkpointSection(ctx, eventId, group));
   page.append(verifySection(ctx, eventId, group, event));
 }
 
@@ -78,6 +80,69 @@ function eventSection(event, eventId, group) {
     h('div', { class: 'content-head' }, h('h3', {}, 'Content'), toggle),
     contentBox,
     scrollTable(extTable, 'Extensions'));
+}
+
+/**
+ * The tree proof against a signed checkpoint: the event's leaf, its inclusion proof, the
+ * checkpoint's Ed25519 signature under the broker's verifier key (kept in this browser) and the
+ * witnesses' cosignatures under the keys given.
+ */
+function checkpointSection(ctx, eventId, group) {
+  const stored = (key) => { try { return localStorage.getItem(key) ?? ''; } catch { return ''; } };
+  const keep = (key, value) => { try { localStorage.setItem(key, value); } catch { /* private mode */ } };
+  const vkey = h('input', { type: 'text', 'data-test': 'checkpoint-key', autocomplete: 'off', spellcheck: 'false', value: stored(`weevent.checkpointKey.${group}`) });
+  const witnesses = h('textarea', { 'data-test': 'witness-keys', rows: '2', spellcheck: 'false' });
+  witnesses.value = stored('weevent.witnessKeys');
+  const button = h('button', { type: 'button', 'data-test': 'verify-tree' }, 'Verify against a signed checkpoint');
+  const steps = h('ol', { class: 'steps', 'data-test': 'tree-steps' });
+  const result = h('p', { 'data-test': 'tree-result', class: 'verify-result', role: 'status' });
+
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    steps.replaceChildren();
+    result.textContent = 'verifying…';
+    delete result.dataset.ok;
+    keep(`weevent.checkpointKey.${group}`, vkey.value.trim());
+    keep('weevent.witnessKeys', witnesses.value);
+    try {
+      let text;
+      try {
+        text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+        clearError('tree-proof');
+      } catch (err) {
+        if (err?.name === 'AbortError') return;
+        reportError(err, 'tree-proof');
+        result.textContent = `not verified: ${err}`;
+        result.dataset.ok = 'false';
+        return;
+      }
+      const outcome = await checkTreeProof(text, {
+        vkey: vkey.value,
+        witnessKeys: witnesses.value.split(/\s+/),
+        onStep: (s) => {
+          if (!ctx.alive) return;
+          const label = s.ok === true ? 'ok' : s.ok === false ? 'FAILED' : 'not checked';
+          steps.append(h('li', { 'data-test': 'tree-step', 'data-ok': String(s.ok) },
+            h('span', { class: s.ok === true ? 'status ok' : s.ok === false ? 'status bad' : 'status' }, label), ' ',
+            h('strong', {}, s.name), ': ', s.detail));
+        },
+      });
+      if (!ctx.alive) return;
+      result.textContent = outcome.summary;
+      result.dataset.ok = String(outcome.ok);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  return h('section', { class: 'panel', 'aria-labelledby': 'tree-title' },
+    h('h2', { id: 'tree-title' }, 'Checkpoint proof'),
+    h('p', { class: 'help' },
+      'Fetches rest/proof and checks, here, the event\'s leaf, its inclusion proof in the group tree and the signed checkpoint it leads to (docs/audit.md). Signatures are checked with Ed25519 from WebCrypto where this browser has it.'),
+    labelled('Broker verifier key (weevent key show)', vkey),
+    labelled('Witness keys (optional, one per line)', witnesses),
+    h('div', { class: 'actions' }, button),
+    steps, result);
 }
 
 /** The proof check: every step of check-proof.py as a list item, then the result. */
@@ -125,9 +190,9 @@ function verifySection(ctx, eventId, group, event) {
   });
 
   return h('section', { class: 'panel', 'aria-labelledby': 'verify-title' },
-    h('h2', { id: 'verify-title' }, 'Proof'),
+    h('h2', { id: 'verify-title' }, 'Chain proof'),
     h('p', { class: 'help' },
-      `Fetches rest/proof and recomputes every hash here, as scripts/check-proof.py does (SHA-256 by ${sha256Implementation}); nothing the broker says is taken on trust.`),
+      `Fetches rest/proof?form=chain and recomputes every hash here, as scripts/check-proof.py does (SHA-256 by ${sha256Implementation}); nothing the broker says is taken on trust.`),
     labelled('Trusted head hash (optional)', trusted),
     h('p', { id: 'trusted-help', class: 'help' },
       'A lastBlockHash you kept elsewhere from the Overview: the proof must end at that head. Leave empty to check the chain up to the broker\'s current head.'),
