@@ -46,6 +46,14 @@ public enum BlockHash {
     /// The v2 event hash from the content's digest (the content itself may be gone).
     public static func event(topic: String, sequence: UInt64, timestamp: Int64, contentDigest: [UInt8], extensions: [String: String]) -> [UInt8] {
         var hasher = SHA256()
+        update(&hasher, topic: topic, sequence: sequence, timestamp: timestamp)
+        contentDigest.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        update(&hasher, extensions: extensions)
+        return bytes(hasher.finalize())
+    }
+
+    /// `0x00 ‖ u32 len ‖ topic ‖ u64 seq ‖ i64 timestamp`: how every event hash starts.
+    private static func update(_ hasher: inout SHA256, topic: String, sequence: UInt64, timestamp: Int64) {
         var topic = topic
         var header: (UInt8, UInt32) = (0x00, UInt32(topic.utf8.count).bigEndian)
         withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
@@ -54,9 +62,6 @@ public enum BlockHash {
         var fields: (UInt64, UInt64) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian)
         withUnsafeBytes(of: &fields.0) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: &fields.1) { hasher.update(bufferPointer: $0) }
-        contentDigest.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        update(&hasher, extensions: extensions)
-        return bytes(hasher.finalize())
     }
 
     private static func update(_ hasher: inout SHA256, extensions: [String: String]) {
@@ -78,15 +83,9 @@ public enum BlockHash {
     /// The v1 event hash.
     public static func event(topic: String, sequence: UInt64, timestamp: Int64, content: [UInt8], extensions: [String: String]) -> [UInt8] {
         var hasher = SHA256()
-        var topic = topic
-        var header: (UInt8, UInt32) = (0x00, UInt32(topic.utf8.count).bigEndian)
-        withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
-        withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }
-        topic.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        var fields: (UInt64, UInt64, UInt32) = (sequence.bigEndian, UInt64(bitPattern: timestamp).bigEndian, UInt32(content.count).bigEndian)
-        withUnsafeBytes(of: &fields.0) { hasher.update(bufferPointer: $0) }
-        withUnsafeBytes(of: &fields.1) { hasher.update(bufferPointer: $0) }
-        withUnsafeBytes(of: &fields.2) { hasher.update(bufferPointer: $0) }
+        update(&hasher, topic: topic, sequence: sequence, timestamp: timestamp)
+        var length = UInt32(content.count).bigEndian
+        withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
         content.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         update(&hasher, extensions: extensions)
         return bytes(hasher.finalize())

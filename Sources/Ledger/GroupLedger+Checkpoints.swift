@@ -137,11 +137,10 @@ extension GroupLedger {
         } else if let latest, latest.size >= located.position {
             size = latest.size
         }
-        guard let leaf = try await driver.eventHashes(from: located.position, to: located.position + 1).first else {
-            throw LedgerError.inconsistent("event \(id) at position \(located.position) has no stored hash")
-        }
         var reader = TreeReader(source: driver)
         let proof = try await reader.inclusionProof(index: located.position - 1, size: size)
+        // The leaf's tile was read with the proof's.
+        let leaf = try await reader.hash(of: MerkleTree.Subtree(level: 0, index: located.position - 1))
         // The checkpoint of that size, when there is one (usually the latest, read already).
         let stored = latest?.size == size ? latest : try await driver.checkpoints(from: size, limit: 1).first.flatMap { $0.size == size ? $0 : nil }
         var note: String?

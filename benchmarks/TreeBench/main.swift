@@ -7,11 +7,31 @@ import WeEvent
 // on topic `bench`, 1000 per block (block k holds sequences 1000(k-1)+1 ... 1000k), then signs
 // one checkpoint of the whole tree with the key at DIR/signing.key (made when absent).
 // Usage: TreeBench DIR N
+//        TreeBench DIR N prove COUNT   (times COUNT tree proofs of random events in-process)
 
 let arguments = CommandLine.arguments
-guard arguments.count == 3, let total = Int(arguments[2]), total > 0 else {
-    FileHandle.standardError.write(Data("usage: TreeBench DIR N\n".utf8))
+guard arguments.count == 3 || arguments.count == 5, let total = Int(arguments[2]), total > 0 else {
+    FileHandle.standardError.write(Data("usage: TreeBench DIR N [prove COUNT]\n".utf8))
     exit(2)
+}
+if arguments.count == 5, let count = Int(arguments[4]) {
+    let ledger = try GroupLedger.openSQLite(groupID: "1", directory: "\(arguments[1])/group-1", blockMaxEvents: 1000)
+    let ledgers = LedgerSet(groups: ["1"], ledgers: ["1": ledger])
+    try await ledgers.withRunning(logger: Logger(label: "bench")) {
+        var times: [Double] = []
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<count {
+            let sequence = UInt64.random(in: 1...UInt64(total), using: &generator)
+            let id = EventID(topic: "bench", sequence: sequence, blockHeight: (sequence - 1) / 1000 + 1)
+            let start = ContinuousClock.now
+            _ = try await ledger.treeProof(of: id, treeSize: nil)
+            let elapsed = ContinuousClock.now - start
+            times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+        }
+        times.sort()
+        print(String(format: "in-process treeProof, %d events: p50 %.3f ms, p99 %.3f ms", total, times[times.count / 2], times[times.count * 99 / 100]))
+    }
+    exit(0)
 }
 let directory = arguments[1]
 let content = Array(repeating: UInt8(ascii: "x"), count: 100)

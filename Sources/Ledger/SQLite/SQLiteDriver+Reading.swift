@@ -91,6 +91,11 @@ extension SQLiteDriver {
         try await pool.read { db in try SQLiteRows.storedHashes(db, level: level, indexes: indexes) }
     }
 
+    /// Every run in one read transaction: one trip to a reader connection for a whole proof.
+    func storedHashes(_ runs: [(level: Int, indexes: Range<UInt64>)]) async throws -> [[[UInt8]]] {
+        try await pool.read { db in try runs.map { try SQLiteRows.storedHashes(db, level: $0.level, indexes: $0.indexes) } }
+    }
+
     func eventCount(from position: UInt64) async throws -> UInt64 {
         let count = try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE position >= ?", arguments: [Int64(clamping: position)]) ?? 0

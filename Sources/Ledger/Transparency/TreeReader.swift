@@ -4,6 +4,16 @@ protocol TreeHashSource: Sendable {
     /// The stored hashes at `level` with an index in `indexes`, in index order; fewer at the
     /// right edge of the tree, where the last tile is not full yet.
     func storedHashes(level: Int, indexes: Range<UInt64>) async throws -> [[UInt8]]
+    /// Several runs at once, in the order asked (a store may read them in one go).
+    func storedHashes(_ runs: [(level: Int, indexes: Range<UInt64>)]) async throws -> [[[UInt8]]]
+}
+
+extension TreeHashSource {
+    func storedHashes(_ runs: [(level: Int, indexes: Range<UInt64>)]) async throws -> [[[UInt8]]] {
+        var result: [[[UInt8]]] = []
+        for run in runs { result.append(try await storedHashes(level: run.level, indexes: run.indexes)) }
+        return result
+    }
 }
 
 /// Computes proofs of a group's tree from its stored hashes, a tile (256 stored hashes of one
@@ -56,18 +66,39 @@ struct TreeReader {
         return MerkleTree.hash(of: range) { parts[$0] ?? [] }
     }
 
-    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves; the tiles it needs
+    /// (and the leaf's own) are read in one go.
     mutating func inclusionProof(index: UInt64, size: UInt64) async throws -> [[UInt8]] {
+        let ranges = MerkleTree.inclusionRanges(index: index, size: size)
+        try await prefetch(ranges.flatMap { MerkleTree.fullSubtrees(of: $0) } + [MerkleTree.Subtree(level: 0, index: index)])
         var proof: [[UInt8]] = []
-        for range in MerkleTree.inclusionRanges(index: index, size: size) { proof.append(try await hash(of: range)) }
+        for range in ranges { proof.append(try await hash(of: range)) }
         return proof
     }
 
-    /// RFC 9162 consistency proof from the tree of `from` leaves to the one of `to`.
+    /// RFC 9162 consistency proof from the tree of `from` leaves to the one of `to`; the tiles it
+    /// needs are read in one go.
     mutating func consistencyProof(from: UInt64, to: UInt64) async throws -> [[UInt8]] {
+        let ranges = MerkleTree.consistencyRanges(from: from, to: to)
+        try await prefetch(ranges.flatMap { MerkleTree.fullSubtrees(of: $0) })
         var proof: [[UInt8]] = []
-        for range in MerkleTree.consistencyRanges(from: from, to: to) { proof.append(try await hash(of: range)) }
+        for range in ranges { proof.append(try await hash(of: range)) }
         return proof
+    }
+
+    /// Reads, in one call to the source, every tile the hashes of `subtrees` need that is not read yet.
+    mutating func prefetch(_ subtrees: [MerkleTree.Subtree]) async throws {
+        var wanted: [TileKey] = []
+        for subtree in subtrees {
+            let (level, run) = Self.storedRun(of: subtree)
+            let key = TileKey(level: level, index: run.lowerBound / Self.tileWidth)
+            if tiles[key] == nil, !wanted.contains(key) { wanted.append(key) }
+        }
+        guard !wanted.isEmpty else { return }
+        let runs = wanted.map { (level: $0.level, indexes: ($0.index * Self.tileWidth)..<(($0.index + 1) * Self.tileWidth)) }
+        let read = try await source.storedHashes(runs)
+        for (key, hashes) in zip(wanted, read) { tiles[key] = hashes }
+        reads += 1
     }
 
     private mutating func tile(level: Int, index: UInt64) async throws -> [[UInt8]] {
