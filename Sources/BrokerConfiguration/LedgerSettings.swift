@@ -30,8 +30,10 @@ public struct LedgerSettings: Sendable, Equatable {
     init(reading reader: ConfigurationReader) throws(ConfigurationError) {
         path = try reader.string("ledger.path", default: path, nonEmpty: true)
         groups = try reader.list("ledger.groups", default: groups) { value in
-            value.utf8.count <= 64 && value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") })
-                ? nil : "group id '\(value)' must be printable ASCII without '/', at most 64 bytes"
+            // No '+': a group's checkpoint key is named `<ledger.origin>/<group>`, and signed-note
+            // verifier keys use '+' as their separator.
+            value.utf8.count <= 64 && value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "+") })
+                ? nil : "group id '\(value)' must be printable ASCII without '/' or '+', at most 64 bytes"
         }
         if groups.isEmpty {
             throw reader.error("ledger.groups", "at least one group is needed")

@@ -85,7 +85,8 @@ import Testing
             "'99999999999999999999' is not an integer in 100...600000"
         ),
         ("ledger.groups=1,1", "ledger.groups", "a group is listed twice"),
-        ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/', at most 64 bytes"),
+        ("ledger.groups=a/b", "ledger.groups", "group id 'a/b' must be printable ASCII without '/' or '+', at most 64 bytes"),
+        ("ledger.groups=1,a+b", "ledger.groups", "group id 'a+b' must be printable ASCII without '/' or '+', at most 64 bytes"),
         ("ledger.store=mysql", "ledger.store", "'mysql' is not sqlite or postgresql"),
         ("ledger.store=postgresql", "ledger.store", "postgresql needs ledger.postgresql.url"),
         (
