@@ -147,30 +147,15 @@ extension GroupLedger {
     }
 
     /// The inclusion proof of the event at `position` in the tree of `treeSize` events (at most
-    /// the current size); 100307 for a size or position out of range.
+    /// the current size); 100312 for a size or position out of range. (`treeProof(of:treeSize:)`
+    /// is the same for an event id, with the leaf, root and checkpoint; `consistency(from:to:)`
+    /// gives consistency proofs.)
     public func inclusionProof(position: UInt64, treeSize: UInt64) async throws -> [[UInt8]] {
         let size = try await driver.tree().size
         guard position >= 1, position <= treeSize, treeSize <= size else {
-            throw WeEventError(.blockHeightInvalid, detail: "position \(position) in a tree of \(treeSize) events; the tree holds \(size) in group \(groupID)")
+            throw WeEventError(.treeSizeInvalid, detail: "position \(position) in a tree of \(treeSize) events; the tree holds \(size) in group \(groupID)")
         }
         var reader = TreeReader(source: driver)
         return try await reader.inclusionProof(index: position - 1, size: treeSize)
-    }
-
-    /// The consistency proof from the tree of `from` events to the one of `to` (at most the
-    /// current size); 100307 when `from > to` or `to` is beyond the tree.
-    public func consistencyProof(from: UInt64, to: UInt64) async throws -> [[UInt8]] {
-        let size = try await driver.tree().size
-        guard from <= to, to <= size else {
-            throw WeEventError(.blockHeightInvalid, detail: "from \(from) to \(to); the tree holds \(size) events in group \(groupID)")
-        }
-        var reader = TreeReader(source: driver)
-        return try await reader.consistencyProof(from: from, to: to)
-    }
-
-    /// The root of the tree of the first `size` events (at most the current size).
-    public func treeRoot(size: UInt64) async throws -> [UInt8] {
-        var reader = TreeReader(source: driver)
-        return try await reader.hash(of: 0..<size)
     }
 }

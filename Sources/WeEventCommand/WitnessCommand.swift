@@ -195,7 +195,7 @@ struct BrokerAPI {
         }
         var proof: [[UInt8]] = []
         for hex in answer.proof {
-            guard let bytes = bytes(hex: hex), bytes.count == 32 else {
+            guard let bytes = WeEvent.bytes(hex: hex), bytes.count == 32 else {
                 throw Witness.Refusal(description: "the broker's consistency proof holds '\(hex.prefix(80))', not a hash")
             }
             proof.append(bytes)
@@ -230,16 +230,5 @@ struct BrokerAPI {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
-    }
-
-    private func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[i..<(i + 2)], as: UTF8.self), radix: 16) else { return nil }
-            out.append(byte)
-        }
-        return out
     }
 }

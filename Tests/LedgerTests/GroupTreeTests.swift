@@ -39,9 +39,10 @@ import WeEvent
             )
         }
         for from in Set([1, 255, 256, 300, leaves.count].filter { $0 >= 1 && $0 <= leaves.count }) {
-            let proof = try await group.consistencyProof(from: UInt64(from), to: size)
+            let consistency = try await group.consistency(from: UInt64(from), to: size)
+            let proof = consistency.proof
             let old = MerkleTree.root(of: Array(leaves.prefix(from)))
-            #expect(try await group.treeRoot(size: UInt64(from)) == old)
+            #expect(consistency.fromRoot == old)
             #expect(MerkleTree.verifyConsistency(size1: UInt64(from), size2: size, proof: proof, root1: old, root2: root), "\(store): \(from) to \(size)")
         }
     }
@@ -54,7 +55,7 @@ import WeEvent
                 try await Self.checkTree(ledger, store: store)
                 let group = try #require(ledger as? GroupLedger)
                 await #expect(throws: WeEventError.self) { _ = try await group.inclusionProof(position: 601, treeSize: 601) }
-                await #expect(throws: WeEventError.self) { _ = try await group.consistencyProof(from: 2, to: 1) }
+                await #expect(throws: WeEventError.self) { _ = try await group.consistency(from: 2, to: 1) }
             }
             try await withLedger(store, maxEvents: 7, keep: place) { ledger, _ in
                 try await Self.publish(100, on: ledger, from: 600)

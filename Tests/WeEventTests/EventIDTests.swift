@@ -33,4 +33,12 @@ import Testing
             #expect(error.code.rawValue == code)
         }
     }
+
+    @Test func hexRoundTripsAndRefusesWhatIsNotHex() {
+        let bytes: [UInt8] = [0, 1, 0x7f, 0x80, 0xab, 0xff]
+        #expect(WeEvent.bytes(hex: hexString(bytes)) == bytes)
+        #expect(WeEvent.bytes(hex: "ABff") == [0xab, 0xff])
+        #expect(WeEvent.bytes(hex: "") == [])
+        for bad in ["a", "0g", "zz", " 0", "0x00"] { #expect(WeEvent.bytes(hex: bad) == nil, "\(bad)") }
+    }
 }

@@ -111,7 +111,8 @@ final class MemoryDriver: LedgerDriver {
         self.store = store
     }
 
-    private func rows<T>(_ body: (inout MemoryRows) throws -> T) rethrows -> T {
+    /// This group's rows, under the store's lock.
+    func rows<T>(_ body: (inout MemoryRows) throws -> T) rethrows -> T {
         try store.groups.withLock { groups in try body(&groups[core.groupID, default: MemoryRows()]) }
     }
 
