@@ -106,11 +106,13 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
             }
             let content = Array(message.payload.readableBytesView)
             for binding in targets {
-                let event = NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic])
+                var event = NewEvent(topic: binding.topic, content: content, extensions: [MQTTBridge.mqttTopicExtension: message.topic])
                 if let reason = rejection(event) {
                     try await reject(message, binding: binding, reason: reason)
                     continue
                 }
+                // The publisher: the binding the message came through (beyond the extensions' limit, as for REST).
+                event.extensions[Validation.publisherExtension] = "mqtt:\(binding.mqttTopic)"
                 guard ledgers.groups.contains(binding.groupId) else {
                     // Bound through an instance that serves the group; this one (now leading) does
                     // not. The other bindings go on; this one shows the reason in mqtt_list_topic.

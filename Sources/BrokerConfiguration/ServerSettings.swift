@@ -17,6 +17,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// something (close, subscribe, unSubscribe) require it or the master token. When only the
     /// master token is set, it guards those too.
     public var adminAccessToken = ""
+    /// `access.anonymous`: what a caller without a token may do once access is configured (a
+    /// token or an identity exists). nil: the default, publish, read and request on every topic.
+    public var anonymousRights: Rights?
     /// `server.idle-timeout-ms`: a connection that sends nothing for this long while the broker
     /// waits for its request (a stalled body, an idle keep-alive) is closed.
     public var idleTimeout: Duration = .seconds(60)
@@ -46,6 +49,14 @@ public struct ServerSettings: Sendable, Equatable {
         allowedHosts = hosts.isEmpty ? nil : hosts
         masterAccessToken = try reader.string("master.access-token", default: "")
         adminAccessToken = try reader.string("admin.access-token", default: "")
+        let anonymous = try reader.string("access.anonymous", default: "")
+        if reader.values["access.anonymous"] != nil {
+            do {
+                anonymousRights = try Rights.parse(list: anonymous)
+            } catch {
+                throw reader.error("access.anonymous", error.message)
+            }
+        }
     }
 }
 

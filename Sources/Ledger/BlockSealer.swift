@@ -85,7 +85,7 @@ struct BlockSealer {
     }
 
     /// Creates the topic, or reopens a closed one; an open topic stays as it is.
-    /// Reopening a closed topic needs `reopening` (100701). A new topic is refused (100108) when
+    /// Reopening a closed topic needs `reopening` (100704). A new topic is refused (100108) when
     /// another topic of the group, open or closed, has its event id prefix: ids would not say
     /// which topic an event is of.
     @discardableResult
@@ -95,7 +95,7 @@ struct BlockSealer {
             guard reopening else {
                 return .failure(
                     WeEventError(
-                        .accessTokenInvalid, message: "topic \(topic) is closed: reopening it needs the admin token",
+                        .actionNotAllowed, message: "topic \(topic) is closed: reopening it needs manage",
                         detail: "group \(groupID)"
                     ))
             }

@@ -26,7 +26,7 @@ public protocol TopicLedger: Sendable {
     /// sees the same id; each embedded ledger has its own (made when its file is created).
     var ledgerID: String { get }
 
-    /// Creates the topic, or reopens a closed one when `reopening` (100701 otherwise). `true`
+    /// Creates the topic, or reopens a closed one when `reopening` (100704 otherwise). `true`
     /// also when it was already open. A new topic whose event id prefix (the first 8 hex of
     /// SHA-256 of its name) another topic of the group has is refused with 100108.
     func open(topic: String, reopening: Bool) async throws -> Bool

@@ -10,6 +10,8 @@ public struct LedgerSet: Sendable {
     /// The group used when a request names none: "1" when configured, else the first group.
     public let defaultGroup: String
     public let groups: [String]
+    /// The identities of the HTTP API, kept in the same store as the ledgers.
+    public let identities: any IdentityStore
     /// What the ledgers of a shared store run besides their write loops.
     let shared: SharedStore?
 
@@ -22,14 +24,16 @@ public struct LedgerSet: Sendable {
     }
 
     /// `ledgers` as they are; those that are `LedgerLoop`s write once the set's services run.
-    public init(groups: [String], ledgers: [String: any EventLedger]) {
-        self.init(groups: groups, ledgers: ledgers, shared: nil)
+    /// Identities in memory unless given.
+    public init(groups: [String], ledgers: [String: any EventLedger], identities: any IdentityStore = MemoryIdentityStore()) {
+        self.init(groups: groups, ledgers: ledgers, identities: identities, shared: nil)
     }
 
-    init(groups: [String], ledgers: [String: any EventLedger], shared: SharedStore?) {
+    init(groups: [String], ledgers: [String: any EventLedger], identities: any IdentityStore, shared: SharedStore?) {
         self.groups = groups
         self.ledgers = ledgers
         self.defaultGroup = groups.contains("1") ? "1" : groups[0]
+        self.identities = identities
         self.shared = shared
     }
 
@@ -55,7 +59,8 @@ public struct LedgerSet: Sendable {
         }
     }
 
-    /// Opens the embedded SQLite ledger of each group under `path/group-<id>`.
+    /// Opens the embedded SQLite ledger of each group under `path/group-<id>`, and the
+    /// identities in `path/identities.sqlite`.
     public static func openEmbedded(
         path: String, groups: [String], blockMaxEvents: Int, blockMaxDelay: Duration, logger: Logger
     ) throws -> LedgerSet {
@@ -66,7 +71,7 @@ public struct LedgerSet: Sendable {
                 blockMaxEvents: blockMaxEvents, blockMaxDelay: blockMaxDelay, logger: logger
             )
         }
-        return LedgerSet(groups: groups, ledgers: ledgers)
+        return LedgerSet(groups: groups, ledgers: ledgers, identities: try SQLiteIdentityStore(path: "\(path)/identities.sqlite"))
     }
 
     /// The ledger of `groupID` (default group when nil or empty); 100305 when unknown.

@@ -2,66 +2,99 @@ import BrokerConfiguration
 import Crypto
 import Foundation
 import Hummingbird
+import Ledger
 import WeEvent
 
-/// Who may call what (docs/api.md "Access"). Reading and publishing are open to whoever passes
-/// the white table; two scopes need a token once one is configured:
-/// - `.master`: the bridge's bindings (/weevent/master/*);
-/// - `.admin`: /weevent/admin/*, /weevent/metrics, and the REST calls that close a topic or
-///   create, change or remove a callback subscription.
+/// Who may call what (docs/api.md "Access control").
 ///
-/// The master token is accepted everywhere; the admin token for `.admin` only. When just one of
-/// them is configured it guards both scopes. With neither, everything is open and start-up warns
-/// when the broker listens beyond loopback.
+/// A caller is whoever its token names: an identity of the store (`IdentityDirectory`), or one
+/// of the configured `master.access-token` and `admin.access-token`, built-in identities named
+/// `master` and `admin` with every right. A caller without a token has `access.anonymous`'s
+/// rights. With no token configured, no identity stored and `access.anonymous` unset, the broker
+/// is open: every caller may do everything, as in WeEvent, and start-up warns when it listens
+/// beyond loopback.
 public struct AccessControl: Sendable {
-    public enum Scope: Sendable { case master, admin }
+    /// SHA-256 of each configured token: compared digest to digest, so the comparison takes the
+    /// same time whatever the guess and never reveals a token's length.
+    private let builtIn: [(digest: [UInt8], name: String)]
+    private let anonymous: Rights?
+    let directory: IdentityDirectory
 
-    /// SHA-256 of each token: compared digest to digest, so the comparison takes the same time
-    /// whatever the guess and never reveals a token's length.
-    private let master: [UInt8]?
-    private let admin: [UInt8]?
-
-    public init(_ configuration: BrokerConfiguration.Configuration) {
-        master = Self.digest(configuration.server.masterAccessToken)
-        admin = Self.digest(configuration.server.adminAccessToken)
+    public init(_ configuration: BrokerConfiguration.Configuration, directory: IdentityDirectory) {
+        builtIn = [
+            (configuration.server.masterAccessToken, "master"), (configuration.server.adminAccessToken, "admin"),
+        ].compactMap { token, name in token.isEmpty ? nil : (Identity.digest(token), name) }
+        anonymous = configuration.server.anonymousRights
+        self.directory = directory
     }
 
-    /// No token configured: every endpoint is open.
-    public var isOpen: Bool { master == nil && admin == nil }
-
-    /// The digests that `scope` accepts; empty when it is open.
-    private func accepted(by scope: Scope) -> [[UInt8]] {
-        switch scope {
-        case .master: [master ?? admin].compactMap { $0 }
-        case .admin: [master, admin].compactMap { $0 }
-        }
+    /// Nothing configured and no identity stored: every caller may do everything.
+    func isOpen() async throws -> Bool {
+        guard builtIn.isEmpty, anonymous == nil else { return false }
+        return try await directory.isEmpty()
     }
 
-    /// Throws 100701 unless the request carries a token that `scope` accepts: `Authorization:
-    /// Bearer <token>` or, as WeEvent's clients send it, a `token` parameter.
-    func authorize(_ request: Request, parameters: RequestParameters?, scope: Scope) throws(WeEventError) {
-        let accepted = accepted(by: scope)
-        if accepted.isEmpty { return }
+    /// True when a token is configured: then no identity can lock the operator out.
+    var hasBuiltInTokens: Bool { !builtIn.isEmpty }
+
+    /// `access.anonymous` grants admin (to anyone without a token).
+    var anonymousHoldsAdmin: Bool { anonymous?.allow(.admin) ?? false }
+
+    /// The caller of `request`: the identity its token names (`Authorization: Bearer <token>` or,
+    /// as WeEvent's clients send it, a `token` parameter), or anonymous without one. A token that
+    /// names nobody is 100701, whatever the endpoint.
+    func caller(_ request: Request, parameters: RequestParameters?) async throws -> Caller {
         let presented =
             Self.bearer(request.headers[.authorization]) ?? parameters?["token"]
             ?? request.uri.queryParameters["token"].map(String.init)
-        guard let presented, let digest = Self.digest(presented) else {
-            throw WeEventError(.accessTokenInvalid, detail: "no token was sent")
+        guard let presented, !presented.isEmpty else {
+            if try await isOpen() { return .openBroker }
+            return Caller(name: nil, rights: anonymous ?? Self.anonymousDefault)
         }
-        // Every accepted digest is compared, match or not.
-        var matched = false
-        for candidate in accepted where Self.constantTimeEqual(candidate, digest) { matched = true }
-        guard matched else { throw WeEventError(.accessTokenInvalid, detail: "the token is not valid here") }
+        let digest = Identity.digest(presented)
+        // Every built-in digest is compared, match or not.
+        var matched: String?
+        for candidate in builtIn where Self.constantTimeEqual(candidate.digest, digest) { matched = candidate.name }
+        if let matched { return Caller(name: matched, rights: .everything) }
+        if let identity = try await directory.identity(digest: digest) {
+            return Caller(name: identity.name, rights: identity.rights)
+        }
+        throw WeEventError(.accessTokenInvalid, message: "access token is missing or invalid: the token names no identity")
     }
 
-    /// The start-up warning when the broker listens beyond loopback with no token; nil otherwise.
-    public static func openBeyondLoopback(_ configuration: BrokerConfiguration.Configuration) -> String? {
-        let host = configuration.server.host
-        let loopback = host == "localhost" || IPAddress(host).map { IPRange.loopback.contains($0) } == true
-        guard AccessControl(configuration).isOpen, !loopback else { return nil }
-        return "server.host=\(host) listens beyond loopback and neither master.access-token nor admin.access-token is set: "
-            + "anyone who can reach port \(configuration.server.port) can bind MQTT topics, close topics, "
-            + "and create or remove callback subscriptions"
+    /// What a caller without a token may do when `access.anonymous` is not set: publish, read
+    /// and request on every topic, as before identities existed.
+    static let anonymousDefault = Rights([Right(actions: [.publish, .read, .request])])
+
+    /// What start-up warns about once the identities were read: an open broker listening beyond
+    /// loopback, and a closed one whose callers without a token keep the default rights.
+    public static func startupWarnings(
+        _ configuration: BrokerConfiguration.Configuration, identities: Int
+    ) -> [(message: String, risk: String)] {
+        let server = configuration.server
+        let tokens = !server.masterAccessToken.isEmpty || !server.adminAccessToken.isEmpty
+        if !tokens, server.anonymousRights == nil, identities == 0 {
+            let loopback = server.host == "localhost" || IPAddress(server.host).map { IPRange.loopback.contains($0) } == true
+            guard !loopback else { return [] }
+            return [
+                (
+                    "no access configured",
+                    "server.host=\(server.host) listens beyond loopback with no master.access-token, admin.access-token, "
+                        + "access.anonymous or identity: anyone who can reach port \(server.port) can publish and read every topic, "
+                        + "bind MQTT topics, close topics, create or remove callback subscriptions and identities"
+                )
+            ]
+        }
+        if server.anonymousRights == nil {
+            return [
+                (
+                    "callers without a token may publish, read and request on every topic",
+                    "access.anonymous is not set, so callers without a token keep the default rights "
+                        + "(\(anonymousDefault)); set access.anonymous=none to refuse them"
+                )
+            ]
+        }
+        return []
     }
 
     static func bearer(_ header: String?) -> String? {
@@ -71,15 +104,63 @@ public struct AccessControl: Sendable {
         return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
-    private static func digest(_ token: String) -> [UInt8]? {
-        token.isEmpty ? nil : Array(SHA256.hash(data: Array(token.utf8)))
-    }
-
     /// Equal digests, looking at every byte whatever the first difference.
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for (x, y) in zip(a, b) { difference |= x ^ y }
         return difference == 0
+    }
+}
+
+/// Who sent a request, and what they may do.
+public struct Caller: Sendable {
+    /// The identity's name, recorded as an event's publisher; nil for an anonymous caller.
+    public let name: String?
+    let rights: Rights
+
+    /// Anyone, on a broker with no access configured.
+    static let openBroker = Caller(name: nil, rights: .everything)
+
+    /// Throws 100704 (100701 for a caller without a token) unless `action` is granted on `topic`.
+    func require(_ action: Action, group: String, topic: String) throws(WeEventError) {
+        guard rights.allow(action, group: group, topic: topic) else { throw refusal(action, group: group, topic: topic) }
+    }
+
+    /// Throws unless `action` is granted on every topic `filter` can match.
+    func require(_ action: Action, group: String, covering filter: TopicFilter) throws(WeEventError) {
+        guard rights.allow(action, group: group, covering: filter) else {
+            throw refusal("\(action.rawValue) is not granted on every topic of '\(filter.description.prefix(200))' in group \(group)")
+        }
+    }
+
+    /// Throws unless `action` is granted somewhere: `admin`, which no group or topic limits.
+    func require(_ action: Action) throws(WeEventError) {
+        guard rights.allow(action) else { throw refusal("\(action.rawValue) is not granted") }
+    }
+
+    func may(_ action: Action, group: String, topic: String) -> Bool {
+        rights.allow(action, group: group, topic: topic)
+    }
+
+    /// Some action on the topic: what exist and state need.
+    func requireAny(group: String, topic: String) throws(WeEventError) {
+        guard rights.allowAny(group: group, topic: topic) else {
+            throw refusal("no action is granted on topic '\(topic)' in group \(group)")
+        }
+    }
+
+    /// The refusal of `action` on `topic`, `why` saying what needed it when that is not plain.
+    func refusal(_ action: Action, group: String, topic: String, why: String? = nil) -> WeEventError {
+        refusal("\(action.rawValue) is not granted on topic '\(topic)' in group \(group)", why: why)
+    }
+
+    /// 100704 naming the identity, or 100701 for a caller without a token.
+    private func refusal(_ message: String, why: String? = nil) -> WeEventError {
+        let reason = why.map { ": \($0)" } ?? ""
+        if let name {
+            return WeEventError(.actionNotAllowed, message: "\(message) (identity \(name))\(reason)")
+        }
+        return WeEventError(.accessTokenInvalid, message: "access token is missing or invalid: \(message) without a token\(reason)")
     }
 }

@@ -16,7 +16,10 @@ struct AdminRoutes {
     let bindings: BindingService?
     let coordinator: ZooKeeperCoordinator?
 
+    let services: BrokerServices
+
     init(_ services: BrokerServices) {
+        self.services = services
         ledgers = services.ledgers
         configuration = services.configuration
         metrics = services.metrics
@@ -27,11 +30,11 @@ struct AdminRoutes {
     /// admin/listGroup, admin/blockchaininfo, admin/status, metrics and admin/health.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let api = Endpoints(routes, configuration)
-        api.add("admin/listGroup", scope: .admin) { _ in
+        let api = Endpoints(routes, services)
+        api.add("admin/listGroup", requiring: .admin) { _ in
             try JSONBody.response(ledgers.groups)
         }
-        api.add("admin/blockchaininfo", scope: .admin) { p in
+        api.add("admin/blockchaininfo", requiring: .admin) { p in
             let info = try await ledgers.ledger(p["groupId"]).chainInfo()
             return try JSONBody.response(
                 ChainInfoBody(
@@ -39,12 +42,12 @@ struct AdminRoutes {
                     eventCount: info.eventCount, topicCount: info.topicCount
                 ))
         }
-        api.add("admin/status", scope: .admin) { _ in try JSONBody.response(await status()) }
+        api.add("admin/status", requiring: .admin) { _ in try JSONBody.response(await status()) }
         // Prometheus text exposition (docs/mqtt-bridge.md lists the metrics).
         if let metrics {
             let access = api.access
             routes.get("metrics") { request, _ in
-                try access.authorize(request, parameters: nil, scope: .admin)
+                try await access.caller(request, parameters: nil).require(.admin)
                 return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))

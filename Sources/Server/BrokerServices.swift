@@ -26,6 +26,10 @@ public struct BrokerServices: Sendable {
     public var metrics: PrometheusMetrics?
     /// Signs the groups' checkpoints (`ledger.checkpoint.interval-ms`); nil signs none.
     public var checkpointer: Checkpointer?
+    /// The identities of the store, as this instance holds them.
+    public var identities: IdentityDirectory
+    /// Who may call what, from the configured tokens and `identities`.
+    public var access: AccessControl { AccessControl(configuration, directory: identities) }
 
     public init(
         ledgers: LedgerSet, configuration: BrokerConfiguration.Configuration, coordinator: ZooKeeperCoordinator? = nil,
@@ -39,6 +43,7 @@ public struct BrokerServices: Sendable {
         self.bridge = bridge
         self.subscriptions = subscriptions
         self.metrics = metrics
+        self.identities = IdentityDirectory(store: ledgers.identities)
     }
 
     /// In start order; ServiceLifecycle stops them in reverse. The ledgers' services (write loops,
@@ -46,6 +51,7 @@ public struct BrokerServices: Sendable {
     /// callback delivery, the bridge and the session have stopped.
     func lifecycle(logger: Logger) -> [any Service] {
         var services = ledgers.services(logger: logger)
+        services.append(identities)
         if let checkpointer { services.append(checkpointer) }
         if let coordinator { services.append(coordinator) }
         if let bridge { services.append(bridge) }

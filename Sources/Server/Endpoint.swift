@@ -4,48 +4,40 @@ import WeEvent
 
 /// Adds WeEvent endpoints to a route collection: GET with a query or POST with a form, the same
 /// parameters either way, the body bounded by what the configured content and extensions allow.
-/// An endpoint given a `scope` answers only callers with a token that scope accepts (AccessControl).
+/// The handler learns the caller (`RequestParameters.caller`) and checks what its topics need;
+/// an endpoint given an `action` answers only callers holding it somewhere (`admin`).
 struct Endpoints {
     let routes: RouteCollection<WeEventRequestContext>
     let maxBodyBytes: Int
     let access: AccessControl
 
-    init(_ routes: RouteCollection<WeEventRequestContext>, _ configuration: BrokerConfiguration.Configuration) {
+    init(_ routes: RouteCollection<WeEventRequestContext>, _ services: BrokerServices) {
         self.routes = routes
-        self.maxBodyBytes = configuration.maxFormBodyBytes
-        self.access = AccessControl(configuration)
+        self.maxBodyBytes = services.configuration.maxFormBodyBytes
+        self.access = services.access
     }
 
     func add(
-        _ path: RouterPath, scope: AccessControl.Scope? = nil,
+        _ path: RouterPath, requiring action: Action? = nil,
         _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
     ) {
-        let limit = maxBodyBytes
-        let access = access
-        let responder: @Sendable (Request, WeEventRequestContext) async throws -> Response = { request, _ in
-            let parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            if let scope { try access.authorize(request, parameters: parameters, scope: scope) }
-            return try await handler(parameters)
-        }
+        let responder = responder(requiring: action, handler)
         routes.get(path, use: responder)
         routes.post(path, use: responder)
     }
 
-    /// An endpoint open to all whose handler learns whether the caller holds `scope` (a token
-    /// it accepts, or no token configured at all).
-    func add(
-        _ path: RouterPath, telling scope: AccessControl.Scope,
-        _ handler: @escaping @Sendable (RequestParameters, _ holdsScope: Bool) async throws -> Response
-    ) {
+    /// The responder behind `add`, for routes that take GET or POST only.
+    func responder(
+        requiring action: Action? = nil, _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
+    ) -> @Sendable (Request, WeEventRequestContext) async throws -> Response {
         let limit = maxBodyBytes
         let access = access
-        let responder: @Sendable (Request, WeEventRequestContext) async throws -> Response = { request, _ in
-            let parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            let holds = (try? access.authorize(request, parameters: parameters, scope: scope)) != nil
-            return try await handler(parameters, holds)
+        return { request, _ in
+            var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
+            parameters.caller = try await access.caller(request, parameters: parameters)
+            if let action { try parameters.caller.require(action) }
+            return try await handler(parameters)
         }
-        routes.get(path, use: responder)
-        routes.post(path, use: responder)
     }
 }
 

@@ -47,9 +47,9 @@ extension ErrorCode {
     /// The HTTP status that fits the code: 4xx for client errors, 5xx for server errors.
     var httpStatus: Int {
         switch self {
-        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist, .checkpointNotFound: 404
-        case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken: 409
-        case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed: 403
+        case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist, .checkpointNotFound, .identityNotExist: 404
+        case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken, .identityAlreadyExist: 409
+        case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed, .actionNotAllowed: 403
         case .accessTokenInvalid: 401
         case .mqttNotConfigured, .invalidInputParam: 400
         case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests, .tooManyConnections: 503

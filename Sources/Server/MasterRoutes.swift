@@ -14,7 +14,10 @@ struct MasterRoutes {
     /// nil when `mqtt.broker.url` is empty: every master endpoint answers 100600.
     let bindings: BindingService?
 
+    let services: BrokerServices
+
     init(_ services: BrokerServices) {
+        self.services = services
         ledgers = services.ledgers
         configuration = services.configuration
         bindings = services.bindings
@@ -22,16 +25,20 @@ struct MasterRoutes {
 
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let api = Endpoints(routes, configuration)
-        api.add("mqtt_add_inbound_topic", scope: .master) { p in try await add(.inbound, p) }
-        api.add("mqtt_add_outbound_topic", scope: .master) { p in try await add(.outbound, p) }
-        api.add("mqtt_remove_inbound_topic", scope: .master) { p in try await remove(.inbound, p) }
-        api.add("mqtt_remove_outbound_topic", scope: .master) { p in try await remove(.outbound, p) }
-        api.add("mqtt_list_topic", scope: .master) { _ in
-            try JSONBody.response(try await requireBindings().list().map(BindingRow.init))
+        let api = Endpoints(routes, services)
+        // Each needs manage on the binding's WeEvent topic; the lists show what the caller manages.
+        api.add("mqtt_add_inbound_topic") { p in try await add(.inbound, p) }
+        api.add("mqtt_add_outbound_topic") { p in try await add(.outbound, p) }
+        api.add("mqtt_remove_inbound_topic") { p in try await remove(.inbound, p) }
+        api.add("mqtt_remove_outbound_topic") { p in try await remove(.outbound, p) }
+        api.add("mqtt_list_topic") { p in
+            try p.caller.require(.manage)
+            let listed = try await requireBindings().list().filter { p.caller.may(.manage, group: $0.binding.groupId, topic: $0.binding.topic) }
+            return try JSONBody.response(listed.map(BindingRow.init))
         }
         // Inbound messages that could not become events (too large, blank...), newest last.
-        api.add("mqtt_list_rejected", scope: .master) { p in
+        api.add("mqtt_list_rejected") { p in
+            try p.caller.require(.manage)
             let bindings = try requireBindings()
             let topic = try p["topic"].map { raw throws(WeEventError) in try Validation.topic(raw) }
             let groupID = try p["groupId"].map { _ throws(WeEventError) in try ledgers.ledger(p["groupId"]).groupID }
@@ -42,7 +49,8 @@ struct MasterRoutes {
                 }
                 return id
             }
-            return try JSONBody.response(try await bindings.rejectedMessages(groupID: groupID, topic: topic, before: before, limit: limit))
+            let rejected = try await bindings.rejectedMessages(groupID: groupID, topic: topic, before: before, limit: limit)
+            return try JSONBody.response(rejected.filter { p.caller.may(.manage, group: $0.groupId, topic: $0.topic) })
         }
         return routes
     }
@@ -56,6 +64,7 @@ struct MasterRoutes {
         let bindings = try requireBindings()
         let topic = try Validation.topic(p["topic"])
         let ledger = try ledgers.ledger(p["groupId"])
+        try p.caller.require(.manage, group: ledger.groupID, topic: topic)
         let binding = try await bindings.add(
             direction, topic: topic, mqttTopic: p["mqttTopic"], qos: try BindingService.qos(p["qos"]), in: ledger
         )
@@ -76,7 +85,9 @@ struct MasterRoutes {
     private func remove(_ direction: Binding.Direction, _ p: RequestParameters) async throws -> Response {
         let bindings = try requireBindings()
         let topic = try Validation.topic(p["topic"])
-        try await bindings.remove(direction, topic: topic, groupID: try ledgers.ledger(p["groupId"]).groupID)
+        let groupID = try ledgers.ledger(p["groupId"]).groupID
+        try p.caller.require(.manage, group: groupID, topic: topic)
+        try await bindings.remove(direction, topic: topic, groupID: groupID)
         return JSONBody.bool(true)
     }
 }

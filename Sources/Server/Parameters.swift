@@ -7,6 +7,8 @@ import WeEvent
 /// `+` means a space in both, as in the Java servlet containers WeEvent runs on.
 public struct RequestParameters: Sendable {
     public private(set) var values: [String: String] = [:]
+    /// Who sent the request (`AccessControl`); the open broker's anyone until resolved.
+    var caller = Caller.openBroker
 
     public subscript(name: String) -> String? { values[name] }
 
@@ -83,8 +85,10 @@ public struct RequestParameters: Sendable {
     func clientEvent(_ configuration: BrokerConfiguration.Configuration) throws(WeEventError) -> (content: [UInt8], extensions: [String: String]) {
         let content = Array((self["content"] ?? "").utf8)
         try Validation.content(content, maxLength: configuration.events.contentMaxLength)
-        let extensions = self.extensions
+        var extensions = self.extensions
         try Validation.clientExtensions(extensions, maxLength: configuration.events.extensionsMaxLength)
+        // The publisher, which no client can set (a reserved name), under the event hash.
+        if let name = caller.name { extensions[Validation.publisherExtension] = name }
         return (content, extensions)
     }
 }

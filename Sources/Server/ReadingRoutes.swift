@@ -18,8 +18,10 @@ struct ReadingRoutes {
 
     let ledgers: LedgerSet
     let configuration: BrokerConfiguration.Configuration
+    let services: BrokerServices
 
     init(_ services: BrokerServices) {
+        self.services = services
         ledgers = services.ledgers
         configuration = services.configuration
     }
@@ -37,14 +39,16 @@ struct ReadingRoutes {
             }
         }
         let proxies = TrustedProxies(configuration.server.trustedProxies)
+        let access = services.access
         routes.get("rest/stream") { request, context in
             let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            return try await stream(request, gate: gate, client: client, channel: context.channel, logger: context.logger)
+            return try await stream(request, access: access, gate: gate, client: client, channel: context.channel, logger: context.logger)
         }
-        let api = Endpoints(routes, configuration)
+        let api = Endpoints(routes, services)
         api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
+            try p.caller.require(.read, group: ledger.groupID, covering: filter)
             try await ledger.requireOpen(filter)
             let limit = try p["limit"].map { raw throws(WeEventError) in try Validation.pageSize(raw) } ?? 10
             let start = try await ledger.position(for: try Offset.parse(p["offset"], default: .first))
@@ -59,6 +63,7 @@ struct ReadingRoutes {
         api.add("rest/proof") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let id = try EventID.parse(p["eventId"])
+            try p.caller.require(.read, group: ledger.groupID, topic: try await ledger.event(id: id).topic)
             switch p["form"] ?? "tree" {
             case "tree":
                 let size = try p["treeSize"].map { raw throws(WeEventError) in try Self.treeSize(raw, name: "treeSize") }
@@ -73,6 +78,8 @@ struct ReadingRoutes {
         }
         api.add("rest/block") { p in
             let ledger = try ledgers.ledger(p["groupId"])
+            // A block lists its events' ids and topics: every topic of the group.
+            try p.caller.require(.read, group: ledger.groupID, covering: .all)
             let height = try Self.blockHeight(p["height"])
             let header = try await ledger.blockHeader(at: height)
             let first = try await ledger.firstPosition(ofBlock: height)
@@ -115,11 +122,13 @@ struct ReadingRoutes {
     /// At most `rest.stream.max-count` streams at once (200003, HTTP 503, past it); a stream
     /// whose client takes no data for `rest.stream.write-timeout-ms` is closed.
     private func stream(
-        _ request: Request, gate: AdmissionGate, client: IPAddress?, channel: any Channel, logger: Logger
+        _ request: Request, access: AccessControl, gate: AdmissionGate, client: IPAddress?, channel: any Channel, logger: Logger
     ) async throws -> Response {
         let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
+        let caller = try await access.caller(request, parameters: p)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
+        try caller.require(.read, group: ledger.groupID, covering: filter)
         try await ledger.requireOpen(filter)
         let start: UInt64
         let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value

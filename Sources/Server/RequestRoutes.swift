@@ -18,8 +18,10 @@ struct RequestRoutes {
     let gate: AdmissionGate
     let proxies: TrustedProxies
     let bindings: BindingService?
+    let access: AccessControl
 
     init(_ services: BrokerServices) {
+        access = services.access
         ledgers = services.ledgers
         configuration = services.configuration
         gate = AdmissionGate(limit: services.configuration.request.maxCount, perClient: services.configuration.request.maxPerClient) { refused in
@@ -43,9 +45,9 @@ struct RequestRoutes {
         let limit = configuration.maxFormBodyBytes
         let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
             let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            return try await self.request(
-                try await RequestParameters.collect(request, maxBodyBytes: limit), client: client, channel: context.channel
-            )
+            var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
+            parameters.caller = try await access.caller(request, parameters: parameters)
+            return try await self.request(parameters, client: client, channel: context.channel)
         }
         routes.get("rest/request", use: responder)
         routes.post("rest/request", use: responder)
@@ -57,6 +59,8 @@ struct RequestRoutes {
         let topic = try Validation.topic(p["topic"])
         let replyTopic = try Self.replyTopic(p["replyTopic"])
         let ledger = try ledgers.ledger(p["groupId"])
+        try p.caller.require(.request, group: ledger.groupID, topic: topic)
+        try p.caller.require(.read, group: ledger.groupID, topic: replyTopic)
         let (content, extensions) = try p.clientEvent(configuration)
         let timeout = try Self.timeout(
             p["timeout"], default: configuration.request.defaultTimeout.wholeMilliseconds, max: configuration.request.maxTimeout.wholeMilliseconds

@@ -15,7 +15,10 @@ struct SubscriptionRoutes {
     /// nil: these endpoints answer 200000.
     let subscriptions: CallbackSubscriptions?
 
+    let services: BrokerServices
+
     init(_ services: BrokerServices) {
+        self.services = services
         ledgers = services.ledgers
         configuration = services.configuration
         subscriptions = services.subscriptions
@@ -23,12 +26,15 @@ struct SubscriptionRoutes {
 
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let api = Endpoints(routes, configuration)
-        api.add("rest/subscribe", scope: .admin) { p in
+        let api = Endpoints(routes, services)
+        // A subscription delivers what it matches: it needs manage and read on all of it.
+        api.add("rest/subscribe") { p in
             let subscriptions = try requireSubscriptions()
             let groupID = p["groupId"].flatMap { $0.isEmpty ? nil : $0 } ?? ledgers.defaultGroup
             let ledger = try ledgers.ledger(groupID)
             let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
+            try p.caller.require(.manage, group: groupID, covering: filter)
+            try p.caller.require(.read, group: groupID, covering: filter)
             try await ledger.requireOpen(filter)
             let url = try Self.callbackURL(p["url"])
             let id = try p["subscriptionId"].map { raw throws(WeEventError) in try Self.subscriptionID(raw) }
@@ -41,12 +47,19 @@ struct SubscriptionRoutes {
                 body: .init(byteBuffer: ByteBuffer(string: answer))
             )
         }
-        api.add("rest/unSubscribe", scope: .admin) { p in
+        api.add("rest/unSubscribe") { p in
             let subscriptions = try requireSubscriptions()
-            try await subscriptions.unsubscribe(id: try Self.subscriptionID(p["subscriptionId"]))
+            let id = try Self.subscriptionID(p["subscriptionId"])
+            // Removing one needs manage on what it delivers; an unknown id is 100504 either way.
+            if let found = try await subscriptions.subscription(id: id) {
+                try p.caller.require(.manage, group: found.groupID, covering: try TopicFilter.parse(found.topic, maxItems: .max))
+            } else {
+                try p.caller.require(.manage)
+            }
+            try await subscriptions.unsubscribe(id: id)
             return JSONBody.bool(true)
         }
-        api.add("admin/listSubscription", scope: .admin) { _ in
+        api.add("admin/listSubscription", requiring: .admin) { _ in
             try JSONBody.response(await requireSubscriptions().list().map(SubscriptionBody.init))
         }
         return routes

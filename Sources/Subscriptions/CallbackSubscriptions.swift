@@ -141,6 +141,11 @@ public final class CallbackSubscriptions: Service, Sendable {
 
     /// The subscription `id`, reading the store when this instance does not know it (yet): made
     /// on another instance a moment ago, or asked for before delivery read the store.
+    /// The subscription `id`, read from the store when this instance does not hold it.
+    public func subscription(id: String) async throws -> Subscription? {
+        try await known(id)
+    }
+
     private func known(_ id: String) async throws -> Subscription? {
         if let local = state.withLock({ $0.entries[id]?.subscription }) { return local }
         merge(try await store.load())

@@ -54,6 +54,16 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case crossSiteRefused = 100702
     /// Ours: a browser named a host that is not in `server.allowed-hosts` (DNS rebinding).
     case hostNotAllowed = 100703
+    /// Ours: the caller's identity does not hold the action on the topic (HTTP 403).
+    case actionNotAllowed = 100704
+    /// Ours: an identity name that is not 1-64 letters, digits, `.`, `_` or `-`, or is reserved.
+    case identityNameInvalid = 100705
+    /// Ours: no identity of that name.
+    case identityNotExist = 100706
+    /// Ours: an identity of that name exists already (HTTP 409).
+    case identityAlreadyExist = 100707
+    /// Ours: a right that is not `ACTIONS[@GROUPS][:TOPICS]`.
+    case rightInvalid = 100708
     /// Ours: a request's head and body did not arrive within `server.read-timeout-ms` (HTTP 408).
     case requestReadTimeout = 100900
     /// Ours: the request line is longer than the HTTP parser takes (HTTP 414).
@@ -123,6 +133,11 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .accessTokenInvalid: "access token is missing or invalid"
         case .crossSiteRefused: "cross-site request refused"
         case .hostNotAllowed: "host is not in server.allowed-hosts"
+        case .actionNotAllowed: "action not granted"
+        case .identityNameInvalid: "invalid identity name"
+        case .identityNotExist: "identity is not exist"
+        case .identityAlreadyExist: "identity is already exist"
+        case .rightInvalid: "invalid right"
         case .requestReadTimeout: "request not received within server.read-timeout-ms"
         case .requestLineTooLong: "request line too long"
         case .requestHeadersTooLarge: "request headers too large"

@@ -6,8 +6,11 @@ public enum Validation {
     /// The extension the MQTT bridge sets on an inbound event: the MQTT topic it came from. The
     /// outbound bridge does not send such an event back to that topic (loop prevention).
     public static let mqttTopicExtension = "weevent-mqtt-topic"
+    /// The extension naming who published an event: the identity's name, or `mqtt:<binding's
+    /// MQTT topic>` for an event the inbound bridge stored; absent for an anonymous publish.
+    public static let publisherExtension = "weevent-publisher"
     /// Extensions only the broker sets; a client may not (compared without case).
-    public static let reservedExtensions: Set<String> = [mqttTopicExtension]
+    public static let reservedExtensions: Set<String> = [mqttTopicExtension, publisherExtension]
 
     /// Checks a topic name: not blank, at most 64 bytes, printable ASCII without `+`/`#`, not ending in `/`.
     public static func topic(_ topic: String?) throws(WeEventError) -> String {

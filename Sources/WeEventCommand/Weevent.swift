@@ -116,13 +116,15 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = options.bootstrapLogging()
         let configuration = try options.load(logger: logger)
-        if let risk = AccessControl.openBeyondLoopback(configuration) {
-            logger.warning("no access token configured", metadata: ["risk": "\(risk)"])
-        }
         let key = try Self.checkpointKey(configuration, logger: logger)
         try Self.checkWitnessKeys(configuration)
         let ledgers = try await options.openLedgers(configuration, logger: logger)
         var services = try BrokerServices.assemble(configuration: configuration, ledgers: ledgers, logger: logger)
+        services.identities = IdentityDirectory(store: ledgers.identities, logger: logger) { identities in
+            for warning in AccessControl.startupWarnings(configuration, identities: identities) {
+                logger.warning("\(warning.message)", metadata: ["risk": "\(warning.risk)"])
+            }
+        }
         if configuration.ledger.checkpointInterval > .zero {
             services.checkpointer = Checkpointer(ledgers: ledgers, key: key, interval: configuration.ledger.checkpointInterval, logger: logger)
         }

@@ -40,13 +40,17 @@ extension TestClientProtocol {
     }
 
     /// Asserts a WeEvent error: its code, its status and a message.
+    /// Returns the message.
+    @discardableResult
     func expectError(
         _ uri: String, headers: HTTPFields = [:], code: Int, status: Int = 400, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws {
+    ) async throws -> String {
         let reply = try await call(uri, headers: headers)
         #expect(reply.code == code, "\(uri) -> \(reply.body)", sourceLocation: sourceLocation)
         #expect(reply.status == status, "\(uri) -> \(reply.status)", sourceLocation: sourceLocation)
-        #expect((reply.object["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+        let message = reply.object["message"] as? String ?? ""
+        #expect(!message.isEmpty, sourceLocation: sourceLocation)
+        return message
     }
 }
 

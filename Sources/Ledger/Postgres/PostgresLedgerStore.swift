@@ -78,6 +78,7 @@ public final class PostgresLedgerStore: Sendable {
                 try? await connection.close()
                 return LedgerSet(
                     groups: groups, ledgers: opened,
+                    identities: PostgresIdentityStore(client: store.client, timeout: settings.timeout, logger: logger),
                     shared: .init(
                         client: store.client, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits }
                     ))

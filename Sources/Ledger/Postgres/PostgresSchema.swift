@@ -138,6 +138,23 @@ enum PostgresSchema {
                 "ALTER TABLE blocks ADD COLUMN tree_root bytea",
             ]
         ),
+        // Identities of the HTTP API (docs/api.md "Access control"), shared by every instance;
+        // instances poll the revision to notice each other's changes.
+        (
+            7,
+            [
+                """
+                CREATE TABLE identities(
+                    name text PRIMARY KEY,
+                    token_digest bytea NOT NULL UNIQUE,
+                    rights text NOT NULL,
+                    created bigint NOT NULL,
+                    changed bigint NOT NULL)
+                """,
+                "CREATE TABLE identity_revision(id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL)",
+                "INSERT INTO identity_revision(id, revision) VALUES (1, 0)",
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the
