@@ -16,7 +16,7 @@ struct Weevent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weevent",
         abstract: "A WeEvent-style event broker: REST API over a hash-chained ledger.",
-        subcommands: [Serve.self, Verify.self, LedgerCommand.self, KeyCommand.self, WitnessCommand.self, MQTTCommand.self]
+        subcommands: [Serve.self, Verify.self, LedgerCommand.self, KeyCommand.self, WitnessCommand.self, IdentityCommand.self, MQTTCommand.self]
     )
 
     /// ArgumentParser's own `main`, except that invalid flags exit 2 (2 is also the

@@ -165,11 +165,13 @@ struct WitnessCommand: AsyncParsableCommand {
     }
 }
 
-/// The broker endpoints a witness uses.
+/// The broker's HTTP API as the commands use it (the witness, `weevent identity`).
 struct BrokerAPI {
     let http: HTTPClient
     let base: String
-    let group: String
+    var group = "1"
+    /// Sent as `Authorization: Bearer`, when set.
+    var token: String?
 
     struct Unreachable: Error, CustomStringConvertible {
         let description: String
@@ -210,8 +212,9 @@ struct BrokerAPI {
         return status == 200 ? nil : "\(status) \(body.prefix(300))"
     }
 
-    private func call(_ path: String, body: String? = nil) async throws -> (UInt, String) {
+    func call(_ path: String, body: String? = nil) async throws -> (UInt, String) {
         var request = HTTPClientRequest(url: "\(base)/weevent/\(path)")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -226,7 +229,7 @@ struct BrokerAPI {
         }
     }
 
-    private func escaped(_ value: String) -> String {
+    func escaped(_ value: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value

@@ -125,6 +125,10 @@ import Testing
             "ledger.witnesses=w+c1484473+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4,w+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4",
             "ledger.witnesses", "two witness keys have the same name"
         ),
+        (
+            "access.anonymous=read:public write:x", "access.anonymous",
+            "invalid right 'write:x': 'write' is not an action (publish, read, request, manage, admin); write ACTIONS[@GROUPS][:TOPICS]"
+        ),
         // The default wait may not exceed the longest one.
         (
             "rest.request.default-timeout-ms=2000\nrest.request.max-timeout-ms=1000", "rest.request.default-timeout-ms",
@@ -176,6 +180,14 @@ import Testing
         #expect(c.request.defaultTimeout == .milliseconds(300))
         let d = try Configuration(properties: Properties(parsing: ""))
         #expect(d.request.defaultTimeout == .seconds(5) && d.request.maxTimeout == .seconds(60) && d.request.maxCount == 1000)
+    }
+
+    @Test func accessAnonymousIsAListOfRightsOrNone() throws {
+        #expect(try Configuration(properties: Properties(parsing: "")).server.anonymousRights == nil)
+        #expect(try Configuration(properties: Properties(parsing: "access.anonymous=none")).server.anonymousRights == Rights.none)
+        #expect(try Configuration(properties: Properties(parsing: "access.anonymous=")).server.anonymousRights == Rights.none)
+        let rights = try #require(try Configuration(properties: Properties(parsing: "access.anonymous=read:public/# publish@2:in")).server.anonymousRights)
+        #expect(rights.description == "read@*:public/# publish@2:in")
     }
 
     @Test func unknownKeysAreReportedNotFatal() throws {

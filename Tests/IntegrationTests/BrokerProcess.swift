@@ -130,8 +130,8 @@ final class BrokerProcess: @unchecked Sendable {
 
     /// Runs `weevent <arguments>` to completion: exit status and what it printed (standard
     /// output, then standard error).
-    func run(_ arguments: [String]) async throws -> (Int32, String) {
-        let result = try await TestSupport.run(Self.binary, arguments)
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+        let result = try await TestSupport.run(Self.binary, arguments, environment: environment)
         return (result.status, result.stdout + result.stderr)
     }
 }
@@ -155,8 +155,10 @@ let session: URLSession = {
     return URLSession(configuration: config)
 }()
 
-func http(_ url: String) async throws -> HTTPReply {
-    let (data, response) = try await session.data(from: URL(string: url)!)
+func http(_ url: String, token: String? = nil) async throws -> HTTPReply {
+    var request = URLRequest(url: URL(string: url)!)
+    if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+    let (data, response) = try await session.data(for: request)
     return HTTPReply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
 }
 

@@ -53,14 +53,18 @@ struct MQTTBridgeTests {
             let reading = #"{"timestamp":133345566,"key":"temperature","value":10.0}"#
             try await mosquitto.publish(topic: "com.weevent.iot.event", message: reading)
             #expect(try await eventually { try storedContents(broker, topic: "com.weevent.iot.event") == [reading] })
-            // The event is readable over REST with its MQTT topic as an extension.
+            // The event is readable over REST with its MQTT topic as an extension ...
             let state = try await http("\(api)/rest/state?topic=com.weevent.iot.event").object
             let block = try #require(state["blockNumber"] as? Int)
             let hash = try #require(try await http("\(api)/rest/publish?topic=com.weevent.iot.event&content=probe").object["eventId"] as? String)
                 .split(separator: "-").first.map(String.init)
             let event = try await http("\(api)/rest/getEvent?eventId=\(hash!)-1-\(block)").object
             #expect((event["content"] as? String).flatMap { Data(base64Encoded: $0) } == Data(reading.utf8))
-            #expect((event["extensions"] as? [String: String])?["weevent-mqtt-topic"] == "com.weevent.iot.event")
+            // ... and its publisher: the binding it came through.
+            #expect(
+                event["extensions"] as? [String: String] == [
+                    "weevent-mqtt-topic": "com.weevent.iot.event", "weevent-publisher": "mqtt:com.weevent.iot.event",
+                ])
 
             #expect(try await http("\(api)/master/mqtt_remove_inbound_topic?topic=com.weevent.iot.event&groupId=1").text == "true")
             #expect(await eventually { broker.log().contains("[Bridge] unsubscribed") })

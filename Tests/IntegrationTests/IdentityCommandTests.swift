@@ -1,0 +1,92 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `weevent identity` against live brokers, and identities shared by a cluster's instances.
+@Suite(.timeLimit(.minutes(5)))
+struct IdentityCommandTests {
+    @Test func theCommandAddsListsGrantsRevokesAndRenews() async throws {
+        let broker = try BrokerProcess(extraConfig: "master.access-token=m-secret")
+        defer { broker.remove() }
+        try await broker.start()
+        let master = ["WEEVENT_TOKEN": "m-secret"]
+        let url = broker.baseURL.replacingOccurrences(of: "/weevent", with: "")
+        func identity(_ arguments: [String], _ environment: [String: String] = master) async throws -> (Int32, String) {
+            try await broker.run(["identity"] + arguments + ["--broker", url], environment: environment)
+        }
+
+        let (added, addOutput) = try await identity(["add", "app", "publish,read@1:app/#"])
+        #expect(added == 0, "\(addOutput)")
+        let token = try #require(addOutput.split(separator: "\n").first { $0.hasPrefix("wev_") }.map(String.init), "\(addOutput)")
+        #expect(addOutput.contains("rights: publish,read@1:app/#"), "\(addOutput)")
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=app/x", token: token).text == "true")
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=other", token: token).status == 403)
+
+        let (_, listed) = try await identity(["list"])
+        #expect(listed.contains("app  publish,read@1:app/#"), "\(listed)")
+        #expect(!listed.contains(token))
+        let (granted, grantOutput) = try await identity(["grant", "app", "publish:other"])
+        #expect(granted == 0 && grantOutput.contains("app: publish,read@1:app/# publish@*:other"), "\(grantOutput)")
+        #expect(try await http("\(broker.baseURL)/rest/open?topic=other", token: token).text == "true")
+        let (revokedRight, revokeOutput) = try await identity(["revoke", "app", "publish:other"])
+        #expect(revokedRight == 0 && revokeOutput.contains("app: publish,read@1:app/#"), "\(revokeOutput)")
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=other&content=x", token: token).status == 403)
+
+        let (renewed, renewOutput) = try await identity(["renew", "app"])
+        let newToken = try #require(renewOutput.split(separator: "\n").first { $0.hasPrefix("wev_") }.map(String.init), "\(renewOutput)")
+        #expect(renewed == 0 && newToken != token)
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=app/x&content=x", token: token).status == 401)
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=app/x&content=x", token: newToken).status == 200)
+
+        // The token may come from a file too; refusals exit 1 with the broker's reason.
+        let file = broker.directory + "/token"
+        try "m-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (removed, removeOutput) = try await identity(["revoke", "app", "--token-file", file], [:])
+        #expect(removed == 0 && removeOutput.contains("identity app removed"), "\(removeOutput)")
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=app/x&content=x", token: newToken).status == 401)
+        let (unknown, unknownOutput) = try await identity(["revoke", "app"])
+        #expect(unknown == 1 && unknownOutput.contains("100706"), "\(unknownOutput)")
+        let (noToken, noTokenOutput) = try await identity(["list"], ["WEEVENT_TOKEN": ""])
+        #expect(noToken == 1 && noTokenOutput.contains("100701"), "\(noTokenOutput)")
+        let (badRight, badRightOutput) = try await identity(["add", "x", "write:a"])
+        #expect(badRight == 1 && badRightOutput.contains("'write' is not an action"), "\(badRightOutput)")
+        let (unreachable, unreachableOutput) = try await broker.run(
+            ["identity", "list", "--broker", "http://127.0.0.1:\(try freePort())"], environment: master)
+        #expect(unreachable == 3, "\(unreachableOutput)")
+    }
+
+    /// Two instances on one shared store: an identity made on one works on the other, and once
+    /// revoked on one it is refused on the other within a second.
+    @Test func anIdentityRevokedOnOneInstanceIsRefusedOnTheOtherWithinOneSecond() async throws {
+        let server = try await PostgresServer.shared.value
+        let schema = uniqueSchema("identities")
+        let config = SharedLedgerTests.sharedLedger(server, schema: schema) + "\nmaster.access-token=m-secret"
+        let one = try BrokerProcess(extraConfig: config)
+        let other = try BrokerProcess(extraConfig: config)
+        defer {
+            one.remove()
+            other.remove()
+        }
+        try await one.start()
+        try await other.start()
+        let made = try await http("\(one.baseURL)/admin/addIdentity?name=app&rights=publish:t", token: "m-secret")
+        let token = try #require(made.object["token"] as? String, "\(made.text)")
+        _ = try await http("\(one.baseURL)/rest/open?topic=t", token: "m-secret")
+        #expect(await eventually(within: .seconds(1)) { (try? await http("\(other.baseURL)/rest/publish?topic=t&content=x", token: token).status) == 200 })
+
+        let revoked = try await http("\(one.baseURL)/admin/revokeIdentity?name=app", token: "m-secret")
+        #expect(revoked.text == "true")
+        let started = ContinuousClock.now
+        var refusedAfter: Duration?
+        while ContinuousClock.now - started < .seconds(5) {
+            if try await http("\(other.baseURL)/rest/publish?topic=t&content=x", token: token).status == 401 {
+                refusedAfter = ContinuousClock.now - started
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let after = try #require(refusedAfter, "the other instance still takes the revoked token after 5 s")
+        print("revoked on one instance, refused on the other after \(after)")
+        #expect(after < .seconds(1))
+    }
+}
