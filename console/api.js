@@ -100,32 +100,99 @@ export async function api(path, params = {}, { signal, raw = false } = {}) {
   }
 }
 
-/**
- * The URL for an EventSource on rest/stream. Streams need no token (docs/api.md, "Access
- * control"), so none is put in the URL, where proxies and logs would keep it.
- */
+/** The URL of rest/stream with these parameters. */
 export function streamUrl(params) {
   return apiUrl('rest/stream', params);
 }
 
 /**
- * Why a stream URL failed: EventSource does not expose the error answer, so this asks again
- * with fetch and reads the broker's JSON. Resolves with an ApiError, or null when the stream
- * opens fine now (the fetch is then cancelled at once).
+ * A Server-Sent Events stream read with fetch, so that it carries the access token as
+ * `Authorization: Bearer` (EventSource cannot send headers, and a token in the URL would land in
+ * proxy logs). Like EventSource: `open`, `message` (with `data` and `lastEventId`) and `error`
+ * events, `readyState`, `close()`, and reconnecting after `retry` ms with `Last-Event-ID`. An
+ * answer that is not a stream (the broker's JSON error) closes it for good, with `failure`.
  */
-export async function diagnoseStream(url, signal) {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  signal?.addEventListener('abort', abort, { once: true });
-  try {
-    const response = await fetch(url, { headers: authHeaders(), signal: controller.signal, cache: 'no-store' });
-    if (response.ok) return null;
-    return errorFromAnswer(response.status, response.statusText, await response.text());
-  } catch (err) {
-    if (err?.name === 'AbortError') return null;
-    return new ApiError('network', `cannot reach the broker (${err?.message ?? err})`);
-  } finally {
-    controller.abort();
-    signal?.removeEventListener('abort', abort);
+export class StreamSource extends EventTarget {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+
+  constructor(url) {
+    super();
+    this.url = url;
+    this.readyState = StreamSource.CONNECTING;
+    this.lastEventId = '';
+    this.retry = 2000;
+    this.failure = null;
+    this.controller = new AbortController();
+    this.run();
+  }
+
+  close() {
+    this.readyState = StreamSource.CLOSED;
+    this.controller.abort();
+  }
+
+  async run() {
+    while (this.readyState !== StreamSource.CLOSED) {
+      try {
+        const headers = { ...authHeaders(), Accept: 'text/event-stream' };
+        if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
+        const response = await fetch(this.url, { headers, signal: this.controller.signal, cache: 'no-store' });
+        if (!response.ok) {
+          this.failure = errorFromAnswer(response.status, response.statusText, await response.text());
+          this.readyState = StreamSource.CLOSED;
+          this.dispatchEvent(new Event('error'));
+          return;
+        }
+        this.readyState = StreamSource.OPEN;
+        this.dispatchEvent(new Event('open'));
+        await this.read(response.body);
+      } catch {
+        // The connection failed or dropped: reconnect below, unless closed.
+      }
+      if (this.readyState === StreamSource.CLOSED) return;
+      this.readyState = StreamSource.CONNECTING;
+      this.dispatchEvent(new Event('error'));
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, this.retry);
+        this.controller.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+  }
+
+  /** Parses the event stream (lines ending in LF; blank line ends an event; ':' a comment). */
+  async read(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let data = [];
+    let id = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, end).replace(/\r$/, '');
+        buffer = buffer.slice(end + 1);
+        if (line === '') {
+          if (id !== null) this.lastEventId = id;
+          if (data.length && this.readyState !== StreamSource.CLOSED) {
+            this.dispatchEvent(new MessageEvent('message', { data: data.join('\n'), lastEventId: this.lastEventId }));
+          }
+          data = [];
+          id = null;
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? '' : line.slice(colon + 1);
+        if (text.startsWith(' ')) text = text.slice(1);
+        if (field === 'data') data.push(text);
+        else if (field === 'id') id = text;
+        else if (field === 'retry' && /^[0-9]+$/.test(text)) this.retry = Number(text);
+      }
+    }
   }
 }

@@ -10,8 +10,9 @@ import * as event from './pages/event.js';
 import * as blocks from './pages/blocks.js';
 import * as bridge from './pages/bridge.js';
 import * as subscriptions from './pages/subscriptions.js';
+import * as identities from './pages/identities.js';
 
-const PAGES = { overview, topics, topic, event, blocks, bridge, subscriptions };
+const PAGES = { overview, topics, topic, event, blocks, bridge, subscriptions, identities };
 // Which nav link is current for each page.
 const NAV_OF = { topic: 'topics', event: 'topics' };
 

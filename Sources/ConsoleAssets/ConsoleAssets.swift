@@ -12,7 +12,7 @@ public enum ConsoleAssets {
     /// console/<name> by name.
     public static let files: [String: Asset] = [
         "api.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"9852f94ce33e7c5c\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"5752e8e4b182a366\"",
             body: #"""
 // The broker's HTTP API: every call is a GET with query parameters (docs/api.md), the access
 // token goes as `Authorization: Bearer`, and every failure becomes an ApiError carrying the
@@ -116,40 +116,107 @@ export async function api(path, params = {}, { signal, raw = false } = {}) {
   }
 }
 
-/**
- * The URL for an EventSource on rest/stream. Streams need no token (docs/api.md, "Access
- * control"), so none is put in the URL, where proxies and logs would keep it.
- */
+/** The URL of rest/stream with these parameters. */
 export function streamUrl(params) {
   return apiUrl('rest/stream', params);
 }
 
 /**
- * Why a stream URL failed: EventSource does not expose the error answer, so this asks again
- * with fetch and reads the broker's JSON. Resolves with an ApiError, or null when the stream
- * opens fine now (the fetch is then cancelled at once).
+ * A Server-Sent Events stream read with fetch, so that it carries the access token as
+ * `Authorization: Bearer` (EventSource cannot send headers, and a token in the URL would land in
+ * proxy logs). Like EventSource: `open`, `message` (with `data` and `lastEventId`) and `error`
+ * events, `readyState`, `close()`, and reconnecting after `retry` ms with `Last-Event-ID`. An
+ * answer that is not a stream (the broker's JSON error) closes it for good, with `failure`.
  */
-export async function diagnoseStream(url, signal) {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  signal?.addEventListener('abort', abort, { once: true });
-  try {
-    const response = await fetch(url, { headers: authHeaders(), signal: controller.signal, cache: 'no-store' });
-    if (response.ok) return null;
-    return errorFromAnswer(response.status, response.statusText, await response.text());
-  } catch (err) {
-    if (err?.name === 'AbortError') return null;
-    return new ApiError('network', `cannot reach the broker (${err?.message ?? err})`);
-  } finally {
-    controller.abort();
-    signal?.removeEventListener('abort', abort);
+export class StreamSource extends EventTarget {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+
+  constructor(url) {
+    super();
+    this.url = url;
+    this.readyState = StreamSource.CONNECTING;
+    this.lastEventId = '';
+    this.retry = 2000;
+    this.failure = null;
+    this.controller = new AbortController();
+    this.run();
+  }
+
+  close() {
+    this.readyState = StreamSource.CLOSED;
+    this.controller.abort();
+  }
+
+  async run() {
+    while (this.readyState !== StreamSource.CLOSED) {
+      try {
+        const headers = { ...authHeaders(), Accept: 'text/event-stream' };
+        if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
+        const response = await fetch(this.url, { headers, signal: this.controller.signal, cache: 'no-store' });
+        if (!response.ok) {
+          this.failure = errorFromAnswer(response.status, response.statusText, await response.text());
+          this.readyState = StreamSource.CLOSED;
+          this.dispatchEvent(new Event('error'));
+          return;
+        }
+        this.readyState = StreamSource.OPEN;
+        this.dispatchEvent(new Event('open'));
+        await this.read(response.body);
+      } catch {
+        // The connection failed or dropped: reconnect below, unless closed.
+      }
+      if (this.readyState === StreamSource.CLOSED) return;
+      this.readyState = StreamSource.CONNECTING;
+      this.dispatchEvent(new Event('error'));
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, this.retry);
+        this.controller.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+  }
+
+  /** Parses the event stream (lines ending in LF; blank line ends an event; ':' a comment). */
+  async read(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let data = [];
+    let id = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, end).replace(/\r$/, '');
+        buffer = buffer.slice(end + 1);
+        if (line === '') {
+          if (id !== null) this.lastEventId = id;
+          if (data.length && this.readyState !== StreamSource.CLOSED) {
+            this.dispatchEvent(new MessageEvent('message', { data: data.join('\n'), lastEventId: this.lastEventId }));
+          }
+          data = [];
+          id = null;
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? '' : line.slice(colon + 1);
+        if (text.startsWith(' ')) text = text.slice(1);
+        if (field === 'data') data.push(text);
+        else if (field === 'id') id = text;
+        else if (field === 'retry' && /^[0-9]+$/.test(text)) this.retry = Number(text);
+      }
+    }
   }
 }
 
 """#
         ),
         "app.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"b7a697f6daacdea9\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"50f65852f95a0a09\"",
             body: #"""
 // The console's shell: hash router, page lifecycle, error display and the access token.
 
@@ -163,8 +230,9 @@ import * as event from './pages/event.js';
 import * as blocks from './pages/blocks.js';
 import * as bridge from './pages/bridge.js';
 import * as subscriptions from './pages/subscriptions.js';
+import * as identities from './pages/identities.js';
 
-const PAGES = { overview, topics, topic, event, blocks, bridge, subscriptions };
+const PAGES = { overview, topics, topic, event, blocks, bridge, subscriptions, identities };
 // Which nav link is current for each page.
 const NAV_OF = { topic: 'topics', event: 'topics' };
 
@@ -704,7 +772,7 @@ export function hideTokenForm() {
 """#
         ),
         "index.html": Asset(
-            contentType: "text/html; charset=utf-8", etag: "\"9b5578da24b81a0a\"",
+            contentType: "text/html; charset=utf-8", etag: "\"1407bafb0b3e55b2\"",
             body: ##"""
 <!doctype html>
 <html lang="en">
@@ -729,6 +797,7 @@ export function hideTokenForm() {
         <li><a href="#/blocks" data-nav="blocks">Blocks</a></li>
         <li><a href="#/bridge" data-nav="bridge">Bridge</a></li>
         <li><a href="#/subscriptions" data-nav="subscriptions">Subscriptions</a></li>
+        <li><a href="#/identities" data-nav="identities">Identities</a></li>
       </ul>
     </nav>
     <div class="token-control" aria-label="Access token">
@@ -739,7 +808,7 @@ export function hideTokenForm() {
   </header>
 
   <form id="token-form" class="token-form" data-test="token-form" hidden>
-    <p id="token-help">This broker asks for an access token (master.access-token or admin.access-token).
+    <p id="token-help">This broker asks for an access token: an identity's, or master.access-token or admin.access-token.
       It is kept in this browser tab only (sessionStorage) and sent as <code>Authorization: Bearer</code>.</p>
     <div class="field">
       <label for="token-input">Access token</label>
@@ -1418,6 +1487,155 @@ function describeBinding(proof, eventId, event) {
 
 """#
         ),
+        "pages/identities.js": Asset(
+            contentType: "text/javascript; charset=utf-8", etag: "\"d073cea454f344bc\"",
+            body: #"""
+// #/identities: who may call the broker (admin/listIdentity), adding one (its token is shown
+// once, here), granting and revoking rights, renewing a token and removing an identity
+// (docs/api.md "Access control"). Every call needs admin.
+
+import { notify } from '../feedback.js';
+import { h, isoTime, labelled, scrollTable, syncRows } from '../util.js';
+
+const COLUMNS = ['Identity', 'Rights', 'Created', 'Changed', 'Change rights', 'Token and removal'];
+
+export const title = () => 'Identities';
+
+/** A right as text, the form the broker and `weevent identity` take: ACTIONS[@GROUPS][:TOPICS]. */
+export function rightText(right) {
+  const actions = (right.actions ?? []).join(',');
+  const groups = right.groups ? right.groups.join(',') : '*';
+  return `${actions}@${groups}:${(right.topics ?? []).join(',')}`;
+}
+
+export async function render(ctx, page) {
+  const state = h('p', { 'data-test': 'identities-state', role: 'status' }, 'Loading…');
+  const tbody = h('tbody');
+  // Where a new token is shown: once, with the advice to keep it now.
+  const tokenBox = h('div', { class: 'panel token-once', 'data-test': 'identity-token-box', hidden: true, 'aria-live': 'polite' });
+
+  const nameInput = h('input', { type: 'text', 'data-test': 'identity-name', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'identity-help' });
+  const rightsInput = h('input', { type: 'text', 'data-test': 'identity-rights', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'identity-help', size: 50 });
+  const addForm = h('form', { class: 'inline-form', 'aria-labelledby': 'identity-add-title' },
+    labelled('Name', nameInput),
+    labelled('Rights', rightsInput),
+    h('button', { type: 'submit', 'data-test': 'identity-add' }, 'Add identity'));
+
+  page.append(
+    h('p', { class: 'help' },
+      'Each identity calls the broker with its own token and may do what its rights say. ',
+      'A right is ACTIONS[@GROUPS][:TOPICS]: actions among publish, read, request, manage, admin; groups comma-separated or * (every group); ',
+      'topics comma-separated names and patterns (+ one level, # the rest). Callers without a token have the rights of access.anonymous.'),
+    tokenBox,
+    state,
+    scrollTable(h('table', { 'data-test': 'identities-table' },
+      h('caption', {}, 'Identities'),
+      h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+      tbody), 'Identities'),
+    h('section', { class: 'panel', 'aria-labelledby': 'identity-add-title' },
+      h('h2', { id: 'identity-add-title' }, 'Add an identity'),
+      h('p', { id: 'identity-help', class: 'help' },
+        'Name: 1 to 64 letters, digits, ".", "_" or "-". Rights separated by spaces, for example publish,read@1:sensors/# read:public. ',
+        'The token is shown once, right after.'),
+      addForm));
+
+  function showToken(name, token) {
+    const value = h('code', { 'data-test': 'identity-token', class: 'hash' }, token);
+    tokenBox.replaceChildren(
+      h('h2', {}, `Token of ${name}`),
+      h('p', {}, 'Copy it now: the broker keeps only its digest and shows it never again. Send it as Authorization: Bearer.'),
+      h('p', {}, value),
+      h('button', { type: 'button', 'data-test': 'identity-token-dismiss', onclick: () => { tokenBox.hidden = true; tokenBox.replaceChildren(); } }, 'I have kept it'));
+    tokenBox.hidden = false;
+    tokenBox.querySelector('button').focus();
+  }
+
+  async function refresh() {
+    const list = await ctx.get('identities', 'admin/listIdentity');
+    if (!Array.isArray(list)) {
+      state.textContent = 'Identities unavailable (see the error above).';
+      return;
+    }
+    state.textContent = list.length ? `${list.length} identit${list.length === 1 ? 'y' : 'ies'}` : 'No identities yet.';
+    syncRows(tbody, list, (i) => String(i.name), buildRow, updateRow);
+  }
+
+  function buildRow(identity) {
+    const name = String(identity.name);
+    const input = h('input', { type: 'text', 'data-test': 'identity-change-rights', autocomplete: 'off', spellcheck: 'false', 'aria-label': `Rights to grant to or revoke from ${name}` });
+    const grant = h('button', { type: 'button', 'data-test': 'identity-grant' }, 'Grant');
+    const revoke = h('button', { type: 'button', 'data-test': 'identity-revoke' }, 'Revoke');
+    const renew = h('button', { type: 'button', 'data-test': 'identity-renew' }, 'New token');
+    const remove = h('button', { type: 'button', 'data-test': 'identity-remove', class: 'danger', 'aria-label': `Remove identity ${name}` }, 'Remove');
+    const act = async (button, source, path, params, done) => {
+      button.disabled = true;
+      const answer = await ctx.get(source, path, params);
+      button.disabled = false;
+      if (answer !== undefined) {
+        done(answer);
+        await refresh();
+      }
+    };
+    grant.addEventListener('click', () => act(grant, 'identity-change', 'admin/grantIdentity', { name, rights: input.value }, () => {
+      input.value = '';
+      notify(`Granted to ${name}.`);
+    }));
+    revoke.addEventListener('click', () => {
+      // Without rights the broker would remove the identity: that is Remove's job, not this one's.
+      if (!input.value.trim()) {
+        notify('Type the rights to revoke first (Remove takes the whole identity away).');
+        input.focus();
+        return;
+      }
+      act(revoke, 'identity-change', 'admin/revokeIdentity', { name, rights: input.value }, () => {
+        input.value = '';
+        notify(`Revoked from ${name}.`);
+      });
+    });
+    renew.addEventListener('click', () => act(renew, 'identity-change', 'admin/renewIdentityToken', { name }, (answer) => {
+      showToken(name, String(answer.token));
+    }));
+    remove.addEventListener('click', () => {
+      if (!window.confirm(`Remove identity ${name}? Its token is refused from then on.`)) return;
+      act(remove, 'identity-change', 'admin/revokeIdentity', { name }, () => notify(`Removed identity ${name}.`));
+    });
+    return h('tr', { 'data-test': 'identity-row', 'data-identity': name },
+      h('th', { scope: 'row', 'data-test': 'identity-row-name' }, name),
+      h('td', { 'data-test': 'identity-row-rights' }),
+      h('td', { 'data-test': 'identity-row-created' }),
+      h('td', { 'data-test': 'identity-row-changed' }),
+      h('td', {}, h('div', { class: 'inline-form' }, input, grant, revoke)),
+      h('td', {}, renew, ' ', remove));
+  }
+
+  function updateRow(tr, identity) {
+    const set = (name, value) => {
+      const cell = tr.querySelector(`[data-test="identity-row-${name}"]`);
+      if (cell.textContent !== value) cell.textContent = value;
+    };
+    const rights = identity.rights ?? [];
+    set('rights', rights.length ? rights.map(rightText).join(' ') : 'none');
+    set('created', isoTime(identity.created));
+    set('changed', isoTime(identity.changed));
+  }
+
+  addForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = nameInput.value.trim();
+    const answer = await ctx.get('identity-add', 'admin/addIdentity', { name, rights: rightsInput.value });
+    if (answer === undefined) return;
+    nameInput.value = '';
+    rightsInput.value = '';
+    showToken(String(answer.name), String(answer.token));
+    notify(`Added identity ${answer.name}.`);
+    await refresh();
+  });
+
+  ctx.every(5000, refresh);
+}
+
+"""#
+        ),
         "pages/overview.js": Asset(
             contentType: "text/javascript; charset=utf-8", etag: "\"8ea47a0c151ef68a\"",
             body: #"""
@@ -1665,12 +1883,12 @@ function lagText(s, eventCount) {
 """#
         ),
         "pages/topic.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"eeed8aaf4388c00d\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"d2abbbaf2cfdd726\"",
             body: #"""
 // #/topic/<name>?group=G: the topic's state (rest/state), closing it, publishing to it, and a
 // live tail of its events (or of an MQTT-style pattern) over rest/stream.
 
-import { ApiError, diagnoseStream, streamUrl } from '../api.js';
+import { ApiError, StreamSource, streamUrl } from '../api.js';
 import { reportError, clearError, notify } from '../feedback.js';
 import {
   base64ToText, blockHref, defList, describe, eventHref, h, isoTime, labelled, scrollTable, setChildren, shorten,
@@ -1780,7 +1998,7 @@ function publishSection(ctx, name, group, afterPublish) {
     h('h2', { id: 'publish-title' }, 'Publish'), form);
 }
 
-/** The live tail: an EventSource on rest/stream from OFFSET_LAST, newest first. */
+/** The live tail: rest/stream from OFFSET_LAST (with the token, `StreamSource`), newest first. */
 function tailSection(ctx, name, group) {
   const pattern = h('input', { type: 'text', 'data-test': 'tail-pattern', value: name, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'tail-help' });
   // Status words: idle, connecting, connected, reconnecting, closed (never colour alone).
@@ -1808,7 +2026,7 @@ function tailSection(ctx, name, group) {
     stop();
     clearError('tail');
     const url = streamUrl({ topic: filter, groupId: group, offset: 'OFFSET_LAST' });
-    const es = new EventSource(url);
+    const es = new StreamSource(url);
     source = es;
     setStatus('connecting', 'pending');
     following.textContent = ` (following ${filter})`;
@@ -1818,18 +2036,16 @@ function tailSection(ctx, name, group) {
     es.addEventListener('message', (msg) => {
       if (source === es) prepend(msg);
     });
-    es.addEventListener('error', async () => {
+    es.addEventListener('error', () => {
       if (source !== es) return;
-      if (es.readyState === EventSource.CONNECTING) {
+      if (es.readyState === StreamSource.CONNECTING) {
         setStatus('reconnecting', 'pending');
         return;
       }
-      // Closed for good: EventSource does not show why, so ask once more with fetch.
+      // Closed for good: the broker refused the stream, and said why.
       setStatus('closed', 'bad');
-      const err = await diagnoseStream(url, ctx.signal);
-      if (!ctx.alive || source !== es) return;
-      if (err) reportError(err, 'tail');
-      else reportError(new ApiError('stream', 'the event stream closed; press Follow to start it again'), 'tail');
+      if (!ctx.alive) return;
+      reportError(es.failure ?? new ApiError('stream', 'the event stream closed; press Follow to start it again'), 'tail');
     });
   }
 

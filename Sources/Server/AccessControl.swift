@@ -42,15 +42,14 @@ public struct AccessControl: Sendable {
 
     /// The caller of `request`: the identity its token names (`Authorization: Bearer <token>` or,
     /// as WeEvent's clients send it, a `token` parameter), or anonymous without one. A token that
-    /// names nobody is 100701, whatever the endpoint.
+    /// names nobody is 100701, whatever the endpoint, unless the broker is open.
     func caller(_ request: Request, parameters: RequestParameters?) async throws -> Caller {
+        // Open: any token is ignored, as before access could be configured.
+        if try await isOpen() { return .openBroker }
         let presented =
             Self.bearer(request.headers[.authorization]) ?? parameters?["token"]
             ?? request.uri.queryParameters["token"].map(String.init)
-        guard let presented, !presented.isEmpty else {
-            if try await isOpen() { return .openBroker }
-            return Caller(name: nil, rights: anonymous ?? Self.anonymousDefault)
-        }
+        guard let presented, !presented.isEmpty else { return Caller(name: nil, rights: anonymous ?? Self.anonymousDefault) }
         let digest = Identity.digest(presented)
         // Every built-in digest is compared, match or not.
         var matched: String?

@@ -36,9 +36,11 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 WAIT = 20
 
 
-def call(base, path, **params):
-    url = f"{base}/{path}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
+def call(base, path, token=None, **params):
+    request = urllib.request.Request(f"{base}/{path}?{urllib.parse.urlencode(params)}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -354,7 +356,7 @@ def main():
         c.wait("the binding to go", lambda: not c.all(row_css))
 
     def a_token_is_asked_for_once():
-        call(args.token_base, "rest/open", topic="guarded")  # topics need no token; bindings do
+        call(args.token_base, "rest/open", token=args.token, topic="guarded")  # access.anonymous=none there
         c.open(f"{args.token_base}/console/#/bridge")
         c.wait("the binding form", lambda: c.find('[data-test="binding-add"]').is_displayed())
         c.select('[data-test="binding-direction"]', "outbound")
@@ -371,6 +373,43 @@ def main():
         c.click('[data-test="binding-add"]')
         c.wait("the binding made with the token",
                lambda: c.find('[data-test="binding-row"][data-direction="outbound"][data-topic="guarded"]'))
+
+    def an_identity_made_in_the_console_follows_its_topics():
+        """With the master token (set by the previous check): the Identities page adds one, shows
+        its token once; the console then runs as that identity, whose live tail carries its token
+        (this broker refuses callers without one), and whose publish elsewhere is refused."""
+        call(args.token_base, "rest/open", token=args.token, topic="guarded/x")
+        call(args.token_base, "rest/open", token=args.token, topic="elsewhere")
+        c.open(f"{args.token_base}/console/#/identities")
+        c.wait("the identity form", lambda: c.find('[data-test="identity-add"]').is_displayed())
+        c.type('[data-test="identity-name"]', "console-reader")
+        c.type('[data-test="identity-rights"]', "publish,read:guarded/#")
+        c.click('[data-test="identity-add"]')
+        token = c.wait("the new token, shown once", lambda: c.text('[data-test="identity-token"]').startswith("wev_")
+                       and c.text('[data-test="identity-token"]'))
+        row = '[data-test="identity-row"][data-identity="console-reader"]'
+        c.wait("the identity's row", lambda: c.text(row + ' [data-test="identity-row-rights"]') == "publish,read@*:guarded/#")
+        c.shot("identities")
+        c.click('[data-test="identity-token-dismiss"]')
+        c.wait("the token gone from the page", lambda: token not in c.driver.page_source)
+        c.click('[data-test="token-show"]')
+        c.type('[data-test="token-input"]', token)
+        c.click('[data-test="token-save"]')
+        c.open(f"{args.token_base}/console/#/topic/{urllib.parse.quote('guarded/x', safe='')}?group=1")
+        c.wait("the publish form", lambda: c.find('[data-test="publish-content"]').is_displayed())
+        c.wait("the live tail connected with the token", lambda: c.text('[data-test="tail-status"]') == "connected")
+        c.type('[data-test="publish-content"]', "as console-reader")
+        c.click('[data-test="publish-submit"]')
+        c.wait("the identity's event in its live tail", lambda: any("as console-reader" in r.text for r in c.all('[data-test="tail-row"]')))
+        c.open(f"{args.token_base}/console/#/topic/elsewhere?group=1")
+        c.wait("the publish form", lambda: c.find('[data-test="publish-content"]').is_displayed())
+        c.type('[data-test="publish-content"]', "not mine")
+        c.click('[data-test="publish-submit"]')
+        message = c.wait("the broker's 100704", lambda: "100704" in c.error_text() and c.error_text())
+        assert "publish is not granted on topic 'elsewhere' in group 1 (identity console-reader)" in message, message
+        c.click('[data-test="token-show"]')
+        c.type('[data-test="token-input"]', args.token)
+        c.click('[data-test="token-save"]')
 
     def narrow_window():
         """400 px wide: no sideways scrolling. Headless Firefox keeps its window at least 500 px
@@ -396,6 +435,7 @@ def main():
         check("every control is reachable by keyboard", every_control_reachable_by_keyboard)
         check("an inbound binding made and removed from the console", bind_inbound_and_watch_it)
         check("with a token configured, the console asks for it", a_token_is_asked_for_once)
+        check("an identity made in the console follows its topics with its own token", an_identity_made_in_the_console_follows_its_topics)
         check("a narrow window", narrow_window)
     except Exception as error:
         print(f"FAILED: {type(error).__name__}: {error}", flush=True)

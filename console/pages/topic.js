@@ -1,7 +1,7 @@
 // #/topic/<name>?group=G: the topic's state (rest/state), closing it, publishing to it, and a
 // live tail of its events (or of an MQTT-style pattern) over rest/stream.
 
-import { ApiError, diagnoseStream, streamUrl } from '../api.js';
+import { ApiError, StreamSource, streamUrl } from '../api.js';
 import { reportError, clearError, notify } from '../feedback.js';
 import {
   base64ToText, blockHref, defList, describe, eventHref, h, isoTime, labelled, scrollTable, setChildren, shorten,
@@ -111,7 +111,7 @@ function publishSection(ctx, name, group, afterPublish) {
     h('h2', { id: 'publish-title' }, 'Publish'), form);
 }
 
-/** The live tail: an EventSource on rest/stream from OFFSET_LAST, newest first. */
+/** The live tail: rest/stream from OFFSET_LAST (with the token, `StreamSource`), newest first. */
 function tailSection(ctx, name, group) {
   const pattern = h('input', { type: 'text', 'data-test': 'tail-pattern', value: name, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'tail-help' });
   // Status words: idle, connecting, connected, reconnecting, closed (never colour alone).
@@ -139,7 +139,7 @@ function tailSection(ctx, name, group) {
     stop();
     clearError('tail');
     const url = streamUrl({ topic: filter, groupId: group, offset: 'OFFSET_LAST' });
-    const es = new EventSource(url);
+    const es = new StreamSource(url);
     source = es;
     setStatus('connecting', 'pending');
     following.textContent = ` (following ${filter})`;
@@ -149,18 +149,16 @@ function tailSection(ctx, name, group) {
     es.addEventListener('message', (msg) => {
       if (source === es) prepend(msg);
     });
-    es.addEventListener('error', async () => {
+    es.addEventListener('error', () => {
       if (source !== es) return;
-      if (es.readyState === EventSource.CONNECTING) {
+      if (es.readyState === StreamSource.CONNECTING) {
         setStatus('reconnecting', 'pending');
         return;
       }
-      // Closed for good: EventSource does not show why, so ask once more with fetch.
+      // Closed for good: the broker refused the stream, and said why.
       setStatus('closed', 'bad');
-      const err = await diagnoseStream(url, ctx.signal);
-      if (!ctx.alive || source !== es) return;
-      if (err) reportError(err, 'tail');
-      else reportError(new ApiError('stream', 'the event stream closed; press Follow to start it again'), 'tail');
+      if (!ctx.alive) return;
+      reportError(es.failure ?? new ApiError('stream', 'the event stream closed; press Follow to start it again'), 'tail');
     });
   }
 
