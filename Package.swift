@@ -250,6 +250,7 @@ let package = Package(
             dependencies: [
                 "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
         ),
