@@ -25,7 +25,7 @@ public final class IdentityDirectory: Service {
     }
 
     public init(
-        store: any IdentityStore, pollInterval: Duration = .milliseconds(250), logger: Logger = Logger(label: "weevent.identities"),
+        store: any IdentityStore, pollInterval: Duration = .milliseconds(100), logger: Logger = Logger(label: "weevent.identities"),
         onFirstLoad: (@Sendable (Int) -> Void)? = nil
     ) {
         self.store = store

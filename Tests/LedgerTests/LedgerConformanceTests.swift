@@ -306,12 +306,12 @@ func weeventCode(_ body: () async throws -> Void) async -> Int? {
         }
     }
 
-    /// A closed topic is reopened only when the caller may (the admin scope); creating one is free.
+    /// A closed topic is reopened only when the caller may (`manage`); creating one is free here.
     @Test(arguments: Store.allCases) func reopeningAClosedTopicNeedsPermission(_ store: Store) async throws {
         try await withLedger(store) { ledger, _ in
             #expect(try await ledger.open(topic: "fresh", reopening: false))
             try await ledger.close(topic: "fresh")
-            #expect(await weeventCode { _ = try await ledger.open(topic: "fresh", reopening: false) } == 100701)
+            #expect(await weeventCode { _ = try await ledger.open(topic: "fresh", reopening: false) } == 100704)
             #expect(try await ledger.exists(topic: "fresh") == false)
             #expect(try await ledger.open(topic: "fresh", reopening: true))
             #expect(try await ledger.open(topic: "fresh", reopening: false), "open already: nothing to reopen")

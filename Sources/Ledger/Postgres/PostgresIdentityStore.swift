@@ -16,9 +16,21 @@ final class PostgresIdentityStore: IdentityStore {
         self.logger = logger
     }
 
+    /// One query, no transaction: every instance asks this several times a second.
     func revision() async throws -> Int64 {
-        try await transaction("reading the identities' revision") { connection, logger in
-            try await Self.revision(connection, logger: logger)
+        let client = self.client, logger = self.logger
+        do {
+            return try await withStoreDeadline(timeout, "reading the identities' revision") {
+                var revision: Int64 = 0
+                for try await value in try await client.query("SELECT revision FROM identity_revision", logger: logger).decode(Int64.self) {
+                    revision = value
+                }
+                return revision
+            }
+        } catch let error as LedgerStoreError {
+            throw error
+        } catch {
+            throw LedgerStoreError("reading the identities' revision in PostgreSQL failed: \(PostgresBlockWriter.describe(error))")
         }
     }
 
