@@ -75,7 +75,7 @@ export async function parseVerifierKey(vkey) {
 }
 
 /** Ed25519 through WebCrypto: true or false, or null when this browser cannot check it. */
-async function ed25519(publicKey, signature, message) {
+export async function ed25519(publicKey, signature, message) {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) return null;
   let key;

@@ -4,6 +4,7 @@
     curl -s "http://localhost:8080/weevent/rest/proof?eventId=317e7c4c-1-3" > proof.json
     scripts/check-proof.py proof.json [--vkey VKEY] [--witness VKEY ...] [--min-witnesses N]
                                       [--checkpoint NOTE_FILE] [--head HASH]
+                                      [--publisher-key NAME=BASE64 ...]
 
 A tree proof (rest/proof, the default form) is checked with the rules of docs/ledger.md
 and RFC 9162: the event hash from the event's fields equals eventHash; the inclusion proof
@@ -13,6 +14,13 @@ example one your witnesses cosigned) names that tree size and root. With --vkey 
 checkpoint must carry a valid signature of that key (the broker's, from `weevent key
 show`); with --witness, valid cosignatures of at least --min-witnesses (default 1) of
 those witness keys.
+
+Either form: an event that names its publisher (weevent-publisher) and carries a
+weevent-signature is checked with the key given as --publisher-key NAME=BASE64 (the
+identity's Ed25519 public key, as you know it from the publisher, not from the broker):
+the signature must verify over the group, topic, publisher, SHA-256 of the content and
+the other extensions (docs/ledger.md "Signed events"); with a key given for the
+publisher, an unsigned event fails.
 
 A chain proof (rest/proof?form=chain) is checked as before: event hash, Merkle path to
 the block's merkleRoot, block hash, each following header linked by previousHash up to
@@ -78,6 +86,57 @@ def event_hash(ev, fmt=1):
         k, v = key.encode(), ext[key].encode()
         out += [u32(len(k)), k, u32(len(v)), v]
     return sha256(*out)
+
+
+def signed_message(group, ev, publisher):
+    """docs/ledger.md "Signed events": what a publisher signs."""
+    def string(text):
+        b = text.encode()
+        return u32(len(b)) + b
+    content = base64.b64decode(ev["content"], validate=True)
+    ext = {k: v for k, v in (ev.get("extensions") or {}).items() if k not in ("weevent-signature", "weevent-publisher")}
+    out = [b"weevent event signature v1\x00", string(group), string(ev["topic"]), string(publisher), sha256(content), u32(len(ext))]
+    for key in sorted(ext, key=lambda k: k.encode()):
+        out += [string(key), string(ext[key])]
+    return b"".join(out)
+
+
+def check_publisher(proof, publisher_keys):
+    """Problems and lines about the event's publisher and its signature."""
+    ev = proof["event"]
+    ext = ev.get("extensions") or {}
+    publisher, signature = ext.get("weevent-publisher"), ext.get("weevent-signature")
+    if publisher is None:
+        if signature:
+            return ["the event carries weevent-signature but names no publisher"], []
+        return [], ["no publisher named (an anonymous publish)"]
+    key = publisher_keys.get(publisher)
+    if key is None:
+        if signature:
+            return [], ["published by %s, signed; give --publisher-key %s=KEY to check the signature" % (publisher, publisher)]
+        return [], ["published by %s" % publisher]
+    if not signature:
+        return ["the event of %s is not signed (weevent-signature)" % publisher], []
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(signature, validate=True),
+                                                       signed_message(proof["groupId"], ev, publisher))
+    except (InvalidSignature, ValueError):
+        return ["the signature of %s does not verify under the key given" % publisher], []
+    return [], ["published and signed by %s (signature verified)" % publisher]
+
+
+def publisher_key_map(values):
+    keys = {}
+    for value in values:
+        name, _, text = value.partition("=")
+        key = base64.b64decode(text, validate=True) if text else b""
+        if not name or len(key) != 32:
+            raise SystemExit(print("--publisher-key takes NAME=BASE64 of a 32-byte Ed25519 public key, got %r" % value,
+                                   file=sys.stderr) or 2)
+        keys[name] = key
+    return keys
 
 
 def block_hash(h, previous):
@@ -384,6 +443,7 @@ def main(argv):
     vkeys, witnesses = take(args, "--vkey", many=True), take(args, "--witness", many=True)
     minimum = take(args, "--min-witnesses")
     checkpoint = take(args, "--checkpoint")
+    publisher_keys = publisher_key_map(take(args, "--publisher-key", many=True))
     if len(args) != 1:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -392,13 +452,15 @@ def main(argv):
         if "inclusionProof" in proof:
             min_witnesses = int(minimum) if minimum is not None else (1 if witnesses else 0)
             problems, said = check_tree(proof, vkeys, witnesses, min_witnesses, checkpoint and read_text(checkpoint))
-            return report(problems, said, "OK: event %s is leaf %d of the tree of %d events with root %s"
+            p, lines = check_publisher(proof, publisher_keys)
+            return report(problems + p, said + lines, "OK: event %s is leaf %d of the tree of %d events with root %s"
                           % (proof.get("eventId", "?"), proof["leafIndex"], proof["treeSize"], proof["rootHash"]))
         problems, head, height = check(proof, trusted)
+        p, lines = check_publisher(proof, publisher_keys)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         print("FAIL: malformed proof: %r" % (e,))
         return 1
-    return report(problems, [], "OK: event %s is in block %d, which is linked to head %d %s"
+    return report(problems + p, lines, "OK: event %s is in block %d, which is linked to head %d %s"
                   % (proof.get("eventId", "?"), proof["block"]["height"], height, head))
 
 

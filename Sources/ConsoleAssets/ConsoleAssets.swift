@@ -1256,7 +1256,7 @@ async function rejectedLog(ctx, box) {
 """#
         ),
         "pages/event.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"f6b4dec4e4c2822d\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"343dcd17116e5a04\"",
             body: #"""
 // #/event/<eventId>?group=G: one event (rest/getEvent), its content as text or hex, its
 // extensions, its block, and "Verify in this browser": rest/proof checked with verify.js.
@@ -1269,6 +1269,7 @@ import {
 } from '../util.js';
 import { verifyProofText } from '../verify.js';
 import { checkTreeProof } from '../verify-tree.js';
+import { checkPublisherSignature } from '../verify-signature.js';
 
 export const title = (route) => `Event ${route.arg}`;
 
@@ -1297,6 +1298,8 @@ export async function render(ctx, page, route) {
   if (!ctx.alive) return;
   if (event && typeof event === 'object') page.append(eventSection(event, eventId, group));
   else page.append(h('p', {}, 'The event could not be read (see the error above).'));
+  const signed = event && typeof event === 'object' && event.extensions?.['weevent-signature'] !== undefined;
+  if (signed) page.append(signatureSection(ctx, eventId, group, String(event.extensions['weevent-publisher'] ?? '')));
   page.append(checkpointSection(ctx, eventId, group));
   page.append(verifySection(ctx, eventId, group, event));
 }
@@ -1336,10 +1339,54 @@ function eventSection(event, eventId, group) {
       parts && ['Sequence in topic', parts.sequence],
       parts && ['Block', h('a', { href: blockHref(group, parts.block), 'data-test': 'event-block' }, `Block ${parts.block}`)],
       ['Size', bytes ? `${bytes.length} bytes` : '—'],
+      ['Publisher', h('span', { 'data-test': 'event-publisher' }, event.extensions?.['weevent-publisher']
+        ? String(event.extensions['weevent-publisher']) + (event.extensions['weevent-signature'] ? ' (signed)' : '')
+        : 'none named (an anonymous publish)')],
     ]),
     h('div', { class: 'content-head' }, h('h3', {}, 'Content'), toggle),
     contentBox,
     scrollTable(extTable, 'Extensions'));
+}
+
+/**
+ * The publisher's signature, checked here under the key the user gives (from the publisher,
+ * not from the broker: the broker is what the check does not trust), kept in this browser.
+ */
+function signatureSection(ctx, eventId, group, publisher) {
+  const storeKey = `weevent.publisherKey.${publisher}`;
+  const key = h('input', { type: 'text', 'data-test': 'publisher-key', autocomplete: 'off', spellcheck: 'false' });
+  try { key.value = localStorage.getItem(storeKey) ?? ''; } catch { /* private mode */ }
+  const button = h('button', { type: 'button', 'data-test': 'verify-signature' }, 'Check the publisher\'s signature');
+  const result = h('p', { 'data-test': 'signature-result', class: 'verify-result', role: 'status' });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    result.textContent = 'verifying…';
+    delete result.dataset.ok;
+    try { localStorage.setItem(storeKey, key.value.trim()); } catch { /* private mode */ }
+    try {
+      const text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+      clearError('signature');
+      const outcome = await checkPublisherSignature(text, key.value);
+      if (!ctx.alive) return;
+      result.textContent = outcome.summary;
+      result.dataset.ok = String(outcome.ok);
+    } catch (err) {
+      if (err?.name === 'AbortError') return;
+      reportError(err, 'signature');
+      result.textContent = `not verified: ${err}`;
+      result.dataset.ok = 'false';
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('section', { class: 'panel', 'aria-labelledby': 'signature-title' },
+    h('h2', { id: 'signature-title' }, 'Publisher\'s signature'),
+    h('p', { class: 'help' },
+      `Checks, here, that ${publisher} signed this event (its group, topic, content and extensions) with the key below: `,
+      'take the key from the publisher, not from the broker. Ed25519 from WebCrypto.'),
+    labelled(`Public key of ${publisher} (base64)`, key),
+    h('div', { class: 'actions' }, button),
+    result);
 }
 
 /**
@@ -2494,8 +2541,88 @@ export function link(href, text, attrs = {}) {
 
 """#
         ),
+        "verify-signature.js": Asset(
+            contentType: "text/javascript; charset=utf-8", etag: "\"8ead01f49b1be3b4\"",
+            body: #"""
+// The publisher's signature of an event (docs/ledger.md "Publishers and signed events"), checked
+// here as scripts/check-proof.py --publisher-key checks it: the signed bytes rebuilt from the
+// event the proof covers, Ed25519 from WebCrypto under the key the user typed.
+
+import { base64ToBytes } from './util.js';
+import { sha256 } from './sha256.js';
+import { ed25519 } from './verify-tree.js';
+
+const encoder = new TextEncoder();
+
+function u32(n) {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, n);
+  return bytes;
+}
+
+function string(text) {
+  const bytes = encoder.encode(text);
+  return [u32(bytes.length), bytes];
+}
+
+/** Byte order of the UTF-8 encodings, as the broker sorts extension keys. */
+function bytewise(a, b) {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/** The bytes the publisher signed: group, topic, publisher, SHA-256(content), other extensions. */
+export async function signedMessage(groupId, event, publisher) {
+  const extensions = Object.entries(event.extensions ?? {})
+    .filter(([k]) => k !== 'weevent-signature' && k !== 'weevent-publisher')
+    .sort(([a], [b]) => bytewise(a, b));
+  const parts = [encoder.encode('weevent event signature v1'), new Uint8Array([0]),
+    ...string(String(groupId)), ...string(String(event.topic)), ...string(publisher),
+    await sha256([base64ToBytes(String(event.content ?? ''))]), u32(extensions.length)];
+  for (const [key, value] of extensions) parts.push(...string(key), ...string(String(value)));
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const message = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    message.set(p, at);
+    at += p.length;
+  }
+  return message;
+}
+
+/**
+ * Checks the signature of the event a proof answer (rest/proof, either form) covers.
+ * Resolves with { ok: true | false | null, summary }; null when it could not be checked.
+ */
+export async function checkPublisherSignature(proofText, publicKeyBase64) {
+  const proof = JSON.parse(proofText);
+  const event = proof.event ?? {};
+  const publisher = event.extensions?.['weevent-publisher'];
+  const signature = event.extensions?.['weevent-signature'];
+  if (!publisher) return { ok: false, summary: 'not verified: the event names no publisher' };
+  if (!signature) return { ok: false, summary: `not verified: the event of ${publisher} is not signed` };
+  let key;
+  let sig;
+  try {
+    key = base64ToBytes(publicKeyBase64.trim());
+    sig = base64ToBytes(signature);
+  } catch {
+    return { ok: false, summary: 'not verified: the key or the signature is not base64' };
+  }
+  if (key.length !== 32) return { ok: false, summary: 'not verified: the key is not 32 bytes of base64 (an Ed25519 public key)' };
+  const valid = await ed25519(key, sig, await signedMessage(proof.groupId, event, publisher));
+  if (valid === null) return { ok: null, summary: 'not checked: this browser has no Ed25519 in WebCrypto (use scripts/check-proof.py --publisher-key)' };
+  return valid
+    ? { ok: true, summary: `verified: signed by ${publisher}` }
+    : { ok: false, summary: `not verified: the signature of ${publisher} does not verify under this key` };
+}
+
+"""#
+        ),
         "verify-tree.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"a51badd8a2622195\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"0acfab8e9900be0c\"",
             body: #"""
 // Checks a tree proof (rest/proof's default form) in the browser, as scripts/check-proof.py
 // does: the event hash from the event's fields (docs/ledger.md), the RFC 9162 §2.1.3.2
@@ -2574,7 +2701,7 @@ export async function parseVerifierKey(vkey) {
 }
 
 /** Ed25519 through WebCrypto: true or false, or null when this browser cannot check it. */
-async function ed25519(publicKey, signature, message) {
+export async function ed25519(publicKey, signature, message) {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) return null;
   let key;

@@ -56,7 +56,7 @@ public struct AccessControl: Sendable {
         for candidate in builtIn where Self.constantTimeEqual(candidate.digest, digest) { matched = candidate.name }
         if let matched { return Caller(name: matched, rights: .everything) }
         if let identity = try await directory.identity(digest: digest) {
-            return Caller(name: identity.name, rights: identity.rights)
+            return Caller(name: identity.name, rights: identity.rights, publicKey: identity.publicKey, signaturesRequired: identity.signaturesRequired)
         }
         throw WeEventError(.accessTokenInvalid, message: "access token is missing or invalid: the token names no identity")
     }
@@ -117,6 +117,9 @@ public struct Caller: Sendable {
     /// The identity's name, recorded as an event's publisher; nil for an anonymous caller.
     public let name: String?
     let rights: Rights
+    /// The identity's Ed25519 key, and whether its events must be signed (`EventSignature`).
+    var publicKey: [UInt8]? = nil
+    var signaturesRequired = false
 
     /// Anyone, on a broker with no access configured.
     static let openBroker = Caller(name: nil, rights: .everything)

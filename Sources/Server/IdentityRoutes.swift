@@ -65,6 +65,36 @@ struct IdentityRoutes {
             guard let changed else { throw Self.unknown(name) }
             return try JSONBody.response(IdentityBody(changed))
         }
+        // The identity's Ed25519 public key (empty: none) and whether its events must be signed.
+        api.add("admin/setIdentityKey", requiring: .admin) { p in
+            let name = try Self.existingName(p["name"])
+            var key: [UInt8]?
+            if let text = p["publicKey"], !text.allSatisfy(\.isWhitespace) {
+                guard let parsed = EventSignature.publicKey(base64: text) else {
+                    throw WeEventError(
+                        .eventSignatureInvalid, message: "event signature invalid: publicKey must be the standard base64 of a 32-byte Ed25519 public key")
+                }
+                key = parsed
+            }
+            let required: Bool
+            switch p["signaturesRequired"]?.lowercased() {
+            case nil, "", "false": required = false
+            case "true": required = true
+            case let other?:
+                throw WeEventError(.invalidInputParam, message: "invalid input param: signaturesRequired must be true or false, got '\(other.prefix(20))'")
+            }
+            if required, key == nil {
+                throw WeEventError(.eventSignatureInvalid, message: "event signature invalid: signaturesRequired=true needs a publicKey")
+            }
+            let newKey = key
+            let changed = try await directory.update(name: name) { identity in
+                identity.publicKey = newKey
+                identity.signaturesRequired = required
+                identity.changed = Self.now()
+            }
+            guard let changed else { throw Self.unknown(name) }
+            return try JSONBody.response(IdentityBody(changed))
+        }
         // A new token for the identity; the old one is refused from then on.
         api.add("admin/renewIdentityToken", requiring: .admin) { p in
             let name = try Self.existingName(p["name"])
@@ -127,12 +157,17 @@ struct IdentityBody: Encodable {
     let rights: Rights
     let created: Int64
     let changed: Int64
+    /// Standard base64 of its Ed25519 public key; absent when it has none.
+    let publicKey: String?
+    let signaturesRequired: Bool
 
     init(_ identity: Identity) {
         name = identity.name
         rights = identity.rights
         created = identity.created
         changed = identity.changed
+        publicKey = identity.publicKey.map { Data($0).base64EncodedString() }
+        signaturesRequired = identity.signaturesRequired
     }
 }
 

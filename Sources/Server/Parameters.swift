@@ -91,4 +91,32 @@ public struct RequestParameters: Sendable {
         if let name = caller.name { extensions[Validation.publisherExtension] = name }
         return (content, extensions)
     }
+
+    /// Checks the event's `weevent-signature` against the caller's key (100709): a signature
+    /// must come from an identity with a registered key and verify over the group, topic,
+    /// publisher, content and extensions; an identity that must sign may not publish without.
+    func checkSignature(group: String, topic: String, content: [UInt8], extensions: [String: String]) throws(WeEventError) {
+        guard let signature = extensions[EventSignature.extensionName] else {
+            if caller.signaturesRequired, let name = caller.name {
+                throw WeEventError(
+                    .eventSignatureInvalid,
+                    message:
+                        "event signature invalid: identity \(name) must sign its events (weevent-signature, docs/ledger.md \"Publishers and signed events\")")
+            }
+            return
+        }
+        guard let name = caller.name, let key = caller.publicKey else {
+            throw WeEventError(
+                .eventSignatureInvalid,
+                message: "event signature invalid: a signed event needs a caller whose identity has a registered public key"
+                    + (caller.name.map { " (identity \($0) has none)" } ?? " (this call has no token)"))
+        }
+        let message = EventSignature.message(group: group, topic: topic, publisher: name, content: content, extensions: extensions)
+        guard EventSignature.verify(signature, message: message, publicKey: key) else {
+            throw WeEventError(
+                .eventSignatureInvalid,
+                message: "event signature invalid: weevent-signature does not verify under identity \(name)'s key over group \(group), "
+                    + "topic '\(topic)', the content and the extensions (docs/ledger.md \"Publishers and signed events\")")
+        }
+    }
 }

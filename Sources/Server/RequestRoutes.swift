@@ -68,6 +68,8 @@ struct RequestRoutes {
         let path = try p["correlation"].map { raw throws(WeEventError) in try CorrelationPath(parsing: raw) }
         let command = try CorrelatedCommand.prepare(content, path: path)
         if command.generated { try Validation.content(command.content, maxLength: configuration.events.contentMaxLength) }
+        // Over the command as stored: a signed command carries its own correlation value.
+        try p.checkSignature(group: ledger.groupID, topic: topic, content: command.content, extensions: extensions)
         guard try await ledger.exists(topic: replyTopic) else {
             throw WeEventError(.topicNotExist, message: "replyTopic '\(replyTopic)' does not exist; open it first")
         }

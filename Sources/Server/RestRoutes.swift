@@ -94,6 +94,7 @@ struct RestRoutes {
             let ledger = try ledgers.ledger(p["groupId"])
             try p.caller.require(.publish, group: ledger.groupID, topic: topic)
             let (content, extensions) = try p.clientEvent(configuration)
+            try p.checkSignature(group: ledger.groupID, topic: topic, content: content, extensions: extensions)
             let started = ContinuousClock.now
             let id = try await ledger.publish(NewEvent(topic: topic, content: content, extensions: extensions))
             publishTime?.record(ContinuousClock.now - started)

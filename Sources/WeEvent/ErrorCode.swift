@@ -64,6 +64,9 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case identityAlreadyExist = 100707
     /// Ours: a right that is not `ACTIONS[@GROUPS][:TOPICS]`.
     case rightInvalid = 100708
+    /// Ours: an event's `weevent-signature` is malformed or does not verify, is missing where the
+    /// identity must sign, or comes from a caller with no registered key.
+    case eventSignatureInvalid = 100709
     /// Ours: a request's head and body did not arrive within `server.read-timeout-ms` (HTTP 408).
     case requestReadTimeout = 100900
     /// Ours: the request line is longer than the HTTP parser takes (HTTP 414).
@@ -138,6 +141,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .identityNotExist: "identity is not exist"
         case .identityAlreadyExist: "identity is already exist"
         case .rightInvalid: "invalid right"
+        case .eventSignatureInvalid: "event signature invalid"
         case .requestReadTimeout: "request not received within server.read-timeout-ms"
         case .requestLineTooLong: "request line too long"
         case .requestHeadersTooLarge: "request headers too large"

@@ -11,13 +11,23 @@ public struct Identity: Sendable, Hashable, Codable {
     /// When it was made and last changed, ms since 1970.
     public var created: Int64
     public var changed: Int64
+    /// Its Ed25519 public key (32 bytes): events it publishes with `weevent-signature` are checked
+    /// against it (`EventSignature`).
+    public var publicKey: [UInt8]?
+    /// Every event it publishes must be signed.
+    public var signaturesRequired: Bool
 
-    public init(name: String, tokenDigest: [UInt8], rights: Rights, created: Int64, changed: Int64? = nil) {
+    public init(
+        name: String, tokenDigest: [UInt8], rights: Rights, created: Int64, changed: Int64? = nil, publicKey: [UInt8]? = nil,
+        signaturesRequired: Bool = false
+    ) {
         self.name = name
         self.tokenDigest = tokenDigest
         self.rights = rights
         self.created = created
         self.changed = changed ?? created
+        self.publicKey = publicKey
+        self.signaturesRequired = signaturesRequired
     }
 
     /// Names the broker uses itself: the configured tokens' identities and callers without a token.

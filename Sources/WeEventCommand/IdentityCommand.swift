@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import WeEvent
 
@@ -11,6 +12,8 @@ struct IdentityCommand: AsyncParsableCommand {
         commandName: "identity",
         abstract: "Add, list, change and revoke the identities of a running broker.",
         discussion: """
+            Signed events: keygen makes a key file and prints its public key, key registers it (--required refuses \
+            unsigned events of the identity), sign prints the weevent-signature to send with an event. \
             A right is ACTIONS[@GROUPS][:TOPICS]: actions among publish, read, request, manage, admin; groups a \
             comma-separated list or * (default); topics a comma-separated list of names and MQTT-style patterns \
             (default #). Example: weevent identity add sensor-gw 'publish,read@1:sensors/#'. The token of the \
@@ -18,7 +21,7 @@ struct IdentityCommand: AsyncParsableCommand {
             WEEVENT_TOKEN or --token-file. Exit codes: 0 done, 1 refused by the broker, 2 bad usage, 3 the broker \
             could not be reached.
             """,
-        subcommands: [Add.self, List.self, Grant.self, Revoke.self, Renew.self]
+        subcommands: [Add.self, List.self, Grant.self, Revoke.self, Renew.self, Key.self, Keygen.self, Sign.self]
     )
 
     struct Connection: ParsableArguments {
@@ -149,6 +152,106 @@ struct IdentityCommand: AsyncParsableCommand {
             print("identity \(name) has a new token, shown only now:")
             print((answer as? [String: Any])?["token"] as? String ?? "?")
         }
+    }
+
+    struct Key: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register an identity's Ed25519 public key (its signed events are checked against it), or remove it.")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+        @Option(help: "The public key, standard base64 of 32 bytes (what `weevent identity keygen` prints).") var publicKey: String?
+        @Flag(help: "Remove the key (and the requirement).") var none = false
+        @Flag(help: "Refuse every event of this identity that is not signed.") var required = false
+
+        func validate() throws {
+            if none == (publicKey != nil) { throw ValidationError("give --public-key or --none") }
+            if none && required { throw ValidationError("--required needs a key") }
+        }
+
+        func run() async throws {
+            let answer = try await connection.call(
+                "admin/setIdentityKey", [("name", name), ("publicKey", publicKey ?? ""), ("signaturesRequired", String(required))])
+            if connection.json { return }
+            let object = answer as? [String: Any] ?? [:]
+            let key = object["publicKey"] as? String
+            print("\(name): " + (key.map { "public key \($0)" } ?? "no key") + (object["signaturesRequired"] as? Bool == true ? ", signatures required" : ""))
+        }
+    }
+
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key file (mode 0600) for signing events, and print its public key.")
+        @Option(help: "The key file to make; an existing one is read, not replaced.") var key: String
+
+        func run() throws {
+            let privateKey = try IdentityCommand.loadOrMakeKey(key)
+            print(Data(privateKey.publicKey.rawRepresentation).base64EncodedString())
+        }
+    }
+
+    struct Sign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the weevent-signature of an event: over its group, topic, publisher, content and extensions.")
+        @Option(help: "The key file (`weevent identity keygen`).") var key: String
+        @Option(help: "The publishing identity's name.") var publisher: String
+        @Option var topic: String
+        @Option var group: String = "1"
+        @Option(help: "The content, as sent.") var content: String?
+        @Option(help: "A file holding the content.") var contentFile: String?
+        @Option(name: .customLong("extension"), help: "An extension as sent, weevent-KEY=VALUE (repeatable).") var extensions: [String] = []
+
+        func validate() throws {
+            if (content == nil) == (contentFile == nil) { throw ValidationError("give --content or --content-file") }
+            for item in extensions where !item.hasPrefix(Validation.extensionPrefix) || !item.contains("=") {
+                throw ValidationError("--extension takes weevent-KEY=VALUE, got '\(item)'")
+            }
+        }
+
+        func run() throws {
+            guard FileManager.default.fileExists(atPath: key) else {
+                IdentityCommand.say("no key file at \(key) (make one with weevent identity keygen)")
+                throw ExitCode(2)
+            }
+            let privateKey = try IdentityCommand.loadOrMakeKey(key)
+            let bytes: [UInt8]
+            if let contentFile {
+                guard let data = FileManager.default.contents(atPath: contentFile) else {
+                    IdentityCommand.say("cannot read --content-file \(contentFile)")
+                    throw ExitCode(2)
+                }
+                bytes = Array(data)
+            } else {
+                bytes = Array((content ?? "").utf8)
+            }
+            var map: [String: String] = [:]
+            for item in extensions {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                map[String(parts[0])] = String(parts[1])
+            }
+            let message = EventSignature.message(group: group, topic: topic, publisher: publisher, content: bytes, extensions: map)
+            print(try EventSignature.sign(message, privateKey: Array(privateKey.rawRepresentation)))
+        }
+    }
+
+    /// The key file: standard base64 of the 32-byte Ed25519 seed, made (mode 0600) when absent.
+    static func loadOrMakeKey(_ path: String) throws -> Curve25519.Signing.PrivateKey {
+        if !FileManager.default.fileExists(atPath: path) {
+            let made = Curve25519.Signing.PrivateKey()
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try PrivateFiles.directory(directory) }
+            if try PrivateFiles.create(path, contents: Array((Data(made.rawRepresentation).base64EncodedString() + "\n").utf8)) {
+                say("made a new signing key at \(path)")
+                return made
+            }
+        }
+        guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }),
+            let seed = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), seed.count == 32,
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        else {
+            say("\(path) is not an event signing key (base64 of a 32-byte Ed25519 seed)")
+            throw ExitCode(2)
+        }
+        return key
     }
 
     /// Rights as the broker answers them, in their text form.

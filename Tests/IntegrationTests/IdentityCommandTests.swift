@@ -55,6 +55,53 @@ struct IdentityCommandTests {
         #expect(unreachable == 3, "\(unreachableOutput)")
     }
 
+    /// An identity that must sign: a key made and registered with the command, an event signed
+    /// with it and published, its proof (both forms) checked by scripts/check-proof.py with the
+    /// publisher's key, and refused with another key.
+    @Test func aSignedEventIsCheckedByCheckProofWithThePublishersKey() async throws {
+        let broker = try BrokerProcess(extraConfig: "master.access-token=m-secret")
+        defer { broker.remove() }
+        try await broker.start()
+        let url = broker.baseURL.replacingOccurrences(of: "/weevent", with: "")
+        let master = ["WEEVENT_TOKEN": "m-secret"]
+        let keyFile = broker.directory + "/signer.key"
+        let (made, publicKeyOutput) = try await broker.run(["identity", "keygen", "--key", keyFile])
+        // Standard output (the key), then standard error (that a key file was made).
+        let publicKey = try #require(publicKeyOutput.split(separator: "\n").first.map(String.init), "\(publicKeyOutput)")
+        #expect(made == 0 && publicKey.count == 44 && publicKeyOutput.contains("made a new signing key"), "\(publicKeyOutput)")
+        let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let (_, added) = try await broker.run(["identity", "add", "signer", "publish:t", "--broker", url], environment: master)
+        let token = try #require(added.split(separator: "\n").first { $0.hasPrefix("wev_") }.map(String.init), "\(added)")
+        let (keyed, keyOutput) = try await broker.run(
+            ["identity", "key", "signer", "--public-key", publicKey, "--required", "--broker", url], environment: master)
+        #expect(keyed == 0 && keyOutput.contains("signatures required"), "\(keyOutput)")
+        _ = try await http("\(broker.baseURL)/rest/open?topic=t", token: "m-secret")
+
+        let content = #"{"open":true}"#
+        let (signed, signature) = try await broker.run(
+            ["identity", "sign", "--key", keyFile, "--publisher", "signer", "--topic", "t", "--content", content, "--extension", "weevent-door=front"])
+        #expect(signed == 0, "\(signature)")
+        let value = signature.trimmingCharacters(in: .whitespacesAndNewlines).percentEncoded
+        let unsigned = try await http("\(broker.baseURL)/rest/publish?topic=t&content=\(content.percentEncoded)&weevent-door=front", token: token)
+        #expect(unsigned.status == 400 && unsigned.object["code"] as? Int == 100709, "\(unsigned.text)")
+        let published = try await http(
+            "\(broker.baseURL)/rest/publish?topic=t&content=\(content.percentEncoded)&weevent-door=front&weevent-signature=\(value)", token: token)
+        let eventID = try #require(published.object["eventId"] as? String, "\(published.text)")
+        try await Task.sleep(for: .milliseconds(1500))  // a checkpoint covers it
+
+        for form in ["tree", "chain"] {
+            let proofFile = broker.directory + "/proof-\(form).json"
+            try (try await http("\(broker.baseURL)/rest/proof?eventId=\(eventID)&form=\(form)")).body.write(to: URL(fileURLWithPath: proofFile))
+            let checker = ["python3", repositoryRoot + "/scripts/check-proof.py", proofFile, "--publisher-key"]
+            let good = try await run("/usr/bin/env", checker + ["signer=\(publicKey)"])
+            #expect(good.status == 0 && good.stdout.contains("published and signed by signer (signature verified)"), "\(form): \(good.stdout)\(good.stderr)")
+            let otherKey = Data(repeating: 9, count: 32).base64EncodedString()
+            let bad = try await run("/usr/bin/env", checker + ["signer=\(otherKey)"])
+            #expect(bad.status == 1 && bad.stdout.contains("the signature of signer does not verify"), "\(form): \(bad.stdout)")
+        }
+    }
+
     /// Two instances on one shared store: an identity made on one works on the other, and once
     /// revoked on one it is refused on the other within a second.
     @Test func anIdentityRevokedOnOneInstanceIsRefusedOnTheOtherWithinOneSecond() async throws {

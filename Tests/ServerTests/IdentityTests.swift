@@ -1,4 +1,5 @@
 import BrokerConfiguration
+import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -155,6 +156,62 @@ import WeEvent
             #expect(try await client.call("/weevent/admin/listGroup", headers: ops).status == 200)
             try await client.expectError("/weevent/admin/revokeIdentity?name=ops", headers: ops, code: 100708)
             try await client.expectError("/weevent/admin/revokeIdentity?name=ops&rights=admin", headers: ops, code: 100708)
+        }
+    }
+
+    /// An identity with a registered key: a valid signature is stored with the event; a wrong
+    /// one, a missing one where required, and a replay under another topic are refused.
+    @Test func signedEventsAreCheckedAtPublishAndStored() async throws {
+        try await withAPI({ $0.server.masterAccessToken = "m-secret" }) { client in
+            let token = try await add(client, "sensor", "publish:t publish:u publish@2:t")
+            let sensor = bearer(token)
+            for topic in ["t", "u"] { _ = try await client.call("/weevent/rest/open?topic=\(topic)", headers: master) }
+            let seed = [UInt8](repeating: 7, count: 32)
+            let publicKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed).publicKey.rawRepresentation.base64EncodedString()
+            func signature(topic: String, content: String, group: String = "1", extensions: [String: String] = [:]) throws -> String {
+                let message = EventSignature.message(group: group, topic: topic, publisher: "sensor", content: Array(content.utf8), extensions: extensions)
+                return try EventSignature.sign(message, privateKey: seed).formEncoded
+            }
+            // Before a key is registered a signature means nothing: refused.
+            let early = try await client.expectError(
+                "/weevent/rest/publish?topic=t&content=hi&weevent-signature=\(try signature(topic: "t", content: "hi"))", headers: sensor, code: 100709)
+            #expect(early.contains("identity sensor has none"), "\(early)")
+            let set = try await client.call("/weevent/admin/setIdentityKey?name=sensor&publicKey=\(publicKey.formEncoded)", headers: master)
+            #expect(set.object["publicKey"] as? String == publicKey && set.object["signaturesRequired"] as? Bool == false, "\(set.body)")
+
+            let good = try signature(topic: "t", content: "21.5", extensions: ["weevent-unit": "C"])
+            let published = try await client.call("/weevent/rest/publish?topic=t&content=21.5&weevent-unit=C&weevent-signature=\(good)", headers: sensor)
+            let id = try #require(published.object["eventId"] as? String, "\(published.body)")
+            let stored = try await extensions(client, id, headers: master)
+            #expect(stored["weevent-publisher"] == "sensor" && stored["weevent-unit"] == "C")
+            #expect(stored["weevent-signature"]?.formEncoded == good)
+
+            let wrong = try await client.expectError(
+                "/weevent/rest/publish?topic=t&content=21.6&weevent-unit=C&weevent-signature=\(good)", headers: sensor, code: 100709)
+            #expect(wrong.contains("does not verify under identity sensor's key"), "\(wrong)")
+            try await client.expectError(
+                "/weevent/rest/publish?topic=u&content=21.5&weevent-unit=C&weevent-signature=\(good)", headers: sensor, code: 100709)
+            try await client.expectError(
+                "/weevent/rest/publish?topic=t&content=21.5&weevent-unit=C&weevent-signature=\(good)&groupId=2", headers: sensor, code: 100709)
+            try await client.expectError("/weevent/rest/publish?topic=t&content=21.5&weevent-unit=F&weevent-signature=\(good)", headers: sensor, code: 100709)
+            // Another caller cannot pass it off: the signature covers the publisher's name.
+            try await client.expectError("/weevent/rest/publish?topic=t&content=21.5&weevent-unit=C&weevent-signature=\(good)", headers: master, code: 100709)
+            try await client.expectError("/weevent/rest/publish?topic=t&content=21.5&weevent-unit=C&weevent-signature=\(good)", code: 100709)
+
+            // Unsigned is fine until signatures are required.
+            #expect(try await client.call("/weevent/rest/publish?topic=t&content=plain", headers: sensor).status == 200)
+            _ = try await client.call("/weevent/admin/setIdentityKey?name=sensor&publicKey=\(publicKey.formEncoded)&signaturesRequired=true", headers: master)
+            let missing = try await client.expectError("/weevent/rest/publish?topic=t&content=plain", headers: sensor, code: 100709)
+            #expect(missing.contains("identity sensor must sign its events"), "\(missing)")
+            #expect(
+                try await client.call("/weevent/rest/publish?topic=t&content=hi&weevent-signature=\(try signature(topic: "t", content: "hi"))", headers: sensor)
+                    .status == 200)
+
+            try await client.expectError("/weevent/admin/setIdentityKey?name=sensor&publicKey=AAAA", headers: master, code: 100709)
+            try await client.expectError("/weevent/admin/setIdentityKey?name=sensor&signaturesRequired=true", headers: master, code: 100709)
+            try await client.expectError("/weevent/admin/setIdentityKey?name=sensor&signaturesRequired=maybe", headers: master, code: 200001)
+            let cleared = try await client.call("/weevent/admin/setIdentityKey?name=sensor", headers: master)
+            #expect(cleared.object["publicKey"] == nil && cleared.object["signaturesRequired"] as? Bool == false, "\(cleared.body)")
         }
     }
 

@@ -13,10 +13,13 @@ master.access-token=TOKEN (and a bridge). Writes a screenshot of each page to --
 one line per check; exits 1 at the first failure, naming it.
 """
 import argparse
+import base64
+import hashlib
 import importlib.util
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -42,6 +45,18 @@ def call(base, path, token=None, **params):
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def signed_message(group, topic, publisher, content, extensions):
+    """docs/ledger.md "Publishers and signed events", as scripts/check-proof.py builds it."""
+    def string(text):
+        b = text.encode()
+        return struct.pack(">I", len(b)) + b
+    out = b"weevent event signature v1\x00" + string(group) + string(topic) + string(publisher)
+    out += hashlib.sha256(content).digest() + struct.pack(">I", len(extensions))
+    for key in sorted(extensions, key=lambda k: k.encode()):
+        out += string(key) + string(extensions[key])
+    return out
 
 
 def geckodriver():
@@ -407,6 +422,30 @@ def main():
         c.click('[data-test="publish-submit"]')
         message = c.wait("the broker's 100704", lambda: "100704" in c.error_text() and c.error_text())
         assert "publish is not granted on topic 'elsewhere' in group 1 (identity console-reader)" in message, message
+
+        # A signed event: the key registered, the event signed here and published with the
+        # identity's token; the event page checks the signature with the key typed in.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        private = Ed25519PrivateKey.generate()
+        public = base64.b64encode(private.public_key().public_bytes_raw()).decode()
+        call(args.token_base, "admin/setIdentityKey", token=args.token, name="console-reader", publicKey=public)
+        signed = signed_message("1", "guarded/x", "console-reader", b"signed reading", {"weevent-unit": "C"})
+        event_id = call(args.token_base, "rest/publish", token=token, topic="guarded/x", content="signed reading",
+                        **{"weevent-unit": "C", "weevent-signature": base64.b64encode(private.sign(signed)).decode()})["eventId"]
+        c.open(f"{args.token_base}/console/#/event/{event_id}?group=1")
+        c.wait("the publisher", lambda: c.text('[data-test="event-publisher"]') == "console-reader (signed)")
+        other = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes_raw()).decode()
+        c.type('[data-test="publisher-key"]', other)
+        c.click('[data-test="verify-signature"]')
+        refused = c.wait("a refusal under another key", lambda: c.text('[data-test="signature-result"]').startswith("not") and
+                         c.text('[data-test="signature-result"]'))
+        assert "does not verify" in refused or "no Ed25519" in refused, refused
+        c.type('[data-test="publisher-key"]', public)
+        c.click('[data-test="verify-signature"]')
+        verified = c.wait("the signature verified", lambda: c.text('[data-test="signature-result"]').startswith(("verified", "not checked"))
+                          and c.text('[data-test="signature-result"]'))
+        assert verified == "verified: signed by console-reader", verified
+        c.shot("event-signed")
         c.click('[data-test="token-show"]')
         c.type('[data-test="token-input"]', args.token)
         c.click('[data-test="token-save"]')

@@ -9,6 +9,7 @@ import {
 } from '../util.js';
 import { verifyProofText } from '../verify.js';
 import { checkTreeProof } from '../verify-tree.js';
+import { checkPublisherSignature } from '../verify-signature.js';
 
 export const title = (route) => `Event ${route.arg}`;
 
@@ -37,6 +38,8 @@ export async function render(ctx, page, route) {
   if (!ctx.alive) return;
   if (event && typeof event === 'object') page.append(eventSection(event, eventId, group));
   else page.append(h('p', {}, 'The event could not be read (see the error above).'));
+  const signed = event && typeof event === 'object' && event.extensions?.['weevent-signature'] !== undefined;
+  if (signed) page.append(signatureSection(ctx, eventId, group, String(event.extensions['weevent-publisher'] ?? '')));
   page.append(checkpointSection(ctx, eventId, group));
   page.append(verifySection(ctx, eventId, group, event));
 }
@@ -76,10 +79,54 @@ function eventSection(event, eventId, group) {
       parts && ['Sequence in topic', parts.sequence],
       parts && ['Block', h('a', { href: blockHref(group, parts.block), 'data-test': 'event-block' }, `Block ${parts.block}`)],
       ['Size', bytes ? `${bytes.length} bytes` : '—'],
+      ['Publisher', h('span', { 'data-test': 'event-publisher' }, event.extensions?.['weevent-publisher']
+        ? String(event.extensions['weevent-publisher']) + (event.extensions['weevent-signature'] ? ' (signed)' : '')
+        : 'none named (an anonymous publish)')],
     ]),
     h('div', { class: 'content-head' }, h('h3', {}, 'Content'), toggle),
     contentBox,
     scrollTable(extTable, 'Extensions'));
+}
+
+/**
+ * The publisher's signature, checked here under the key the user gives (from the publisher,
+ * not from the broker: the broker is what the check does not trust), kept in this browser.
+ */
+function signatureSection(ctx, eventId, group, publisher) {
+  const storeKey = `weevent.publisherKey.${publisher}`;
+  const key = h('input', { type: 'text', 'data-test': 'publisher-key', autocomplete: 'off', spellcheck: 'false' });
+  try { key.value = localStorage.getItem(storeKey) ?? ''; } catch { /* private mode */ }
+  const button = h('button', { type: 'button', 'data-test': 'verify-signature' }, 'Check the publisher\'s signature');
+  const result = h('p', { 'data-test': 'signature-result', class: 'verify-result', role: 'status' });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    result.textContent = 'verifying…';
+    delete result.dataset.ok;
+    try { localStorage.setItem(storeKey, key.value.trim()); } catch { /* private mode */ }
+    try {
+      const text = await api('rest/proof', { eventId, groupId: group }, { raw: true, signal: ctx.signal });
+      clearError('signature');
+      const outcome = await checkPublisherSignature(text, key.value);
+      if (!ctx.alive) return;
+      result.textContent = outcome.summary;
+      result.dataset.ok = String(outcome.ok);
+    } catch (err) {
+      if (err?.name === 'AbortError') return;
+      reportError(err, 'signature');
+      result.textContent = `not verified: ${err}`;
+      result.dataset.ok = 'false';
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('section', { class: 'panel', 'aria-labelledby': 'signature-title' },
+    h('h2', { id: 'signature-title' }, 'Publisher\'s signature'),
+    h('p', { class: 'help' },
+      `Checks, here, that ${publisher} signed this event (its group, topic, content and extensions) with the key below: `,
+      'take the key from the publisher, not from the broker. Ed25519 from WebCrypto.'),
+    labelled(`Public key of ${publisher} (base64)`, key),
+    h('div', { class: 'actions' }, button),
+    result);
 }
 
 /**

@@ -28,6 +28,11 @@ public final class SQLiteIdentityStore: IdentityStore {
                         revision INTEGER NOT NULL);
                     INSERT OR IGNORE INTO identity_revision(id, revision) VALUES (1, 0);
                     """)
+            // Files made before identities could sign their events.
+            if try !db.columns(in: "identities").contains(where: { $0.name == "public_key" }) {
+                try db.execute(sql: "ALTER TABLE identities ADD COLUMN public_key BLOB")
+                try db.execute(sql: "ALTER TABLE identities ADD COLUMN signatures_required INTEGER NOT NULL DEFAULT 0")
+            }
         }
     }
 
@@ -50,8 +55,14 @@ public final class SQLiteIdentityStore: IdentityStore {
                 return false
             }
             try db.execute(
-                sql: "INSERT INTO identities(name, token_digest, rights, created, changed) VALUES (?, ?, ?, ?, ?)",
-                arguments: [identity.name, Data(identity.tokenDigest), rights, identity.created, identity.changed])
+                sql: """
+                    INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    identity.name, Data(identity.tokenDigest), rights, identity.created, identity.changed, identity.publicKey.map { Data($0) },
+                    identity.signaturesRequired,
+                ])
             try Self.bump(db)
             return true
         }
@@ -63,8 +74,14 @@ public final class SQLiteIdentityStore: IdentityStore {
             var identity = try Self.identity(row)
             try change(&identity)
             try db.execute(
-                sql: "UPDATE identities SET token_digest = ?, rights = ?, changed = ? WHERE name = ?",
-                arguments: [Data(identity.tokenDigest), try identity.rightsJSON(), identity.changed, name])
+                sql: """
+                    UPDATE identities SET token_digest = ?, rights = ?, changed = ?, public_key = ?, signatures_required = ?
+                    WHERE name = ?
+                    """,
+                arguments: [
+                    Data(identity.tokenDigest), try identity.rightsJSON(), identity.changed, identity.publicKey.map { Data($0) },
+                    identity.signaturesRequired, name,
+                ])
             try Self.bump(db)
             return identity
         }
@@ -86,6 +103,7 @@ public final class SQLiteIdentityStore: IdentityStore {
     private static func identity(_ row: Row) throws -> Identity {
         Identity(
             name: row["name"], tokenDigest: Array(row["token_digest"] as Data), rights: try Identity.rights(json: row["rights"]),
-            created: row["created"], changed: row["changed"])
+            created: row["created"], changed: row["changed"], publicKey: (row["public_key"] as Data?).map { Array($0) },
+            signaturesRequired: row["signatures_required"])
     }
 }

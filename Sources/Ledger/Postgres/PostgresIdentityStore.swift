@@ -41,7 +41,7 @@ final class PostgresIdentityStore: IdentityStore {
             let revision = try await Self.revision(connection, logger: logger)
             var identities: [Identity] = []
             for try await row in try await connection.query(
-                "SELECT name, token_digest, rights, created, changed FROM identities ORDER BY name", logger: logger)
+                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required FROM identities ORDER BY name", logger: logger)
             {
                 identities.append(try Self.identity(row))
             }
@@ -55,8 +55,9 @@ final class PostgresIdentityStore: IdentityStore {
             var added = false
             for try await _ in try await connection.query(
                 """
-                INSERT INTO identities(name, token_digest, rights, created, changed)
-                VALUES (\(identity.name), \(ByteBuffer(bytes: identity.tokenDigest)), \(rights), \(identity.created), \(identity.changed))
+                INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required)
+                VALUES (\(identity.name), \(ByteBuffer(bytes: identity.tokenDigest)), \(rights), \(identity.created), \(identity.changed),
+                \(identity.publicKey.map { ByteBuffer(bytes: $0) }), \(identity.signaturesRequired))
                 ON CONFLICT (name) DO NOTHING RETURNING name
                 """, logger: logger)
             {
@@ -71,7 +72,8 @@ final class PostgresIdentityStore: IdentityStore {
         try await transaction("changing an identity") { connection, logger in
             var found: Identity?
             for try await row in try await connection.query(
-                "SELECT name, token_digest, rights, created, changed FROM identities WHERE name = \(name) FOR UPDATE", logger: logger)
+                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required FROM identities WHERE name = \(name) FOR UPDATE",
+                logger: logger)
             {
                 found = try Self.identity(row)
             }
@@ -80,7 +82,8 @@ final class PostgresIdentityStore: IdentityStore {
             try await connection.perform(
                 """
                 UPDATE identities SET token_digest = \(ByteBuffer(bytes: identity.tokenDigest)), rights = \(try identity.rightsJSON()),
-                changed = \(identity.changed) WHERE name = \(name)
+                changed = \(identity.changed), public_key = \(identity.publicKey.map { ByteBuffer(bytes: $0) }),
+                signatures_required = \(identity.signaturesRequired) WHERE name = \(name)
                 """, logger: logger)
             try await Self.bump(connection, logger: logger)
             return identity
@@ -130,9 +133,10 @@ final class PostgresIdentityStore: IdentityStore {
     }
 
     private static func identity(_ row: PostgresRow) throws -> Identity {
-        let (name, digest, rights, created, changed) = try row.decode((String, ByteBuffer, String, Int64, Int64).self)
+        let (name, digest, rights, created, changed, key, required) = try row.decode(
+            (String, ByteBuffer, String, Int64, Int64, ByteBuffer?, Bool).self)
         return Identity(
             name: name, tokenDigest: Array(digest.readableBytesView), rights: try Identity.rights(json: rights), created: created,
-            changed: changed)
+            changed: changed, publicKey: key.map { Array($0.readableBytesView) }, signaturesRequired: required)
     }
 }

@@ -155,6 +155,14 @@ enum PostgresSchema {
                 "INSERT INTO identity_revision(id, revision) VALUES (1, 0)",
             ]
         ),
+        // An identity may sign its events: its Ed25519 public key, and whether it must.
+        (
+            8,
+            [
+                "ALTER TABLE identities ADD COLUMN public_key bytea",
+                "ALTER TABLE identities ADD COLUMN signatures_required boolean NOT NULL DEFAULT false",
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the
