@@ -124,16 +124,22 @@ struct IdentityCommandTests {
         let revoked = try await http("\(one.baseURL)/admin/revokeIdentity?name=app", token: "m-secret")
         #expect(revoked.text == "true")
         let started = ContinuousClock.now
+        // For the record: when the other instance first refused it (an upper bound, each try
+        // being a request of its own on a machine that may be busy).
         var refusedAfter: Duration?
-        while ContinuousClock.now - started < .seconds(5) {
+        while ContinuousClock.now - started < .seconds(1) {
             if try await http("\(other.baseURL)/rest/publish?topic=t&content=x", token: token).status == 401 {
                 refusedAfter = ContinuousClock.now - started
                 break
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let after = try #require(refusedAfter, "the other instance still takes the revoked token after 5 s")
-        print("revoked on one instance, refused on the other after \(after)")
-        #expect(after < .seconds(1))
+        print("revoked on one instance, refused on the other after \(refusedAfter.map { "\($0)" } ?? "more than 1 s")")
+        // What the promise says: any call that reaches the other instance one second after the
+        // revocation is refused.
+        let rest = .seconds(1) - (ContinuousClock.now - started)
+        if rest > .zero { try await Task.sleep(for: rest) }
+        let late = try await http("\(other.baseURL)/rest/publish?topic=t&content=x", token: token)
+        #expect(late.status == 401 && late.object["code"] as? Int == 100701, "\(late.text)")
     }
 }
