@@ -125,7 +125,11 @@ public struct Caller: Sendable {
     static let openBroker = Caller(name: nil, rights: .everything)
 
     /// Throws 100704 (100701 for a caller without a token) unless `action` is granted on `topic`.
+    /// The broker's own topics (`$weevent/...`, the audit trail) are only read.
     func require(_ action: Action, group: String, topic: String) throws(WeEventError) {
+        if action != .read, AuditTrail.isReserved(topic) {
+            throw refusal(action, group: group, topic: topic, why: "topics under $weevent/ are the broker's own, and only read")
+        }
         guard rights.allow(action, group: group, topic: topic) else { throw refusal(action, group: group, topic: topic) }
     }
 
@@ -142,7 +146,7 @@ public struct Caller: Sendable {
     }
 
     func may(_ action: Action, group: String, topic: String) -> Bool {
-        rights.allow(action, group: group, topic: topic)
+        (action == .read || !AuditTrail.isReserved(topic)) && rights.allow(action, group: group, topic: topic)
     }
 
     /// Some action on the topic: what exist and state need.

@@ -19,6 +19,7 @@ struct IdentityRoutes {
         let api = Endpoints(routes, services)
         let directory = services.identities
         let access = services.access
+        let audit = AuditTrail(services)
         api.add("admin/addIdentity", requiring: .admin) { p in
             let name = try Identity.validName(p["name"])
             let rights = try Self.rights(p["rights"])
@@ -28,6 +29,7 @@ struct IdentityRoutes {
             guard try await directory.add(Identity(name: name, tokenDigest: digest, rights: rights, created: now)) else {
                 throw WeEventError(.identityAlreadyExist, message: "identity \(name) already exists")
             }
+            await audit.record("identity.add", by: p.caller, ["name": name, "rights": rights.description])
             return try JSONBody.response(NewTokenBody(name: name, token: token, rights: rights))
         }
         api.add("admin/listIdentity", requiring: .admin) { _ in
@@ -41,6 +43,7 @@ struct IdentityRoutes {
                 identity.changed = Self.now()
             }
             guard let changed else { throw Self.unknown(name) }
+            await audit.record("identity.grant", by: p.caller, ["name": name, "rights": granted.description])
             return try JSONBody.response(IdentityBody(changed))
         }
         // With `rights`: takes those rights away; without: removes the identity, whose token
@@ -50,6 +53,7 @@ struct IdentityRoutes {
             guard let text = p["rights"], !text.allSatisfy(\.isWhitespace) else {
                 try await Self.keepsAnAdmin(access, after: (name, nil))
                 guard try await directory.remove(name: name) else { throw Self.unknown(name) }
+                await audit.record("identity.remove", by: p.caller, ["name": name])
                 return JSONBody.bool(true)
             }
             let revoked = try Self.rights(text)
@@ -63,6 +67,7 @@ struct IdentityRoutes {
                 identity.changed = Self.now()
             }
             guard let changed else { throw Self.unknown(name) }
+            await audit.record("identity.revoke", by: p.caller, ["name": name, "rights": revoked.description])
             return try JSONBody.response(IdentityBody(changed))
         }
         // The identity's Ed25519 public key (empty: none) and whether its events must be signed.
@@ -93,6 +98,9 @@ struct IdentityRoutes {
                 identity.changed = Self.now()
             }
             guard let changed else { throw Self.unknown(name) }
+            await audit.record(
+                "identity.key", by: p.caller,
+                ["name": name, "publicKey": newKey.map { Data($0).base64EncodedString() } ?? "", "signaturesRequired": String(required)])
             return try JSONBody.response(IdentityBody(changed))
         }
         // A new token for the identity; the old one is refused from then on.
@@ -104,6 +112,7 @@ struct IdentityRoutes {
                 identity.changed = Self.now()
             }
             guard let changed else { throw Self.unknown(name) }
+            await audit.record("identity.renew", by: p.caller, ["name": name])
             return try JSONBody.response(NewTokenBody(name: name, token: token, rights: changed.rights))
         }
         return routes

@@ -15,9 +15,11 @@ struct MasterRoutes {
     let bindings: BindingService?
 
     let services: BrokerServices
+    let audit: AuditTrail
 
     init(_ services: BrokerServices) {
         self.services = services
+        audit = AuditTrail(services)
         ledgers = services.ledgers
         configuration = services.configuration
         bindings = services.bindings
@@ -68,6 +70,9 @@ struct MasterRoutes {
         let binding = try await bindings.add(
             direction, topic: topic, mqttTopic: p["mqttTopic"], qos: try BindingService.qos(p["qos"]), in: ledger
         )
+        await audit.record(
+            "binding.add", group: ledger.groupID, by: p.caller,
+            ["direction": direction.rawValue, "topic": topic, "mqttTopic": binding.mqttTopic, "qos": String(binding.qos)])
         // `true` once the bridge holds the subscription, so a device message sent right after
         // the answer is not lost; past the wait, say the binding is stored but not live yet.
         let wait = configuration.mqtt.bindingLiveWait
@@ -88,6 +93,7 @@ struct MasterRoutes {
         let groupID = try ledgers.ledger(p["groupId"]).groupID
         try p.caller.require(.manage, group: groupID, topic: topic)
         try await bindings.remove(direction, topic: topic, groupID: groupID)
+        await audit.record("binding.remove", group: groupID, by: p.caller, ["direction": direction.rawValue, "topic": topic])
         return JSONBody.bool(true)
     }
 }

@@ -15,9 +15,11 @@ struct RestRoutes {
     let publishTime: CoreMetrics.Timer?
 
     let services: BrokerServices
+    let audit: AuditTrail
 
     init(_ services: BrokerServices) {
         self.services = services
+        audit = AuditTrail(services)
         ledgers = services.ledgers
         configuration = services.configuration
         publishTime = services.metrics.map { CoreMetrics.Timer(label: "weevent_rest_publish_seconds", factory: $0.factory) }
@@ -39,8 +41,11 @@ struct RestRoutes {
             let ledger = try ledgers.ledger(p["groupId"])
             let manages = p.caller.may(.manage, group: ledger.groupID, topic: topic)
             if !manages { try p.caller.require(.publish, group: ledger.groupID, topic: topic) }
+            let existed = try await ledger.exists(topic: topic)
             do {
-                return JSONBody.bool(try await ledger.open(topic: topic, reopening: manages))
+                let opened = try await ledger.open(topic: topic, reopening: manages)
+                if !existed { await audit.record("topic.open", group: ledger.groupID, by: p.caller, ["topic": topic]) }
+                return JSONBody.bool(opened)
             } catch let error as WeEventError where error.code == .actionNotAllowed {
                 throw p.caller.refusal(.manage, group: ledger.groupID, topic: topic, why: "the topic is closed, and reopening it needs manage")
             }
@@ -50,6 +55,7 @@ struct RestRoutes {
             let ledger = try ledgers.ledger(p["groupId"])
             try p.caller.require(.manage, group: ledger.groupID, topic: topic)
             try await ledger.close(topic: topic)
+            await audit.record("topic.close", group: ledger.groupID, by: p.caller, ["topic": topic])
             return JSONBody.bool(true)
         }
         api.add("rest/exist") { p in

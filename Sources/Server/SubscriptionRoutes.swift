@@ -16,9 +16,11 @@ struct SubscriptionRoutes {
     let subscriptions: CallbackSubscriptions?
 
     let services: BrokerServices
+    let audit: AuditTrail
 
     init(_ services: BrokerServices) {
         self.services = services
+        audit = AuditTrail(services)
         ledgers = services.ledgers
         configuration = services.configuration
         subscriptions = services.subscriptions
@@ -42,6 +44,10 @@ struct SubscriptionRoutes {
             let answer = try await subscriptions.subscribe(
                 groupID: groupID, filter: filter, url: url, id: id, position: start, ledgerID: ledger.ledgerID
             )
+            // A new subscription; resuming one (with its id) changes nothing.
+            if id == nil {
+                await audit.record("subscription.add", group: groupID, by: p.caller, ["subscriptionId": answer, "topic": filter.description, "url": url])
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain;charset=UTF-8"],
                 body: .init(byteBuffer: ByteBuffer(string: answer))
@@ -51,12 +57,14 @@ struct SubscriptionRoutes {
             let subscriptions = try requireSubscriptions()
             let id = try Self.subscriptionID(p["subscriptionId"])
             // Removing one needs manage on what it delivers; an unknown id is 100504 either way.
-            if let found = try await subscriptions.subscription(id: id) {
+            let found = try await subscriptions.subscription(id: id)
+            if let found {
                 try p.caller.require(.manage, group: found.groupID, covering: try TopicFilter.parse(found.topic, maxItems: .max))
             } else {
                 try p.caller.require(.manage)
             }
             try await subscriptions.unsubscribe(id: id)
+            await audit.record("subscription.remove", group: found?.groupID, by: p.caller, ["subscriptionId": id, "topic": found?.topic ?? ""])
             return JSONBody.bool(true)
         }
         api.add("admin/listSubscription", requiring: .admin) { _ in
