@@ -20,6 +20,10 @@ public struct ServerSettings: Sendable, Equatable {
     /// `access.anonymous`: what a caller without a token may do once access is configured (a
     /// token or an identity exists). nil: the default, publish, read and request on every topic.
     public var anonymousRights: Rights?
+    /// `access.rate.per-second` and `access.rate.burst`: how many publishes and requests each
+    /// identity (and each address calling without a token) may make, unless the identity has a
+    /// limit of its own. Unlimited by default; the configured tokens are never limited.
+    public var rateLimit = RateLimit.unlimited
     /// `server.idle-timeout-ms`: a connection that sends nothing for this long while the broker
     /// waits for its request (a stalled body, an idle keep-alive) is closed.
     public var idleTimeout: Duration = .seconds(60)
@@ -49,6 +53,8 @@ public struct ServerSettings: Sendable, Equatable {
         allowedHosts = hosts.isEmpty ? nil : hosts
         masterAccessToken = try reader.string("master.access-token", default: "")
         adminAccessToken = try reader.string("admin.access-token", default: "")
+        let rate = try reader.int("access.rate.per-second", default: 0, in: 0...RateLimit.maximum)
+        rateLimit = RateLimit(perSecond: rate, burst: try reader.int("access.rate.burst", default: max(rate, 1), in: 1...RateLimit.maximum))
         let anonymous = try reader.string("access.anonymous", default: "")
         if reader.values["access.anonymous"] != nil {
             do {

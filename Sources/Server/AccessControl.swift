@@ -18,6 +18,8 @@ public struct AccessControl: Sendable {
     /// same time whatever the guess and never reveals a token's length.
     private let builtIn: [(digest: [UInt8], name: String)]
     private let anonymous: Rights?
+    /// `access.rate.*`: the limit of identities without one of their own, and of addresses.
+    private let defaultRate: RateLimit
     let directory: IdentityDirectory
 
     public init(_ configuration: BrokerConfiguration.Configuration, directory: IdentityDirectory) {
@@ -25,6 +27,7 @@ public struct AccessControl: Sendable {
             (configuration.server.masterAccessToken, "master"), (configuration.server.adminAccessToken, "admin"),
         ].compactMap { token, name in token.isEmpty ? nil : (Identity.digest(token), name) }
         anonymous = configuration.server.anonymousRights
+        defaultRate = configuration.server.rateLimit
         self.directory = directory
     }
 
@@ -43,7 +46,21 @@ public struct AccessControl: Sendable {
     /// The caller of `request`: the identity its token names (`Authorization: Bearer <token>` or,
     /// as WeEvent's clients send it, a `token` parameter), or anonymous without one. A token that
     /// names nobody is 100701, whatever the endpoint, unless the broker is open.
-    func caller(_ request: Request, parameters: RequestParameters?) async throws -> Caller {
+    /// `client` names the bucket of a caller without a token (`RateLimiter`).
+    func caller(_ request: Request, parameters: RequestParameters?, client: IPAddress? = nil) async throws -> Caller {
+        var caller = try await resolve(request, parameters: parameters)
+        if let name = caller.name, caller.isStoredIdentity {
+            caller.rateKey = "identity:\(name)"
+            caller.rateLimit = caller.ownRateLimit ?? defaultRate
+        } else if caller.name == nil {
+            caller.rateKey = "address:\(client?.description ?? "unknown")"
+            caller.rateLimit = defaultRate
+        }
+        // The configured tokens' identities are never limited.
+        return caller
+    }
+
+    private func resolve(_ request: Request, parameters: RequestParameters?) async throws -> Caller {
         // Open: any token is ignored, as before access could be configured.
         if try await isOpen() { return .openBroker }
         let presented =
@@ -56,7 +73,9 @@ public struct AccessControl: Sendable {
         for candidate in builtIn where Self.constantTimeEqual(candidate.digest, digest) { matched = candidate.name }
         if let matched { return Caller(name: matched, rights: .everything) }
         if let identity = try await directory.identity(digest: digest) {
-            return Caller(name: identity.name, rights: identity.rights, publicKey: identity.publicKey, signaturesRequired: identity.signaturesRequired)
+            return Caller(
+                name: identity.name, rights: identity.rights, publicKey: identity.publicKey, signaturesRequired: identity.signaturesRequired,
+                isStoredIdentity: true, ownRateLimit: identity.rateLimit)
         }
         throw WeEventError(.accessTokenInvalid, message: "access token is missing or invalid: the token names no identity")
     }
@@ -120,6 +139,13 @@ public struct Caller: Sendable {
     /// The identity's Ed25519 key, and whether its events must be signed (`EventSignature`).
     var publicKey: [UInt8]? = nil
     var signaturesRequired = false
+    /// An identity of the store (not a configured token's).
+    var isStoredIdentity = false
+    /// The identity's own limit, when it has one.
+    var ownRateLimit: RateLimit? = nil
+    /// Its bucket in `RateLimiter` (by identity, or by address without a token) and its limit.
+    var rateKey: String? = nil
+    var rateLimit = RateLimit.unlimited
 
     /// Anyone, on a broker with no access configured.
     static let openBroker = Caller(name: nil, rights: .everything)

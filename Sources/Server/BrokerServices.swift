@@ -28,6 +28,8 @@ public struct BrokerServices: Sendable {
     public var checkpointer: Checkpointer?
     /// The identities of the store, as this instance holds them.
     public var identities: IdentityDirectory
+    /// The publishes and requests each caller may make (`access.rate.*`, identities' own limits).
+    public var limiter: RateLimiter
     /// Who may call what, from the configured tokens and `identities`.
     public var access: AccessControl { AccessControl(configuration, directory: identities) }
 
@@ -44,6 +46,7 @@ public struct BrokerServices: Sendable {
         self.subscriptions = subscriptions
         self.metrics = metrics
         self.identities = IdentityDirectory(store: ledgers.identities)
+        self.limiter = RateLimiter(metrics: metrics?.factory)
     }
 
     /// In start order; ServiceLifecycle stops them in reverse. The ledgers' services (write loops,

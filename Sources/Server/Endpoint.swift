@@ -10,11 +10,13 @@ struct Endpoints {
     let routes: RouteCollection<WeEventRequestContext>
     let maxBodyBytes: Int
     let access: AccessControl
+    let proxies: TrustedProxies
 
     init(_ routes: RouteCollection<WeEventRequestContext>, _ services: BrokerServices) {
         self.routes = routes
         self.maxBodyBytes = services.configuration.maxFormBodyBytes
         self.access = services.access
+        self.proxies = TrustedProxies(services.configuration.server.trustedProxies)
     }
 
     func add(
@@ -32,9 +34,11 @@ struct Endpoints {
     ) -> @Sendable (Request, WeEventRequestContext) async throws -> Response {
         let limit = maxBodyBytes
         let access = access
-        return { request, _ in
+        let proxies = proxies
+        return { request, context in
             var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            parameters.caller = try await access.caller(request, parameters: parameters)
+            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
+            parameters.caller = try await access.caller(request, parameters: parameters, client: client)
             if let action { try parameters.caller.require(action) }
             return try await handler(parameters)
         }

@@ -51,6 +51,7 @@ extension ErrorCode {
         case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken, .identityAlreadyExist: 409
         case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed, .actionNotAllowed: 403
         case .accessTokenInvalid: 401
+        case .rateLimited: 429
         case .mqttNotConfigured, .invalidInputParam: 400
         case .shuttingDown, .zookeeperError, .ledgerStoreError, .tooManyStreams, .tooManyRequests, .tooManyConnections: 503
         case .replyTimeout: 504

@@ -103,6 +103,19 @@ struct IdentityRoutes {
                 ["name": name, "publicKey": newKey.map { Data($0).base64EncodedString() } ?? "", "signaturesRequired": String(required)])
             return try JSONBody.response(IdentityBody(changed))
         }
+        // The identity's own limit of publishes and requests: `perSecond` (0: none; absent or
+        // empty: `access.rate.*`'s) and `burst` (default: perSecond).
+        api.add("admin/setIdentityLimit", requiring: .admin) { p in
+            let name = try Self.existingName(p["name"])
+            let limit = try Self.rateLimit(perSecond: p["perSecond"], burst: p["burst"])
+            let changed = try await directory.update(name: name) { identity in
+                identity.rateLimit = limit
+                identity.changed = Self.now()
+            }
+            guard let changed else { throw Self.unknown(name) }
+            await audit.record("identity.limit", by: p.caller, ["name": name, "rateLimit": limit?.description ?? "default"])
+            return try JSONBody.response(IdentityBody(changed))
+        }
         // A new token for the identity; the old one is refused from then on.
         api.add("admin/renewIdentityToken", requiring: .admin) { p in
             let name = try Self.existingName(p["name"])
@@ -119,6 +132,21 @@ struct IdentityRoutes {
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// `perSecond` and `burst`, integers in 0 (1 for a burst) to a million; nil when perSecond is absent.
+    static func rateLimit(perSecond: String?, burst: String?) throws(WeEventError) -> RateLimit? {
+        guard let perSecond, !perSecond.isEmpty else { return nil }
+        guard let rate = Int(perSecond), (0...RateLimit.maximum).contains(rate) else {
+            throw WeEventError(
+                .invalidInputParam, message: "invalid input param: perSecond must be an integer in 0...\(RateLimit.maximum), got '\(perSecond.prefix(20))'")
+        }
+        guard let burst, !burst.isEmpty else { return RateLimit(perSecond: rate, burst: max(rate, 1)) }
+        guard let size = Int(burst), (1...RateLimit.maximum).contains(size) else {
+            throw WeEventError(
+                .invalidInputParam, message: "invalid input param: burst must be an integer in 1...\(RateLimit.maximum), got '\(burst.prefix(20))'")
+        }
+        return RateLimit(perSecond: rate, burst: size)
+    }
 
     /// `rights`: whitespace-separated rights (100708 when one is not); none when absent unless required.
     static func rights(_ raw: String?, required: Bool = false) throws(WeEventError) -> Rights {
@@ -169,6 +197,8 @@ struct IdentityBody: Encodable {
     /// Standard base64 of its Ed25519 public key; absent when it has none.
     let publicKey: String?
     let signaturesRequired: Bool
+    /// Its own limit; absent: `access.rate.*`'s.
+    let rateLimit: RateLimit?
 
     init(_ identity: Identity) {
         name = identity.name
@@ -177,6 +207,7 @@ struct IdentityBody: Encodable {
         changed = identity.changed
         publicKey = identity.publicKey.map { Data($0).base64EncodedString() }
         signaturesRequired = identity.signaturesRequired
+        rateLimit = identity.rateLimit
     }
 }
 

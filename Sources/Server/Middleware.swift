@@ -30,7 +30,10 @@ struct ErrorMiddleware: RouterMiddleware {
             } else {
                 context.logger.debug("request rejected", metadata: ["path": "\(request.uri.path)", "error": "\(answer.error)"])
             }
-            return JSONBody.error(answer)
+            var response = JSONBody.error(answer)
+            // Rate limits refill every second or sooner (the message says when exactly).
+            if answer.error.code == .rateLimited { response.headers[.retryAfter] = "1" }
+            return response
         }
     }
 }

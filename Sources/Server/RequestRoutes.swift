@@ -19,9 +19,11 @@ struct RequestRoutes {
     let proxies: TrustedProxies
     let bindings: BindingService?
     let access: AccessControl
+    let limiter: RateLimiter
 
     init(_ services: BrokerServices) {
         access = services.access
+        limiter = services.limiter
         ledgers = services.ledgers
         configuration = services.configuration
         gate = AdmissionGate(limit: services.configuration.request.maxCount, perClient: services.configuration.request.maxPerClient) { refused in
@@ -46,7 +48,7 @@ struct RequestRoutes {
         let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
             let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
             var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            parameters.caller = try await access.caller(request, parameters: parameters)
+            parameters.caller = try await access.caller(request, parameters: parameters, client: client)
             return try await self.request(parameters, client: client, channel: context.channel)
         }
         routes.get("rest/request", use: responder)
@@ -61,6 +63,7 @@ struct RequestRoutes {
         let ledger = try ledgers.ledger(p["groupId"])
         try p.caller.require(.request, group: ledger.groupID, topic: topic)
         try p.caller.require(.read, group: ledger.groupID, topic: replyTopic)
+        try limiter.admit(p.caller)
         let (content, extensions) = try p.clientEvent(configuration)
         let timeout = try Self.timeout(
             p["timeout"], default: configuration.request.defaultTimeout.wholeMilliseconds, max: configuration.request.maxTimeout.wholeMilliseconds

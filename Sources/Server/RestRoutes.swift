@@ -99,6 +99,7 @@ struct RestRoutes {
             let topic = try Validation.topic(p["topic"])
             let ledger = try ledgers.ledger(p["groupId"])
             try p.caller.require(.publish, group: ledger.groupID, topic: topic)
+            try services.limiter.admit(p.caller)
             let (content, extensions) = try p.clientEvent(configuration)
             try p.checkSignature(group: ledger.groupID, topic: topic, content: content, extensions: extensions)
             let started = ContinuousClock.now

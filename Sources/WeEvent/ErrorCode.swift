@@ -67,6 +67,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     /// Ours: an event's `weevent-signature` is malformed or does not verify, is missing where the
     /// identity must sign, or comes from a caller with no registered key.
     case eventSignatureInvalid = 100709
+    /// Ours: the caller made more publishes and requests than its rate limit allows (HTTP 429).
+    case rateLimited = 100710
     /// Ours: a request's head and body did not arrive within `server.read-timeout-ms` (HTTP 408).
     case requestReadTimeout = 100900
     /// Ours: the request line is longer than the HTTP parser takes (HTTP 414).
@@ -142,6 +144,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .identityAlreadyExist: "identity is already exist"
         case .rightInvalid: "invalid right"
         case .eventSignatureInvalid: "event signature invalid"
+        case .rateLimited: "rate limit reached, retry later"
         case .requestReadTimeout: "request not received within server.read-timeout-ms"
         case .requestLineTooLong: "request line too long"
         case .requestHeadersTooLarge: "request headers too large"

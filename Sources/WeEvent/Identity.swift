@@ -16,10 +16,12 @@ public struct Identity: Sendable, Hashable, Codable {
     public var publicKey: [UInt8]?
     /// Every event it publishes must be signed.
     public var signaturesRequired: Bool
+    /// Its own limit of publishes and requests; nil: `access.rate.*`'s.
+    public var rateLimit: RateLimit?
 
     public init(
         name: String, tokenDigest: [UInt8], rights: Rights, created: Int64, changed: Int64? = nil, publicKey: [UInt8]? = nil,
-        signaturesRequired: Bool = false
+        signaturesRequired: Bool = false, rateLimit: RateLimit? = nil
     ) {
         self.name = name
         self.tokenDigest = tokenDigest
@@ -28,6 +30,7 @@ public struct Identity: Sendable, Hashable, Codable {
         self.changed = changed ?? created
         self.publicKey = publicKey
         self.signaturesRequired = signaturesRequired
+        self.rateLimit = rateLimit
     }
 
     /// Names the broker uses itself: the configured tokens' identities and callers without a token.
@@ -63,4 +66,24 @@ public struct Identity: Sendable, Hashable, Codable {
     public static func digest(_ token: String) -> [UInt8] {
         Array(SHA256.hash(data: Array(token.utf8)))
     }
+}
+
+/// How many publishes and requests a caller may make: `perSecond` on average, up to `burst` at
+/// once (a token bucket). `perSecond` 0: no limit.
+public struct RateLimit: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var perSecond: Int
+    public var burst: Int
+
+    public init(perSecond: Int, burst: Int? = nil) {
+        self.perSecond = perSecond
+        self.burst = burst ?? perSecond
+    }
+
+    public static let unlimited = RateLimit(perSecond: 0, burst: 0)
+    public var isUnlimited: Bool { perSecond == 0 }
+
+    public var description: String { isUnlimited ? "unlimited" : "\(perSecond)/s, burst \(burst)" }
+
+    /// The largest rate and burst taken: a million a second.
+    public static let maximum = 1_000_000
 }

@@ -21,7 +21,7 @@ struct IdentityCommand: AsyncParsableCommand {
             WEEVENT_TOKEN or --token-file. Exit codes: 0 done, 1 refused by the broker, 2 bad usage, 3 the broker \
             could not be reached.
             """,
-        subcommands: [Add.self, List.self, Grant.self, Revoke.self, Renew.self, Key.self, Keygen.self, Sign.self]
+        subcommands: [Add.self, List.self, Grant.self, Revoke.self, Renew.self, Limit.self, Key.self, Keygen.self, Sign.self]
     )
 
     struct Connection: ParsableArguments {
@@ -151,6 +151,31 @@ struct IdentityCommand: AsyncParsableCommand {
             if connection.json { return }
             print("identity \(name) has a new token, shown only now:")
             print((answer as? [String: Any])?["token"] as? String ?? "?")
+        }
+    }
+
+    struct Limit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give an identity a limit of publishes and requests of its own, or take it back to access.rate.*.")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+        @Option(help: "Calls per second on average; 0: no limit.") var perSecond: Int?
+        @Option(help: "Calls at once (default: --per-second).") var burst: Int?
+        @Flag(name: .customLong("default"), help: "Follow access.rate.* again.") var useDefault = false
+
+        func validate() throws {
+            if useDefault == (perSecond != nil) { throw ValidationError("give --per-second or --default") }
+            if useDefault && burst != nil { throw ValidationError("--burst goes with --per-second") }
+        }
+
+        func run() async throws {
+            var form = [("name", name)]
+            if let perSecond { form.append(("perSecond", String(perSecond))) }
+            if let burst { form.append(("burst", String(burst))) }
+            let answer = try await connection.call("admin/setIdentityLimit", form)
+            if connection.json { return }
+            let limit = (answer as? [String: Any])?["rateLimit"] as? [String: Any]
+            print("\(name): " + (limit.map { "\($0["perSecond"] ?? "?")/s, burst \($0["burst"] ?? "?")" } ?? "the configured limit (access.rate.*)"))
         }
     }
 

@@ -182,6 +182,14 @@ import Testing
         #expect(d.request.defaultTimeout == .seconds(5) && d.request.maxTimeout == .seconds(60) && d.request.maxCount == 1000)
     }
 
+    @Test func theRateLimitIsOffByDefaultAndItsBurstDefaultsToItsRate() throws {
+        #expect(try Configuration(properties: Properties(parsing: "")).server.rateLimit.isUnlimited)
+        #expect(try Configuration(properties: Properties(parsing: "access.rate.per-second=50")).server.rateLimit == RateLimit(perSecond: 50, burst: 50))
+        let both = try Configuration(properties: Properties(parsing: "access.rate.per-second=50\naccess.rate.burst=200")).server.rateLimit
+        #expect(both == RateLimit(perSecond: 50, burst: 200))
+        #expect(throws: ConfigurationError.self) { try Configuration(properties: Properties(parsing: "access.rate.per-second=-1")) }
+    }
+
     @Test func accessAnonymousIsAListOfRightsOrNone() throws {
         #expect(try Configuration(properties: Properties(parsing: "")).server.anonymousRights == nil)
         #expect(try Configuration(properties: Properties(parsing: "access.anonymous=none")).server.anonymousRights == Rights.none)

@@ -32,6 +32,10 @@ struct IdentityCommandTests {
         #expect(revokedRight == 0 && revokeOutput.contains("app: publish,read@1:app/#"), "\(revokeOutput)")
         #expect(try await http("\(broker.baseURL)/rest/publish?topic=other&content=x", token: token).status == 403)
 
+        let (limited, limitOutput) = try await identity(["limit", "app", "--per-second", "5", "--burst", "10"])
+        #expect(limited == 0 && limitOutput.contains("app: 5/s, burst 10"), "\(limitOutput)")
+        let (_, defaultOutput) = try await identity(["limit", "app", "--default"])
+        #expect(defaultOutput.contains("app: the configured limit (access.rate.*)"), "\(defaultOutput)")
         let (renewed, renewOutput) = try await identity(["renew", "app"])
         let newToken = try #require(renewOutput.split(separator: "\n").first { $0.hasPrefix("wev_") }.map(String.init), "\(renewOutput)")
         #expect(renewed == 0 && newToken != token)

@@ -24,6 +24,7 @@ func withTestBroker(
     bridge: Bool = false,
     subscriptions: Bool = false,
     live: Bool = false,
+    services adjust: (inout BrokerServices) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol, LedgerSet) async throws -> Void
 ) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)").path
@@ -53,10 +54,11 @@ func withTestBroker(
                 policy: CallbackPolicy(configuration.subscriptions), logger: .init(label: "test")
             )
             : nil
-        let services = BrokerServices(
+        var services = BrokerServices(
             ledgers: ledgers, configuration: configuration, bindings: bindings, subscriptions: callbacks,
             metrics: PrometheusMetrics()
         )
+        adjust(&services)
         let router = WeEventApplication.router(services)
         if live {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

@@ -67,8 +67,11 @@ public final class Mosquitto: Sendable {
     }
 
     /// mosquitto_pub: one message, or with `lines` every line as a message (-l).
-    public func publish(topic: String, message: String? = nil, lines: [String]? = nil, qos: Int = 1) async throws {
+    public func publish(
+        topic: String, message: String? = nil, lines: [String]? = nil, qos: Int = 1, user: String? = nil, password: String? = nil
+    ) async throws {
         var arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic]
+        if let user, let password { arguments += ["-u", user, "-P", password] }
         if let message { arguments += ["-m", message] } else { arguments += ["-l"] }
         let result = try await run("/usr/bin/mosquitto_pub", arguments, stdin: lines.map { $0.joined(separator: "\n") + "\n" })
         guard result.status == 0 else {
@@ -82,10 +85,14 @@ public final class MosquittoSubscriber: Sendable {
     private let child: Child
     private let outputPath: String
 
-    public init(port: Int, topic: String, qos: Int = 1, clientID: String? = nil, cleanSession: Bool = true) throws {
+    public init(
+        port: Int, topic: String, qos: Int = 1, clientID: String? = nil, cleanSession: Bool = true, user: String? = nil,
+        password: String? = nil
+    ) throws {
         outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("sub-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         var arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "\(qos)", "-t", topic]
+        if let user, let password { arguments += ["-u", user, "-P", password] }
         if let clientID { arguments += ["-i", clientID] }
         if !cleanSession { arguments += ["-c"] }
         // Through a shell into a file, so the lines can be read while it runs.
@@ -104,10 +111,13 @@ public final class MosquittoSubscriber: Sendable {
     /// Waits until mosquitto_sub's subscription is in place: publishes a marker to `topic` (a
     /// topic name its filter matches) until one arrives. A message published before that may be
     /// missed by a non-persistent subscriber, which a loaded run showed. False after `timeout`.
-    public func waitUntilSubscribed(_ mosquitto: Mosquitto, topic: String, timeout: Duration = .seconds(30)) async throws -> Bool {
+    /// `user` and `password` publish the marker on a mosquitto that wants accounts.
+    public func waitUntilSubscribed(
+        _ mosquitto: Mosquitto, topic: String, timeout: Duration = .seconds(30), user: String? = nil, password: String? = nil
+    ) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            try await mosquitto.publish(topic: topic, message: Self.marker, qos: 0)
+            try await mosquitto.publish(topic: topic, message: Self.marker, qos: 0, user: user, password: password)
             if await eventually(
                 within: .milliseconds(500),
                 {

@@ -33,6 +33,11 @@ public final class SQLiteIdentityStore: IdentityStore {
                 try db.execute(sql: "ALTER TABLE identities ADD COLUMN public_key BLOB")
                 try db.execute(sql: "ALTER TABLE identities ADD COLUMN signatures_required INTEGER NOT NULL DEFAULT 0")
             }
+            // ... and had limits of their own.
+            if try !db.columns(in: "identities").contains(where: { $0.name == "rate_per_second" }) {
+                try db.execute(sql: "ALTER TABLE identities ADD COLUMN rate_per_second INTEGER")
+                try db.execute(sql: "ALTER TABLE identities ADD COLUMN rate_burst INTEGER")
+            }
         }
     }
 
@@ -56,12 +61,12 @@ public final class SQLiteIdentityStore: IdentityStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required, rate_per_second, rate_burst)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     identity.name, Data(identity.tokenDigest), rights, identity.created, identity.changed, identity.publicKey.map { Data($0) },
-                    identity.signaturesRequired,
+                    identity.signaturesRequired, identity.rateLimit?.perSecond, identity.rateLimit?.burst,
                 ])
             try Self.bump(db)
             return true
@@ -75,12 +80,13 @@ public final class SQLiteIdentityStore: IdentityStore {
             try change(&identity)
             try db.execute(
                 sql: """
-                    UPDATE identities SET token_digest = ?, rights = ?, changed = ?, public_key = ?, signatures_required = ?
+                    UPDATE identities SET token_digest = ?, rights = ?, changed = ?, public_key = ?, signatures_required = ?,
+                    rate_per_second = ?, rate_burst = ?
                     WHERE name = ?
                     """,
                 arguments: [
                     Data(identity.tokenDigest), try identity.rightsJSON(), identity.changed, identity.publicKey.map { Data($0) },
-                    identity.signaturesRequired, name,
+                    identity.signaturesRequired, identity.rateLimit?.perSecond, identity.rateLimit?.burst, name,
                 ])
             try Self.bump(db)
             return identity
@@ -104,6 +110,7 @@ public final class SQLiteIdentityStore: IdentityStore {
         Identity(
             name: row["name"], tokenDigest: Array(row["token_digest"] as Data), rights: try Identity.rights(json: row["rights"]),
             created: row["created"], changed: row["changed"], publicKey: (row["public_key"] as Data?).map { Array($0) },
-            signaturesRequired: row["signatures_required"])
+            signaturesRequired: row["signatures_required"],
+            rateLimit: (row["rate_per_second"] as Int?).map { RateLimit(perSecond: $0, burst: row["rate_burst"] as Int?) })
     }
 }

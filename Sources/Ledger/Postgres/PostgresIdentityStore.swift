@@ -41,7 +41,8 @@ final class PostgresIdentityStore: IdentityStore {
             let revision = try await Self.revision(connection, logger: logger)
             var identities: [Identity] = []
             for try await row in try await connection.query(
-                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required FROM identities ORDER BY name", logger: logger)
+                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required, rate_per_second, rate_burst FROM identities ORDER BY name",
+                logger: logger)
             {
                 identities.append(try Self.identity(row))
             }
@@ -55,9 +56,10 @@ final class PostgresIdentityStore: IdentityStore {
             var added = false
             for try await _ in try await connection.query(
                 """
-                INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required)
+                INSERT INTO identities(name, token_digest, rights, created, changed, public_key, signatures_required, rate_per_second, rate_burst)
                 VALUES (\(identity.name), \(ByteBuffer(bytes: identity.tokenDigest)), \(rights), \(identity.created), \(identity.changed),
-                \(identity.publicKey.map { ByteBuffer(bytes: $0) }), \(identity.signaturesRequired))
+                \(identity.publicKey.map { ByteBuffer(bytes: $0) }), \(identity.signaturesRequired), \(identity.rateLimit.map { Int32($0.perSecond) }),
+                \(identity.rateLimit.map { Int32($0.burst) }))
                 ON CONFLICT (name) DO NOTHING RETURNING name
                 """, logger: logger)
             {
@@ -72,7 +74,7 @@ final class PostgresIdentityStore: IdentityStore {
         try await transaction("changing an identity") { connection, logger in
             var found: Identity?
             for try await row in try await connection.query(
-                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required FROM identities WHERE name = \(name) FOR UPDATE",
+                "SELECT name, token_digest, rights, created, changed, public_key, signatures_required, rate_per_second, rate_burst FROM identities WHERE name = \(name) FOR UPDATE",
                 logger: logger)
             {
                 found = try Self.identity(row)
@@ -83,7 +85,8 @@ final class PostgresIdentityStore: IdentityStore {
                 """
                 UPDATE identities SET token_digest = \(ByteBuffer(bytes: identity.tokenDigest)), rights = \(try identity.rightsJSON()),
                 changed = \(identity.changed), public_key = \(identity.publicKey.map { ByteBuffer(bytes: $0) }),
-                signatures_required = \(identity.signaturesRequired) WHERE name = \(name)
+                signatures_required = \(identity.signaturesRequired), rate_per_second = \(identity.rateLimit.map { Int32($0.perSecond) }),
+                rate_burst = \(identity.rateLimit.map { Int32($0.burst) }) WHERE name = \(name)
                 """, logger: logger)
             try await Self.bump(connection, logger: logger)
             return identity
@@ -133,10 +136,11 @@ final class PostgresIdentityStore: IdentityStore {
     }
 
     private static func identity(_ row: PostgresRow) throws -> Identity {
-        let (name, digest, rights, created, changed, key, required) = try row.decode(
-            (String, ByteBuffer, String, Int64, Int64, ByteBuffer?, Bool).self)
+        let (name, digest, rights, created, changed, key, required, rate, burst) = try row.decode(
+            (String, ByteBuffer, String, Int64, Int64, ByteBuffer?, Bool, Int32?, Int32?).self)
         return Identity(
             name: name, tokenDigest: Array(digest.readableBytesView), rights: try Identity.rights(json: rights), created: created,
-            changed: changed, publicKey: key.map { Array($0.readableBytesView) }, signaturesRequired: required)
+            changed: changed, publicKey: key.map { Array($0.readableBytesView) }, signaturesRequired: required,
+            rateLimit: rate.map { RateLimit(perSecond: Int($0), burst: burst.map(Int.init)) })
     }
 }

@@ -155,12 +155,15 @@ enum PostgresSchema {
                 "INSERT INTO identity_revision(id, revision) VALUES (1, 0)",
             ]
         ),
-        // An identity may sign its events: its Ed25519 public key, and whether it must.
+        // An identity may sign its events (its Ed25519 public key, and whether it must), and
+        // have a limit of its own (calls per second and burst; NULL: the configured one).
         (
             8,
             [
                 "ALTER TABLE identities ADD COLUMN public_key bytea",
                 "ALTER TABLE identities ADD COLUMN signatures_required boolean NOT NULL DEFAULT false",
+                "ALTER TABLE identities ADD COLUMN rate_per_second integer",
+                "ALTER TABLE identities ADD COLUMN rate_burst integer",
             ]
         ),
     ]
