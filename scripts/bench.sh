@@ -82,4 +82,5 @@ echo
 scripts/bench-bridge.sh
 scripts/bench-postgres.sh
 scripts/bench-audit.sh
+scripts/bench-identities.sh
 scripts/bench-mqtt-cli.sh

@@ -46,15 +46,15 @@ public struct AccessControl: Sendable {
     /// The caller of `request`: the identity its token names (`Authorization: Bearer <token>` or,
     /// as WeEvent's clients send it, a `token` parameter), or anonymous without one. A token that
     /// names nobody is 100701, whatever the endpoint, unless the broker is open.
-    /// `client` names the bucket of a caller without a token (`RateLimiter`).
-    func caller(_ request: Request, parameters: RequestParameters?, client: IPAddress? = nil) async throws -> Caller {
+    /// `client` names the bucket of a caller without a token (`RateLimiter`), asked only then.
+    func caller(_ request: Request, parameters: RequestParameters?, client: () -> IPAddress? = { nil }) async throws -> Caller {
         var caller = try await resolve(request, parameters: parameters)
         if let name = caller.name, caller.isStoredIdentity {
             caller.rateKey = "identity:\(name)"
             caller.rateLimit = caller.ownRateLimit ?? defaultRate
         } else if caller.name == nil {
-            caller.rateKey = "address:\(client?.description ?? "unknown")"
             caller.rateLimit = defaultRate
+            if !defaultRate.isUnlimited { caller.rateKey = "address:\(client()?.description ?? "unknown")" }
         }
         // The configured tokens' identities are never limited.
         return caller
@@ -115,11 +115,20 @@ public struct AccessControl: Sendable {
         return []
     }
 
+    /// The token of `Authorization: Bearer <token>` (the scheme in any case, blanks around the
+    /// token ignored). By bytes: done on every request, where Character and Foundation string
+    /// handling cost several percent of a publish.
     static func bearer(_ header: String?) -> String? {
-        guard let header, header.count > 7 else { return nil }
-        let scheme = header.prefix(7)
-        guard scheme.lowercased() == "bearer " else { return nil }
-        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let header else { return nil }
+        let bytes = header.utf8
+        guard bytes.count > 7 else { return nil }
+        for (byte, expected) in zip(bytes.prefix(6), "bearer".utf8) where byte | 0x20 != expected { return nil }
+        var rest = bytes.dropFirst(6)
+        guard rest.first == UInt8(ascii: " ") else { return nil }
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        while let first = rest.first, blank(first) { rest = rest.dropFirst() }
+        while let last = rest.last, blank(last) { rest = rest.dropLast() }
+        return rest.isEmpty ? nil : String(Substring(rest))
     }
 
     /// Equal digests, looking at every byte whatever the first difference.

@@ -37,8 +37,9 @@ struct Endpoints {
         let proxies = proxies
         return { request, context in
             var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            parameters.caller = try await access.caller(request, parameters: parameters, client: client)
+            parameters.caller = try await access.caller(request, parameters: parameters) {
+                proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
+            }
             if let action { try parameters.caller.require(action) }
             return try await handler(parameters)
         }

@@ -58,8 +58,10 @@ public final class IdentityDirectory: Service {
         return snapshot
     }
 
+    /// Looked up under the lock, without copying the snapshot: done on every request.
     func identity(digest: [UInt8]) async throws -> Identity? {
-        try await snapshot().byDigest[digest]
+        if let found = state.withLock({ held in held.map { $0.byDigest[digest] } }) { return found }
+        return try await snapshot().byDigest[digest]
     }
 
     func identity(named name: String) async throws -> Identity? {

@@ -48,7 +48,7 @@ struct RequestRoutes {
         let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
             let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
             var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            parameters.caller = try await access.caller(request, parameters: parameters, client: client)
+            parameters.caller = try await access.caller(request, parameters: parameters) { client }
             return try await self.request(parameters, client: client, channel: context.channel)
         }
         routes.get("rest/request", use: responder)

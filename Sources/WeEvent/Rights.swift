@@ -28,12 +28,19 @@ public struct Right: Sendable, Hashable, Codable, CustomStringConvertible {
     public var actions: Set<Action>
     /// nil: every group.
     public var groups: [String]?
-    public var topics: [String]
+    public var topics: [String] { didSet { levels = Self.levels(topics) } }
+    /// The topics split into levels once: a right is checked on every request.
+    private var levels: [[Substring]]
 
     public init(actions: Set<Action>, groups: [String]? = nil, topics: [String] = ["#"]) {
         self.actions = actions
         self.groups = groups
         self.topics = topics
+        self.levels = Self.levels(topics)
+    }
+
+    private static func levels(_ topics: [String]) -> [[Substring]] {
+        topics.map { $0.split(separator: "/", omittingEmptySubsequences: false) }
     }
 
     /// Every action on every topic of every group.
@@ -93,7 +100,7 @@ public struct Right: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// One of the patterns matches every topic `item` (a topic or a pattern, split into levels) matches.
     func covers(_ item: [Substring]) -> Bool {
-        topics.contains { Self.covers(pattern: $0.split(separator: "/", omittingEmptySubsequences: false)[...], item: item[...]) }
+        levels.contains { Self.covers(pattern: $0[...], item: item[...]) }
     }
 
     /// `pattern` matches every topic `item` matches. Level by level: `#` covers whatever is left
@@ -182,9 +189,10 @@ extension Right {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        actions = Set(try container.decode([Action].self, forKey: .actions))
-        groups = try container.decodeIfPresent([String].self, forKey: .groups)
-        topics = try container.decode([String].self, forKey: .topics)
+        self.init(
+            actions: Set(try container.decode([Action].self, forKey: .actions)),
+            groups: try container.decodeIfPresent([String].self, forKey: .groups),
+            topics: try container.decode([String].self, forKey: .topics))
     }
 }
 

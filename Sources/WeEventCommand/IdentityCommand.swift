@@ -100,7 +100,15 @@ struct IdentityCommand: AsyncParsableCommand {
             if identities.isEmpty { print("no identities") }
             for identity in identities {
                 let changed = (identity["changed"] as? Int).map { Date(timeIntervalSince1970: Double($0) / 1000).ISO8601Format() } ?? "?"
-                print("\(identity["name"] as? String ?? "?")  \(IdentityCommand.rightsText(identity["rights"]))  (changed \(changed))")
+                var extras: [String] = []
+                if identity["publicKey"] is String {
+                    extras.append(identity["signaturesRequired"] as? Bool == true ? "signs (required)" : "may sign")
+                }
+                if let limit = identity["rateLimit"] as? [String: Any] {
+                    extras.append("limit \(limit["perSecond"] ?? "?")/s, burst \(limit["burst"] ?? "?")")
+                }
+                extras.append("changed \(changed)")
+                print("\(identity["name"] as? String ?? "?")  \(IdentityCommand.rightsText(identity["rights"]))  (\(extras.joined(separator: ", ")))")
             }
         }
     }

@@ -121,6 +121,16 @@ import WeEvent
         #expect(AccessControl.startupWarnings(configuration, identities: 0).isEmpty)
     }
 
+    @Test func theBearerSchemeIsReadInAnyCaseAndBlanksAroundTheTokenAreIgnored() {
+        #expect(AccessControl.bearer("Bearer abc") == "abc")
+        #expect(AccessControl.bearer("bEaReR   abc \t") == "abc")
+        #expect(AccessControl.bearer("Bearer wev_é-1") == "wev_é-1")
+        for refused in ["Basic abc", "Bearerabc", "Bearer ", "Bearer    ", "Bear", "", "Bearer\tabc"] {
+            #expect(AccessControl.bearer(refused) == nil, "\(refused)")
+        }
+        #expect(AccessControl.bearer(nil) == nil)
+    }
+
     @Test func digestsCompareByValue() {
         #expect(AccessControl.constantTimeEqual([1, 2, 3], [1, 2, 3]))
         #expect(!AccessControl.constantTimeEqual([1, 2, 3], [1, 2, 4]))
