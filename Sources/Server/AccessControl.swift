@@ -46,27 +46,19 @@ public struct AccessControl: Sendable {
     /// The caller of `request`: the identity its token names (`Authorization: Bearer <token>` or,
     /// as WeEvent's clients send it, a `token` parameter), or anonymous without one. A token that
     /// names nobody is 100701, whatever the endpoint, unless the broker is open.
-    /// `client` names the bucket of a caller without a token (`RateLimiter`), asked only then.
+    /// `client` names the rate-limit bucket of a caller without a token (`RateLimiter`), asked
+    /// only then. The configured tokens' identities are never limited.
     func caller(_ request: Request, parameters: RequestParameters?, client: () -> IPAddress? = { nil }) async throws -> Caller {
-        var caller = try await resolve(request, parameters: parameters)
-        if let name = caller.name, caller.isStoredIdentity {
-            caller.rateKey = "identity:\(name)"
-            caller.rateLimit = caller.ownRateLimit ?? defaultRate
-        } else if caller.name == nil {
-            caller.rateLimit = defaultRate
-            if !defaultRate.isUnlimited { caller.rateKey = "address:\(client()?.description ?? "unknown")" }
-        }
-        // The configured tokens' identities are never limited.
-        return caller
-    }
-
-    private func resolve(_ request: Request, parameters: RequestParameters?) async throws -> Caller {
         // Open: any token is ignored, as before access could be configured.
-        if try await isOpen() { return .openBroker }
+        let open = try await isOpen()
         let presented =
-            Self.bearer(request.headers[.authorization]) ?? parameters?["token"]
-            ?? request.uri.queryParameters["token"].map(String.init)
-        guard let presented, !presented.isEmpty else { return Caller(name: nil, rights: anonymous ?? Self.anonymousDefault) }
+            open
+            ? nil
+            : Self.bearer(request.headers[.authorization]) ?? parameters?["token"] ?? request.uri.queryParameters["token"].map(String.init)
+        guard let presented, !presented.isEmpty else {
+            let key = defaultRate.isUnlimited ? nil : "address:\(client()?.description ?? "unknown")"
+            return Caller(name: nil, rights: open ? .everything : anonymous ?? Self.anonymousDefault, rateKey: key, rateLimit: defaultRate)
+        }
         let digest = Identity.digest(presented)
         // Every built-in digest is compared, match or not.
         var matched: String?
@@ -74,8 +66,8 @@ public struct AccessControl: Sendable {
         if let matched { return Caller(name: matched, rights: .everything) }
         if let identity = try await directory.identity(digest: digest) {
             return Caller(
-                name: identity.name, rights: identity.rights, publicKey: identity.publicKey, signaturesRequired: identity.signaturesRequired,
-                isStoredIdentity: true, ownRateLimit: identity.rateLimit)
+                name: identity.name, rights: identity.rights, identity: identity, rateKey: "identity:\(identity.name)",
+                rateLimit: identity.rateLimit ?? defaultRate)
         }
         throw WeEventError(.accessTokenInvalid, message: "access token is missing or invalid: the token names no identity")
     }
@@ -145,16 +137,17 @@ public struct Caller: Sendable {
     /// The identity's name, recorded as an event's publisher; nil for an anonymous caller.
     public let name: String?
     let rights: Rights
-    /// The identity's Ed25519 key, and whether its events must be signed (`EventSignature`).
-    var publicKey: [UInt8]? = nil
-    var signaturesRequired = false
-    /// An identity of the store (not a configured token's).
-    var isStoredIdentity = false
-    /// The identity's own limit, when it has one.
-    var ownRateLimit: RateLimit? = nil
+    /// The identity of the store it is (nil for a configured token's and without a token): its
+    /// Ed25519 key and whether its events must be signed (`EventSignature`).
+    var identity: Identity? = nil
     /// Its bucket in `RateLimiter` (by identity, or by address without a token) and its limit.
     var rateKey: String? = nil
     var rateLimit = RateLimit.unlimited
+
+    /// The extensions that name it as an event's publisher: none for a caller without a token.
+    var publisherExtensions: [String: String] {
+        name.map { [Validation.publisherExtension: $0] } ?? [:]
+    }
 
     /// Anyone, on a broker with no access configured.
     static let openBroker = Caller(name: nil, rights: .everything)

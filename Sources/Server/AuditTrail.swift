@@ -44,8 +44,7 @@ struct AuditTrail: Sendable {
             fields["groupId"] = ledger.groupID
             if let name = caller.name { fields["by"] = name }
             let content = try JSONBody.encoder.encode(fields)
-            var extensions: [String: String] = [:]
-            if let name = caller.name { extensions[Validation.publisherExtension] = name }
+            let extensions = caller.publisherExtensions
             if try await !ledger.exists(topic: Self.topic) { _ = try await ledger.open(topic: Self.topic, reopening: true) }
             _ = try await ledger.publish(NewEvent(topic: Self.topic, content: Array(content), extensions: extensions))
         } catch {

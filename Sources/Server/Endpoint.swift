@@ -8,41 +8,52 @@ import WeEvent
 /// an endpoint given an `action` answers only callers holding it somewhere (`admin`).
 struct Endpoints {
     let routes: RouteCollection<WeEventRequestContext>
-    let maxBodyBytes: Int
-    let access: AccessControl
-    let proxies: TrustedProxies
+    let intake: RequestIntake
 
     init(_ routes: RouteCollection<WeEventRequestContext>, _ services: BrokerServices) {
         self.routes = routes
-        self.maxBodyBytes = services.configuration.maxFormBodyBytes
-        self.access = services.access
-        self.proxies = TrustedProxies(services.configuration.server.trustedProxies)
+        self.intake = RequestIntake(services)
     }
+
+    var access: AccessControl { intake.access }
 
     func add(
         _ path: RouterPath, requiring action: Action? = nil,
         _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
     ) {
-        let responder = responder(requiring: action, handler)
-        routes.get(path, use: responder)
-        routes.post(path, use: responder)
-    }
-
-    /// The responder behind `add`, for routes that take GET or POST only.
-    func responder(
-        requiring action: Action? = nil, _ handler: @escaping @Sendable (RequestParameters) async throws -> Response
-    ) -> @Sendable (Request, WeEventRequestContext) async throws -> Response {
-        let limit = maxBodyBytes
-        let access = access
-        let proxies = proxies
-        return { request, context in
-            var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            parameters.caller = try await access.caller(request, parameters: parameters) {
-                proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            }
+        let intake = intake
+        let responder: @Sendable (Request, WeEventRequestContext) async throws -> Response = { request, context in
+            let parameters = try await intake.parameters(request, context)
             if let action { try parameters.caller.require(action) }
             return try await handler(parameters)
         }
+        routes.get(path, use: responder)
+        routes.post(path, use: responder)
+    }
+}
+
+/// What every endpoint starts with, also those added by hand (rest/stream, rest/request): the
+/// request's parameters (query and form, bounded) and its caller.
+struct RequestIntake: Sendable {
+    let maxBodyBytes: Int
+    let access: AccessControl
+    let proxies: TrustedProxies
+
+    init(_ services: BrokerServices) {
+        maxBodyBytes = services.configuration.maxFormBodyBytes
+        access = services.access
+        proxies = TrustedProxies(services.configuration.server.trustedProxies)
+    }
+
+    func parameters(_ request: Request, _ context: WeEventRequestContext) async throws -> RequestParameters {
+        var parameters = try await RequestParameters.collect(request, maxBodyBytes: maxBodyBytes)
+        parameters.caller = try await access.caller(request, parameters: parameters) { client(request, context) }
+        return parameters
+    }
+
+    /// The calling client's address (`server.trusted-proxies` decide whose `X-Forwarded-For` counts).
+    func client(_ request: Request, _ context: WeEventRequestContext) -> IPAddress? {
+        proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
     }
 }
 

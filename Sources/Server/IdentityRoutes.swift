@@ -20,6 +20,18 @@ struct IdentityRoutes {
         let directory = services.identities
         let access = services.access
         let audit = AuditTrail(services)
+        /// Changes the named identity (stamping `changed`; 100706 when there is none), records the
+        /// change on the audit trail and answers the identity.
+        let change: @Sendable (String, String, Caller, [String: String], @escaping @Sendable (inout Identity) throws -> Void) async throws -> Identity = {
+            name, action, caller, details, edit in
+            let changed = try await directory.update(name: name) { identity in
+                try edit(&identity)
+                identity.changed = Self.now()
+            }
+            guard let changed else { throw Self.unknown(name) }
+            await audit.record(action, by: caller, ["name": name].merging(details) { first, _ in first })
+            return changed
+        }
         api.add("admin/addIdentity", requiring: .admin) { p in
             let name = try Identity.validName(p["name"])
             let rights = try Self.rights(p["rights"])
@@ -38,12 +50,9 @@ struct IdentityRoutes {
         api.add("admin/grantIdentity", requiring: .admin) { p in
             let name = try Self.existingName(p["name"])
             let granted = try Self.rights(p["rights"], required: true)
-            let changed = try await directory.update(name: name) { identity in
+            let changed = try await change(name, "identity.grant", p.caller, ["rights": granted.description]) { identity in
                 for right in granted.list where !identity.rights.list.contains(right) { identity.rights.list.append(right) }
-                identity.changed = Self.now()
             }
-            guard let changed else { throw Self.unknown(name) }
-            await audit.record("identity.grant", by: p.caller, ["name": name, "rights": granted.description])
             return try JSONBody.response(IdentityBody(changed))
         }
         // With `rights`: takes those rights away; without: removes the identity, whose token
@@ -62,12 +71,9 @@ struct IdentityRoutes {
                 throw WeEventError(.rightInvalid, message: "identity \(name) holds no right \(right); admin/listIdentity shows its rights")
             }
             try await Self.keepsAnAdmin(access, after: (name, Rights(held.rights.list.filter { !revoked.list.contains($0) })))
-            let changed = try await directory.update(name: name) { identity in
+            let changed = try await change(name, "identity.revoke", p.caller, ["rights": revoked.description]) { identity in
                 identity.rights.list.removeAll { revoked.list.contains($0) }
-                identity.changed = Self.now()
             }
-            guard let changed else { throw Self.unknown(name) }
-            await audit.record("identity.revoke", by: p.caller, ["name": name, "rights": revoked.description])
             return try JSONBody.response(IdentityBody(changed))
         }
         // The identity's Ed25519 public key (empty: none) and whether its events must be signed.
@@ -92,15 +98,11 @@ struct IdentityRoutes {
                 throw WeEventError(.eventSignatureInvalid, message: "event signature invalid: signaturesRequired=true needs a publicKey")
             }
             let newKey = key
-            let changed = try await directory.update(name: name) { identity in
+            let details = ["publicKey": newKey.map { Data($0).base64EncodedString() } ?? "", "signaturesRequired": String(required)]
+            let changed = try await change(name, "identity.key", p.caller, details) { identity in
                 identity.publicKey = newKey
                 identity.signaturesRequired = required
-                identity.changed = Self.now()
             }
-            guard let changed else { throw Self.unknown(name) }
-            await audit.record(
-                "identity.key", by: p.caller,
-                ["name": name, "publicKey": newKey.map { Data($0).base64EncodedString() } ?? "", "signaturesRequired": String(required)])
             return try JSONBody.response(IdentityBody(changed))
         }
         // The identity's own limit of publishes and requests: `perSecond` (0: none; absent or
@@ -108,24 +110,16 @@ struct IdentityRoutes {
         api.add("admin/setIdentityLimit", requiring: .admin) { p in
             let name = try Self.existingName(p["name"])
             let limit = try Self.rateLimit(perSecond: p["perSecond"], burst: p["burst"])
-            let changed = try await directory.update(name: name) { identity in
+            let changed = try await change(name, "identity.limit", p.caller, ["rateLimit": limit?.description ?? "default"]) { identity in
                 identity.rateLimit = limit
-                identity.changed = Self.now()
             }
-            guard let changed else { throw Self.unknown(name) }
-            await audit.record("identity.limit", by: p.caller, ["name": name, "rateLimit": limit?.description ?? "default"])
             return try JSONBody.response(IdentityBody(changed))
         }
         // A new token for the identity; the old one is refused from then on.
         api.add("admin/renewIdentityToken", requiring: .admin) { p in
             let name = try Self.existingName(p["name"])
             let (token, digest) = Identity.newToken()
-            let changed = try await directory.update(name: name) { identity in
-                identity.tokenDigest = digest
-                identity.changed = Self.now()
-            }
-            guard let changed else { throw Self.unknown(name) }
-            await audit.record("identity.renew", by: p.caller, ["name": name])
+            let changed = try await change(name, "identity.renew", p.caller, [:]) { identity in identity.tokenDigest = digest }
             return try JSONBody.response(NewTokenBody(name: name, token: token, rights: changed.rights))
         }
         return routes

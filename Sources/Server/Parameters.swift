@@ -88,7 +88,7 @@ public struct RequestParameters: Sendable {
         var extensions = self.extensions
         try Validation.clientExtensions(extensions, maxLength: configuration.events.extensionsMaxLength)
         // The publisher, which no client can set (a reserved name), under the event hash.
-        if let name = caller.name { extensions[Validation.publisherExtension] = name }
+        extensions.merge(caller.publisherExtensions) { _, broker in broker }
         return (content, extensions)
     }
 
@@ -97,7 +97,8 @@ public struct RequestParameters: Sendable {
     /// publisher, content and extensions; an identity that must sign may not publish without.
     func checkSignature(group: String, topic: String, content: [UInt8], extensions: [String: String]) throws(WeEventError) {
         guard let signature = extensions[EventSignature.extensionName] else {
-            if caller.signaturesRequired, let name = caller.name {
+            if let identity = caller.identity, identity.signaturesRequired {
+                let name = identity.name
                 throw WeEventError(
                     .eventSignatureInvalid,
                     message:
@@ -105,7 +106,7 @@ public struct RequestParameters: Sendable {
             }
             return
         }
-        guard let name = caller.name, let key = caller.publicKey else {
+        guard let name = caller.name, let key = caller.identity?.publicKey else {
             throw WeEventError(
                 .eventSignatureInvalid,
                 message: "event signature invalid: a signed event needs a caller whose identity has a registered public key"

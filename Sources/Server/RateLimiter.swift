@@ -35,7 +35,7 @@ public final class RateLimiter: Sendable {
             Counter(label: "weevent_rate_limited_total", dimensions: [("identity", caller.name ?? "anonymous")], factory: metrics).increment()
         }
         let who = caller.name.map { "identity \($0)" } ?? "this address (no token)"
-        let milliseconds = Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18) * 1000) + 1
+        let milliseconds = Int(Self.seconds(wait) * 1000) + 1
         throw WeEventError(
             .rateLimited,
             message: "rate limit reached: \(who) may publish and request \(limit.perSecond) times a second (burst \(limit.burst)); "
@@ -48,9 +48,8 @@ public final class RateLimiter: Sendable {
             // A new caller, or a changed limit, starts with a full bucket.
             var bucket = buckets[key] ?? Bucket(tokens: Double(limit.burst), updated: now, limit: limit)
             if bucket.limit != limit { bucket = Bucket(tokens: Double(limit.burst), updated: now, limit: limit) }
-            let elapsed = now - bucket.updated
-            let seconds = max(0, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            bucket.tokens = min(Double(limit.burst), bucket.tokens + seconds * Double(limit.perSecond))
+            let elapsed = max(0, Self.seconds(now - bucket.updated))
+            bucket.tokens = min(Double(limit.burst), bucket.tokens + elapsed * Double(limit.perSecond))
             bucket.updated = now
             defer {
                 buckets[key] = bucket
@@ -67,9 +66,11 @@ public final class RateLimiter: Sendable {
     /// Buckets that would be full by now hold nothing worth keeping.
     private static func dropFull(_ buckets: inout [String: Bucket], now: ContinuousClock.Instant) {
         buckets = buckets.filter { _, bucket in
-            let idle = now - bucket.updated
-            let seconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) / 1e18
-            return bucket.tokens + seconds * Double(bucket.limit.perSecond) < Double(bucket.limit.burst)
+            bucket.tokens + seconds(now - bucket.updated) * Double(bucket.limit.perSecond) < Double(bucket.limit.burst)
         }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -38,13 +38,13 @@ struct ReadingRoutes {
                 WeEventError(.tooManyStreams, message: "too many streams from \(client): rest.stream.max-per-client (\(limit)) are open; retry later")
             }
         }
-        let proxies = TrustedProxies(configuration.server.trustedProxies)
-        let access = services.access
-        routes.get("rest/stream") { request, context in
-            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            return try await stream(request, access: access, gate: gate, client: client, channel: context.channel, logger: context.logger)
-        }
         let api = Endpoints(routes, services)
+        let intake = api.intake
+        routes.get("rest/stream") { request, context in
+            try await stream(
+                request, parameters: try await intake.parameters(request, context), gate: gate, client: intake.client(request, context),
+                channel: context.channel, logger: context.logger)
+        }
         api.add("rest/events") { p in
             let ledger = try ledgers.ledger(p["groupId"])
             let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
@@ -122,13 +122,11 @@ struct ReadingRoutes {
     /// At most `rest.stream.max-count` streams at once (200003, HTTP 503, past it); a stream
     /// whose client takes no data for `rest.stream.write-timeout-ms` is closed.
     private func stream(
-        _ request: Request, access: AccessControl, gate: AdmissionGate, client: IPAddress?, channel: any Channel, logger: Logger
+        _ request: Request, parameters p: RequestParameters, gate: AdmissionGate, client: IPAddress?, channel: any Channel, logger: Logger
     ) async throws -> Response {
-        let p = try await RequestParameters.collect(request, maxBodyBytes: configuration.maxFormBodyBytes)
-        let caller = try await access.caller(request, parameters: p)
         let ledger = try ledgers.ledger(p["groupId"])
         let filter = try TopicFilter.parse(p["topic"], maxItems: configuration.rest.filterMaxItems)
-        try caller.require(.read, group: ledger.groupID, covering: filter)
+        try p.caller.require(.read, group: ledger.groupID, covering: filter)
         try await ledger.requireOpen(filter)
         let start: UInt64
         let lastEventID = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value

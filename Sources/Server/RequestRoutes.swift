@@ -16,13 +16,12 @@ struct RequestRoutes {
     let ledgers: LedgerSet
     let configuration: BrokerConfiguration.Configuration
     let gate: AdmissionGate
-    let proxies: TrustedProxies
     let bindings: BindingService?
-    let access: AccessControl
     let limiter: RateLimiter
+    let services: BrokerServices
 
     init(_ services: BrokerServices) {
-        access = services.access
+        self.services = services
         limiter = services.limiter
         ledgers = services.ledgers
         configuration = services.configuration
@@ -37,19 +36,15 @@ struct RequestRoutes {
                 )
             }
         }
-        proxies = TrustedProxies(services.configuration.server.trustedProxies)
         bindings = services.bindings
     }
 
     /// GET and POST, like `Endpoints.add`, but with the connection, whose closing ends the wait.
     var collection: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        let limit = configuration.maxFormBodyBytes
+        let intake = RequestIntake(services)
         let responder: @Sendable (Request, Context) async throws -> Response = { request, context in
-            let client = proxies.client(peer: context.remoteAddress, forwardedFor: request.headers[values: TrustedProxies.header])
-            var parameters = try await RequestParameters.collect(request, maxBodyBytes: limit)
-            parameters.caller = try await access.caller(request, parameters: parameters) { client }
-            return try await self.request(parameters, client: client, channel: context.channel)
+            try await self.request(try await intake.parameters(request, context), client: intake.client(request, context), channel: context.channel)
         }
         routes.get("rest/request", use: responder)
         routes.post("rest/request", use: responder)
