@@ -22,6 +22,11 @@ the signature must verify over the group, topic, publisher, SHA-256 of the conte
 the other extensions (docs/ledger.md "Signed events"); with a key given for the
 publisher, an unsigned event fails.
 
+An event whose content was pruned (retention) or erased carries "pruned" instead of its
+content: the fields it no longer has cannot be hashed, so its eventHash is taken as the
+leaf and checked through the proof like any other (format 2 only); its signature, gone
+with its extensions, is not checked.
+
 A chain proof (rest/proof?form=chain) is checked as before: event hash, Merkle path to
 the block's merkleRoot, block hash, each following header linked by previousHash up to
 head.hash, and with --head that head.hash is the hash you trust.
@@ -101,9 +106,28 @@ def signed_message(group, ev, publisher):
     return b"".join(out)
 
 
+def leaf_of(proof):
+    """The event's leaf hash and what to say about it: from the event's fields, or, for an
+    event whose content was pruned, its eventHash (problems when it is not a format 2 event)."""
+    ev, fmt = proof["event"], proof.get("format", 1)
+    pruned = ev.get("pruned")
+    if pruned is not None:
+        problems = [] if fmt == 2 else ["a format %d event cannot be pruned" % fmt]
+        leaf = bytes.fromhex(proof["eventHash"])
+        if len(leaf) != 32:
+            problems.append("eventHash is not 32 bytes")
+        return leaf, problems, ["content %s at %d: the leaf is eventHash, checked through the proof"
+                                % (pruned.get("reason", "pruned"), pruned.get("time", 0))]
+    leaf = event_hash(ev, fmt)
+    return leaf, ([] if leaf.hex() == proof["eventHash"] else ["event fields do not hash to eventHash"]), []
+
+
 def check_publisher(proof, publisher_keys):
     """Problems and lines about the event's publisher and its signature."""
     ev = proof["event"]
+    if ev.get("pruned") is not None:
+        publisher = (ev.get("extensions") or {}).get("weevent-publisher")
+        return [], ["published by %s; its signature went with its content" % publisher if publisher else "no publisher named"]
     ext = ev.get("extensions") or {}
     publisher, signature = ext.get("weevent-publisher"), ext.get("weevent-signature")
     if publisher is None:
@@ -146,11 +170,7 @@ def block_hash(h, previous):
 
 
 def check(proof, trusted_head=None):
-    problems = []
-    fmt = proof.get("format", 1)
-    leaf = event_hash(proof["event"], fmt)
-    if leaf.hex() != proof["eventHash"]:
-        problems.append("event fields do not hash to eventHash")
+    leaf, problems, said = leaf_of(proof)
     node = leaf
     for step in proof["merklePath"]:
         sibling = bytes.fromhex(step["sibling"])
@@ -181,7 +201,7 @@ def check(proof, trusted_head=None):
         problems.append("the chain does not end at head %s" % head["hash"])
     if trusted_head is not None and trusted_head.lower() != head["hash"]:
         problems.append("head is not the trusted head %s" % trusted_head)
-    return problems, current.hex(), height
+    return problems, said, current.hex(), height
 
 
 def node(left, right):
@@ -276,10 +296,7 @@ def check_signed(note, vkeys, witnesses, min_witnesses, what):
 
 
 def check_tree(proof, vkeys, witnesses, min_witnesses, trusted_note):
-    problems, said = [], []
-    leaf = event_hash(proof["event"], proof.get("format", 1))
-    if leaf.hex() != proof["eventHash"]:
-        problems.append("event fields do not hash to eventHash")
+    leaf, problems, said = leaf_of(proof)
     size, index = proof["treeSize"], proof["leafIndex"]
     root = bytes.fromhex(proof["rootHash"])
     steps = [bytes.fromhex(h) for h in proof["inclusionProof"]]
@@ -455,12 +472,12 @@ def main(argv):
             p, lines = check_publisher(proof, publisher_keys)
             return report(problems + p, said + lines, "OK: event %s is leaf %d of the tree of %d events with root %s"
                           % (proof.get("eventId", "?"), proof["leafIndex"], proof["treeSize"], proof["rootHash"]))
-        problems, head, height = check(proof, trusted)
+        problems, said, head, height = check(proof, trusted)
         p, lines = check_publisher(proof, publisher_keys)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         print("FAIL: malformed proof: %r" % (e,))
         return 1
-    return report(problems + p, lines, "OK: event %s is in block %d, which is linked to head %d %s"
+    return report(problems + p, said + lines, "OK: event %s is in block %d, which is linked to head %d %s"
                   % (proof.get("eventId", "?"), proof["block"]["height"], height, head))
 
 

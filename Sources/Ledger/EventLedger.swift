@@ -8,13 +8,14 @@ import WeEvent
 /// - `LedgerReading`: reading in ledger order and following commits (streams, history,
 ///   callbacks, the outbound bridge, rest/request);
 /// - `LedgerProving`: Merkle proofs and `verify`;
-/// - `BridgeReceipts`: the inbound bridge's exactly-once receipts.
+/// - `BridgeReceipts`: the inbound bridge's exactly-once receipts;
+/// - `LedgerPruning`: removing old or erased content while proofs still hold.
 ///
 /// Callers (HTTP routes, the MQTT bridge) see only these protocols, so a shared store
 /// (PostgreSQL, for several broker instances) can stand beside the embedded SQLite one.
 /// Every method that writes returns only after the change is durable.
 /// Failures a client caused are thrown as `WeEventError`; anything else is a store failure.
-public protocol EventLedger: EventPublishing, LedgerAuditing, BridgeReceipts {
+public protocol EventLedger: EventPublishing, LedgerAuditing, BridgeReceipts, LedgerPruning {
     /// Finishes pending writes and closes the store. Later writes fail with 200002.
     func shutdown() async
 }
@@ -138,6 +139,9 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
     public var eventsChecked: UInt64
     /// Stored checkpoints whose root the recomputed tree gave.
     public var checkpointsChecked: UInt64 = 0
+    /// Events whose content was pruned: their stored hash is checked as a leaf (Merkle root,
+    /// group tree, block hash), not recomputed from content they no longer have.
+    public var eventsPruned: UInt64 = 0
     /// The first block that does not match, with why; nil when the chain is intact.
     public var firstBadBlock: UInt64?
     public var problem: String?
@@ -156,7 +160,8 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         if let firstBadBlock {
             return "group \(groupID): block \(firstBadBlock) does not match: \(problem ?? "")"
         }
-        return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events, \(checkpointsChecked) checkpoints, chain intact"
+        let pruned = eventsPruned > 0 ? " (\(eventsPruned) pruned)" : ""
+        return "group \(groupID): \(blocksChecked) blocks, \(eventsChecked) events\(pruned), \(checkpointsChecked) checkpoints, chain intact"
     }
 }
 

@@ -216,10 +216,44 @@ protocol LedgerDriver: TreeHashSource, CheckpointStore {
     /// How many events are stored at `position` or after it.
     func eventCount(from position: UInt64) async throws -> UInt64
 
+    /// Every topic of the group, open or closed (closed topics keep their events).
+    func topicNames() async throws -> [String]
+    /// Events of `topics` (nil: of every topic) in positions `(after, through]` that still hold
+    /// their content, in order, at most `limit`.
+    func prunable(after position: UInt64, through: UInt64, topics: [String]?, limit: Int) async throws -> [PrunableEvent]
+    /// Content and extension bytes of those events (all of them, not a page).
+    func retainedBytes(after position: UInt64, through: UInt64, topics: [String]?) async throws -> UInt64
+    /// Removes the content of each event named that still holds it and keeps only the given
+    /// extensions, recording when and why, in one transaction, durable when it returns. How
+    /// many events changed (one pruned by someone else meanwhile is not).
+    func prune(_ changes: [PruneChange]) async throws -> Int
+    /// Lets the store give back the space pruning freed; the bytes given back when it knows.
+    func reclaimSpace() async throws -> Int64
+    /// After an erasure: leaves no copy of removed content where the store can reach it (old
+    /// row versions, the write-ahead log).
+    func scrub() async throws
+
     func receipt(_ receipt: InboundReceipt) async throws -> EventID?
     /// Durable when it returns; never called with no receipts.
     func retire(_ receipts: [InboundReceipt]) async throws
     func retireAll(session: String) async throws
+}
+
+/// An event that still holds its content, as the pruner sees it.
+struct PrunableEvent: Sendable, Equatable {
+    var position: UInt64
+    var extensions: [String: String]
+    /// Its content and extension bytes.
+    var bytes: UInt64
+}
+
+/// One event to prune: what it keeps and why it goes.
+struct PruneChange: Sendable {
+    var position: UInt64
+    /// The extensions it keeps (`Pruning.keptExtensions`).
+    var extensions: [String: String]
+    var time: Int64
+    var reason: Pruning.Reason
 }
 
 extension LedgerDriver {

@@ -49,7 +49,9 @@ extension ErrorCode {
         switch self {
         case .topicNotExist, .eventIdNotExist, .groupIdNotFound, .subscriptionIdNotExist, .checkpointNotFound, .identityNotExist: 404
         case .topicAlreadyExist, .subscriptionIdAlreadyExist, .topicPrefixTaken, .identityAlreadyExist: 409
-        case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed, .actionNotAllowed: 403
+        case .ipNotAllowed, .crossSiteRefused, .hostNotAllowed, .actionNotAllowed, .eventNotErasable: 403
+        case .contentNotPrunable: 409
+        case .commandExpired: 410
         case .accessTokenInvalid: 401
         case .rateLimited: 429
         case .mqttNotConfigured, .invalidInputParam: 400

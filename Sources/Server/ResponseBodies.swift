@@ -72,11 +72,28 @@ struct SubscriptionBody: Encodable {
 /// `rest/proof`: byte strings as lowercase hex, content as base64 (as getEvent); see docs/ledger.md.
 struct ProofBody: Encodable {
     struct EventFields: Encodable {
+        struct Pruned: Encodable {
+            let reason: String
+            let time: Int64
+        }
+
         let topic: String
         let sequence: UInt64
         let timestamp: Int64
         let content: String
         let extensions: [String: String]
+        /// Only for an event whose content was pruned or erased: `content` is then empty and
+        /// the leaf is `eventHash` (docs/ledger.md "Retention").
+        let pruned: Pruned?
+
+        init(_ event: Event) {
+            topic = event.topic
+            sequence = event.id.sequence
+            timestamp = event.timestamp
+            content = Data(event.content).base64EncodedString()
+            extensions = event.extensions
+            pruned = event.pruned.map { Pruned(reason: $0.reason.name, time: $0.time) }
+        }
     }
 
     struct Step: Encodable {
@@ -129,10 +146,7 @@ struct ProofBody: Encodable {
         groupId = proof.groupID
         eventId = proof.event.id.description
         format = proof.block.format.rawValue
-        event = EventFields(
-            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
-            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
-        )
+        event = EventFields(proof.event)
         eventHash = hexString(proof.eventHash)
         index = proof.index
         merklePath = proof.path.map { Step(sibling: hexString($0.sibling), side: $0.siblingIsLeft ? "left" : "right") }
@@ -161,10 +175,7 @@ struct TreeProofBody: Encodable {
         self.groupId = groupId
         eventId = proof.event.id.description
         format = proof.format.rawValue
-        event = ProofBody.EventFields(
-            topic: proof.event.topic, sequence: proof.event.id.sequence, timestamp: proof.event.timestamp,
-            content: Data(proof.event.content).base64EncodedString(), extensions: proof.event.extensions
-        )
+        event = ProofBody.EventFields(proof.event)
         eventHash = hexString(proof.leafHash)
         leafIndex = proof.leafIndex
         treeSize = proof.treeSize

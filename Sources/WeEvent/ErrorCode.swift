@@ -19,6 +19,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case eventContentExceedsMaxLength = 100201
     case eventExtensionsExceedsMaxLength = 100204
     case eventExtensionsKeyInvalid = 100206
+    /// Ours: `weevent-expiry` is not a time in milliseconds since 1970.
+    case expiryInvalid = 100207
     case eventIdIsBlank = 100300
     case eventIdExceedsMaxLength = 100301
     case eventIdIsIllegal = 100302
@@ -35,6 +37,12 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case treeSizeInvalid = 100312
     /// Ours: a cosignature the broker does not keep: not a known witness's, not valid, or not of a checkpoint it signed.
     case cosignatureRefused = 100313
+    /// Ours: the group's ledger is of format 1, whose event hashes cover the content: it cannot be pruned or erased.
+    case contentNotPrunable = 100314
+    /// Ours: a retention setting that is not a duration, a size, `keep`/`none`, or a valid topic pattern.
+    case retentionInvalid = 100315
+    /// Ours: an event of the broker's own topics (`$weevent/`) cannot be erased.
+    case eventNotErasable = 100316
     case offsetIsBlank = 100500
     case urlInvalid = 100501
     case subscriptionIdIsBlank = 100503
@@ -81,6 +89,8 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
     case correlationInvalid = 100800
     /// Ours: rest/request's timeout is not an integer in 1...`rest.request.max-timeout-ms`.
     case requestTimeoutInvalid = 100801
+    /// Ours: rest/request's command expired (its `weevent-expiry` or its binding's TTL) before a reply came.
+    case commandExpired = 100802
     /// Ours: the broker is shutting down and takes no more writes.
     case shuttingDown = 200002
     case unknownError = 200000
@@ -113,6 +123,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .eventContentExceedsMaxLength: "event content exceeds max length[10k bytes]"
         case .eventExtensionsExceedsMaxLength: "event extensions exceeds max length[1k bytes]"
         case .eventExtensionsKeyInvalid: "event extensions key not startwith weevent-"
+        case .expiryInvalid: "weevent-expiry should be milliseconds since 1970"
         case .eventIdIsBlank: "eventId is blank"
         case .eventIdExceedsMaxLength: "eventId exceeds max length[64 bytes]"
         case .eventIdIsIllegal: "eventId is illegal"
@@ -125,6 +136,9 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .checkpointNotFound: "no signed checkpoint of that tree size"
         case .treeSizeInvalid: "invalid tree size"
         case .cosignatureRefused: "cosignature refused"
+        case .contentNotPrunable: "a format 1 ledger's content cannot be pruned"
+        case .retentionInvalid: "invalid retention setting"
+        case .eventNotErasable: "events of the broker's own topics cannot be erased"
         case .offsetIsBlank: "offset blank"
         case .urlInvalid: "invalid url format"
         case .subscriptionIdIsBlank: "subscription id blank"
@@ -151,6 +165,7 @@ public enum ErrorCode: Int, Sendable, CaseIterable {
         case .requestMalformed: "malformed HTTP request"
         case .correlationInvalid: "invalid correlation path or value"
         case .requestTimeoutInvalid: "timeout should be an integer in [1, rest.request.max-timeout-ms]"
+        case .commandExpired: "the command expired before a reply came; it was not sent to the device after that"
         case .shuttingDown: "broker is shutting down"
         case .unknownError: "unknown error, see more details in log"
         case .tooManyStreams: "too many streams (rest.stream.max-count), retry later"

@@ -1,6 +1,7 @@
 /// The one JSON shape of an event, as getEvent, rest/events, streams and callback bodies all
 /// send it: `{"content":<base64>,"eventId":..,"extensions":{..},"topic":..}`, every object's
-/// keys in the order JSONEncoder's `.sortedKeys` gives, slashes not escaped.
+/// keys in the order JSONEncoder's `.sortedKeys` gives, slashes not escaped. A pruned event
+/// has an empty content and, before `topic`, `"pruned":{"eventHash":<hex>,"reason":..,"time":..}`.
 ///
 /// Written by hand into bytes: a stream writes every event once per reader, and JSONEncoder
 /// costs several times more per event. Tests/WeEventTests checks it against JSONEncoder.
@@ -19,7 +20,17 @@ extension Event {
             out.append(UInt8(ascii: ":"))
             JSONString.write(value, into: &out)
         }
-        out.append(contentsOf: #"},"topic":"#.utf8)
+        out.append(UInt8(ascii: "}"))
+        if let pruned {
+            out.append(contentsOf: #","pruned":{"eventHash":""#.utf8)
+            out.append(contentsOf: hexString(pruned.eventHash).utf8)
+            out.append(contentsOf: #"","reason":""#.utf8)
+            out.append(contentsOf: pruned.reason.name.utf8)
+            out.append(contentsOf: #"","time":"#.utf8)
+            out.append(contentsOf: String(pruned.time).utf8)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: #","topic":"#.utf8)
         JSONString.write(topic, into: &out)
         out.append(UInt8(ascii: "}"))
     }

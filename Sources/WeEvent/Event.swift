@@ -20,13 +20,17 @@ public struct Event: Sendable, Equatable {
     public var extensions: [String: String]
     /// Milliseconds since 1970 when the event's block was sealed.
     public var timestamp: Int64
+    /// Set when the content was removed (retention or erasure): `content` is then empty and
+    /// `extensions` holds only the broker's reserved ones.
+    public var pruned: Pruning?
 
-    public init(id: EventID, topic: String, content: [UInt8], extensions: [String: String], timestamp: Int64) {
+    public init(id: EventID, topic: String, content: [UInt8], extensions: [String: String], timestamp: Int64, pruned: Pruning? = nil) {
         self.id = id
         self.topic = topic
         self.content = content
         self.extensions = extensions
         self.timestamp = timestamp
+        self.pruned = pruned
     }
 }
 

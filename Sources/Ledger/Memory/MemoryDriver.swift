@@ -188,10 +188,7 @@ final class MemoryDriver: LedgerDriver {
                     let event = rows.events(from: position, to: position + 1).first
                 else { continue }
                 if event.block != id.blockHeight { throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(event.block)") }
-                return PositionedEvent(
-                    position: position,
-                    event: Event(id: id, topic: topic, content: event.content, extensions: event.extensions, timestamp: event.timestamp)
-                )
+                return PositionedEvent(position: position, event: event.event)
             }
             throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(core.groupID)")
         }
@@ -204,9 +201,7 @@ final class MemoryDriver: LedgerDriver {
             if position >= upper || limit <= 0 { return EventRange(events: [], scannedThrough: max(position, upper)) }
             var found: [PositionedEvent] = []
             for stored in rows.events(from: position + 1, to: upper + 1) where filter.matches(stored.topic) {
-                let id = EventID(topic: stored.topic, sequence: stored.sequence, blockHeight: stored.block)
-                let event = Event(id: id, topic: stored.topic, content: stored.content, extensions: stored.extensions, timestamp: stored.timestamp)
-                found.append(PositionedEvent(position: stored.position, event: event))
+                found.append(PositionedEvent(position: stored.position, event: stored.event))
                 if found.count == limit { return EventRange(events: found, scannedThrough: stored.position) }
             }
             return EventRange(events: found, scannedThrough: upper)
@@ -245,6 +240,51 @@ final class MemoryDriver: LedgerDriver {
     func eventCount(from position: UInt64) async throws -> UInt64 {
         rows { UInt64($0.events.count - $0.firstIndex(atOrAfter: position)) }
     }
+
+    func topicNames() async throws -> [String] {
+        rows { Array($0.topics.keys) }
+    }
+
+    func prunable(after position: UInt64, through: UInt64, topics: [String]?, limit: Int) async throws -> [PrunableEvent] {
+        guard position < through else { return [] }
+        let names = topics.map(Set.init)
+        return rows { rows in
+            Array(
+                rows.events(from: position + 1, to: through + 1).lazy
+                    .filter { $0.pruned == nil && names?.contains($0.topic) != false }
+                    .prefix(max(0, limit))
+                    .map { PrunableEvent(position: $0.position, extensions: $0.extensions, bytes: $0.storedBytes) })
+        }
+    }
+
+    func retainedBytes(after position: UInt64, through: UInt64, topics: [String]?) async throws -> UInt64 {
+        guard position < through else { return 0 }
+        let names = topics.map(Set.init)
+        return rows { rows in
+            rows.events(from: position + 1, to: through + 1)
+                .filter { $0.pruned == nil && names?.contains($0.topic) != false }
+                .reduce(0) { $0 + $1.storedBytes }
+        }
+    }
+
+    func prune(_ changes: [PruneChange]) async throws -> Int {
+        rows { rows in
+            var changed = 0
+            for change in changes {
+                let index = rows.firstIndex(atOrAfter: change.position)
+                guard index < rows.events.count, rows.events[index].position == change.position, rows.events[index].pruned == nil else { continue }
+                rows.events[index].content = []
+                rows.events[index].extensions = change.extensions
+                rows.events[index].pruned = Pruning(time: change.time, reason: change.reason, eventHash: rows.events[index].hash)
+                changed += 1
+            }
+            return changed
+        }
+    }
+
+    func reclaimSpace() async throws -> Int64 { 0 }
+
+    func scrub() async throws {}
 
     func receipt(_ receipt: InboundReceipt) async throws -> EventID? {
         rows { $0.receipts[receipt].flatMap(EventID.init) }

@@ -30,16 +30,16 @@ extension PostgresDriver {
     func storedEvents(from first: UInt64, to end: UInt64) async throws -> [ChainCheck.StoredEvent] {
         try await fetchRows(
             """
-            SELECT position, block, topic, seq, timestamp, content, extensions, hash FROM events
+            SELECT position, block, topic, seq, timestamp, content, extensions, hash, pruned_at, pruned_reason FROM events
             WHERE group_id = \(groupID) AND position >= \(Int64(clamping: first)) AND position < \(Int64(clamping: end))
             ORDER BY position
             """
         ) { row in
-            let row = try row.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String, ByteBuffer).self)
+            let row = try row.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String, ByteBuffer, Int64, Int32).self)
             return ChainCheck.StoredEvent(
                 position: UInt64(clamping: row.0), block: UInt64(clamping: row.1), topic: row.2, sequence: UInt64(clamping: row.3),
                 timestamp: row.4, content: Array(row.5.readableBytesView), extensions: ExtensionCoding.decode(row.6),
-                hash: Array(row.7.readableBytesView)
+                hash: Array(row.7.readableBytesView), pruned: PostgresDriver.pruning(at: row.8, reason: row.9, hash: row.7)
             )
         }
     }

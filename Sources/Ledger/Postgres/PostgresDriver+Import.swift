@@ -35,6 +35,13 @@ extension PostgresDriver {
                 var nodes: [TreeBorder.Node] = []
                 for block in sealed { for event in block.events { nodes += tree.append(event.hash) } }
                 try await writer.write(PostgresBlockWriter.Writes(blocks: sealed, newHead: sealed.last, tree: tree, treeNodes: nodes), connection)
+                // Events the source pruned are pruned here too, with the same time and reason.
+                let pruned = blocks.flatMap(\.1).compactMap { event in
+                    event.pruned.map { PruneChange(position: event.position, extensions: event.extensions, time: $0.time, reason: $0.reason) }
+                }
+                if !pruned.isEmpty {
+                    for try await _ in try await connection.query(Self.pruneQuery(group: group, pruned), logger: self.logger) {}
+                }
             }
         }
     }

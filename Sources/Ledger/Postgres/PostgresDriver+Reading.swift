@@ -95,12 +95,17 @@ extension PostgresDriver {
         }
         let rows = try await fetchRows(
             """
-            SELECT e.position, e.block, e.topic, e.timestamp, e.content, e.extensions FROM events e
+            SELECT e.position, e.block, e.topic, e.timestamp, e.content, e.extensions, e.pruned_at, e.pruned_reason,
+            CASE WHEN e.pruned_at = 0 THEN NULL ELSE e.hash END FROM events e
             JOIN topics t ON t.group_id = e.group_id AND t.name = e.topic
             WHERE e.group_id = \(groupID) AND t.id_prefix = \(id.topicHash) AND e.seq = \(Int64(id.sequence))
             """
-        ) { try $0.decode((Int64, Int64, String, Int64, ByteBuffer, String).self) }
-        guard let (position, _, topic, timestamp, content, extensions) = rows.first(where: { UInt64(clamping: $0.1) == id.blockHeight }) else {
+        ) { try $0.decode((Int64, Int64, String, Int64, ByteBuffer, String, Int64, Int32, ByteBuffer?).self) }
+        guard
+            let (position, _, topic, timestamp, content, extensions, prunedAt, prunedReason, prunedHash) = rows.first(where: {
+                UInt64(clamping: $0.1) == id.blockHeight
+            })
+        else {
             if let other = rows.first { throw WeEventError(.eventIdIsMismatch, detail: "\(id) is in block \(other.1)") }
             throw WeEventError(.eventIdNotExist, detail: "\(id) in group \(groupID)")
         }
@@ -108,9 +113,20 @@ extension PostgresDriver {
             position: UInt64(clamping: position),
             event: Event(
                 id: id, topic: topic, content: Array(content.readableBytesView),
-                extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+                extensions: ExtensionCoding.decode(extensions), timestamp: timestamp,
+                pruned: Self.pruning(at: prunedAt, reason: prunedReason, hash: prunedHash)
             ))
     }
+
+    /// How an event row says its content was removed (`pruned_at` 0 and no hash read: it was not).
+    static func pruning(at time: Int64, reason: Int32, hash: ByteBuffer?) -> Pruning? {
+        guard time != 0, let hash else { return nil }
+        return Pruning(time: time, reason: Pruning.Reason(rawValue: Int(reason)) ?? .retention, eventHash: Array(hash.readableBytesView))
+    }
+
+    /// What reads of events select: the hash only for a pruned event (the one the reader then gets).
+    static let eventColumns =
+        "position, block, topic, seq, timestamp, content, extensions, pruned_at, pruned_reason, CASE WHEN pruned_at = 0 THEN NULL ELSE hash END"
 
     func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
         // Up to what is committed now, by any instance (the feed may not have heard of it yet).
@@ -123,25 +139,28 @@ extension PostgresDriver {
         let sql: PostgresQuery =
             filter.isConcrete
             ? """
-            SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+            SELECT \(unescaped: Self.eventColumns) FROM events
             WHERE group_id = \(group) AND position > \(lower) AND position <= \(top) AND topic = ANY(\(Array(filter.topics)))
             ORDER BY position LIMIT \(limit)
             """
             : """
-            SELECT position, block, topic, seq, timestamp, content, extensions FROM events
+            SELECT \(unescaped: Self.eventColumns) FROM events
             WHERE group_id = \(group) AND position > \(lower) AND position <= \(top)
             ORDER BY position LIMIT \(limit)
             """
-        let rows = try await fetchRows(sql) { try $0.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String).self) }
+        let rows = try await fetchRows(sql) {
+            try $0.decode((Int64, Int64, String, Int64, Int64, ByteBuffer, String, Int64, Int32, ByteBuffer?).self)
+        }
         var events: [PositionedEvent] = []
-        for (at, block, topic, seq, timestamp, content, extensions) in rows where filter.matches(topic) {
+        for (at, block, topic, seq, timestamp, content, extensions, prunedAt, prunedReason, prunedHash) in rows where filter.matches(topic) {
             let id = EventID(topic: topic, sequence: UInt64(clamping: seq), blockHeight: UInt64(clamping: block))
             events.append(
                 PositionedEvent(
                     position: UInt64(clamping: at),
                     event: Event(
                         id: id, topic: topic, content: Array(content.readableBytesView),
-                        extensions: ExtensionCoding.decode(extensions), timestamp: timestamp
+                        extensions: ExtensionCoding.decode(extensions), timestamp: timestamp,
+                        pruned: Self.pruning(at: prunedAt, reason: prunedReason, hash: prunedHash)
                     )))
         }
         let last = rows.last.map { UInt64(clamping: $0.0) } ?? upper

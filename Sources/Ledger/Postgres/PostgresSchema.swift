@@ -166,6 +166,15 @@ enum PostgresSchema {
                 "ALTER TABLE identities ADD COLUMN rate_burst integer",
             ]
         ),
+        // Retention: an event whose content was removed says when (ms, 0: never) and why
+        // (1 retention, 2 erased); its hash stays, the leaf every proof is built on.
+        (
+            9,
+            [
+                "ALTER TABLE events ADD COLUMN pruned_at bigint NOT NULL DEFAULT 0",
+                "ALTER TABLE events ADD COLUMN pruned_reason integer NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 
     /// The schema's notice key: created (32 bytes from the system's secure generator) by the

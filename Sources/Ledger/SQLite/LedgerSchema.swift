@@ -28,7 +28,9 @@ enum LedgerSchema {
                     timestamp INTEGER NOT NULL,
                     content BLOB NOT NULL,
                     extensions TEXT NOT NULL,
-                    hash BLOB NOT NULL);
+                    hash BLOB NOT NULL,
+                    pruned_at INTEGER NOT NULL DEFAULT 0,
+                    pruned_reason INTEGER NOT NULL DEFAULT 0);
                 CREATE UNIQUE INDEX IF NOT EXISTS events_topic_seq ON events(topic, seq);
                 CREATE TABLE IF NOT EXISTS mqtt_receipts(
                     session TEXT NOT NULL,
@@ -70,6 +72,12 @@ enum LedgerSchema {
         // Files made before the v2 header: their blocks get the column, empty (format 1 has no tree root).
         if try !db.columns(in: "blocks").contains(where: { $0.name == "tree_root" }) {
             try db.execute(sql: "ALTER TABLE blocks ADD COLUMN tree_root BLOB")
+        }
+        // Files made before retention: their events get the columns, none pruned.
+        let eventColumns = try db.columns(in: "events").map(\.name)
+        if !eventColumns.contains("pruned_at") {
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN pruned_at INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN pruned_reason INTEGER NOT NULL DEFAULT 0")
         }
         let formatValue = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'") ?? "1"
         guard let format = Int(formatValue).flatMap(LedgerFormat.init(rawValue:)) else {

@@ -18,7 +18,11 @@ extension SQLiteDriver {
         }
         // NOT INDEXED: walk the position (rowid) range in order; with `topic IN` SQLite would
         // otherwise pick the (topic, seq) index and sort every event of those topics.
-        var sql = "SELECT position, block, topic, seq, timestamp, content, extensions FROM events NOT INDEXED WHERE position > ? AND position <= ?"
+        var sql = """
+            SELECT position, block, topic, seq, timestamp, content, extensions, pruned_at, pruned_reason,
+            CASE WHEN pruned_at = 0 THEN NULL ELSE hash END AS pruned_hash
+            FROM events NOT INDEXED WHERE position > ? AND position <= ?
+            """
         var arguments: StatementArguments = [Int64(position), Int64(upper)]
         if let topics {
             sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ",")))"
@@ -42,8 +46,10 @@ extension SQLiteDriver {
                 events.append(
                     PositionedEvent(
                         position: UInt64(clamping: row["position"] as Int64),
-                        event: Event(id: id, topic: topic, content: Array(content), extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"])
-                    ))
+                        event: Event(
+                            id: id, topic: topic, content: Array(content), extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"],
+                            pruned: SQLiteRows.pruning(row)
+                        )))
             }
             return events
         }
@@ -114,7 +120,12 @@ extension SQLiteDriver {
             for topic in candidates {
                 guard
                     let row = try Row.fetchOne(
-                        db, sql: "SELECT position, block, timestamp, content, extensions FROM events WHERE topic = ? AND seq = ?",
+                        db,
+                        sql: """
+                            SELECT position, block, timestamp, content, extensions, pruned_at, pruned_reason,
+                            CASE WHEN pruned_at = 0 THEN NULL ELSE hash END AS pruned_hash
+                            FROM events WHERE topic = ? AND seq = ?
+                            """,
                         arguments: [topic, Int64(id.sequence)]
                     )
                 else { continue }
@@ -128,7 +139,7 @@ extension SQLiteDriver {
                     position: UInt64(clamping: row["position"] as Int64),
                     event: Event(
                         id: id, topic: topic, content: Array(content),
-                        extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"]
+                        extensions: ExtensionCoding.decode(extensions), timestamp: row["timestamp"], pruned: SQLiteRows.pruning(row)
                     ))
             }
             return nil

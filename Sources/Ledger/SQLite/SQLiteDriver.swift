@@ -106,8 +106,17 @@ extension GroupLedger {
         config.prepareDatabase { db in
             // WAL (DatabasePool's default) with FULL: every commit fsyncs the WAL before returning.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Content removed by pruning or erasure is overwritten where it lay, not left in free space.
+            try db.execute(sql: "PRAGMA secure_delete = FAST")
         }
         let pool = try DatabasePool(path: file, configuration: config)
+        // A new file gives back the pages pruned events free (`reclaimSpace`); SQLite takes this
+        // only before the first table is made.
+        try pool.writeWithoutTransaction { db in
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            }
+        }
         let (ledgerID, format) = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
         let view = try pool.read { db in try LedgerView.load(db) }
         let core = LedgerCore(

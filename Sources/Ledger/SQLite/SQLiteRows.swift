@@ -17,8 +17,21 @@ enum SQLiteRows {
         ChainCheck.StoredEvent(
             position: UInt64(clamping: row["position"] as Int64), block: UInt64(clamping: row["block"] as Int64), topic: row["topic"],
             sequence: UInt64(clamping: row["seq"] as Int64), timestamp: row["timestamp"], content: Array(row["content"] as Data),
-            extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data)
+            extensions: ExtensionCoding.decode(row["extensions"]), hash: Array(row["hash"] as Data),
+            pruned: pruning(at: row["pruned_at"], reason: row["pruned_reason"], hash: row["hash"])
         )
+    }
+
+    /// A read's pruning columns (`pruned_at`, `pruned_reason`, `pruned_hash`: the hash, only when pruned).
+    static func pruning(_ row: Row) -> Pruning? {
+        guard let hash = row["pruned_hash"] as Data? else { return nil }
+        return pruning(at: row["pruned_at"], reason: row["pruned_reason"], hash: hash)
+    }
+
+    /// How an event row says its content was removed (`pruned_at` 0: it was not).
+    static func pruning(at time: Int64, reason: Int64, hash: Data) -> Pruning? {
+        guard time != 0 else { return nil }
+        return Pruning(time: time, reason: Pruning.Reason(rawValue: Int(clamping: reason)) ?? .retention, eventHash: Array(hash))
     }
 
     /// The group tree's stored hashes at `level` (0: the events' hashes, by position - 1; 8, 16,

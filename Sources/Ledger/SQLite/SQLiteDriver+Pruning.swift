@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+import WeEvent
+
+/// Retention on the embedded store: finding what still has content, removing it in short
+/// durable transactions between the write loop's commits (GRDB's one writer queue), and
+/// handing the freed pages back to the file system.
+extension SQLiteDriver {
+    func topicNames() async throws -> [String] {
+        view.withLock { Array($0.topics.keys) }
+    }
+
+    func prunable(after position: UInt64, through: UInt64, topics: [String]?, limit: Int) async throws -> [PrunableEvent] {
+        guard position < through, limit > 0, topics?.isEmpty != true else { return [] }
+        let (sql, arguments) = Self.unpruned(
+            "position, extensions, length(content) + length(CAST(extensions AS BLOB)) AS bytes", after: position, through: through, topics: topics)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: sql + " ORDER BY position LIMIT ?", arguments: arguments + [limit]).map { row in
+                PrunableEvent(
+                    position: UInt64(clamping: row["position"] as Int64), extensions: ExtensionCoding.decode(row["extensions"]),
+                    bytes: UInt64(clamping: row["bytes"] as Int64))
+            }
+        }
+    }
+
+    func retainedBytes(after position: UInt64, through: UInt64, topics: [String]?) async throws -> UInt64 {
+        guard position < through, topics?.isEmpty != true else { return 0 }
+        let (sql, arguments) = Self.unpruned(
+            "COALESCE(SUM(length(content) + length(CAST(extensions AS BLOB))), 0)", after: position, through: through, topics: topics)
+        let total = try await pool.read { db in try Int64.fetchOne(db, sql: sql, arguments: arguments) ?? 0 }
+        return UInt64(clamping: total)
+    }
+
+    /// `SELECT columns` of the events in `(after, through]` still holding their content, of `topics` when given.
+    private static func unpruned(_ columns: String, after: UInt64, through: UInt64, topics: [String]?) -> (String, StatementArguments) {
+        // NOT INDEXED: walk the position range (see `events(after:)`).
+        var sql = "SELECT \(columns) FROM events NOT INDEXED WHERE position > ? AND position <= ? AND pruned_at = 0"
+        var arguments: StatementArguments = [Int64(clamping: after), Int64(clamping: through)]
+        if let topics {
+            sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ",")))"
+            arguments += StatementArguments(topics)
+        }
+        return (sql, arguments)
+    }
+
+    func prune(_ changes: [PruneChange]) async throws -> Int {
+        guard !changes.isEmpty else { return 0 }
+        return try await pool.write { db in
+            let update = try db.cachedStatement(
+                sql: "UPDATE events SET content = x'', extensions = ?, pruned_at = ?, pruned_reason = ? WHERE position = ? AND pruned_at = 0")
+            var changed = 0
+            for change in changes {
+                try update.execute(arguments: [
+                    ExtensionCoding.encode(change.extensions), change.time, change.reason.rawValue, Int64(clamping: change.position),
+                ])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    /// Erased content was zeroed where it lay (`secure_delete`); the write-ahead log, which
+    /// may hold older copies of its page, is copied into the file and emptied.
+    func scrub() async throws {
+        try await pool.writeWithoutTransaction { db in
+            try db.checkpoint(.truncate)
+        }
+    }
+
+    /// Files made with incremental auto-vacuum (every file made since retention exists) give
+    /// their free pages back; older files keep them and reuse them for new events.
+    func reclaimSpace() async throws -> Int64 {
+        try await pool.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2 else { return 0 }
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            if free > 0 { try db.execute(sql: "PRAGMA incremental_vacuum") }
+            return free * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+    }
+}
