@@ -3,7 +3,7 @@
 # same box), and in-process ledger appends. Prints markdown tables.
 # Environment: DURATION (s per wrk run, default 10), EVENTS (ledger bench, default 200000),
 # STREAM_RATE (events/s, 1000), STREAM_SECONDS (10), STREAMS (100), STREAM_BURST (20000),
-# PACED_RATE (requests/s of the paced table, 1000).
+# PACED_RATE (requests/s of the paced table, 1000), SOAK_MINUTES (retention soak, 4), SOAK_REF_MINUTES (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -83,4 +83,6 @@ scripts/bench-bridge.sh
 scripts/bench-postgres.sh
 scripts/bench-audit.sh
 scripts/bench-identities.sh
+# The retention soak, short (docs/performance.md has the 20-minute run: MINUTES=20 scripts/soak-retention.sh).
+MINUTES=${SOAK_MINUTES:-4} REF_MINUTES=${SOAK_REF_MINUTES:-2} scripts/soak-retention.sh
 scripts/bench-mqtt-cli.sh

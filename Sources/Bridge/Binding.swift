@@ -29,10 +29,13 @@ public struct Binding: Codable, Sendable, Hashable {
     /// Outbound: the ledger `checkpoint` counts in (`EventLedger.ledgerID`); nil in bindings
     /// written before ledgers had ids. A leader on another ledger cannot use the checkpoint.
     public var checkpointLedger: String?
+    /// Outbound: milliseconds after an event's block time past which the bridge no longer sends
+    /// it (`Expiry`); nil: no TTL. Bindings written before TTLs have none.
+    public var ttl: Int64?
 
     public init(
         direction: Direction, groupId: String, topic: String, mqttTopic: String, qos: Int, createdAt: Int64,
-        checkpoint: UInt64 = 0, checkpointLedger: String? = nil
+        checkpoint: UInt64 = 0, checkpointLedger: String? = nil, ttl: Int64? = nil
     ) {
         self.direction = direction
         self.groupId = groupId
@@ -42,6 +45,7 @@ public struct Binding: Codable, Sendable, Hashable {
         self.createdAt = createdAt
         self.checkpoint = checkpoint
         self.checkpointLedger = checkpointLedger
+        self.ttl = ttl
     }
 
     /// Whether moving the checkpoint to `position` of ledger `ledgerID` is progress: forward in
@@ -87,6 +91,6 @@ public struct Binding: Codable, Sendable, Hashable {
 
     /// Same binding in the sense an operator means: same key, MQTT topic and QoS.
     public func sameSettings(as other: Binding) -> Bool {
-        key == other.key && mqttTopic == other.mqttTopic && qos == other.qos
+        key == other.key && mqttTopic == other.mqttTopic && qos == other.qos && ttl == other.ttl
     }
 }

@@ -27,7 +27,7 @@ public struct BindingService: Sendable {
     /// An outbound binding starts at the ledger's head: events from now on go out, not the topic's history.
     @discardableResult
     public func add(
-        _ direction: Binding.Direction, topic: String, mqttTopic: String?, qos: Int?, in ledger: any EventLedger
+        _ direction: Binding.Direction, topic: String, mqttTopic: String?, qos: Int?, ttl: Int64? = nil, in ledger: any EventLedger
     ) async throws -> Binding {
         guard try await ledger.exists(topic: topic) else {
             throw WeEventError(.topicNotExist, message: "topic not exist: open \(topic) in group \(ledger.groupID) first")
@@ -43,9 +43,20 @@ public struct BindingService: Sendable {
         let binding = Binding(
             direction: direction, groupId: ledger.groupID, topic: topic, mqttTopic: mqttTopic, qos: qos,
             createdAt: Int64(Date().timeIntervalSince1970 * 1000), checkpoint: checkpoint,
-            checkpointLedger: direction == .outbound ? ledger.ledgerID : nil
+            checkpointLedger: direction == .outbound ? ledger.ledgerID : nil, ttl: direction == .outbound ? ttl : nil
         )
         return try await store.put(binding)
+    }
+
+    /// An outbound binding's TTL as a request spells it: nil when absent or empty, else a
+    /// duration (`500ms`, `90s`, `15m`, `12h`, `7d`) in milliseconds (200001 otherwise).
+    public static func ttl(_ raw: String?) throws(WeEventError) -> Int64? {
+        guard let raw, !raw.isEmpty else { return nil }
+        guard let value = RetentionPolicy.milliseconds(raw), value > 0 else {
+            throw WeEventError(
+                .invalidInputParam, message: "invalid input param: ttl must be a duration like 500ms, 90s, 15m, 12h or 7d, not '\(raw.prefix(40))'")
+        }
+        return value
     }
 
     /// A QoS as a request spells it: nil when absent or empty, else 0, 1 or 2 (200001).

@@ -6,6 +6,8 @@ import CoreMetrics
 public struct BridgeMetrics: Sendable {
     let inboundBridged: Counter
     let outboundBridged: Counter
+    /// Outbound events not sent because they had expired (`Expiry`).
+    let outboundExpired: Counter
     let rejected: Counter
     /// Rejected messages dropped from the log to keep it under `mqtt.rejected.max-bytes`.
     public let rejectedDropped: Counter
@@ -21,6 +23,7 @@ public struct BridgeMetrics: Sendable {
     public init(factory: any MetricsFactory) {
         inboundBridged = Counter(label: "weevent_mqtt_messages_bridged_total", dimensions: [("direction", "inbound")], factory: factory)
         outboundBridged = Counter(label: "weevent_mqtt_messages_bridged_total", dimensions: [("direction", "outbound")], factory: factory)
+        outboundExpired = Counter(label: "weevent_mqtt_messages_expired_total", factory: factory)
         rejected = Counter(label: "weevent_mqtt_messages_rejected_total", factory: factory)
         rejectedDropped = Counter(label: "weevent_mqtt_rejected_dropped_total", factory: factory)
         rejectedLogErrors = Counter(label: "weevent_mqtt_rejected_log_errors_total", factory: factory)

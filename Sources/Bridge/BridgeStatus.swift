@@ -6,6 +6,8 @@ public struct BindingStatus: Sendable, Equatable, Codable {
     public var instance: String?
     public var bridged: UInt64 = 0
     public var rejected: UInt64 = 0
+    /// Outbound: events not sent because they had expired.
+    public var expired: UInt64 = 0
     public var lastError: String?
     /// Inbound: the MQTT filter the running instance holds a granted subscription for (its
     /// SUBACK came); nil while it holds none. A binding is live when this is its `mqttTopic`.
@@ -17,6 +19,21 @@ public struct BindingStatus: Sendable, Equatable, Codable {
         self.rejected = rejected
         self.lastError = lastError
         self.liveFilter = liveFilter
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case instance, bridged, rejected, expired, lastError, liveFilter
+    }
+
+    /// Records written before `expired` existed read as none expired.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        instance = try container.decodeIfPresent(String.self, forKey: .instance)
+        bridged = try container.decode(UInt64.self, forKey: .bridged)
+        rejected = try container.decode(UInt64.self, forKey: .rejected)
+        expired = try container.decodeIfPresent(UInt64.self, forKey: .expired) ?? 0
+        lastError = try container.decodeIfPresent(String.self, forKey: .lastError)
+        liveFilter = try container.decodeIfPresent(String.self, forKey: .liveFilter)
     }
 
     /// Whether the bridge runs `binding` now: an inbound binding once its subscription was
@@ -44,6 +61,13 @@ public final class BridgeStatusBoard: Sendable {
     public func recordBridged(_ key: Binding.Key, count: UInt64 = 1) {
         statuses.withLock { $0[key, default: BindingStatus(instance: instance)].bridged += count }
         (key.direction == .inbound ? metrics?.inboundBridged : metrics?.outboundBridged)?.increment(by: Int64(count))
+    }
+
+    /// Outbound events of `key` skipped because they had expired.
+    public func recordExpired(_ key: Binding.Key, count: UInt64) {
+        guard count > 0 else { return }
+        statuses.withLock { $0[key, default: BindingStatus(instance: instance)].expired += count }
+        metrics?.outboundExpired.increment(by: Int64(count))
     }
 
     public func recordRejected(_ key: Binding.Key, reason: String) {

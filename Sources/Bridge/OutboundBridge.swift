@@ -1,3 +1,4 @@
+import Foundation
 import Ledger
 import Logging
 import MQTT
@@ -12,7 +13,9 @@ import WeEvent
 /// The checkpoint counts in one ledger: a new leader whose ledger is another one (embedded
 /// ledgers, one per instance) publishes its own events of the topic since the binding was made.
 ///
-/// An event that came in over MQTT from this binding's MQTT topic is not sent back to it.
+/// An event that came in over MQTT from this binding's MQTT topic is not sent back to it, and an
+/// event that expired (its `weevent-expiry`, or the binding's TTL after its block time) is not
+/// sent at all: it is counted (`expired` in mqtt_list_topic) and passed like a sent one.
 struct OutboundBridge: Sendable {
     let client: any MQTTPublishing
     let ledger: any LedgerReading
@@ -89,8 +92,25 @@ struct OutboundBridge: Sendable {
             }
             var acks: [EventLoopFuture<Void>] = []
             acks.reserveCapacity(events.count)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            var expired: [EventID] = []
             for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
-                acks.append(client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos, retain: false))
+                // A pruned event's content is gone (retention): nothing to send either.
+                let expiry = Expiry.of(item.event, ttl: binding.ttl)
+                if item.event.pruned != nil || expiry.map({ $0 <= now }) == true {
+                    expired.append(item.event.id)
+                    continue
+                }
+                // The client checks the expiry again when the message would go out (it may wait
+                // for a connection or a place in flight): it never sends it after.
+                acks.append(
+                    client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos, retain: false, notAfter: expiry))
+            }
+            if !expired.isEmpty {
+                status.recordExpired(binding.key, count: UInt64(expired.count))
+                logger.info(
+                    "expired commands not sent",
+                    metadata: ["topic": "\(binding.topic)", "count": "\(expired.count)", "first": "\(expired[0])"])
             }
             inFlight += 1
             outstanding.added()
@@ -115,10 +135,22 @@ struct OutboundBridge: Sendable {
         }
         do {
             for try await window in windows {
-                for ack in window.acks { try await ack.get() }
-                if !window.acks.isEmpty {
+                var expiredUnsent: UInt64 = 0
+                for ack in window.acks {
+                    do {
+                        try await ack.get()
+                    } catch let error as MQTTClientError where error.kind == .expired {
+                        expiredUnsent += 1
+                    }
+                }
+                if expiredUnsent > 0 {
+                    status.recordExpired(binding.key, count: expiredUnsent)
+                    logger.info("expired commands not sent", metadata: ["topic": "\(binding.topic)", "count": "\(expiredUnsent)"])
+                }
+                let sent = UInt64(window.acks.count) - expiredUnsent
+                if sent > 0 {
                     status.metrics?.outboundAck.record(ContinuousClock.now - window.started)
-                    status.recordBridged(binding.key, count: UInt64(window.acks.count))
+                    status.recordBridged(binding.key, count: sent)
                 }
                 acknowledged = window.last
                 let caughtUp = outstanding.acknowledged() == 0
@@ -160,8 +192,10 @@ private final class WindowCount: Sendable {
 
 /// Where outbound events go: the MQTT client, or a test's recorder. The future completes when
 /// the broker acknowledged the message (PUBACK, PUBCOMP) or, at QoS 0, once it was written.
+/// With `notAfter` (ms since 1970), a message still unsent then is not sent, and its future
+/// fails with `MQTTClientError(.expired)`.
 protocol MQTTPublishing: Sendable {
-    func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool) -> EventLoopFuture<Void>
+    func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, notAfter: Int64?) -> EventLoopFuture<Void>
 }
 
 extension MQTTClient: MQTTPublishing {}

@@ -22,6 +22,12 @@ public struct LedgerSettings: Sendable, Equatable {
     /// verifier keys of type 0x04 (tlog-cosignature), `<name>+<key id>+<base64>`.
     public var witnesses: [String] = []
 
+    /// `ledger.retention.max-age` and `ledger.retention.max-bytes`: every group's retention
+    /// (admin/setRetention changes it per group and per topic pattern); none by default.
+    public var retention = RetentionPolicy()
+    /// `ledger.retention.interval-ms`: how often the pruner looks for content to remove.
+    public var retentionInterval: Duration = .seconds(10)
+
     /// Where the checkpoint signing key is kept.
     public var signingKeyPath: String { signingKey ?? "\(path)/signing.key" }
 
@@ -56,6 +62,21 @@ public struct LedgerSettings: Sendable, Equatable {
         let key = try reader.string("ledger.signing-key", default: "")
         signingKey = key.isEmpty ? nil : key
         checkpointInterval = try reader.milliseconds("ledger.checkpoint.interval-ms", default: checkpointInterval, in: 0...86_400_000)
+        let maxAge = try reader.string("ledger.retention.max-age", default: "none")
+        if maxAge != "none" && !maxAge.isEmpty {
+            guard let milliseconds = RetentionPolicy.milliseconds(maxAge), milliseconds > 0 else {
+                throw reader.error("ledger.retention.max-age", "'\(maxAge)' is not none or a duration like 90s, 15m, 12h, 7d")
+            }
+            retention.maxAge = milliseconds
+        }
+        let maxBytes = try reader.string("ledger.retention.max-bytes", default: "none")
+        if maxBytes != "none" && !maxBytes.isEmpty {
+            guard let bytes = RetentionPolicy.bytes(maxBytes) else {
+                throw reader.error("ledger.retention.max-bytes", "'\(maxBytes)' is not none or a size like 500MB, 20GiB, 1048576")
+            }
+            retention.maxBytes = bytes
+        }
+        retentionInterval = try reader.milliseconds("ledger.retention.interval-ms", default: retentionInterval, in: 100...86_400_000)
         witnesses = try reader.list("ledger.witnesses", check: Self.witnessKeyProblem)
         if Set(witnesses.map { $0.prefix { $0 != "+" } }).count != witnesses.count {
             throw reader.error("ledger.witnesses", "two witness keys have the same name")

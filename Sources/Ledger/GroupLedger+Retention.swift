@@ -16,7 +16,7 @@ public protocol LedgerPruning: LedgerReading {
     /// Positions and bytes of the events of `topics` in `(after, through]` still holding content, in order, at most `limit`.
     func retainedSizes(topics: [String], after: UInt64, through: UInt64, limit: Int) async throws -> [(position: UInt64, bytes: UInt64)]
     /// Erases one event's content now; the event as it is then. 100303/100304 as `event(id:)`;
-    /// 100313 for a format 1 ledger; an event already pruned is answered as it is.
+    /// 100314 for a format 1 ledger; an event already pruned is answered as it is.
     func erase(id: EventID, at time: Int64) async throws -> Event
     /// Lets the store give back the space pruning freed (bytes given back, when it knows).
     func reclaimSpace() async throws -> Int64

@@ -35,9 +35,10 @@ struct AuditTrail: Sendable {
 
     /// Records `action` made by `caller` in `group` (the default group for identities), with
     /// `details` (the topic, the binding, the identity changed ...).
-    func record(_ action: String, group: String? = nil, by caller: Caller, _ details: [String: String]) async {
+    /// `evenWhenOpen`: an erasure is recorded on an open broker too (docs/ledger.md "Retention").
+    func record(_ action: String, group: String? = nil, by caller: Caller, _ details: [String: String], evenWhenOpen: Bool = false) async {
         do {
-            if try await access.isOpen() { return }
+            if !evenWhenOpen, try await access.isOpen() { return }
             let ledger = try ledgers.ledger(group)
             var fields = details
             fields["action"] = action

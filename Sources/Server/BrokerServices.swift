@@ -30,6 +30,8 @@ public struct BrokerServices: Sendable {
     public var identities: IdentityDirectory
     /// The publishes and requests each caller may make (`access.rate.*`, identities' own limits).
     public var limiter: RateLimiter
+    /// Every group's pruner (`ledger.retention.*`, admin/setRetention).
+    public var retention: RetentionService
     /// Who may call what, from the configured tokens and `identities`.
     public var access: AccessControl { AccessControl(configuration, directory: identities) }
 
@@ -47,6 +49,8 @@ public struct BrokerServices: Sendable {
         self.metrics = metrics
         self.identities = IdentityDirectory(store: ledgers.identities)
         self.limiter = RateLimiter(metrics: metrics?.factory)
+        self.retention = RetentionService(
+            ledgers: ledgers, configured: configuration.ledger.retention, interval: configuration.ledger.retentionInterval, metrics: metrics?.factory)
     }
 
     /// In start order; ServiceLifecycle stops them in reverse. The ledgers' services (write loops,
@@ -55,6 +59,7 @@ public struct BrokerServices: Sendable {
     func lifecycle(logger: Logger) -> [any Service] {
         var services = ledgers.services(logger: logger)
         services.append(identities)
+        services.append(retention)
         if let checkpointer { services.append(checkpointer) }
         if let coordinator { services.append(coordinator) }
         if let bridge { services.append(bridge) }

@@ -67,12 +67,17 @@ struct MasterRoutes {
         let topic = try Validation.topic(p["topic"])
         let ledger = try ledgers.ledger(p["groupId"])
         try p.caller.require(.manage, group: ledger.groupID, topic: topic)
+        if direction == .inbound, let ttl = p["ttl"], !ttl.isEmpty {
+            throw WeEventError(.invalidInputParam, message: "invalid input param: ttl applies to outbound bindings (commands to devices), not inbound ones")
+        }
         let binding = try await bindings.add(
-            direction, topic: topic, mqttTopic: p["mqttTopic"], qos: try BindingService.qos(p["qos"]), in: ledger
+            direction, topic: topic, mqttTopic: p["mqttTopic"], qos: try BindingService.qos(p["qos"]), ttl: try BindingService.ttl(p["ttl"]),
+            in: ledger
         )
         await audit.record(
             "binding.add", group: ledger.groupID, by: p.caller,
-            ["direction": direction.rawValue, "topic": topic, "mqttTopic": binding.mqttTopic, "qos": String(binding.qos)])
+            ["direction": direction.rawValue, "topic": topic, "mqttTopic": binding.mqttTopic, "qos": String(binding.qos)]
+                .merging(binding.ttl.map { ["ttl": RetentionPolicy.describe(milliseconds: $0)] } ?? [:]) { a, _ in a })
         // `true` once the bridge holds the subscription, so a device message sent right after
         // the answer is not lost; past the wait, say the binding is stored but not live yet.
         let wait = configuration.mqtt.bindingLiveWait

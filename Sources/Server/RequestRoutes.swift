@@ -72,6 +72,12 @@ struct RequestRoutes {
             throw WeEventError(.topicNotExist, message: "replyTopic '\(replyTopic)' does not exist; open it first")
         }
         let bridgedOnly = try await repliesMustComeFromTheBridge(replyTopic, in: ledger.groupID)
+        // A command that expired already is not sent at all.
+        if let own = extensions[Expiry.extensionName].flatMap(Expiry.parse), own <= Self.wallClock() {
+            throw WeEventError(
+                .commandExpired, message: "the command expired before a reply came: its weevent-expiry \(own) has passed; it was not published")
+        }
+        let ttl = try await commandTTL(topic, in: ledger.groupID)
         let place = try gate.enter(client: client)
         defer { place.release() }
 
@@ -80,15 +86,27 @@ struct RequestRoutes {
         // names it, so a caller does not send it again believing it was lost.
         let search = ReplySearch(command: command, replyTopic: replyTopic, bridgedOnly: bridgedOnly)
         let outcome: ReplySearch.Outcome
+        var expiresFirst = false
         do {
             // From the command's own position: a reply stored before this point is found in the store.
             let position = try await ledger.position(of: id)
+            // The wait ends when the command expires, if that comes first: the bridge will not
+            // send it to the device after that, so no reply can come.
+            var until = started + .milliseconds(timeout)
+            if let expiry = Expiry.of(try await ledger.event(id: id), ttl: ttl) {
+                let left = expiry.subtractingReportingOverflow(Self.wallClock())
+                let expires = ContinuousClock.now + .milliseconds(left.overflow ? Int64.max / 2 : max(0, left.partialValue))
+                if expires < until {
+                    until = expires
+                    expiresFirst = true
+                }
+            }
             // A connection closed under the call (server shutdown, idle timeout) ends the wait. A
             // caller that merely hangs up is not seen while the handler runs (the server reads
             // nothing more from the connection until it answers): it keeps its place until its
             // timeout, which `rest.request.max-timeout-ms` and `rest.request.max-count` bound.
             outcome = try await search.wait(
-                after: position, in: ledger, until: started + .milliseconds(timeout),
+                after: position, in: ledger, until: until,
                 watchCaller: { leave in channel.closeFuture.whenComplete { _ in leave() } },
                 callerGone: { !channel.isActive }
             )
@@ -108,6 +126,13 @@ struct RequestRoutes {
             event.writeJSON(into: &json)
             json.append(UInt8(ascii: "}"))
             return JSONBody.raw(json)
+        case .timedOut where expiresFirst:
+            let error = WeEventError(
+                .commandExpired,
+                message:
+                    "the command expired before a reply came on '\(replyTopic)' with \(command.path)=\(command.value); the command \(id) stays on the ledger and is not sent to the device after its expiry"
+            )
+            return try Self.failure(error, status: .gone, command: id)
         case .timedOut:
             let error = WeEventError(
                 .replyTimeout,
@@ -137,6 +162,14 @@ struct RequestRoutes {
             $0.direction == .inbound && $0.groupId == group && $0.topic == replyTopic
         }
     }
+
+    /// The TTL of the command topic's outbound binding, when it has one.
+    private func commandTTL(_ topic: String, in group: String) async throws -> Int64? {
+        guard let bindings else { return nil }
+        return try await bindings.store.bindings().first { $0.direction == .outbound && $0.groupId == group && $0.topic == topic }?.ttl
+    }
+
+    static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// A WeEvent error with the id of the command that was sent all the same.
     static func failure(_ error: WeEventError, status: HTTPResponse.Status, command: EventID) throws -> Response {

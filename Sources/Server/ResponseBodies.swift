@@ -214,6 +214,10 @@ struct BindingRow: Encodable {
     let instance: String?
     let bridged: UInt64
     let rejected: UInt64
+    /// Outbound: events not sent because they had expired (or their content was pruned).
+    let expired: UInt64
+    /// Outbound: the binding's TTL, when it has one.
+    let ttl: String?
     let lastError: String?
     let live: Bool
 
@@ -228,6 +232,8 @@ struct BindingRow: Encodable {
         instance = status.instance
         bridged = status.bridged
         rejected = status.rejected
+        expired = status.expired
+        ttl = binding.ttl.map(RetentionPolicy.describe(milliseconds:))
         lastError = status.lastError
         live = status.isLive(binding)
     }

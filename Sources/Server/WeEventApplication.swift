@@ -24,6 +24,7 @@ public enum WeEventApplication {
         router.addRoutes(RequestRoutes(services).collection, atPath: "weevent")
         router.addRoutes(AdminRoutes(services).collection, atPath: "weevent")
         router.addRoutes(IdentityRoutes(services).collection, atPath: "weevent")
+        router.addRoutes(RetentionRoutes(services).collection, atPath: "weevent")
         router.addRoutes(MasterRoutes(services).collection, atPath: "weevent/master")
         router.addRoutes(ConsoleRoutes().collection, atPath: "weevent")
         return router

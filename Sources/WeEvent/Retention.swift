@@ -42,6 +42,8 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 
     public func treatment(of topic: String) -> Treatment {
+        // The stored settings themselves are never pruned.
+        if topic == RetentionSettings.topic { return .kept }
         let system = topic.hasPrefix("$")
         for rule in rules where rule.pattern.hasPrefix("$") == system {
             guard let filter = try? TopicFilter.parse(rule.pattern), filter.matches(topic) else { continue }

@@ -68,6 +68,10 @@ public enum Validation {
             )
         }
         try Self.extensions(extensions, maxLength: maxLength)
+        if let expiry = extensions[Expiry.extensionName], Expiry.parse(expiry) == nil {
+            throw WeEventError(
+                .expiryInvalid, message: "weevent-expiry should be milliseconds since 1970 (decimal digits, before year 10000), got '\(expiry.prefix(40))'")
+        }
     }
 
     /// pageIndex: an integer from 0.

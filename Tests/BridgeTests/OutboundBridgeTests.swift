@@ -24,7 +24,7 @@ import WeEvent
         private let sent = Mutex<[Sent]>([])
         var messages: [Sent] { sent.withLock { $0 } }
 
-        func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool) -> EventLoopFuture<Void> {
+        func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, notAfter: Int64?) -> EventLoopFuture<Void> {
             let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
             sent.withLock { $0.append(Sent(topic: topic, payload: String(buffer: payload), qos: qos, promise: promise)) }
             return promise.futureResult

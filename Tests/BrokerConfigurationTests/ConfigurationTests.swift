@@ -36,6 +36,15 @@ import Testing
         #expect(e.ledger.witnesses == [w, "w2+00000000+BJ61XR8i09JfRzNi/dAOACCssOqjSJKk5YgCXO69D9e4"])
     }
 
+    @Test func retentionIsOffByDefaultAndReadInUnits() throws {
+        let d = Configuration()
+        #expect(d.ledger.retention == RetentionPolicy() && d.ledger.retentionInterval == .seconds(10))
+        let c = try Configuration(
+            properties: Properties(parsing: "ledger.retention.max-age=2m\nledger.retention.max-bytes=20GiB\nledger.retention.interval-ms=500"))
+        #expect(c.ledger.retention == RetentionPolicy(maxAge: 120_000, maxBytes: 20 << 30))
+        #expect(c.ledger.retentionInterval == .milliseconds(500))
+    }
+
     @Test func readsTheSourceDocumentsKeys() throws {
         let text = """
             mqtt.broker.url=tcp://127.0.0.1:1883
@@ -113,6 +122,10 @@ import Testing
             "'devices/+/checkpoint/' must be an MQTT topic prefix without '+', '#' or NUL, at most 1000 bytes"
         ),
         ("ledger.checkpoint.interval-ms=-1", "ledger.checkpoint.interval-ms", "'-1' is not an integer in 0...86400000"),
+        ("ledger.retention.max-age=10", "ledger.retention.max-age", "'10' is not none or a duration like 90s, 15m, 12h, 7d"),
+        ("ledger.retention.max-age=0s", "ledger.retention.max-age", "'0s' is not none or a duration like 90s, 15m, 12h, 7d"),
+        ("ledger.retention.max-bytes=lots", "ledger.retention.max-bytes", "'lots' is not none or a size like 500MB, 20GiB, 1048576"),
+        ("ledger.retention.interval-ms=50", "ledger.retention.interval-ms", "'50' is not an integer in 100...86400000"),
         (
             "ledger.witnesses=w1+c1484473", "ledger.witnesses",
             "'w1+c1484473' is not a verifier key <name>+<8 hex key id>+<base64 of 33 bytes> (weevent witness prints its key)"

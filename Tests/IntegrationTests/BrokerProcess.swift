@@ -74,7 +74,7 @@ final class BrokerProcess: @unchecked Sendable {
         logFile.seekToEndOfFile()
         process.standardOutput = logFile
         process.standardError = logFile
-        try process.run()
+        try spawn(process)
         self.process = process
         // Up to 30 s: at the start of a full run every suite starts servers at once on 2 cores.
         for _ in 0..<600 {

@@ -32,7 +32,7 @@ import TestSupport
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         curl.arguments = ["curl", "-sN", "-o", streamFile, "\(api)/rest/stream?topic=\(topic)&offset=OFFSET_LAST"]
-        try curl.run()
+        try spawn(curl)
         defer { kill(curl.processIdentifier, SIGKILL); waitForChildExit(curl) }
         func streamed() -> String { (try? String(contentsOfFile: streamFile, encoding: .utf8)) ?? "" }
         #expect(await eventually(within: .seconds(10)) { streamed().contains("weevent stream") })

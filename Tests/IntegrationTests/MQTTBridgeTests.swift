@@ -162,6 +162,52 @@ struct MQTTBridgeTests {
         #expect(Set(all) == expected, "missing: \(expected.subtracting(all).sorted().prefix(20))")
     }
 
+    /// Expiry through a real mosquitto: a command whose weevent-expiry passed, and commands that
+    /// waited longer than the binding's TTL (mosquitto was down), do not reach the device; fresh
+    /// ones do; mqtt_list_topic counts the expired ones.
+    @Test func anExpiredCommandIsNotDeliveredAndAFreshOneIs() async throws {
+        let mosquitto = try await Mosquitto.start()
+        defer { Task { await mosquitto.stop() } }
+        let broker = try BrokerProcess(extraConfig: bridgeConfig(mosquitto))
+        defer { broker.remove() }
+        try await broker.start()
+        _ = try await http("\(broker.baseURL)/rest/open?topic=door")
+        #expect(try await http("\(broker.baseURL)/master/mqtt_add_outbound_topic?topic=door&qos=1&ttl=2s").text == "true")
+        let device = try MosquittoSubscriber(port: mosquitto.port, topic: "door", qos: 1, clientID: "door-1", cleanSession: false)
+        #expect(try await device.waitUntilSubscribed(mosquitto, topic: "door"))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (content, expiry) in [("fresh-1", nil), ("stale-own", now - 1000), ("future-own", now + 600_000)] as [(String, Int64?)] {
+            let reply = try await http("\(broker.baseURL)/rest/publish?topic=door&content=\(content)" + (expiry.map { "&weevent-expiry=\($0)" } ?? ""))
+            #expect(reply.object["status"] as? String == "SUCCESS", "\(reply.text)")
+        }
+        #expect(await eventually { device.lines.count >= 2 })
+        let before = await device.stopAndCollect()
+
+        // While mosquitto is down the commands wait on the ledger; back after 4 s, they are past the 2 s TTL.
+        let restart = Task { try await mosquitto.restart(after: .seconds(4)) }
+        try await Task.sleep(for: .milliseconds(300))
+        for content in ["stale-ttl-1", "stale-ttl-2"] {
+            #expect(try await http("\(broker.baseURL)/rest/publish?topic=door&content=\(content)").object["status"] as? String == "SUCCESS")
+        }
+        try await restart.value
+        func expiredCount() async -> Int? {
+            let rows = try? JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]]
+            return rows?.first { $0["topic"] as? String == "door" }?["expired"] as? Int
+        }
+        let counted = await eventually(within: .seconds(30)) { await expiredCount() == 3 }
+        let seen = await expiredCount() ?? -1
+        #expect(counted, "expired: \(seen); log:\n\(broker.log().suffix(2000))")
+        let again = try MosquittoSubscriber(port: mosquitto.port, topic: "door", qos: 1, clientID: "door-1", cleanSession: false)
+        defer { again.stop() }
+        #expect(try await again.waitUntilSubscribed(mosquitto, topic: "door"))
+        #expect(try await http("\(broker.baseURL)/rest/publish?topic=door&content=fresh-2").object["status"] as? String == "SUCCESS")
+        #expect(await eventually { again.lines.contains("fresh-2") })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(before + again.lines == ["fresh-1", "future-own", "fresh-2"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]])
+        #expect(rows.first?["ttl"] as? String == "2s" && rows.first?["expired"] as? Int == 3, "\(rows)")
+    }
+
     @Test func aWildcardBindingStoresExactlyTheMatchingMessages() async throws {
         try await withBridgingBroker { mosquitto, broker in
             _ = try await http("\(broker.baseURL)/rest/open?topic=gateway.json")

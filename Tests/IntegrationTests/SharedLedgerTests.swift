@@ -98,7 +98,7 @@ import TestSupport
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             curl.arguments = ["curl", "-sN", "-o", out, "\(c.baseURL)/rest/stream?topic=stream.t&offset=OFFSET_LAST"]
-            try curl.run()
+            try spawn(curl)
             // SIGKILL: the test runner's blocked SIGTERM is inherited by its children.
             defer { kill(curl.processIdentifier, SIGKILL); waitForChildExit(curl) }
             #expect(await eventually(within: .seconds(10)) { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("weevent stream") })

@@ -67,7 +67,26 @@ import Testing
         session.startPublish(publish(2, .atLeastOnce), sent: true)
         #expect(
             session.packetsToResend() == [.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "m2"), qos: .atLeastOnce, dup: true, packetID: 2))])
-        do { let outcome = session.takeNextUnsent()?.packetID; #expect(outcome == 1) }
+        do {
+            var expired: [UInt16] = []
+            let outcome = session.takeNextUnsent(expired: &expired)?.packetID
+            #expect(outcome == 1 && expired.isEmpty)
+        }
+    }
+
+    /// A publish given a time not to send after is dropped, not sent, when it is still unsent
+    /// then; one already sent is resent like any other; later ones go out.
+    @Test func anUnsentPublishPastItsDeadlineIsNeverSent() {
+        var session = MQTTSession()
+        session.startPublish(publish(1, .atLeastOnce), sent: false, notAfter: 1000)
+        session.startPublish(publish(2, .atLeastOnce), sent: false, notAfter: 5000)
+        session.startPublish(publish(3, .atLeastOnce), sent: false)
+        var expired: [UInt16] = []
+        #expect(session.takeNextUnsent(now: 1000, expired: &expired)?.packetID == 2 && expired == [1])
+        #expect(session.takeNextUnsent(now: 9000, expired: &expired)?.packetID == 3 && expired == [1])
+        #expect(session.takeNextUnsent(now: 9000, expired: &expired) == nil)
+        #expect(session.packetsToResend().count == 2, "the sent ones, whatever their deadline")
+        #expect(session.sentInFlight == 2 && session.unsentCount == 0)
     }
 
     @Test func qos2InboundIsDeliveredOnceAndAnsweredAfterTheApplication() {

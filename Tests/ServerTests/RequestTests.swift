@@ -100,6 +100,32 @@ import WeEvent
         }
     }
 
+    /// A command's weevent-expiry ends the wait before the timeout (410, 100802, naming the
+    /// command, which stays on the ledger); a command expired already is not published at all.
+    @Test func aCommandThatExpiresEndsTheWaitAndAnExpiredOneIsNotSent() async throws {
+        try await withTestBroker { client, ledgers in
+            try await Self.open(client, "commands", "replies")
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let started = ContinuousClock.now
+            let reply = try await client.call(
+                "/weevent/rest/request?topic=commands&replyTopic=replies&timeout=60000&content=%7B%22reqId%22%3A%22e1%22%7D&weevent-expiry=\(now + 1500)")
+            let elapsed = ContinuousClock.now - started
+            #expect(reply.status == 410 && reply.code == 100802, "\(reply.body)")
+            #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(55), "answered at its expiry, not at the timeout (60 s): \(elapsed)")
+            let id = try #require(reply.object["requestEventId"] as? String)
+            #expect(try await client.call("/weevent/rest/getEvent?eventId=\(id)").status == 200)
+
+            let expired = try await client.call(
+                "/weevent/rest/request?topic=commands&replyTopic=replies&timeout=10000&content=%7B%22reqId%22%3A%22e2%22%7D&weevent-expiry=\(now - 1)")
+            #expect(expired.status == 410 && expired.code == 100802 && expired.object["requestEventId"] == nil, "\(expired.body)")
+            #expect(try await Self.events(ledgers, "commands").count == 1, "the expired command was not published")
+            for bad in ["soon", "-5", "1e12", "99999999999999999"] {
+                try await client.expectError("/weevent/rest/publish?topic=commands&content=x&weevent-expiry=\(bad)", code: 100207)
+            }
+            #expect(try await client.call("/weevent/rest/publish?topic=commands&content=x&weevent-expiry=\(now - 1)").status == 200)
+        }
+    }
+
     @Test func withoutAReplyTheCallEndsAtTheTimeoutNotBeforeAndTheCommandStays() async throws {
         try await withTestBroker { client, ledgers in
             try await Self.open(client, "commands", "replies")

@@ -50,9 +50,11 @@ public final class Mosquitto: Sendable {
         _ = try? await run("/bin/bash", [Self.script, "stop", String(pid)])
     }
 
-    /// Stops and starts again on the same port with the same persistence directory.
-    public func restart() async throws {
+    /// Stops and starts again on the same port with the same persistence directory, after
+    /// `pause` (during which nobody can reach it).
+    public func restart(after pause: Duration = .zero) async throws {
         await stop()
+        if pause > .zero { try await Task.sleep(for: pause) }
         let (_, pid) = try await Self.launch(directory: directory, port: port)
         currentPID.withLock { $0 = pid }
     }

@@ -94,8 +94,12 @@ public final class MQTTClient: Sendable {
     }
 
     /// Queues a publish without waiting: publishes queued from one task go out in call order.
-    /// The future completes as `publish(to:payload:qos:retain:)` returns.
-    public func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atLeastOnce, retain: Bool = false) -> EventLoopFuture<Void> {
+    /// The future completes as `publish(to:payload:qos:retain:)` returns. With `notAfter`
+    /// (milliseconds since 1970), a message not yet on the wire by then is never sent and its
+    /// future fails with `.expired`; one sent before is resent after a reconnect as any other.
+    public func startPublish(
+        to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atLeastOnce, retain: Bool = false, notAfter: Int64? = nil
+    ) -> EventLoopFuture<Void> {
         guard MQTTTopic.isValidName(topic) else {
             return eventLoop.makeFailedFuture(MQTTClientError(.invalidTopic, "'\(topic)' (empty, wildcard or NUL)"))
         }
@@ -103,9 +107,9 @@ public final class MQTTClient: Sendable {
         let packet = PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain)
         let core = self.core
         if eventLoop.inEventLoop {
-            core.value.publish(packet, promise: promise)
+            core.value.publish(packet, notAfter: notAfter, promise: promise)
         } else {
-            eventLoop.execute { core.value.publish(packet, promise: promise) }
+            eventLoop.execute { core.value.publish(packet, notAfter: notAfter, promise: promise) }
         }
         return promise.futureResult
     }

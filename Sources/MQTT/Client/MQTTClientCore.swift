@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    import Darwin
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -301,10 +308,14 @@ final class MQTTClientCore: MQTTConnectionDelegate {
 
     // MARK: Requests from the application
 
-    func publish(_ packet: PublishPacket, promise: EventLoopPromise<Void>) {
+    func publish(_ packet: PublishPacket, notAfter: Int64? = nil, promise: EventLoopPromise<Void>) {
         var packet = packet
         if case .closed = phase {
             promise.fail(MQTTClientError(.closed))
+            return
+        }
+        if let notAfter, notAfter <= Self.wallClock() {
+            promise.fail(MQTTClientError(.expired, "message to '\(packet.topic)'"))
             return
         }
         if packet.qos == .atMostOnce {
@@ -321,17 +332,30 @@ final class MQTTClientCore: MQTTConnectionDelegate {
             return
         }
         packet.packetID = id
-        session.startPublish(packet, sent: false)
+        session.startPublish(packet, sent: false, notAfter: notAfter)
         publishPromises[id] = promise
         sendQueuedPublishes()
     }
 
-    /// Sends waiting publishes while fewer than `maxInflight` await acknowledgement.
+    /// Sends waiting publishes while fewer than `maxInflight` await acknowledgement; those whose
+    /// time not to send after has come are failed with `.expired` instead.
     func sendQueuedPublishes() {
         guard let handler = connectedHandler else { return }
-        while session.sentInFlight < max(1, configuration.maxInflight), let packet = session.takeNextUnsent() {
+        var expired: [UInt16] = []
+        let now = Self.wallClock()
+        while session.sentInFlight < max(1, configuration.maxInflight), let packet = session.takeNextUnsent(now: now, expired: &expired) {
             handler.send(.publish(packet))
         }
+        for id in expired {
+            publishPromises.removeValue(forKey: id)?.fail(MQTTClientError(.expired, "packet \(id)"))
+        }
+    }
+
+    /// Milliseconds since 1970 (the clock deadlines are given in), without Foundation.
+    static func wallClock() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     func subscribe(_ subscriptions: [MQTTSubscription], promise: EventLoopPromise<[MQTTSubackReturnCode]>) {

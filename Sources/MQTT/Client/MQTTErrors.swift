@@ -58,6 +58,8 @@ public struct MQTTClientError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let packetIDsExhausted = Kind("all 65535 packet identifiers in use")
         public static let protocolViolation = Kind("protocol violation")
         public static let alreadyConnected = Kind("already connected")
+        /// A publish given a time not to send after was still unsent at that time (it was not sent).
+        public static let expired = Kind("expired before it was sent")
         public static let reconnectAttemptsExhausted = Kind("reconnect attempts exhausted")
     }
 

@@ -94,6 +94,8 @@ struct MQTTSession {
     private var unsentQueue: [UInt16] = []
     private var unsentHead = 0
     private(set) var unsentCount = 0
+    /// Publishes not sent yet that must not go out after a time (milliseconds since 1970).
+    private var deadlines: [UInt16: Int64] = [:]
     private var nextID: UInt16 = 1
     private var order: UInt64 = 0
 
@@ -161,21 +163,24 @@ struct MQTTSession {
     // MARK: Outbound
 
     /// Records a QoS 1/2 publish as in flight; returns the packet to send.
-    mutating func startPublish(_ packet: PublishPacket, sent: Bool) {
+    /// `notAfter`: a publish still unsent at that time (ms since 1970) is never sent (`takeNextUnsent`).
+    mutating func startPublish(_ packet: PublishPacket, sent: Bool, notAfter: Int64? = nil) {
         guard let id = packet.packetID else { return }
         order += 1
         outbound[id] = (order, .publish(packet, sent: sent))
         if !sent {
             unsentQueue.append(id)
             unsentCount += 1
+            if let notAfter { deadlines[id] = notAfter }
         }
     }
 
     /// Outbound messages on the wire awaiting an acknowledgement.
     var sentInFlight: Int { outbound.count - unsentCount }
 
-    /// The oldest publish not sent yet, now marked sent.
-    mutating func takeNextUnsent() -> PublishPacket? {
+    /// The oldest publish not sent yet, now marked sent. Those passed over because their
+    /// deadline is not after `now` are forgotten and their ids added to `expired`.
+    mutating func takeNextUnsent(now: Int64 = 0, expired: inout [UInt16]) -> PublishPacket? {
         while unsentHead < unsentQueue.count {
             let id = unsentQueue[unsentHead]
             unsentHead += 1
@@ -184,8 +189,13 @@ struct MQTTSession {
                 unsentHead = 0
             }
             if let entry = outbound[id], case .publish(let p, sent: false) = entry.state {
-                outbound[id] = (entry.order, .publish(p, sent: true))
                 unsentCount -= 1
+                if let deadline = deadlines.removeValue(forKey: id), deadline <= now {
+                    outbound[id] = nil
+                    expired.append(id)
+                    continue
+                }
+                outbound[id] = (entry.order, .publish(p, sent: true))
                 return p
             }
         }
