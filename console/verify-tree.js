@@ -4,7 +4,7 @@
 // signature under the broker's verifier key (WebCrypto, where the browser has Ed25519), and the
 // witnesses' cosignatures (tlog-cosignature/v1) under the witness keys given.
 
-import { MalformedProof, eventHash, fromHex, getItem, item, parseExactJSON, toHex } from './verify.js';
+import { MalformedProof, fromHex, getItem, item, leafOf, parseExactJSON, toHex } from './verify.js';
 import { sha256 } from './sha256.js';
 
 const node = (left, right) => sha256([Uint8Array.of(0x01), left, right]);
@@ -117,8 +117,8 @@ export async function checkTreeProof(text, { vkey = '', witnessKeys = [], onStep
   try {
     proof = parseExactJSON(text);
     const fmt = getItem(proof, 'format') ?? 1n;
-    const leaf = await eventHash(item(proof, 'event'), fmt);
-    step('event hash', toHex(leaf) === item(proof, 'eventHash'), `format ${fmt}: ${toHex(leaf).slice(0, 16)}… vs eventHash ${String(item(proof, 'eventHash')).slice(0, 16)}…`);
+    const { leaf, ok: leafOk, detail: leafDetail } = await leafOf(proof, fmt);
+    step('event hash', leafOk, `format ${fmt}: ${leafDetail}`);
     const size = item(proof, 'treeSize');
     const index = item(proof, 'leafIndex');
     const path = item(proof, 'inclusionProof').map((h, i) => fromHex(h, `inclusionProof[${i}]`));

@@ -226,6 +226,32 @@ const short = (v) => {
 };
 
 /**
+ * check-proof.py's leaf_of(): the event's leaf from its fields, or, for an event whose content
+ * was pruned or erased, its eventHash (which the rest of the proof then checks); with whether
+ * that holds and what to say.
+ */
+export async function leafOf(proof, fmt) {
+  const ev = item(proof, 'event');
+  const claimed = item(proof, 'eventHash');
+  const pruned = getItem(ev, 'pruned');
+  if (pruned !== null) {
+    const leaf = fromHex(claimed, 'eventHash');
+    const ok = fmt === 2n && leaf.length === 32;
+    return {
+      leaf, ok,
+      detail: ok
+        ? `content ${getItem(pruned, 'reason') ?? 'pruned'} at ${getItem(pruned, 'time') ?? 0}: the leaf is eventHash ${short(claimed)}, checked through the proof`
+        : `a format ${fmt} event cannot be pruned`,
+    };
+  }
+  const leaf = await eventHash(ev, fmt);
+  return {
+    leaf, ok: pyEquals(toHex(leaf), claimed),
+    detail: `SHA-256 of the event's fields ${short(toHex(leaf))} vs the proof's eventHash ${short(claimed)}`,
+  };
+}
+
+/**
  * check-proof.py's check(): resolves with { steps: [{name, ok, detail}], ok, summary }.
  * Throws MalformedProof where check-proof.py raises. onStep(step) is called as each step is
  * decided, so a page can show progress.
@@ -238,13 +264,11 @@ export async function checkProof(proof, { trustedHead = '', onStep } = {}) {
     onStep?.(s);
   };
 
-  // 1. The event hash from the event's fields.
+  // 1. The event hash from the event's fields (a pruned event's eventHash, as check-proof.py).
   // proof.get('format', 1): an explicit null stays null (and is refused), as in check-proof.py.
   const fmt = getItem(proof, 'format') ?? (Object.hasOwn(proof, 'format') ? null : 1n);
-  const leaf = await eventHash(item(proof, 'event'), fmt);
-  const claimedLeaf = item(proof, 'eventHash');
-  step('event hash', pyEquals(toHex(leaf), claimedLeaf),
-    `SHA-256 of the event's fields ${short(toHex(leaf))} vs the proof's eventHash ${short(claimedLeaf)}`);
+  const { leaf, ok: leafOk, detail: leafDetail } = await leafOf(proof, fmt);
+  step('event hash', leafOk, leafDetail);
 
   // 2. The Merkle root from eventHash and merklePath.
   let node = leaf;

@@ -16,21 +16,10 @@ ROUNDS=${ROUNDS:-2}
 PG=${PG:-1}
 . scripts/bench-serve.sh
 
-work=$(mktemp -d)
-pid=
-pg_pid=
-cleanup() {
-  [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-  [ -n "$pg_pid" ] && scripts/postgres.sh stop "$pg_pid" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_cleanup_on_exit
 
 if [ "$PG" = 1 ]; then
-  out=$(scripts/postgres.sh start)
-  pg_port=$(echo "$out" | sed -E 's/.*port=([0-9]+).*/\1/')
-  pg_pid=$(echo "$out" | sed -E 's/.*pid=([0-9]+).*/\1/')
-  url=$(scripts/postgres.sh url "$pg_port")
+  start_bench_postgres
 fi
 
 content="hello-weevent-bench-100-bytes-of-content-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"

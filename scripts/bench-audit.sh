@@ -24,21 +24,10 @@ BIN=$(swift build -c release --show-bin-path)
 BENCH_BIN=$(swift build -c release --package-path benchmarks --show-bin-path)
 . scripts/bench-serve.sh
 
-work=$(mktemp -d)
-pid=
-pg_pid=
-cleanup() {
-  [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-  [ -n "$pg_pid" ] && scripts/postgres.sh stop "$pg_pid" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_cleanup_on_exit
 stop_server() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 
-out=$(scripts/postgres.sh start)
-pg_port=$(echo "$out" | sed -E 's/.*port=([0-9]+).*/\1/')
-pg_pid=$(echo "$out" | sed -E 's/.*pid=([0-9]+).*/\1/')
-url=$(scripts/postgres.sh url "$pg_port")
+start_bench_postgres
 shared() { # SCHEMA -> configuration lines of the shared store
   printf 'ledger.store=postgresql\nledger.postgresql.url=%s\nledger.postgresql.schema=%s\nledger.postgresql.pool-size=16\n' "$url" "$1"
 }

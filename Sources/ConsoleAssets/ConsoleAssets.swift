@@ -1256,7 +1256,7 @@ async function rejectedLog(ctx, box) {
 """#
         ),
         "pages/event.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"343dcd17116e5a04\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"96c94fe143e766c6\"",
             body: #"""
 // #/event/<eventId>?group=G: one event (rest/getEvent), its content as text or hex, its
 // extensions, its block, and "Verify in this browser": rest/proof checked with verify.js.
@@ -1313,7 +1313,11 @@ function eventSection(event, eventId, group) {
   } catch {
     // shown as "not base64" below
   }
-  const text = bytes ? new TextDecoder('utf-8', { fatal: false }).decode(bytes) : `(not base64: ${content})`;
+  const pruned = event.pruned && typeof event.pruned === 'object' ? event.pruned : null;
+  const prunedAt = pruned ? new Date(Number(pruned.time)).toISOString() : '';
+  const text = pruned
+    ? `(content ${pruned.reason === 'erased' ? 'erased on request' : 'removed by retention'} at ${prunedAt})`
+    : bytes ? new TextDecoder('utf-8', { fatal: false }).decode(bytes) : `(not base64: ${content})`;
   const contentBox = h('pre', { 'data-test': 'event-content', class: 'content-box', tabindex: '0', 'aria-label': 'Event content' }, text);
   const toggle = h('button', { type: 'button', 'data-test': 'content-hex-toggle', 'aria-pressed': 'false' }, 'Show as hex');
   toggle.addEventListener('click', () => {
@@ -1338,7 +1342,9 @@ function eventSection(event, eventId, group) {
       ['Topic', h('a', { href: topicHref(String(event.topic), group), 'data-test': 'event-topic' }, String(event.topic))],
       parts && ['Sequence in topic', parts.sequence],
       parts && ['Block', h('a', { href: blockHref(group, parts.block), 'data-test': 'event-block' }, `Block ${parts.block}`)],
-      ['Size', bytes ? `${bytes.length} bytes` : '—'],
+      ['Size', bytes && !pruned ? `${bytes.length} bytes` : '—'],
+      pruned && ['Content', h('span', { 'data-test': 'event-pruned' },
+        `${pruned.reason === 'erased' ? 'erased' : 'pruned (retention)'} at ${prunedAt}; the event's hash ${String(pruned.eventHash ?? '')} stays, and its proofs below still check`)],
       ['Publisher', h('span', { 'data-test': 'event-publisher' }, event.extensions?.['weevent-publisher']
         ? String(event.extensions['weevent-publisher']) + (event.extensions['weevent-signature'] ? ' (signed)' : '')
         : 'none named (an anonymous publish)')],
@@ -2622,7 +2628,7 @@ export async function checkPublisherSignature(proofText, publicKeyBase64) {
 """#
         ),
         "verify-tree.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"0acfab8e9900be0c\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"799d70b62e6688a7\"",
             body: #"""
 // Checks a tree proof (rest/proof's default form) in the browser, as scripts/check-proof.py
 // does: the event hash from the event's fields (docs/ledger.md), the RFC 9162 §2.1.3.2
@@ -2630,7 +2636,7 @@ export async function checkPublisherSignature(proofText, publicKeyBase64) {
 // signature under the broker's verifier key (WebCrypto, where the browser has Ed25519), and the
 // witnesses' cosignatures (tlog-cosignature/v1) under the witness keys given.
 
-import { MalformedProof, eventHash, fromHex, getItem, item, parseExactJSON, toHex } from './verify.js';
+import { MalformedProof, fromHex, getItem, item, leafOf, parseExactJSON, toHex } from './verify.js';
 import { sha256 } from './sha256.js';
 
 const node = (left, right) => sha256([Uint8Array.of(0x01), left, right]);
@@ -2743,8 +2749,8 @@ export async function checkTreeProof(text, { vkey = '', witnessKeys = [], onStep
   try {
     proof = parseExactJSON(text);
     const fmt = getItem(proof, 'format') ?? 1n;
-    const leaf = await eventHash(item(proof, 'event'), fmt);
-    step('event hash', toHex(leaf) === item(proof, 'eventHash'), `format ${fmt}: ${toHex(leaf).slice(0, 16)}… vs eventHash ${String(item(proof, 'eventHash')).slice(0, 16)}…`);
+    const { leaf, ok: leafOk, detail: leafDetail } = await leafOf(proof, fmt);
+    step('event hash', leafOk, `format ${fmt}: ${leafDetail}`);
     const size = item(proof, 'treeSize');
     const index = item(proof, 'leafIndex');
     const path = item(proof, 'inclusionProof').map((h, i) => fromHex(h, `inclusionProof[${i}]`));
@@ -2811,7 +2817,7 @@ function finish(steps, proof, summary) {
 """#
         ),
         "verify.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: "\"19c9c8093808418e\"",
+            contentType: "text/javascript; charset=utf-8", etag: "\"b2ef58a5e4cbf15d\"",
             body: #"""
 // Checks a rest/proof answer in the browser, without trusting the broker: a line-by-line port
 // of scripts/check-proof.py (the reference), with the hashing rules of docs/ledger.md.
@@ -3041,6 +3047,32 @@ const short = (v) => {
 };
 
 /**
+ * check-proof.py's leaf_of(): the event's leaf from its fields, or, for an event whose content
+ * was pruned or erased, its eventHash (which the rest of the proof then checks); with whether
+ * that holds and what to say.
+ */
+export async function leafOf(proof, fmt) {
+  const ev = item(proof, 'event');
+  const claimed = item(proof, 'eventHash');
+  const pruned = getItem(ev, 'pruned');
+  if (pruned !== null) {
+    const leaf = fromHex(claimed, 'eventHash');
+    const ok = fmt === 2n && leaf.length === 32;
+    return {
+      leaf, ok,
+      detail: ok
+        ? `content ${getItem(pruned, 'reason') ?? 'pruned'} at ${getItem(pruned, 'time') ?? 0}: the leaf is eventHash ${short(claimed)}, checked through the proof`
+        : `a format ${fmt} event cannot be pruned`,
+    };
+  }
+  const leaf = await eventHash(ev, fmt);
+  return {
+    leaf, ok: pyEquals(toHex(leaf), claimed),
+    detail: `SHA-256 of the event's fields ${short(toHex(leaf))} vs the proof's eventHash ${short(claimed)}`,
+  };
+}
+
+/**
  * check-proof.py's check(): resolves with { steps: [{name, ok, detail}], ok, summary }.
  * Throws MalformedProof where check-proof.py raises. onStep(step) is called as each step is
  * decided, so a page can show progress.
@@ -3053,13 +3085,11 @@ export async function checkProof(proof, { trustedHead = '', onStep } = {}) {
     onStep?.(s);
   };
 
-  // 1. The event hash from the event's fields.
+  // 1. The event hash from the event's fields (a pruned event's eventHash, as check-proof.py).
   // proof.get('format', 1): an explicit null stays null (and is refused), as in check-proof.py.
   const fmt = getItem(proof, 'format') ?? (Object.hasOwn(proof, 'format') ? null : 1n);
-  const leaf = await eventHash(item(proof, 'event'), fmt);
-  const claimedLeaf = item(proof, 'eventHash');
-  step('event hash', pyEquals(toHex(leaf), claimedLeaf),
-    `SHA-256 of the event's fields ${short(toHex(leaf))} vs the proof's eventHash ${short(claimedLeaf)}`);
+  const { leaf, ok: leafOk, detail: leafDetail } = await leafOf(proof, fmt);
+  step('event hash', leafOk, leafDetail);
 
   // 2. The Merkle root from eventHash and merklePath.
   let node = leaf;

@@ -76,7 +76,12 @@ extension GroupLedger {
 
     public func erase(id: EventID, at time: Int64) async throws -> Event {
         let located = try await driver.locate(id)
-        if located.event.pruned != nil { return located.event }
+        if located.event.pruned != nil {
+            // Its content is gone from the row already; the store's copies go now if an earlier
+            // erasure could not remove them.
+            try await driver.scrub()
+            return located.event
+        }
         guard format == .v2 else { throw WeEventError(.contentNotPrunable, detail: "group \(groupID) is a format 1 ledger") }
         _ = try await driver.prune([
             PruneChange(position: located.position, extensions: Pruning.keptExtensions(located.event.extensions), time: max(time, 1), reason: .erased)

@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import Foundation
 import Hummingbird
 import Ledger
@@ -155,8 +156,7 @@ struct RetentionRoutes {
             maxAge: policy.maxAge.map(RetentionPolicy.describe(milliseconds:)), maxBytes: policy.maxBytes,
             topics: (settings?.topics ?? []).map { .init(pattern: $0.pattern, maxAge: $0.maxAge) },
             configured: .init(maxAge: configured.maxAge.map(RetentionPolicy.describe(milliseconds:)), maxBytes: configured.maxBytes),
-            intervalMs: Int64(services.configuration.ledger.retentionInterval.components.seconds) * 1000
-                + Int64(services.configuration.ledger.retentionInterval.components.attoseconds / 1_000_000_000_000_000),
+            intervalMs: Int64(services.configuration.ledger.retentionInterval.wholeMilliseconds),
             lastPass: status.lastPass, lastPassMs: status.lastPassMilliseconds,
             lastPruned: .init(status.lastPruned), prunedSinceStart: .init(status.prunedSinceStart), lastError: status.lastError
         )

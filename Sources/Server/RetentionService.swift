@@ -1,3 +1,4 @@
+import BrokerConfiguration
 import CoreMetrics
 import Foundation
 import Ledger
@@ -87,7 +88,7 @@ public final class RetentionService: Service, Sendable {
         let started = ContinuousClock.now
         let report = try await pruner.pass(policy, now: Self.now())
         let elapsed = ContinuousClock.now - started
-        let milliseconds = Int64(elapsed.components.seconds) * 1000 + Int64(elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int64(elapsed.wholeMilliseconds)
         let total = report.total
         statuses.withLock { statuses in
             var status = statuses[groupID, default: GroupStatus()]

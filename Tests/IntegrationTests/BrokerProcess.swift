@@ -12,7 +12,7 @@ final class BrokerProcess: @unchecked Sendable {
     /// Chosen free before start; moved to another free port if it was taken before the broker bound it.
     private(set) var port: Int
     let configPath: String
-    private var process: Process?
+    private var process: Spawned?
     let logPath: String
     private let extraConfig: String
 
@@ -66,24 +66,19 @@ final class BrokerProcess: @unchecked Sendable {
     }
 
     private func startOnce() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--config", configPath]
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)  // each start's log alone
-        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        logFile.seekToEndOfFile()
-        process.standardOutput = logFile
-        process.standardError = logFile
-        try spawn(process)
+        let process = try Spawned(
+            Self.binary, ["serve", "--config", configPath], stdout: .file(logPath, flags: O_WRONLY | O_APPEND),
+            stderr: .file(logPath, flags: O_WRONLY | O_APPEND))
         self.process = process
         // Up to 30 s: at the start of a full run every suite starts servers at once on 2 cores.
         for _ in 0..<600 {
             try await Task.sleep(for: .milliseconds(50))
-            if hasExited(process) { break }
+            if !process.isRunning { break }
             if let reply = try? await http("\(baseURL)/admin/health"), reply.status == 200 { return }
         }
         let log = log()
-        if hasExited(process), log.contains("Address already in use") { throw PortTaken() }
+        if !process.isRunning, log.contains("Address already in use") { throw PortTaken() }
         throw BrokerError("broker did not come up; log:\n\(log)")
     }
 
@@ -109,21 +104,20 @@ final class BrokerProcess: @unchecked Sendable {
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func kill(signal: Int32) {
-        guard let process else { return }
-        Foundation.kill(process.processIdentifier, signal)
+        process?.signal(signal)
     }
 
     /// Waits for the process to end and returns its exit status (negative for a signal).
     func waitForExit() async -> Int32 {
         guard let process else { return 0 }
-        let status = await childExit(process)
+        let status = await process.exit()
         return status >= 128 ? -(status - 128) : status
     }
 
     func remove() {
         if process?.isRunning == true {
             kill(signal: SIGKILL)
-            if let process { waitForChildExit(process) }
+            process?.waitForExit()
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -57,7 +57,7 @@ final class CallbackReceiver: @unchecked Sendable {
     func stop() {
         guard let child, child.isRunning else { return }
         child.kill()
-        waitForChildExit(child.process)
+        child.process.waitForExit()
     }
 
     /// Event ids in the order they arrived (duplicates included: delivery is at least once).

@@ -29,11 +29,8 @@ import TestSupport
         #expect(try await device.waitUntilSubscribed(mosquitto, topic: topic))
         let streamFile = broker.directory + "/stream.txt"
         _ = FileManager.default.createFile(atPath: streamFile, contents: nil)
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        curl.arguments = ["curl", "-sN", "-o", streamFile, "\(api)/rest/stream?topic=\(topic)&offset=OFFSET_LAST"]
-        try spawn(curl)
-        defer { kill(curl.processIdentifier, SIGKILL); waitForChildExit(curl) }
+        let curl = try Spawned("/usr/bin/env", ["curl", "-sN", "-o", streamFile, "\(api)/rest/stream?topic=\(topic)&offset=OFFSET_LAST"])
+        defer { curl.signal(SIGKILL); curl.waitForExit() }
         func streamed() -> String { (try? String(contentsOfFile: streamFile, encoding: .utf8)) ?? "" }
         #expect(await eventually(within: .seconds(10)) { streamed().contains("weevent stream") })
         let receiver = try CallbackReceiver(directory: broker.directory)

@@ -95,12 +95,9 @@ import TestSupport
             #expect(try await http("\(a.baseURL)/rest/open?topic=stream.t").text == "true")
             let out = c.directory + "/stream.txt"
             _ = FileManager.default.createFile(atPath: out, contents: nil)
-            let curl = Process()
-            curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            curl.arguments = ["curl", "-sN", "-o", out, "\(c.baseURL)/rest/stream?topic=stream.t&offset=OFFSET_LAST"]
-            try spawn(curl)
+            let curl = try Spawned("/usr/bin/env", ["curl", "-sN", "-o", out, "\(c.baseURL)/rest/stream?topic=stream.t&offset=OFFSET_LAST"])
             // SIGKILL: the test runner's blocked SIGTERM is inherited by its children.
-            defer { kill(curl.processIdentifier, SIGKILL); waitForChildExit(curl) }
+            defer { curl.signal(SIGKILL); curl.waitForExit() }
             #expect(await eventually(within: .seconds(10)) { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("weevent stream") })
             var ids: [String] = []
             for n in 0..<5 {

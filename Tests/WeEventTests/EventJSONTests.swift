@@ -78,6 +78,34 @@ struct EncodableEvent: Encodable {
         #expect(String(decoding: out, as: UTF8.self) == id.description)
     }
 
+    /// A pruned event: JSONEncoder's bytes with the `pruned` object in its sorted place.
+    @Test func aPrunedEventCarriesItsMarkInSortedKeyOrder() throws {
+        struct Marked: Encodable {
+            struct Mark: Encodable {
+                let eventHash: String
+                let reason: String
+                let time: Int64
+            }
+
+            let topic: String
+            let content: String
+            let extensions: [String: String]
+            let eventId: String
+            let pruned: Mark
+        }
+        let hash = (0..<32).map { UInt8($0 * 7 % 256) }
+        for reason in Pruning.Reason.allCases {
+            let event = Event(
+                id: EventID(topic: "a/b", sequence: 3, blockHeight: 2), topic: "a/b", content: [], extensions: ["weevent-publisher": "alice"],
+                timestamp: 5, pruned: Pruning(time: 1_796_600_000_123, reason: reason, eventHash: hash))
+            let expected = try EncodableEvent.encoder.encode(
+                Marked(
+                    topic: "a/b", content: "", extensions: ["weevent-publisher": "alice"], eventId: "\(event.id)",
+                    pruned: .init(eventHash: hexString(hash), reason: reason.name, time: 1_796_600_000_123)))
+            #expect(written(event) == String(decoding: expected, as: UTF8.self))
+        }
+    }
+
     @Test func writingAppendsToWhatIsThere() {
         let event = Event(id: EventID(topic: "t", sequence: 1, blockHeight: 1), topic: "t", content: [], extensions: [:], timestamp: 1)
         var out: [UInt8] = Array("data: ".utf8)

@@ -295,6 +295,29 @@ def main():
         result = c.wait("a checkpoint verification result", tree_verdict)
         assert result.startswith("not verified"), result
 
+    def an_erased_event_still_verifies():
+        event_id = call(base, "rest/publish", topic=topic, content="personal data to erase", **{"weevent-note": "private"})["eventId"]
+        erased = call(base, "admin/eraseEvent", eventId=event_id)
+        assert erased["pruned"]["reason"] == "erased" and erased["content"] == "", erased
+        c.open(f"{base}/console/#/event/{event_id}?group=1")
+        c.wait("the erased event's page", lambda: "erased" in c.text('[data-test="event-pruned"]'))
+        assert "erased on request" in c.text('[data-test="event-content"]'), c.text('[data-test="event-content"]')
+        assert erased["pruned"]["eventHash"] in c.text('[data-test="event-pruned"]')
+        c.click('[data-test="verify"]')
+        result = c.wait("a verification result", verdict)
+        assert result.startswith("verified"), result
+        steps = [s.text for s in c.all('[data-test="verify-step"]')]
+        assert any("the leaf is eventHash" in s for s in steps) and all("FAILED" not in s for s in steps), steps
+        c.type('[data-test="checkpoint-key"]', args.vkey)
+        for _ in range(40):
+            c.click('[data-test="verify-tree"]')
+            result = c.wait("a checkpoint verification result", tree_verdict)
+            if "no signed checkpoint" not in result:
+                break
+            time.sleep(0.25)
+        assert result.startswith("verified:"), result
+        c.shot("event-erased", show='[data-test="event-pruned"]')
+
     def blocks_and_subscriptions():
         c.open(f"{base}/console/#/blocks?group=1")
         c.wait("a block header", lambda: "Merkle" in c.text('[data-test="block-header"]') or "merkle" in c.text('[data-test="block-header"]').lower())
@@ -470,6 +493,7 @@ def main():
         check("open a topic, publish, see it in the live tail, read it", open_publish_tail_and_read)
         check("verify in this browser, and a tampered proof fails", verify_in_the_browser)
         check("verify against a signed checkpoint, and another key fails", verify_against_a_signed_checkpoint)
+        check("an erased event's page says so, and its proofs still verify", an_erased_event_still_verifies)
         check("blocks and subscriptions pages", blocks_and_subscriptions)
         check("every control is reachable by keyboard", every_control_reachable_by_keyboard)
         check("an inbound binding made and removed from the console", bind_inbound_and_watch_it)

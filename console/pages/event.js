@@ -53,7 +53,11 @@ function eventSection(event, eventId, group) {
   } catch {
     // shown as "not base64" below
   }
-  const text = bytes ? new TextDecoder('utf-8', { fatal: false }).decode(bytes) : `(not base64: ${content})`;
+  const pruned = event.pruned && typeof event.pruned === 'object' ? event.pruned : null;
+  const prunedAt = pruned ? new Date(Number(pruned.time)).toISOString() : '';
+  const text = pruned
+    ? `(content ${pruned.reason === 'erased' ? 'erased on request' : 'removed by retention'} at ${prunedAt})`
+    : bytes ? new TextDecoder('utf-8', { fatal: false }).decode(bytes) : `(not base64: ${content})`;
   const contentBox = h('pre', { 'data-test': 'event-content', class: 'content-box', tabindex: '0', 'aria-label': 'Event content' }, text);
   const toggle = h('button', { type: 'button', 'data-test': 'content-hex-toggle', 'aria-pressed': 'false' }, 'Show as hex');
   toggle.addEventListener('click', () => {
@@ -78,7 +82,9 @@ function eventSection(event, eventId, group) {
       ['Topic', h('a', { href: topicHref(String(event.topic), group), 'data-test': 'event-topic' }, String(event.topic))],
       parts && ['Sequence in topic', parts.sequence],
       parts && ['Block', h('a', { href: blockHref(group, parts.block), 'data-test': 'event-block' }, `Block ${parts.block}`)],
-      ['Size', bytes ? `${bytes.length} bytes` : '—'],
+      ['Size', bytes && !pruned ? `${bytes.length} bytes` : '—'],
+      pruned && ['Content', h('span', { 'data-test': 'event-pruned' },
+        `${pruned.reason === 'erased' ? 'erased' : 'pruned (retention)'} at ${prunedAt}; the event's hash ${String(pruned.eventHash ?? '')} stays, and its proofs below still check`)],
       ['Publisher', h('span', { 'data-test': 'event-publisher' }, event.extensions?.['weevent-publisher']
         ? String(event.extensions['weevent-publisher']) + (event.extensions['weevent-signature'] ? ' (signed)' : '')
         : 'none named (an anonymous publish)')],

@@ -61,9 +61,19 @@ extension SQLiteDriver {
 
     /// Erased content was zeroed where it lay (`secure_delete`); the write-ahead log, which
     /// may hold older copies of its page, is copied into the file and emptied.
+    /// A reader on an older snapshot makes the checkpoint wait (SQLITE_BUSY): it is tried again
+    /// for up to 5 s (readers' transactions are short), then the erasure fails with the store's
+    /// error and can be asked again (the row itself is already without the content).
     func scrub() async throws {
-        try await pool.writeWithoutTransaction { db in
-            try db.checkpoint(.truncate)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                return
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                if ContinuousClock.now >= deadline { throw error }
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 
