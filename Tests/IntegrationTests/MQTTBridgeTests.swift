@@ -203,7 +203,10 @@ struct MQTTBridgeTests {
         #expect(try await http("\(broker.baseURL)/rest/publish?topic=door&content=fresh-2").object["status"] as? String == "SUCCESS")
         #expect(await eventually { again.lines.contains("fresh-2") })
         try await Task.sleep(for: .milliseconds(300))
-        #expect(before + again.lines == ["fresh-1", "future-own", "fresh-2"])
+        // At least once: a QoS 1 message the first subscriber printed may come again to its session.
+        var firsts: Set<String> = []
+        let received = (before + again.lines).filter { firsts.insert($0).inserted }
+        #expect(received == ["fresh-1", "future-own", "fresh-2"], "\(before + again.lines)")
         let rows = try #require(try JSONSerialization.jsonObject(with: try await http("\(broker.baseURL)/master/mqtt_list_topic").body) as? [[String: Any]])
         #expect(rows.first?["ttl"] as? String == "2s" && rows.first?["expired"] as? Int == 3, "\(rows)")
     }

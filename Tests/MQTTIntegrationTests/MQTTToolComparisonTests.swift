@@ -290,7 +290,12 @@ struct MQTTToolComparisonTests {
         for format in formats {
             for extra in [[String](), ["--pretty"]] where extra.isEmpty || format.contains("%j") || format.contains("%J") {
                 let results = try await Self.bothSubscribe(broker, ["-t", "f/#", "-q", "2", "-C", "\(messages.count)", "-F", format] + extra, filter: "f/#") {
-                    for m in messages { try await broker.publish(topic: m.topic, message: m.payload, qos: m.qos) }
+                    for m in messages {
+                        try await broker.publish(topic: m.topic, message: m.payload, qos: m.qos)
+                        // mosquitto_sub prints a QoS 2 message at PUBREL, ours at PUBLISH (both
+                        // allowed): the next message waits, so both print in publish order.
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 }
                 let (mosq, ours) = (results[.mosquitto]!, results[.weevent]!)
                 #expect(ours.status == mosq.status, "-F \(format) \(extra): \(ours.stderr)")
