@@ -152,6 +152,30 @@ import WeEvent
         }
     }
 
+    /// The embedded store gives the space of pruned content back: a new file uses incremental
+    /// auto-vacuum, and a pass's pages leave the file.
+    @Test func prunedContentLeavesTheSQLiteFile() async throws {
+        try await withLedger(.sqlite, maxEvents: 50) { ledger, place in
+            _ = try await ledger.open(topic: "big")
+            let content = Array(repeating: UInt8(ascii: "x"), count: 2000)
+            for _ in 0..<10 { _ = try await ledger.publish((0..<100).map { _ in NewEvent(topic: "big", content: content) }) }
+            func pages() throws -> (count: Int, vacuum: Int) {
+                let queue = try DatabaseQueue(path: place.location + "/ledger.sqlite")
+                defer { try? queue.close() }
+                return try queue.read { db in
+                    (try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0, try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0)
+                }
+            }
+            let before = try pages()
+            #expect(before.vacuum == 2, "a new ledger file uses incremental auto-vacuum")
+            let report = try await Pruner(ledger: ledger).pass(RetentionPolicy(maxBytes: 0), now: 1)
+            #expect(report.byBytes.events == 1000 && report.reclaimed > 0, "\(report)")
+            let after = try pages()
+            #expect(after.count * 4 < before.count, "pages: \(before.count) before, \(after.count) after")
+            #expect(try await ledger.verify().isIntact)
+        }
+    }
+
     /// `weevent ledger copy` keeps what was pruned and erased: the copy verifies and says so.
     @Test func aCopyKeepsPrunedEventsPruned() async throws {
         try await withKeptLocation(.sqlite) { directory in

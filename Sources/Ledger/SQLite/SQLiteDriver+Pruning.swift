@@ -46,21 +46,33 @@ extension SQLiteDriver {
     func prune(_ changes: [PruneChange]) async throws -> Int {
         guard !changes.isEmpty else { return 0 }
         return try await pool.write { db in
-            let update = try db.cachedStatement(
-                sql: "UPDATE events SET content = x'', extensions = ?, pruned_at = ?, pruned_reason = ? WHERE position = ? AND pruned_at = 0")
+            // Not an UPDATE (nor a REPLACE, which SQLite turns into one): SQLite shrinks a row in
+            // place and never merges the pages left mostly empty, so nothing would be freed. A
+            // DELETE merges a page left two-thirds empty with its neighbours and puts the pages it
+            // frees on the free list (which new events reuse, and `reclaimSpace` gives back);
+            // the row is then written again without its content.
+            let read = try db.cachedStatement(sql: "SELECT block, topic, seq, timestamp, hash FROM events WHERE position = ? AND pruned_at = 0")
+            let delete = try db.cachedStatement(sql: "DELETE FROM events WHERE position = ?")
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO events(position, block, topic, seq, timestamp, content, extensions, hash, pruned_at, pruned_reason)
+                    VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?)
+                    """)
             var changed = 0
             for change in changes {
-                try update.execute(arguments: [
-                    ExtensionCoding.encode(change.extensions), change.time, change.reason.rawValue, Int64(clamping: change.position),
+                let position = Int64(clamping: change.position)
+                guard let row = try Row.fetchOne(read, arguments: [position]) else { continue }
+                try delete.execute(arguments: [position])
+                try insert.execute(arguments: [
+                    position, row["block"] as Int64, row["topic"] as String, row["seq"] as Int64, row["timestamp"] as Int64,
+                    ExtensionCoding.encode(change.extensions), row["hash"] as Data, change.time, change.reason.rawValue,
                 ])
-                changed += db.changesCount
+                changed += 1
             }
             return changed
         }
     }
 
-    /// Erased content was zeroed where it lay (`secure_delete`); the write-ahead log, which
-    /// may hold older copies of its page, is copied into the file and emptied.
     /// A reader on an older snapshot makes the checkpoint wait (SQLITE_BUSY): it is tried again
     /// for up to 5 s (readers' transactions are short), then the erasure fails with the store's
     /// error and can be asked again (the row itself is already without the content).

@@ -110,11 +110,13 @@ extension GroupLedger {
             try db.execute(sql: "PRAGMA secure_delete = FAST")
         }
         let pool = try DatabasePool(path: file, configuration: config)
-        // A new file gives back the pages pruned events free (`reclaimSpace`); SQLite takes this
-        // only before the first table is made.
+        // A new file gives back the pages pruned events free (`reclaimSpace`). The pool has put
+        // the file in WAL mode already, which writes its header: SQLite then takes a new
+        // auto-vacuum mode only with a VACUUM, instant while the file holds no table.
         try pool.writeWithoutTransaction { db in
             if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
                 try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "VACUUM")
             }
         }
         let (ledgerID, format) = try pool.write { db in try LedgerSchema.create(db, groupID: groupID) }
