@@ -63,6 +63,19 @@ import WeEvent
         }
     }
 
+    /// A replay to a callback marks a pruned event as getEvent does (the same writer).
+    @Test func aCallbackBodyMarksAPrunedEvent() throws {
+        let hash = [UInt8](repeating: 0xab, count: 32)
+        let event = Event(
+            id: EventID(topic: "t", sequence: 1, blockHeight: 1), topic: "t", content: [], extensions: [:], timestamp: 1,
+            pruned: Pruning(time: 9, reason: .retention, eventHash: hash))
+        var expected: [UInt8] = []
+        event.writeJSON(into: &expected)
+        let body = text(CallbackBody.encode(subscriptionID: "s", event: event))
+        #expect(body == #"{"event":"# + text(expected) + #","subscriptionId":"s"}"#)
+        #expect(body.contains(#""pruned":{"eventHash":"\#(String(repeating: "ab", count: 32))","reason":"retention","time":9}"#))
+    }
+
     @Test func streamFramesCarryTheIdAndTheEventAsGetEventWritesIt() throws {
         var frames: [UInt8] = []
         ReadingRoutes.writeFrames(events.enumerated().map { PositionedEvent(position: UInt64($0.offset + 1), event: $0.element) }, into: &frames)
