@@ -1,4 +1,3 @@
-import Foundation
 import Ledger
 import Logging
 import MQTT
@@ -92,25 +91,13 @@ struct OutboundBridge: Sendable {
             }
             var acks: [EventLoopFuture<Void>] = []
             acks.reserveCapacity(events.count)
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            var expired: [EventID] = []
             for item in events where item.event.extensions[MQTTBridge.mqttTopicExtension] != binding.mqttTopic {
-                // A pruned event's content is gone (retention): nothing to send either.
-                let expiry = Expiry.of(item.event, ttl: binding.ttl)
-                if item.event.pruned != nil || expiry.map({ $0 <= now }) == true {
-                    expired.append(item.event.id)
-                    continue
-                }
-                // The client checks the expiry again when the message would go out (it may wait
-                // for a connection or a place in flight): it never sends it after.
+                // The client does not send a message after its expiry, whether it is due already
+                // or passes while the message waits for a connection or a place in flight; a
+                // pruned event's content is gone, so it is due at once. `acknowledge` counts them.
+                let notAfter = item.event.pruned != nil ? 0 : Expiry.of(item.event, ttl: binding.ttl)
                 acks.append(
-                    client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos, retain: false, notAfter: expiry))
-            }
-            if !expired.isEmpty {
-                status.recordExpired(binding.key, count: UInt64(expired.count))
-                logger.info(
-                    "expired commands not sent",
-                    metadata: ["topic": "\(binding.topic)", "count": "\(expired.count)", "first": "\(expired[0])"])
+                    client.startPublish(to: binding.mqttTopic, payload: ByteBuffer(bytes: item.event.content), qos: qos, retain: false, notAfter: notAfter))
             }
             inFlight += 1
             outstanding.added()

@@ -47,10 +47,7 @@ public final class Pruner: @unchecked Sendable {
     public func pass(_ policy: RetentionPolicy, now: Int64) async throws -> Report {
         var report = Report()
         guard ledger.format == .v2, !policy.keepsEverything else { return report }
-        var partition: [RetentionPolicy.Treatment: [String]] = [:]
-        for topic in try await ledger.topicNames() {
-            partition[policy.treatment(of: topic), default: []].append(topic)
-        }
+        var partition = policy.partition(try await ledger.topicNames())
         for key in partition.keys { partition[key]?.sort() }
         if partition != lastPartition {
             agedThrough = [:]

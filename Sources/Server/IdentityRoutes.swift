@@ -26,7 +26,7 @@ struct IdentityRoutes {
             name, action, caller, details, edit in
             let changed = try await directory.update(name: name) { identity in
                 try edit(&identity)
-                identity.changed = Self.now()
+                identity.changed = Expiry.now()
             }
             guard let changed else { throw Self.unknown(name) }
             await audit.record(action, by: caller, ["name": name].merging(details) { first, _ in first })
@@ -37,7 +37,7 @@ struct IdentityRoutes {
             let rights = try Self.rights(p["rights"])
             try await Self.keepsAnAdmin(access, after: (name, rights))
             let (token, digest) = Identity.newToken()
-            let now = Self.now()
+            let now = Expiry.now()
             guard try await directory.add(Identity(name: name, tokenDigest: digest, rights: rights, created: now)) else {
                 throw WeEventError(.identityAlreadyExist, message: "identity \(name) already exists")
             }
@@ -124,8 +124,6 @@ struct IdentityRoutes {
         }
         return routes
     }
-
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// `perSecond` and `burst`, integers in 0 (1 for a burst) to a million; nil when perSecond is absent.
     static func rateLimit(perSecond: String?, burst: String?) throws(WeEventError) -> RateLimit? {

@@ -73,7 +73,7 @@ struct RequestRoutes {
         }
         let bridgedOnly = try await repliesMustComeFromTheBridge(replyTopic, in: ledger.groupID)
         // A command that expired already is not sent at all.
-        if let own = extensions[Expiry.extensionName].flatMap(Expiry.parse), own <= Self.wallClock() {
+        if let own = extensions[Expiry.extensionName].flatMap(Expiry.parse), own <= Expiry.now() {
             throw WeEventError(
                 .commandExpired, message: "the command expired before a reply came: its weevent-expiry \(own) has passed; it was not published")
         }
@@ -94,7 +94,7 @@ struct RequestRoutes {
             // send it to the device after that, so no reply can come.
             var until = started + .milliseconds(timeout)
             if let expiry = Expiry.of(try await ledger.event(id: id), ttl: ttl) {
-                let left = expiry.subtractingReportingOverflow(Self.wallClock())
+                let left = expiry.subtractingReportingOverflow(Expiry.now())
                 let expires = ContinuousClock.now + .milliseconds(left.overflow ? Int64.max / 2 : max(0, left.partialValue))
                 if expires < until {
                     until = expires
@@ -168,8 +168,6 @@ struct RequestRoutes {
         guard let bindings else { return nil }
         return try await bindings.store.bindings().first { $0.direction == .outbound && $0.groupId == group && $0.topic == topic }?.ttl
     }
-
-    static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// A WeEvent error with the id of the command that was sent all the same.
     static func failure(_ error: WeEventError, status: HTTPResponse.Status, command: EventID) throws -> Response {

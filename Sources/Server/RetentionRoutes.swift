@@ -97,7 +97,7 @@ struct RetentionRoutes {
             if AuditTrail.isReserved(event.topic) || event.topic.hasPrefix("$") {
                 throw WeEventError(.eventNotErasable, detail: "\(id) on \(event.topic)")
             }
-            let erased = try await ledger.erase(id: id, at: RetentionService.now())
+            let erased = try await ledger.erase(id: id, at: Expiry.now())
             if event.pruned == nil {
                 services.retention.countErasure(group: ledger.groupID)
                 await audit.record(

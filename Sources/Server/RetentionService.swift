@@ -86,13 +86,13 @@ public final class RetentionService: Service, Sendable {
     private func pass(_ groupID: String, _ ledger: any EventLedger, _ pruner: Pruner, logger: Logger) async throws {
         let policy = try await Self.policy(of: ledger, configured: configured).policy
         let started = ContinuousClock.now
-        let report = try await pruner.pass(policy, now: Self.now())
+        let report = try await pruner.pass(policy, now: Expiry.now())
         let elapsed = ContinuousClock.now - started
         let milliseconds = Int64(elapsed.wholeMilliseconds)
         let total = report.total
         statuses.withLock { statuses in
             var status = statuses[groupID, default: GroupStatus()]
-            status.lastPass = Self.now()
+            status.lastPass = Expiry.now()
             status.lastPassMilliseconds = milliseconds
             status.lastPruned = total
             status.prunedSinceStart += total
@@ -126,8 +126,6 @@ public final class RetentionService: Service, Sendable {
     func status(of group: String) -> GroupStatus {
         statuses.withLock { $0[group] ?? GroupStatus() }
     }
-
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// The group's policy: the configured one changed by the settings stored on its
     /// `$weevent/retention` (the latest event there), with those settings.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// When a command stops being worth sending (docs/mqtt-bridge.md "Expiring commands"): an
 /// event's own `weevent-expiry` (milliseconds since 1970), or its outbound binding's TTL after
 /// the event's block time; the earlier of the two. The bridge does not send an expired event
@@ -6,6 +8,9 @@ public enum Expiry {
     public static let extensionName = "weevent-expiry"
     /// 9999-12-31T23:59:59.999Z: later values are refused as malformed.
     public static let latest: Int64 = 253_402_300_799_999
+
+    /// Now, in milliseconds since 1970: the clock expiries, retention and identities' times count in.
+    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// The value of `weevent-expiry`: decimal digits up to `latest`; nil for anything else.
     public static func parse(_ text: String) -> Int64? {

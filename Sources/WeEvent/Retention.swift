@@ -42,11 +42,27 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 
     public func treatment(of topic: String) -> Treatment {
+        treatment(of: topic, filters: filters())
+    }
+
+    /// The topics by how the policy treats them, each rule's pattern parsed once.
+    public func partition(_ topics: [String]) -> [Treatment: [String]] {
+        let filters = filters()
+        var partition: [Treatment: [String]] = [:]
+        for topic in topics { partition[treatment(of: topic, filters: filters), default: []].append(topic) }
+        return partition
+    }
+
+    private func filters() -> [(rule: Rule, filter: TopicFilter?)] {
+        rules.map { ($0, try? TopicFilter.parse($0.pattern)) }
+    }
+
+    private func treatment(of topic: String, filters: [(rule: Rule, filter: TopicFilter?)]) -> Treatment {
         // The stored settings themselves are never pruned.
         if topic == RetentionSettings.topic { return .kept }
         let system = topic.hasPrefix("$")
-        for rule in rules where rule.pattern.hasPrefix("$") == system {
-            guard let filter = try? TopicFilter.parse(rule.pattern), filter.matches(topic) else { continue }
+        for (rule, filter) in filters where rule.pattern.hasPrefix("$") == system {
+            guard let filter, filter.matches(topic) else { continue }
             return rule.maxAge.map { .pruned(maxAge: $0) } ?? .kept
         }
         // The broker's own topics (the audit trail, this policy) are kept unless a rule names them.

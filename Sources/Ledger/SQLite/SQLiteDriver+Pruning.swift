@@ -80,7 +80,7 @@ extension SQLiteDriver {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
             do {
-                try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
                 return
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
                 if ContinuousClock.now >= deadline { throw error }
