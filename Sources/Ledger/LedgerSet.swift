@@ -18,9 +18,15 @@ public struct LedgerSet: Sendable {
     /// The background work of a shared store: its connection pool (a service of its own, stopped
     /// after the ledgers), and the loop that follows other instances' commits until cancelled.
     struct SharedStore: Sendable {
-        let client: PostgresClient
+        let pool: any Service
         let followCommits: @Sendable () async -> Void
         let isFollowing: @Sendable () -> Bool
+        let status: @Sendable () async -> SharedStoreStatus
+    }
+
+    /// The shared store's servers as this instance sees them (admin/status); nil for SQLite.
+    public func sharedStoreStatus() async -> SharedStoreStatus? {
+        await shared?.status()
     }
 
     /// `ledgers` as they are; those that are `LedgerLoop`s write once the set's services run.
@@ -91,7 +97,7 @@ public struct LedgerSet: Sendable {
     /// the shared store's commit follower). Place them before everything that uses the ledgers.
     public func services(logger: Logger) -> [any Service] {
         var services: [any Service] = []
-        if let shared { services.append(shared.client) }
+        if let shared { services.append(shared.pool) }
         services.append(LedgerService(ledgers: self, logger: logger))
         return services
     }
@@ -158,4 +164,35 @@ public struct LedgerService: Service {
         }
         logger.info("ledgers closed")
     }
+}
+
+/// The shared store's PostgreSQL servers as one instance sees them (admin/status).
+public struct SharedStoreStatus: Sendable, Equatable {
+    /// A standby streaming from the primary, as the primary reports it (`pg_stat_replication`).
+    public struct Standby: Sendable, Equatable, Encodable {
+        /// Its `application_name` (Patroni: the member's name).
+        public var name: String
+        public var address: String?
+        /// `streaming`, `catchup`, ...; nil when the role may not see it (needs `pg_monitor`).
+        public var state: String?
+        /// `sync` (a COMMIT waits for it), `async`, `potential` or `quorum`.
+        public var syncState: String?
+        /// How far its replay is behind the primary's WAL, in bytes and as PostgreSQL measured it.
+        public var lagBytes: Int64?
+        public var lagSeconds: Double?
+    }
+
+    /// The server this instance writes to, and every configured one.
+    public var primary: String
+    public var servers: [String]
+    /// Whether the primary answered the last check.
+    public var reachable: Bool
+    /// How many times this instance moved to another primary, and how long ago it last did.
+    public var switches: Int
+    public var sinceSwitch: Duration?
+    public var standbys: [Standby] = []
+    /// The primary's `synchronous_standby_names` (empty: commits wait for no standby).
+    public var synchronousStandbyNames: String?
+    /// Why the standbys could not be read, when they could not.
+    public var error: String?
 }

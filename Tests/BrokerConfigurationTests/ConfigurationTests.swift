@@ -172,9 +172,32 @@ import Testing
         #expect(try Configuration(properties: Properties(parsing: "")).ledger.store == .sqlite)
     }
 
+    @Test func severalHostsNameOneReplicatedCluster() throws {
+        let text = "ledger.store=postgresql\nledger.postgresql.url=postgres://weevent:secret@pg1:5432,pg2:5433/events?target_session_attrs=read-write\n"
+        let url = try #require(try Configuration(properties: Properties(parsing: text)).postgres.url)
+        #expect(url.endpoints == [.init(host: "pg1", port: 5432), .init(host: "pg2", port: 5433)])
+        #expect(url.description == "postgres://weevent@pg1:5432,pg2:5433/events", "every host, no password")
+        do {
+            _ = try Configuration(
+                properties: Properties(parsing: "ledger.store=postgresql\nledger.postgresql.url=postgres://u@h1,h2/d?target_session_attrs=any"))
+            Issue.record("target_session_attrs=any was accepted")
+        } catch {
+            #expect(error.key == "ledger.postgresql.url" && error.line == 2)
+            #expect(error.message.contains("target_session_attrs must be read-write or primary"))
+        }
+    }
+
     @Test(arguments: [
         ("postgresql://a%40b:p%3Aw@[::1]/d", PostgresURL(host: "::1", user: "a@b", password: "p:w", database: "d")),
         ("postgres://u@h/d?sslmode=prefer", PostgresURL(host: "h", user: "u", database: "d", tls: .prefer)),
+        (
+            "postgres://u@pg1:5433,pg2,[::1]:5434/d?target_session_attrs=read-write&sslmode=require",
+            PostgresURL(
+                endpoints: [.init(host: "pg1", port: 5433), .init(host: "pg2"), .init(host: "::1", port: 5434)], user: "u", database: "d", tls: .require
+            )
+        ),
+        ("postgres://u@h1,h2/d?target_session_attrs=primary", PostgresURL(endpoints: [.init(host: "h1"), .init(host: "h2")], user: "u", database: "d")),
+        ("postgres://u@::1,h2:6000/d", PostgresURL(endpoints: [.init(host: "::1"), .init(host: "h2", port: 6000)], user: "u", database: "d")),
     ])
     func postgresURLsParse(text: String, expected: PostgresURL) throws {
         #expect(try PostgresURL.parse(text).get() == expected)
@@ -182,6 +205,8 @@ import Testing
 
     @Test(arguments: [
         "postgres://h/d", "postgres://u@h", "postgres://u@h/", "postgres://u@:5432/d", "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?x=1",
+        "postgres://u@h1,/d", "postgres://u@h1:5432,h1/d", "postgres://u@h1,h2:0/d", "postgres://u@h1,h2/d?target_session_attrs=any",
+        "postgres://u@h1,h2/d?target_session_attrs=read-only", "postgres://u@[::1/d", "postgres://u@h1,[::1:5432/d",
     ])
     func malformedPostgresURLsAreRefused(text: String) {
         #expect(throws: PostgresURLError.self) { try PostgresURL.parse(text).get() }

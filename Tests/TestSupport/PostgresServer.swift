@@ -19,6 +19,24 @@ public struct PostgresServer: Sendable {
         return PostgresServer(port: started.port, pid: started.pid, directory: started.directory)
     }
 
+    /// Copies `primary` (pg_basebackup) and starts the copy as its streaming standby, whose
+    /// `application_name` is `name` (to name it in `synchronous_standby_names`).
+    public static func startStandby(of primary: PostgresServer, name: String) async throws -> PostgresServer {
+        let output = try await ServerScript.postgres.run(["standby", String(primary.port), name])
+        let started = try ServerScript.parseStarted(output, from: "postgres.sh standby")
+        return PostgresServer(port: started.port, pid: started.pid, directory: started.directory)
+    }
+
+    /// Promotes this standby to a primary (`pg_ctl promote`, waiting until it takes writes).
+    public func promote() async throws {
+        _ = try await ServerScript.postgres.run(["promote", directory])
+    }
+
+    /// `kill -9` of the postmaster: no shutdown, no checkpoint, as when its machine is lost.
+    public func kill() {
+        _ = Foundation.kill(pid, SIGKILL)
+    }
+
     public func stop() async throws {
         try await ServerScript.postgres.stop(pid: pid)
     }
@@ -32,14 +50,56 @@ public struct PostgresServer: Sendable {
     /// As `user` (a role of the server; the `postgres` superuser by default).
     @discardableResult
     public func psql(_ sql: String, schema: String? = nil, user: String = "postgres") async throws -> String {
-        let script = (schema.map { "SET search_path TO \($0);\n" } ?? "") + sql
-        let result = try await run(
-            "/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "postgres", "-At"],
-            stdin: script
-        )
-        guard result.status == 0 else { throw ServerScript.ScriptError(message: "psql exited with \(result.status): \(result.stderr)") }
-        return result.stdout
+        try await TestSupport.psql(port: port, sql, schema: schema, user: user)
     }
+}
+
+extension PostgresServer {
+    /// A primary and its streaming standby `standby1` (made synchronous when asked, once the
+    /// primary says it is), stopped after `body` whatever it did (a killed primary is left gone).
+    public static func withReplicatedPair(synchronous: Bool, _ body: (PostgresServer, PostgresServer) async throws -> Void) async throws {
+        let primary = try await PostgresServer.start()
+        let standby = try await PostgresServer.startStandby(of: primary, name: "standby1")
+        let outcome: Result<Void, any Error>
+        do {
+            if synchronous { try await primary.makeSynchronous(standby: "standby1") }
+            try await body(primary, standby)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try? await standby.stop()
+        try? await primary.stop()
+        try outcome.get()
+    }
+
+    /// Names the standby `name` synchronous and waits (up to 30 s) until this primary says it is.
+    public func makeSynchronous(standby name: String) async throws {
+        try await psql("ALTER SYSTEM SET synchronous_standby_names = '\(name)'; SELECT pg_reload_conf();")
+        let synchronous = try await eventually(within: .seconds(30)) {
+            try await psql("SELECT sync_state FROM pg_stat_replication WHERE application_name = '\(name)'")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "sync"
+        }
+        guard synchronous else { throw SpawnError(message: "standby \(name) did not become synchronous within 30 s") }
+    }
+
+    /// `postgres://` URL naming `servers` in order, for whichever is the writable primary.
+    public static func url(_ servers: [PostgresServer], database: String = "postgres") -> String {
+        "postgres://postgres@" + servers.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/\(database)?target_session_attrs=read-write"
+    }
+}
+
+/// psql on the loopback server on `port` (the `postgres` database; `search_path` set to `schema`
+/// when given), as `user`: its output, or an error with psql's message.
+@discardableResult
+public func psql(port: Int, _ sql: String, schema: String? = nil, user: String = "postgres") async throws -> String {
+    let script = (schema.map { "SET search_path TO \($0);\n" } ?? "") + sql
+    let result = try await run(
+        "/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "postgres", "-At"],
+        stdin: script
+    )
+    guard result.status == 0 else { throw ServerScript.ScriptError(message: "psql exited with \(result.status): \(result.stderr)") }
+    return result.stdout
 }
 
 /// A schema name no other test uses.

@@ -12,6 +12,8 @@ public final class MemoryLedgerStore: Sendable {
     let groups = Mutex<[String: MemoryRows]>([:])
     /// Commits (with events) still to answer with a failure after storing them.
     let answersToLose = Mutex(0)
+    /// Reads of events still to fail, as reads of an unreachable shared store do.
+    let readsToFail = Mutex(0)
 
     public init() {}
 
@@ -20,6 +22,12 @@ public final class MemoryLedgerStore: Sendable {
     /// retries.
     public func loseAnswers(ofNext count: Int) {
         answersToLose.withLock { $0 = max(0, count) }
+    }
+
+    /// The next `count` reads of events (`events(after:...)`, what a tail reads) fail with a store
+    /// failure, as they do while a shared store fails over: for tests of the readers.
+    public func failReads(ofNext count: Int) {
+        readsToFail.withLock { $0 = max(0, count) }
     }
 }
 
@@ -195,7 +203,13 @@ final class MemoryDriver: LedgerDriver {
     }
 
     func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
-        rows { rows in
+        let fail = store.readsToFail.withLock { count -> Bool in
+            guard count > 0 else { return false }
+            count -= 1
+            return true
+        }
+        if fail { throw LedgerStoreError("a read of group \(core.groupID) failed (as set by the test)") }
+        return rows { rows in
             let head = rows.head.eventCount
             let upper = min(through ?? head, head)
             if position >= upper || limit <= 0 { return EventRange(events: [], scannedThrough: max(position, upper)) }

@@ -6,12 +6,13 @@ import WeEvent
 /// The identities of a cluster: the `identities` table of the shared schema (migration 7). Every
 /// change bumps `identity_revision` in its transaction, which each instance polls.
 final class PostgresIdentityStore: IdentityStore {
-    let client: PostgresClient
+    let pool: PrimaryPool
+    var client: PostgresClient { pool.client }
     let timeout: Duration
     let logger: Logger
 
-    init(client: PostgresClient, timeout: Duration, logger: Logger) {
-        self.client = client
+    init(pool: PrimaryPool, timeout: Duration, logger: Logger) {
+        self.pool = pool
         self.timeout = timeout
         self.logger = logger
     }

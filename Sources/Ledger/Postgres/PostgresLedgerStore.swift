@@ -1,6 +1,7 @@
 import BrokerConfiguration
 import Foundation
 import Logging
+import NIOCore
 import NIOSSL
 import PostgresNIO
 import Synchronization
@@ -15,8 +16,11 @@ import WeEvent
 /// schema, the groups' head rows) uses a connection of its own; the pool (`client`, a service)
 /// and the LISTEN loop (`followCommits`) run in the ledgers' services (`LedgerSet.services`).
 public final class PostgresLedgerStore: Sendable {
-    let client: PostgresClient
-    let listenConfiguration: PostgresConnection.Configuration
+    /// The pool of the writable primary (`PrimaryPool`: with several servers it follows failovers).
+    let pool: PrimaryPool
+    var client: PostgresClient { pool.client }
+    /// The connection settings for one server, for the LISTEN connection and the primary's search.
+    let connectionConfiguration: @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration
     let schema: String
     /// Names this process's commits in their NOTIFY, so it tells them from other instances' ones.
     let writerID = NoticeKey.newWriterID()
@@ -33,6 +37,8 @@ public final class PostgresLedgerStore: Sendable {
     /// no commit of another instance is missed.
     private let following = Mutex(false)
     var isFollowingCommits: Bool { following.withLock { $0 } }
+    /// The LISTEN connection while it is open, closed when the primary changes.
+    private let listening = Mutex<PostgresConnection?>(nil)
 
     /// What `open` needs to know.
     public struct Settings: Sendable {
@@ -58,8 +64,15 @@ public final class PostgresLedgerStore: Sendable {
         var logger = logger
         logger[metadataKey: "store"] = "postgresql"
         do {
-            let store = try PostgresLedgerStore(settings, logger: logger)
-            let connection = try await store.waitForServer(settings)
+            let connect = try connectionConfigurations(settings)
+            let (primary, connection) = try await connectToPrimary(settings, connect, logger: logger)
+            let store: PostgresLedgerStore
+            do {
+                store = try PostgresLedgerStore(settings, primary: primary, connectionConfiguration: connect, logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
             do {
                 try await PostgresSchema.migrate(connection, schema: settings.schema, logger: logger)
                 let key = try await PostgresSchema.noticeKey(connection, schema: settings.schema, logger: logger)
@@ -78,9 +91,10 @@ public final class PostgresLedgerStore: Sendable {
                 try? await connection.close()
                 return LedgerSet(
                     groups: groups, ledgers: opened,
-                    identities: PostgresIdentityStore(client: store.client, timeout: settings.timeout, logger: logger),
+                    identities: PostgresIdentityStore(pool: store.pool, timeout: settings.timeout, logger: logger),
                     shared: .init(
-                        client: store.client, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits }
+                        pool: store.pool, followCommits: { await store.followCommits() }, isFollowing: { store.isFollowingCommits },
+                        status: { await store.status() }
                     ))
             } catch {
                 try? await connection.close()
@@ -92,55 +106,94 @@ public final class PostgresLedgerStore: Sendable {
         }
     }
 
-    private init(_ settings: Settings, logger: Logger) throws {
-        let url = settings.url
-        let parameters = [
+    /// The startup parameters of every connection.
+    private static func parameters(_ settings: Settings) -> [(String, String)] {
+        [
             ("search_path", settings.schema),
-            // Durable means committed with synchronous commit, whatever the server's default.
+            // Durable means committed with synchronous commit, whatever the server's default: with
+            // a synchronous standby (Patroni's synchronous mode) a COMMIT returns once the standby
+            // has flushed it too.
             ("synchronous_commit", "on"),
             ("application_name", "weevent"),
         ]
-        var configuration = PostgresClient.Configuration(
-            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
-            tls: try Self.clientTLS(url.tls)
-        )
-        configuration.options.maximumConnections = settings.poolSize
-        configuration.options.additionalStartupParameters = parameters
-        configuration.options.connectTimeout = .seconds(5)
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        var listen = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
-            tls: try Self.connectionTLS(url.tls)
-        )
-        listen.options.additionalStartupParameters = parameters
-        listenConfiguration = listen
+    }
+
+    /// How to open a single connection (LISTEN, start-up, the primary's search) to one server.
+    private static func connectionConfigurations(_ settings: Settings) throws -> @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration {
+        let url = settings.url, parameters = parameters(settings)
+        let tls = try connectionTLS(url.tls)
+        return { endpoint in
+            var configuration = PostgresConnection.Configuration(
+                host: endpoint.host, port: endpoint.port, username: url.user, password: url.password, database: url.database, tls: tls
+            )
+            configuration.options.additionalStartupParameters = parameters
+            configuration.options.connectTimeout = .seconds(5)
+            return configuration
+        }
+    }
+
+    private init(
+        _ settings: Settings, primary: PostgresURL.Endpoint,
+        connectionConfiguration: @escaping @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration, logger: Logger
+    ) throws {
+        let url = settings.url, parameters = Self.parameters(settings)
+        let tls = try Self.clientTLS(url.tls)
+        let poolSize = settings.poolSize
+        pool = PrimaryPool(
+            url: url, primary: primary, logger: logger,
+            makeClient: { endpoint in
+                var configuration = PostgresClient.Configuration(
+                    host: endpoint.host, port: endpoint.port, username: url.user, password: url.password, database: url.database, tls: tls
+                )
+                configuration.options.maximumConnections = poolSize
+                configuration.options.additionalStartupParameters = parameters
+                configuration.options.connectTimeout = .seconds(5)
+                return PostgresClient(configuration: configuration, backgroundLogger: logger)
+            },
+            connectionConfiguration: connectionConfiguration)
+        self.connectionConfiguration = connectionConfiguration
         schema = settings.schema
         timeout = settings.timeout
         self.logger = logger
+        pool.onSwitch { [weak self] in
+            // The follower's connection to the old primary may hang rather than fail: close it,
+            // and the follower listens on the new one and catches up.
+            if let connection = self?.listening.withLock({ $0 }) { _ = connection.close() as EventLoopFuture<Void> }
+        }
     }
 
-    /// Start-up: one connection attempt after another until one succeeds or the time is up.
-    private func waitForServer(_ settings: Settings) async throws -> PostgresConnection {
+    /// Start-up: finds the writable primary and connects to it, again and again until both
+    /// succeed or `connectTimeout` is up (a primary lost or demoted meanwhile is looked for anew).
+    private static func connectToPrimary(
+        _ settings: Settings, _ configuration: @escaping @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration, logger: Logger
+    ) async throws -> (PostgresURL.Endpoint, PostgresConnection) {
         let deadline = ContinuousClock.now + settings.connectTimeout
-        var failed = false
-        let connection = try await Self.reconnecting.retrying(
-            {
-                try await PostgresConnection.connect(configuration: listenConfiguration, id: 0, logger: logger)
-            },
-            failed: { error, failures, _ in
-                failed = true
-                let reason = String(reflecting: error)
+        var failures = 0
+        while true {
+            let primary = try await PrimaryPool.findPrimary(settings.url, deadline: deadline, logger: logger, configuration: configuration)
+            do {
+                let connection = try await PostgresConnection.connect(configuration: configuration(primary), id: 0, logger: logger)
+                do {
+                    if try await PrimaryPool.inRecovery(connection, logger: logger) {
+                        throw LedgerStoreError("\(primary) became a standby")
+                    }
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                if failures > 0 { logger.info("PostgreSQL reachable", metadata: ["server": "\(primary)"]) }
+                return (primary, connection)
+            } catch {
+                failures += 1
+                let reason = PostgresBlockWriter.describe(error)
                 guard ContinuousClock.now < deadline else {
-                    throw LedgerStoreError("cannot reach PostgreSQL at \(settings.url) within \(settings.connectTimeout): \(reason)")
+                    throw LedgerStoreError("cannot reach PostgreSQL at \(primary) within \(settings.connectTimeout): \(reason)")
                 }
                 logger.warning(
-                    "PostgreSQL not reachable yet; retrying",
-                    metadata: [
-                        "url": "\(settings.url)", "attempt": "\(failures)", "error": "\(reason)",
-                    ])
-            })
-        if failed { logger.info("PostgreSQL reachable", metadata: ["url": "\(settings.url)"]) }
-        return connection
+                    "PostgreSQL primary not reachable yet; looking again", metadata: ["server": "\(primary)", "attempt": "\(failures)", "error": "\(reason)"])
+                await reconnecting.pause(afterFailures: failures)
+            }
+        }
     }
 
     /// Between attempts to reach the server, at start-up and for the LISTEN connection.
@@ -153,7 +206,12 @@ public final class PostgresLedgerStore: Sendable {
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(configuration: listenConfiguration, id: 1, logger: logger)
+                let primary = pool.current
+                let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(primary.endpoint), id: 1, logger: logger)
+                listening.withLock { $0 = connection }
+                defer { listening.withLock { $0 = nil } }
+                // A switch while this connected found nothing to close: listen on the new primary.
+                if pool.current.generation != primary.generation { _ = connection.close() as EventLoopFuture<Void> }
                 do {
                     try await connection.listen(on: PostgresDriver.commitChannel) { notifications in
                         for ledger in ledgers.withLock({ Array($0.values) }) { try await ledger.catchUp() }
@@ -218,6 +276,58 @@ public final class PostgresLedgerStore: Sendable {
                 ledger.committedElsewhere(through: notice.head, events: notice.events)
             }
         }
+    }
+
+    /// The primary this instance writes to, its standbys as the primary reports them
+    /// (`pg_stat_replication`: the role needs `pg_monitor` to see their lag) and the pool's switches.
+    func status() async -> SharedStoreStatus {
+        let logger = self.logger
+        var standbys: [SharedStoreStatus.Standby] = []
+        var names: String?
+        var failure: String?
+        for attempt in 1...2 {
+            let current = pool.current
+            do {
+                (names, standbys) = try await withStoreDeadline(timeout, "reading the primary's standbys") {
+                    try await Self.replication(current.client, logger: logger)
+                }
+                failure = nil
+                break
+            } catch {
+                failure = PostgresBlockWriter.describe(error)
+                // Asked on the pool a failover just retired: ask the new primary.
+                if attempt == 1, pool.current.generation != current.generation { continue }
+                break
+            }
+        }
+        var status = pool.status
+        status.synchronousStandbyNames = names
+        status.standbys = standbys
+        status.error = failure
+        return status
+    }
+
+    /// The primary's `synchronous_standby_names` and `pg_stat_replication`.
+    private static func replication(_ client: PostgresClient, logger: Logger) async throws -> (String, [SharedStoreStatus.Standby]) {
+        var names = ""
+        for try await value in try await client.query("SELECT current_setting('synchronous_standby_names')", logger: logger).decode(String.self) {
+            names = value
+        }
+        var standbys: [SharedStoreStatus.Standby] = []
+        let rows = try await client.query(
+            """
+            SELECT application_name, host(client_addr), client_port, state, sync_state,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint, extract(epoch FROM replay_lag)::float8
+            FROM pg_stat_replication ORDER BY application_name
+            """, logger: logger)
+        for try await row in rows.decode((String, String?, Int32?, String?, String?, Int64?, Double?).self) {
+            standbys.append(
+                .init(
+                    name: row.0, address: row.1.map { host in row.2.map { "\(host):\($0)" } ?? host }, state: row.3, syncState: row.4,
+                    lagBytes: row.5, lagSeconds: row.6
+                ))
+        }
+        return (names, standbys)
     }
 
     /// How many NOTIFYs were refused since start-up.
