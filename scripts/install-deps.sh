@@ -6,9 +6,9 @@ set -euo pipefail
 need=(libsqlite3-dev libzookeeper-mt-dev sqlite3 curl libcurl4 python3)  # libcurl4: URLSession (tests' HTTP client); python3: proof checker, test receiver
 case "${1:-test}" in
   run)   need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev) ;;
-  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client python3-pip python3-cryptography chromium chromium-driver firefox-esr fonts-liberation) ;;
-  bench) need+=(mosquitto mosquitto-clients wrk postgresql postgresql-client postgresql-contrib) ;;
-  cluster) need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev postgresql postgresql-client) ;;
+  test)  need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev openssl postgresql postgresql-client patroni python3-kazoo python3-pip python3-cryptography chromium chromium-driver firefox-esr fonts-liberation) ;;
+  bench) need+=(mosquitto mosquitto-clients wrk zookeeper postgresql postgresql-client postgresql-contrib patroni python3-kazoo) ;;
+  cluster) need+=(mosquitto mosquitto-clients zookeeper libzookeeper-mt-dev postgresql postgresql-client patroni python3-kazoo) ;;
 esac
 
 # Python tools from PyPI the tests use: schemathesis checks the broker against docs/openapi.yaml

@@ -6,6 +6,11 @@
 #                                           prints "port=PORT pid=PID dir=DIR" on stdout
 #   scripts/postgres.sh stop PID            stop the server started with that pid (fast shutdown)
 #   scripts/postgres.sh url PORT [DB]       prints the ledger.postgresql.url for that server
+#   scripts/postgres.sh standby PRIMARY_PORT NAME [PORT] [DIR]
+#                                           copies the server on PRIMARY_PORT (pg_basebackup) and starts
+#                                           the copy as its streaming standby, whose application_name is
+#                                           NAME (for synchronous_standby_names); prints like start
+#   scripts/postgres.sh promote DIR         promotes the standby whose directory is DIR to a primary
 #
 # PORT defaults to a free loopback port, DIR to a new temporary directory. The cluster trusts
 # local connections as user `postgres` (a throw-away server on 127.0.0.1 only). PostgreSQL refuses
@@ -37,8 +42,8 @@ port_in_use() { # PORT
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' port-in-use "$1" 2>/dev/null
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+free_port() { # below the ephemeral range: a restart on the same port finds it free
+    python3 "$(dirname "${BASH_SOURCE[0]}")/free-port.py"
 }
 
 start() {
@@ -87,6 +92,27 @@ start() {
     return 1
 }
 
+standby() {
+    local primary="${1:?usage: postgres.sh standby PRIMARY_PORT NAME [PORT] [DIR]}" name="${2:?standby NAME}" port="${3:-}" dir="${4:-}" bin
+    bin="$(bindir)"
+    [ -n "$dir" ] || dir="$(mktemp -d "${TMPDIR:-/tmp}/weevent-pg.XXXXXX")"
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$dir/data" -R -X stream --no-sync \
+            >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; return 1; }
+        # Last one wins: the same connection as -R wrote, named so the primary can wait for it.
+        echo "primary_conninfo = 'host=127.0.0.1 port=$primary user=postgres application_name=$name'" >>"$dir/data/postgresql.auto.conf"
+    fi
+    start "$port" "$dir"
+}
+
+promote() {
+    local dir="${1:?usage: postgres.sh promote DIR}" bin
+    bin="$(bindir)"
+    as_postgres "$bin/pg_ctl" promote -w -t 30 -D "$dir/data" >/dev/null
+}
+
 stop() {
     local pid="${1:?usage: postgres.sh stop PID}"
     kill -INT "$pid" 2>/dev/null || return 0  # fast shutdown: roll back open transactions, checkpoint, exit
@@ -97,20 +123,25 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
-case "${1:-}" in
-    start)
-        shift
-        if [ -n "${1:-}" ]; then
-            start "$@"
-        else
-            for attempt in 1 2 3; do
-                if start "" "${2:-}"; then exit 0; fi
-                echo "postgres start attempt $attempt failed; trying another port" >&2
-            done
-            exit 1
-        fi
-        ;;
-    stop) shift; stop "$@" ;;
-    url) shift; echo "postgres://postgres@127.0.0.1:${1:?port}/${2:-postgres}" ;;
-    *) echo "usage: $0 start [PORT] [DIR] | stop PID | url PORT [DB]" >&2; exit 2 ;;
-esac
+# Sourced (scripts/patroni.sh does, for bindir, as_postgres and free_port), it only defines.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    case "${1:-}" in
+        start)
+            shift
+            if [ -n "${1:-}" ]; then
+                start "$@"
+            else
+                for attempt in 1 2 3; do
+                    if start "" "${2:-}"; then exit 0; fi
+                    echo "postgres start attempt $attempt failed; trying another port" >&2
+                done
+                exit 1
+            fi
+            ;;
+        stop) shift; stop "$@" ;;
+        url) shift; echo "postgres://postgres@127.0.0.1:${1:?port}/${2:-postgres}" ;;
+        standby) shift; standby "$@" ;;
+        promote) shift; promote "$@" ;;
+        *) echo "usage: $0 start [PORT] [DIR] | stop PID | url PORT [DB] | standby PRIMARY_PORT NAME [PORT] [DIR] | promote DIR" >&2; exit 2 ;;
+    esac
+fi

@@ -73,7 +73,11 @@ struct AdminRoutes {
             body.bridge.bindings = listed.count
             body.bridge.runningOn = listed.compactMap(\.status.instance).first
         }
+        if let shared = await ledgers.sharedStoreStatus() {
+            body.postgresql = .init(shared)
+        }
         if let coordinator {
+            body.zookeeper.servers = await EnsembleProbe.probe(coordinator.hosts)
             let members = await coordinator.members()
             body.zookeeper.connected = members != nil
             body.zookeeper.isLeader = coordinator.isLeading
@@ -99,6 +103,34 @@ struct StatusBody: Encodable {
         var connected: Bool?
         /// Whether this instance leads.
         var isLeader: Bool?
+        /// Each server of the ensemble as it answers `srvr`: its mode, or why it did not answer.
+        var servers: [EnsembleProbe.Server]?
+    }
+
+    /// The shared ledger's PostgreSQL servers (`ledger.store=postgresql`).
+    struct PostgreSQL: Encodable {
+        /// The server this instance writes to, and every configured one.
+        var primary: String
+        var servers: [String]
+        var reachable: Bool
+        /// Failovers this instance followed since it started, and seconds since the last one.
+        var switches: Int
+        var secondsSinceSwitch: Double?
+        /// The primary's `synchronous_standby_names`: empty when commits wait for no standby.
+        var synchronousStandbyNames: String?
+        var standbys: [SharedStoreStatus.Standby]
+        var error: String?
+
+        init(_ status: SharedStoreStatus) {
+            primary = status.primary
+            servers = status.servers
+            reachable = status.reachable
+            switches = status.switches
+            secondsSinceSwitch = status.sinceSwitch.map { $0 / .seconds(1) }
+            synchronousStandbyNames = status.synchronousStandbyNames
+            standbys = status.standbys
+            error = status.error
+        }
     }
 
     struct Cluster: Encodable {
@@ -111,5 +143,6 @@ struct StatusBody: Encodable {
     var groups: [String]
     var bridge: Bridge
     var zookeeper: ZooKeeper
+    var postgresql: PostgreSQL?
     var cluster: Cluster?
 }

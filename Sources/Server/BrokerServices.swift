@@ -64,6 +64,9 @@ public struct BrokerServices: Sendable {
         if let coordinator { services.append(coordinator) }
         if let bridge { services.append(bridge) }
         if let subscriptions { services.append(subscriptions) }
+        if let metrics, configuration.ledger.store == .postgresql || coordinator != nil {
+            services.append(AvailabilityMonitor(ledgers: ledgers, zookeeperHosts: coordinator?.hosts, factory: metrics.factory))
+        }
         return services
     }
 }

@@ -443,7 +443,9 @@ def main():
         c.wait("the publish form", lambda: c.find('[data-test="publish-content"]').is_displayed())
         c.type('[data-test="publish-content"]', "not mine")
         c.click('[data-test="publish-submit"]')
-        message = c.wait("the broker's 100704", lambda: "100704" in c.error_text() and c.error_text())
+        # The page's reads of the topic are refused with 100704 too ("no action is granted"): wait
+        # for the publish's own refusal, not whichever 100704 the error box shows first.
+        message = c.wait("the broker's 100704 for the publish", lambda: "publish is not granted" in c.error_text() and c.error_text())
         assert "publish is not granted on topic 'elsewhere' in group 1 (identity console-reader)" in message, message
 
         # A signed event: the key registered, the event signed here and published with the

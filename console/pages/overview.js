@@ -95,7 +95,7 @@ function renderStatus(body, status) {
     setChildren(body, h('p', {}, describe(status)));
     return;
   }
-  const { instance, store, groups, zookeeper: zk, bridge, cluster, ...rest } = status;
+  const { instance, store, groups, zookeeper: zk, bridge, cluster, postgresql: pg, ...rest } = status;
   const leader = cluster?.leader ?? bridge?.leader;
   const pairs = [];
   if (instance !== undefined) pairs.push(['This instance', h('span', { 'data-test': 'status-instance' }, describe(instance))]);
@@ -108,7 +108,33 @@ function renderStatus(body, status) {
       : [zk.hosts, zk.connected === true ? 'connected' : zk.connected === false ? 'not connected' : null]
         .filter((x) => x !== undefined && x !== null).join(', ') || 'configured';
     pairs.push(['ZooKeeper', h('span', { 'data-test': 'status-zookeeper' }, text)]);
+    if (Array.isArray(zk.servers)) {
+      const up = zk.servers.filter((s) => s && s.mode).length;
+      pairs.push([`ZooKeeper ensemble (${up} of ${zk.servers.length} up)`, h('ul', { class: 'plain', 'data-test': 'status-ensemble' },
+        zk.servers.map((s) => h('li', {}, s && s.mode
+          ? `${describe(s.address)} — ${describe(s.mode)}`
+          : `${describe(s?.address)} — down: ${describe(s?.error)}`)))]);
+    }
   } else if (zk !== undefined) pairs.push(['ZooKeeper', describe(zk)]);
+
+  if (pg && typeof pg === 'object') {
+    const moved = Number(pg.switches) > 0
+      ? `, after ${describe(pg.switches)} failover(s), the last ${Math.round(Number(pg.secondsSinceSwitch))} s ago` : '';
+    pairs.push(['Store primary', h('span', { 'data-test': 'status-pg-primary' },
+      `${describe(pg.primary)}${pg.reachable === false ? ' (not answering)' : ''}${moved}`)]);
+    const standbys = Array.isArray(pg.standbys) ? pg.standbys : [];
+    pairs.push(['Standbys', standbys.length === 0
+      ? h('span', { 'data-test': 'status-pg-standbys' }, pg.error ? `unknown: ${describe(pg.error)}`
+        : pg.synchronousStandbyNames ? `none connected (commits wait for ${describe(pg.synchronousStandbyNames)})`
+          : 'none (commits wait for no other server)')
+      : h('ul', { class: 'plain', 'data-test': 'status-pg-standbys' }, standbys.map((s) => h('li', {}, [
+        describe(s.name),
+        s.address ? ` (${s.address})` : '',
+        ` — ${describe(s.syncState ?? 'unknown')}, ${describe(s.state ?? 'unknown')}`,
+        s.lagBytes !== undefined && s.lagBytes !== null ? `, ${s.lagBytes} bytes behind` : '',
+        s.lagSeconds !== undefined && s.lagSeconds !== null ? ` (${Number(s.lagSeconds).toFixed(3)} s)` : '',
+      ].join(''))))]);
+  }
 
   if (bridge && typeof bridge === 'object') {
     if (bridge.configured === false) {
