@@ -250,9 +250,10 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", .product(name: "GRDB", package: "GRDB.swift"),
+                "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", "MQTT", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

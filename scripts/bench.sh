@@ -83,6 +83,8 @@ scripts/bench-bridge.sh
 scripts/bench-postgres.sh
 scripts/bench-audit.sh
 scripts/bench-identities.sh
+scripts/bench-callback.sh
 # The retention soak, short (docs/performance.md has the 20-minute run: MINUTES=20 scripts/soak-retention.sh).
 MINUTES=${SOAK_MINUTES:-4} REF_MINUTES=${SOAK_REF_MINUTES:-2} scripts/soak-retention.sh
 scripts/bench-mqtt-cli.sh
+scripts/bench-ha.sh

@@ -163,20 +163,36 @@ final class Shared<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
 }
 
-/// A loopback TCP port nobody listens on right now.
+/// A loopback TCP port nobody is bound to right now, chosen as scripts/free-port.py does: at
+/// random below the kernel's ephemeral range, so that a broker stopped and started again on its
+/// port finds it free (an outgoing connection may take a port of that range meanwhile); the
+/// kernel's own choice when there is no room below it.
 func freePort() throws -> Int {
+    let range =
+        (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+        .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+    if range > 11000 {
+        for _ in 0..<100 {
+            if let port = bindable(Int.random(in: 10000..<range)) { return port }
+        }
+    }
+    guard let port = bindable(0) else { throw BrokerError("no free port") }
+    return port
+}
+
+/// `port` (0: the kernel's choice) if a socket can bind it on 127.0.0.1 now.
+private func bindable(_ port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
     }
-    guard bound else { throw BrokerError("no free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return bound ? Int(UInt16(bigEndian: addr.sin_port)) : nil
 }
 
 /// An IPv4 address of this machine that is not loopback, if it has one.
