@@ -51,25 +51,41 @@ extension CallbackSubscriptions {
         var saved: UInt64?
     }
 
+    /// One subscription's delivery for the term: started again (after 200 ms, then at a slowing
+    /// pace up to every 2 s) whenever it stops on a failure (a position the store could not
+    /// save, a ledger that cannot be read), until the subscription is removed or the term ends.
+    private func deliver(_ id: String) async {
+        var failures = 0
+        while await deliverUntilStopped(id) == .failed {
+            failures += 1
+            do { try await Task.sleep(for: retry.backoff.delay(afterFailures: failures)) } catch { return }
+            logger.notice("starting subscription delivery again", metadata: ["subscription": "\(id)", "attempt": "\(failures)"])
+        }
+    }
+
+    private enum Stop { case done, failed }
+
     /// The delivery loop of one subscription, until it is removed, fails or the term ends;
     /// then its position is saved.
-    private func deliver(_ id: String) async {
-        guard let start = claim(id) else { return }
+    private func deliverUntilStopped(_ id: String) async -> Stop {
+        guard let start = claim(id) else { return .done }
         defer { state.withLock { $0.entries[id]?.delivering = false } }
-        guard let (ledger, filter, position) = await startingPoint(of: start) else { return }
+        guard let (ledger, filter, position) = await startingPoint(of: start) else { return .done }
         let tail = ledger.tail(after: position, matching: filter)
         defer { tail.close() }
-        guard attach(tail, to: id, at: position, in: ledger) else { return }
+        guard attach(tail, to: id, at: position, in: ledger) else { return .done }
 
         var progress = Progress(
             position: position, delivered: start.delivered, saved: start.ledgerID == ledger.ledgerID ? start.position : nil
         )
         let poster = CallbackPoster(policy: policy)
+        var stop = Stop.done
         do {
             try await deliverBatches(from: tail, subscription: id, in: ledger, poster: poster, progress: &progress)
         } catch is CancellationError {
         } catch {
-            logger.error("subscription delivery stopped", metadata: ["subscription": "\(id)", "error": "\(error)"])
+            logger.error("subscription delivery stopped; starting it again", metadata: ["subscription": "\(id)", "error": "\(error)"])
+            stop = Task.isCancelled ? .done : .failed
         }
         await poster.shutdown()
         if progress.position != progress.saved {
@@ -79,6 +95,7 @@ extension CallbackSubscriptions {
                 logger.error("saving subscription position failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
             }
         }
+        return stop
     }
 
     /// Marks the subscription as delivered here; nil when it is gone or already delivering.

@@ -34,7 +34,7 @@ func queryValue(_ text: String) -> String {
 
 /// rest/request end to end: the command goes out through an outbound binding and a real
 /// mosquitto to a device, whose reply comes back through an inbound binding onto the ledger.
-@Suite(.serialized, .timeLimit(.minutes(4)))
+@Suite(.serialized, .timeLimit(.minutes(6)))
 struct RequestReplyTests {
     /// A broker bridging through a fresh mosquitto, with `commands` bound outbound and `replies`
     /// bound inbound (QoS 1), and a device on them.
@@ -131,6 +131,58 @@ struct RequestReplyTests {
             #expect((stored["content"] as? String).flatMap { Data(base64Encoded: $0) } == Data(command.utf8))
             // It went out to the device all the same.
             #expect(await watcher.waitFor(count: 1) == [command])
+        }
+    }
+
+    /// The shared ledger's PostgreSQL primary is lost (kill -9) while a rest/request waits for its
+    /// reply, the device answers while no server takes writes, and the synchronous standby is
+    /// promoted a second later: the bridge stores the reply once the store has moved, and the
+    /// waiting call gets it; a request made after the failover is answered as usual.
+    @Test func aRequestWaitingForItsReplyGetsItAcrossAPostgreSQLFailover() async throws {
+        try await PostgresServer.withReplicatedPair(synchronous: true) { primary, standby in
+            let mosquitto = try await Mosquitto.start()
+            defer { Task { await mosquitto.stop() } }
+            let schema = uniqueSchema("request")
+            let broker = try BrokerProcess(
+                extraConfig: """
+                    mqtt.broker.url=\(mosquitto.url)
+                    ledger.store=postgresql
+                    ledger.postgresql.url=\(PostgresServer.url([primary, standby]))
+                    ledger.postgresql.schema=\(schema)
+                    ledger.postgresql.timeout-ms=10000
+                    ledger.signing-key=\(FileManager.default.temporaryDirectory.path)/weevent-keys/\(schema).key
+                    """)
+            defer { broker.remove() }
+            try await broker.start()
+            try await bind(broker)
+            // The test is the device: it sees the command on mosquitto and answers it itself.
+            let commands = try MosquittoSubscriber(port: mosquitto.port, topic: "devices/commands")
+            defer { commands.stop() }
+            #expect(try await commands.waitUntilSubscribed(mosquitto, topic: "devices/commands"))
+
+            let command = #"{"action":"open","reqId":"across"}"#
+            let waiting = Task { try await Self.request(broker.baseURL, content: command, timeout: 60_000) }
+            #expect(await commands.waitFor(count: 1, timeout: .seconds(30)) == [command])
+            primary.kill()
+            try await mosquitto.publish(topic: "devices/replies", message: #"{"rc":0,"reqId":"across"}"#)
+            try await Task.sleep(for: .seconds(1))
+            try await standby.promote()
+            let reply = try await waiting.value
+            #expect(reply.status == 200, "\(reply.text)\n\(broker.log().suffix(3000))")
+            #expect(Self.replyContent(reply) == #"{"rc":0,"reqId":"across"}"#, "\(reply.text)")
+            let status = try await http("\(broker.baseURL)/admin/status").object
+            let store = try #require(status["postgresql"] as? [String: Any], "\(status)")
+            #expect(store["primary"] as? String == "127.0.0.1:\(standby.port)" && store["switches"] as? Int == 1, "\(store)")
+
+            // After the failover: a command out, its reply back, on the new primary.
+            let again = Task { try await Self.request(broker.baseURL, content: #"{"action":"close","reqId":"after"}"#, timeout: 30_000) }
+            #expect(await commands.waitFor(count: 2, timeout: .seconds(30)).count == 2)
+            try await mosquitto.publish(topic: "devices/replies", message: #"{"rc":0,"reqId":"after"}"#)
+            let second = try await again.value
+            #expect(second.status == 200 && Self.replyContent(second) == #"{"rc":0,"reqId":"after"}"#, "\(second.text)")
+            // Both commands and both replies on the ledger once each.
+            let page = try await http("\(broker.baseURL)/rest/events?topic=replies&offset=OFFSET_FIRST&limit=10").object
+            #expect((page["events"] as? [[String: Any]])?.count == 2, "\(page)")
         }
     }
 

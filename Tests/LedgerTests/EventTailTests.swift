@@ -34,6 +34,36 @@ private func read(_ tail: EventTail, count: Int) async throws -> [PositionedEven
         }
     }
 
+    /// A shared store's reads fail while it fails over: a tail reading from the store tries again
+    /// until a read succeeds, and hands over every event in order rather than ending its reader;
+    /// closed meanwhile, it ends at once.
+    @Test func aTailRidesOutFailingReadsOfTheStore() async throws {
+        let store = MemoryLedgerStore()
+        let ledger = GroupLedger.inMemory(groupID: "1", store: store, blockMaxEvents: 10, blockMaxDelay: .zero)
+        try await LedgerSet(groups: ["1"], ledgers: ["1": ledger]).withRunning(logger: .init(label: "test")) {
+            _ = try await ledger.open(topic: "a")
+            let ids = try await ledger.publish((0..<25).map { NewEvent(topic: "a", content: Array("e\($0)".utf8)) }).map { try $0.get() }
+            // Behind the head when it starts: it reads the store first.
+            store.failReads(ofNext: 3)
+            let tail = ledger.tail(after: 0, matching: try TopicFilter.parse("a"))
+            #expect(try await read(tail, count: ids.count).map(\.event.id) == ids)
+            let live = try await ledger.publish(NewEvent(topic: "a", content: Array("live".utf8)))
+            #expect(try await tail.next()?.map(\.event.id) == [live])
+            tail.close()
+
+            // A store that does not come back: the reader waits until the tail is closed.
+            store.failReads(ofNext: .max)
+            let waiting = ledger.tail(after: 0, matching: try TopicFilter.parse("a"))
+            let reader = Task { try await waiting.next() }
+            try await Task.sleep(for: .milliseconds(500))
+            let closedAt = ContinuousClock.now
+            waiting.close()
+            #expect(try await reader.value == nil)
+            #expect(ContinuousClock.now - closedAt < .seconds(5), "a closed tail ended \(ContinuousClock.now - closedAt) later")
+            store.failReads(ofNext: 0)
+        }
+    }
+
     @Test(arguments: Store.allCases) func eventsPagesByPositionAndReportsWhatItScanned(_ store: Store) async throws {
         try await withLedger(store, maxEvents: 50, maxDelay: .zero) { ledger, _ in
             _ = try await ledger.open(topic: "x")
