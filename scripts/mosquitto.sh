@@ -76,7 +76,7 @@ start)
     fi
     # A port chosen free here can be taken before mosquitto binds it: try another.
     for attempt in 1 2 3; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        port=$(python3 "$(dirname "${BASH_SOURCE[0]}")/free-port.py")
         if start_once "$dir" "$port"; then exit 0; fi
         echo "mosquitto start attempt $attempt failed; trying another port" >&2
     done

@@ -20,10 +20,12 @@ public protocol BindingStore: Sendable {
 }
 
 /// Bindings in one JSON file under `ledger.path`, for a single broker instance.
-/// Every change is written to a temporary file, fsynced and renamed over the old one.
+/// Every change is written to a temporary file, fsynced and renamed over the old one, off the
+/// cooperative pool.
 public final class LocalBindingStore: BindingStore {
     let path: String
     private let state: Mutex<State>
+    private let writer = DispatchQueue(label: "weevent.bindings-file")
 
     private struct State {
         var bindings: [Binding.Key: Binding] = [:]
@@ -49,7 +51,7 @@ public final class LocalBindingStore: BindingStore {
     }
 
     public func put(_ binding: Binding) async throws -> Binding {
-        try update { bindings in
+        try await update { bindings in
             if let existing = bindings[binding.key], existing.sameSettings(as: binding) { return existing }
             let stored = bindings[binding.key].map { binding.keepingCheckpoint(of: $0) } ?? binding
             bindings[binding.key] = stored
@@ -58,11 +60,11 @@ public final class LocalBindingStore: BindingStore {
     }
 
     public func remove(_ key: Binding.Key) async throws -> Bool {
-        try update { bindings in bindings.removeValue(forKey: key) != nil }
+        try await update { bindings in bindings.removeValue(forKey: key) != nil }
     }
 
     public func advanceCheckpoint(_ key: Binding.Key, to position: UInt64, in ledgerID: String) async throws {
-        try update(notify: false) { bindings in
+        try await update(notify: false) { bindings in
             if let moved = bindings[key]?.advanced(to: position, in: ledgerID) { bindings[key] = moved }
         }
     }
@@ -82,22 +84,36 @@ public final class LocalBindingStore: BindingStore {
         return stream
     }
 
-    /// Applies a change, writes the file durably while holding the lock (writes are rare), tells watchers.
-    /// Checkpoint moves do not notify watchers (as in ZooKeeper, where they do not bump the root).
-    private func update<T>(notify: Bool = true, _ change: (inout [Binding.Key: Binding]) -> T) throws -> T {
-        try state.withLock { state in
-            var bindings = state.bindings
-            let result = change(&bindings)
-            if bindings != state.bindings {
-                try Self.persist(Self.sorted(bindings), to: path)
-                state.bindings = bindings
-                if notify {
-                    let snapshot = Self.sorted(bindings)
-                    for watcher in state.watchers.values { watcher.yield(snapshot) }
-                }
+    /// Applies a change, writes the file durably, then tells watchers. Checkpoint moves do not
+    /// notify watchers (as in ZooKeeper, where they do not bump the root).
+    ///
+    /// Changes run one at a time, in order, on `writer`: each costs two fsyncs (the file and its
+    /// directory), which must not hold a cooperative thread, and a caught-up outbound binding
+    /// moves its checkpoint after every commit. Readers see the previous set until the new one
+    /// is durable.
+    private func update<T: Sendable>(notify: Bool = true, _ change: @escaping @Sendable (inout [Binding.Key: Binding]) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.async {
+                continuation.resume(with: Result { try self.applyAndPersist(notify: notify, change) })
             }
-            return result
         }
+    }
+
+    /// On `writer` only: no other change runs meanwhile, so the set read here is the newest.
+    private func applyAndPersist<T>(notify: Bool, _ change: (inout [Binding.Key: Binding]) -> T) throws -> T {
+        let current = state.withLock { $0.bindings }
+        var bindings = current
+        let result = change(&bindings)
+        guard bindings != current else { return result }
+        try Self.persist(Self.sorted(bindings), to: path)
+        state.withLock { state in
+            state.bindings = bindings
+            if notify {
+                let snapshot = Self.sorted(bindings)
+                for watcher in state.watchers.values { watcher.yield(snapshot) }
+            }
+        }
+        return result
     }
 
     static func sorted(_ bindings: [Binding.Key: Binding]) -> [Binding] {

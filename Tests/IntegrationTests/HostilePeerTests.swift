@@ -124,11 +124,11 @@ import TestSupport
         try await broker.start()
         #expect(try await http("\(broker.baseURL)/rest/open?topic=s").text == "true")
         let path = "/weevent/rest/stream?topic=s"
-        var streams: [RawHTTP] = []
+        var streams: [RawConnection] = []
         defer { for stream in streams { stream.close() } }
         for _ in 0..<3 {
-            let stream = try RawHTTP(port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(stream.read(until: "weevent stream").contains("weevent stream"))
+            let stream = try RawConnection(port: broker.port, get: path)
+            #expect(await stream.read(until: "weevent stream").found)
             streams.append(stream)
         }
         for _ in 0..<10 {
@@ -136,8 +136,8 @@ import TestSupport
             // A refused connection the server has not closed yet still counts against
             // server.max-connections-per-client (200004): on a busy machine, ask again a moment later.
             for _ in 0..<20 {
-                let refused = try RawHTTP(port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                answer = refused.read(until: "}")
+                let refused = try RawConnection(port: broker.port, get: path)
+                answer = await refused.read(until: "}").text
                 refused.close()
                 guard answer.contains("\"code\":200004") else { break }
                 try await Task.sleep(for: .milliseconds(100))
@@ -147,20 +147,20 @@ import TestSupport
         }
         // Another address of this machine is another client.
         if let other = nonLoopbackIPv4() {
-            let stream = try RawHTTP(host: other, port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(stream.read(until: "weevent stream").contains("weevent stream"), "a stream from \(other)")
+            let stream = try RawConnection(host: other, port: broker.port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(await stream.read(until: "weevent stream").found, "a stream from \(other)")
             streams.append(stream)
         }
         // Connections: the streams hold three of the six (and this test's own HTTP client may keep
         // one alive); kept-alive connections fill the rest, then the next is refused at once, and
         // a place given back is a place again.
         let health = "GET /weevent/admin/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        var kept: [RawHTTP] = []
+        var kept: [RawConnection] = []
         defer { for connection in kept { connection.close() } }
         var refusal = ""
         for _ in 0..<10 {
-            let connection = try RawHTTP(port: broker.port, request: health)
-            let answer = connection.read(until: "}")
+            let connection = try RawConnection(port: broker.port, request: health)
+            let answer = await connection.read(until: "}").text
             if answer.hasPrefix("HTTP/1.1 200") {
                 kept.append(connection)
             } else {
@@ -173,9 +173,9 @@ import TestSupport
         #expect(refusal.hasPrefix("HTTP/1.1 503") && refusal.contains("\"code\":200004"), "\(refusal)")
         kept.removeLast().close()
         let placeBack = await eventually(within: .seconds(10)) {
-            guard let connection = try? RawHTTP(port: broker.port, request: health) else { return false }
+            guard let connection = try? RawConnection(port: broker.port, request: health) else { return false }
             defer { connection.close() }
-            return connection.read(until: "}").hasPrefix("HTTP/1.1 200")
+            return await connection.read(until: "}").text.hasPrefix("HTTP/1.1 200")
         }
         #expect(placeBack, "a place given back")
         let log = broker.log()
@@ -234,50 +234,5 @@ import TestSupport
         let log = broker.log()
         print("callback failure logged as: \(log.split(separator: "\n").first { $0.contains("callback failed") } ?? "")")
         #expect(!log.contains("s3cret-pass") && !log.contains("t0ken-value") && !log.contains("alice"), "\(log.suffix(3000))")
-    }
-}
-
-/// A blocking TCP client for exact HTTP exchanges (a request written as bytes, the answer read
-/// as text).
-final class RawHTTP: @unchecked Sendable {
-    // @unchecked: used from one test task at a time.
-    private let fd: Int32
-
-    init(host: String = "127.0.0.1", port: Int, request: String) throws {
-        // Close-on-exec: a process the test runner starts meanwhile must not keep the connection open.
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BrokerError("no socket") }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            Foundation.close(fd)
-            throw BrokerError("cannot connect to \(host):\(port)")
-        }
-        let bytes = Array(request.utf8)
-        if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
-    }
-
-    /// What arrives until `marker` is in it, the connection ends, or 10 s pass.
-    func read(until marker: String) -> String {
-        var text = ""
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while !text.contains(marker) {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            text += String(decoding: buffer[0..<count], as: UTF8.self)
-        }
-        return text
-    }
-
-    func close() {
-        shutdown(fd, Int32(SHUT_RDWR))
-        Foundation.close(fd)
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import TestSupport
 import NIOCore
 import NIOPosix
@@ -31,9 +32,10 @@ final class FakeBroker: Sendable {
         self.connections = connections
     }
 
-    static func start() async throws -> FakeBroker {
+    /// Listens on a free loopback port, on `group`.
+    static func start(on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FakeBroker {
         let (connections, continuation) = AsyncStream.makeStream(of: Peer.self)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -56,23 +58,54 @@ final class FakeBroker: Sendable {
 struct ScriptTimeout: Error {}
 
 /// Runs `body`, failing instead of hanging if the client never does what the script waits for.
-func withScriptTimeout<T: Sendable>(_ seconds: Int = 20, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+///
+/// A hang detector, not a measure: the scripted exchanges take milliseconds alone, but in a full
+/// run, with every suite's servers on the same two cores, each step of a script was measured to
+/// take up to seven seconds and a whole script up to 29 s, so the limit is generous.
+func withScriptTimeout<T: Sendable>(_ seconds: Int = 120, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withDeadline(seconds: seconds, "the scripted exchange", body)
+}
+
+/// What went over one scripted connection, in order, so that a script that times out says
+/// where it stood.
+final class Transcript: Sendable {
+    private let lines = Mutex<[String]>([])
+    private let start = ContinuousClock.now
+
+    /// `line`, after the seconds since the script began.
+    func add(_ line: String) {
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        lines.withLock { $0.append("\((seconds * 1000).rounded() / 1000) s \(line)") }
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "; ") } }
+}
+
+/// A script that failed, with what had gone over the connection until then.
+struct ScriptFailure: Error, CustomStringConvertible {
+    let error: any Error
+    let transcript: String
+    var description: String { "\(error) (the exchange so far: \(transcript.isEmpty ? "nothing" : transcript))" }
 }
 
 /// The test's side of one connection: read the next packet, send one.
 final class ScriptedPeer {
     let channel: any Channel
+    let transcript: Transcript
     private var iterator: AsyncStream<MQTTPacket>.AsyncIterator
 
-    init(_ peer: FakeBroker.Peer) {
+    init(_ peer: FakeBroker.Peer, transcript: Transcript = Transcript()) {
         channel = peer.channel
         iterator = peer.packets.makeAsyncIterator()
+        self.transcript = transcript
     }
 
     /// The next packet the client sent; nil when it closed the connection.
     func receive() async -> MQTTPacket? {
-        await iterator.next()
+        transcript.add("waiting for the client")
+        let packet = await iterator.next()
+        transcript.add("client: \(packet.map { "\($0)" } ?? "closed the connection")")
+        return packet
     }
 
     /// Writes raw bytes, below the encoder.
@@ -85,6 +118,7 @@ final class ScriptedPeer {
     }
 
     func send(_ packet: MQTTPacket) async throws {
+        transcript.add("broker: \(packet)")
         try await channel.writeAndFlush(packet)
     }
 
@@ -101,9 +135,10 @@ final class ScriptedPeer {
 }
 
 extension FakeBroker {
-    func nextPeer() async -> ScriptedPeer {
+    func nextPeer(transcript: Transcript = Transcript()) async -> ScriptedPeer {
+        transcript.add("waiting for a connection")
         var iterator = connections.makeAsyncIterator()
-        return ScriptedPeer(await iterator.next()!)
+        return ScriptedPeer(await iterator.next()!, transcript: transcript)
     }
 }
 
@@ -122,10 +157,11 @@ func withConnectedClient(
     configuration.connectTimeout = .seconds(60)
     configure(&configuration)
     let client = try MQTTClient(configuration: configuration)
+    let transcript = Transcript()
     do {
         try await withScriptTimeout {
             async let connected = client.connect()
-            let peer = await broker.nextPeer()
+            let peer = await broker.nextPeer(transcript: transcript)
             try await peer.acceptConnect()
             _ = try await connected
             try await body(client, peer)
@@ -133,7 +169,7 @@ func withConnectedClient(
     } catch {
         await client.disconnect()
         await broker.stop()
-        throw error
+        throw ScriptFailure(error: error, transcript: transcript.text)
     }
     await client.disconnect()
     await broker.stop()

@@ -29,7 +29,7 @@ public final class Child: @unchecked Sendable {
     /// Sends `signal` (SIGTERM only works when the program unblocks it, as `weevent` does).
     public func signal(_ signal: Int32) { process.signal(signal) }
 
-    /// Starts `executable`; `stdin` is written and closed at once (empty input when nil);
+    /// Starts `executable`; `stdin` is written to it and closed (empty input when nil);
     /// `environment` entries are added to (or replace) the test's own.
     public init(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws {
         let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
@@ -43,8 +43,6 @@ public final class Child: @unchecked Sendable {
         try? inPipe.fileHandleForReading.close()
         try? outPipe.fileHandleForWriting.close()
         try? errPipe.fileHandleForWriting.close()
-        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? inPipe.fileHandleForWriting.close()
         for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
             done.enter()
             DispatchQueue.global().async { [self] in
@@ -56,6 +54,18 @@ public final class Child: @unchecked Sendable {
                 }
                 done.leave()
             }
+        }
+        // Written on a thread of its own once the readers run: a pipe holds 64 KiB, so a larger
+        // input blocks until the child has read it (a cooperative thread must not wait for that),
+        // and a child that prints before it reads must find its output drained.
+        let input = inPipe.fileHandleForWriting
+        if let stdin {
+            DispatchQueue.global().async {
+                try? input.write(contentsOf: Data(stdin.utf8))
+                try? input.close()
+            }
+        } else {
+            try? input.close()
         }
     }
 

@@ -59,6 +59,19 @@ public final class Mosquitto: Sendable {
         currentPID.withLock { $0 = pid }
     }
 
+    /// `kill -9`: no persistence file saved beyond what autosave wrote; returns once it is gone.
+    public func kill() async {
+        let pid = self.pid
+        _ = Foundation.kill(pid, SIGKILL)
+        _ = await eventually(within: .seconds(10)) { Foundation.kill(pid, 0) != 0 }
+    }
+
+    /// Starts again on the same port with the same persistence directory (after `kill()`).
+    public func relaunch() async throws {
+        let (_, pid) = try await Self.launch(directory: directory, port: port)
+        currentPID.withLock { $0 = pid }
+    }
+
     /// Stops, deletes the persistence file, and starts again on the same port: a broker that
     /// comes back without its sessions (as one without `persistence true` does).
     public func restartForgettingSessions() async throws {

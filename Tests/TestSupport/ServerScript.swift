@@ -28,12 +28,12 @@ public struct ServerScript: Sendable {
     public func start(port: Int? = nil, directory: String? = nil) async throws -> Started {
         var arguments = ["start", port.map(String.init) ?? ""]  // empty: a free port
         if let directory { arguments.append(directory) }
-        let output = try await run(arguments)
-        var fields: [String: String] = [:]
-        for pair in output.split(whereSeparator: \.isWhitespace) {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
-        }
+        return try Self.parseStarted(try await run(arguments), from: name)
+    }
+
+    /// The `port=.. pid=.. dir=..` a start prints.
+    static func parseStarted(_ output: String, from name: String) throws -> Started {
+        let fields = Self.fields(output)
         guard let port = fields["port"].flatMap(Int.init), let pid = fields["pid"].flatMap(Int32.init), let dir = fields["dir"] else {
             throw ScriptError(message: "unexpected output from \(name): \(output)")
         }
@@ -42,6 +42,16 @@ public struct ServerScript: Sendable {
 
     public func stop(pid: Int32) async throws {
         _ = try await run(["stop", String(pid)])
+    }
+
+    /// The `key=value` words a script printed.
+    static func fields(_ output: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in output.split(whereSeparator: \.isWhitespace) {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
     }
 
     public struct ScriptError: Error, CustomStringConvertible {
