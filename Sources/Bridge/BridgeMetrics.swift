@@ -14,6 +14,9 @@ public struct BridgeMetrics: Sendable {
     /// Failed writes of the rejected log (the message stays unacknowledged and is retried).
     let rejectedLogErrors: Counter
     let reconnects: Counter
+    /// QoS 2 messages the MQTT broker sent as new under a packet id it had not released (it lost
+    /// that exchange: a restart from an older persistence file).
+    let reusedPacketIDs: Counter
     let leaderChanges: Counter
     /// Time from a batch of MQTT messages reaching the committer to its events being durable.
     let inboundStore: Timer
@@ -28,6 +31,7 @@ public struct BridgeMetrics: Sendable {
         rejectedDropped = Counter(label: "weevent_mqtt_rejected_dropped_total", factory: factory)
         rejectedLogErrors = Counter(label: "weevent_mqtt_rejected_log_errors_total", factory: factory)
         reconnects = Counter(label: "weevent_mqtt_reconnects_total", factory: factory)
+        reusedPacketIDs = Counter(label: "weevent_mqtt_reused_packet_ids_total", factory: factory)
         leaderChanges = Counter(label: "weevent_leader_changes_total", factory: factory)
         inboundStore = Timer(label: "weevent_mqtt_inbound_store_seconds", factory: factory)
         outboundAck = Timer(label: "weevent_mqtt_outbound_ack_seconds", factory: factory)

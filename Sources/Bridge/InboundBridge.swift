@@ -94,6 +94,7 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
         let bound = bindings.inbound()
         var perGroup: [String: PendingGroup] = [:]
         for message in batch {
+            if message.underUnreleasedID { status.metrics?.reusedPacketIDs.increment() }
             let targets = bound.filter { MQTTTopic.matches(filter: $0.mqttTopic, topic: message.topic) }
             if targets.isEmpty {
                 logger.debug("message on a topic no inbound binding matches; acknowledged", metadata: ["mqttTopic": "\(message.topic)"])
@@ -120,8 +121,10 @@ struct InboundBridge<Messages: AsyncSequence & Sendable>: Sendable where Message
                     continue
                 }
                 let receipt = message.qos == .exactlyOnce ? message.packetID.map { InboundReceipt(session: session, packetID: $0) } : nil
+                // A redelivery, or a message the broker sent as new under an id it had not
+                // released (it lost that exchange): either may be a message stored already.
                 perGroup[binding.groupId, default: PendingGroup()].add(
-                    event, receipt: receipt, duplicateCandidate: message.dup, binding: binding, message: message
+                    event, receipt: receipt, duplicateCandidate: message.dup || message.underUnreleasedID, binding: binding, message: message
                 )
             }
         }

@@ -45,9 +45,11 @@ final class AckRecorder: Sendable {
     private let acked = Mutex<[UInt16]>([])
     var packetIDs: [UInt16] { acked.withLock { $0 } }
 
-    func message(_ topic: String, _ payload: String, qos: MQTTQoS = .atLeastOnce, packetID: UInt16, dup: Bool = false) -> MQTTMessage {
+    func message(
+        _ topic: String, _ payload: String, qos: MQTTQoS = .atLeastOnce, packetID: UInt16, dup: Bool = false, underUnreleasedID: Bool = false
+    ) -> MQTTMessage {
         MQTTMessage(
-            topic: topic, payload: ByteBuffer(string: payload), qos: qos, dup: dup, packetID: packetID,
+            topic: topic, payload: ByteBuffer(string: payload), qos: qos, dup: dup, packetID: packetID, underUnreleasedID: underUnreleasedID,
             acknowledge: { self.acked.withLock { $0.append(packetID) } }
         )
     }

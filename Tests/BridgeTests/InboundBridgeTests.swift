@@ -130,6 +130,23 @@ import WeEvent
         }
     }
 
+    /// A broker restarted from an older persistence file sends, as new (DUP 0), under a packet id
+    /// whose receipt the bridge still holds (no PUBREL came): the client marks such a message.
+    /// The stored message sent again is not stored twice; a new one under the id is stored.
+    @Test func aMessageUnderAnUnreleasedIdIsStoredUnlessItIsTheStoredOne() async throws {
+        try await BridgeFixture.with { fixture in
+            _ = try await fixture.ledger.open(topic: "reused")
+            let binding = inbound("reused", filter: "reused")
+            let acks = AckRecorder()
+            try await bridge(fixture, [binding], [acks.message("reused", "first", qos: .exactlyOnce, packetID: 9)])
+            try await bridge(fixture, [binding], [acks.message("reused", "first", qos: .exactlyOnce, packetID: 9, underUnreleasedID: true)])
+            #expect(try await fixture.stored("reused").map(\.content) == ["first"])
+            try await bridge(fixture, [binding], [acks.message("reused", "after the restart", qos: .exactlyOnce, packetID: 9, underUnreleasedID: true)])
+            #expect(try await fixture.stored("reused").map(\.content) == ["first", "after the restart"])
+            #expect(acks.packetIDs == [9, 9, 9])
+        }
+    }
+
     /// A binding made through an instance that serves another group: the leader cannot store its
     /// messages, rejects them with the reason and goes on with every other binding. It used to
     /// stop the whole inbound bridge with "event group id is not found".

@@ -170,6 +170,43 @@ import Testing
         await broker.stop()
     }
 
+    /// What mosquitto does after a SIGKILL: restarted from a persistence file saved before a
+    /// QoS 2 exchange, it keeps the session but not that exchange, and gives the packet id we
+    /// acknowledged (PUBREC, no PUBREL yet) to a new message, sent as new (DUP 0). The client
+    /// delivers it; a DUP 1 PUBLISH under the id is still the acknowledged one, answered with PUBREC.
+    @Test func aNewMessageUnderAnIdTheBrokerNeverReleasedIsDelivered() async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker, cleanSession: false)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            var peer = await broker.nextPeer()
+            try await peer.acceptConnect()
+            _ = try await connected
+            var messages = client.messages.makeAsyncIterator()
+            let before = PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "before the crash"), qos: .exactlyOnce, packetID: 7)
+            try await peer.send(.publish(before))
+            await messages.next()?.ack()
+            #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: 7)))
+            // The broker dies before PUBREL and comes back from an older file, session present.
+            try await peer.channel.close()
+            peer = await broker.nextPeer()
+            try await peer.acceptConnect(sessionPresent: true)
+            var resent = before
+            resent.dup = true
+            try await peer.send(.publish(resent))
+            #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: 7)))
+            try await peer.send(.publish(PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "after the restart"), qos: .exactlyOnce, packetID: 7)))
+            let new = await messages.next()
+            #expect(new?.payloadString == "after the restart" && new?.underUnreleasedID == true && new?.dup == false)
+            new?.ack()
+            #expect(await peer.receive() == .pubrec(PubrecPacket(packetID: 7)))
+            try await peer.send(.pubrel(PubrelPacket(packetID: 7)))
+            #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 7)))
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
     @Test func subscriptionsAreRestoredWhenTheBrokerLostTheSession() async throws {
         let broker = try await FakeBroker.start()
         let client = try makeClient(broker, cleanSession: false)

@@ -34,8 +34,8 @@ import Testing
     }
 
     // MARK: exchanges, one at a time (MQTT 3.1.1 §4.3)
-    func publish(_ id: UInt16, _ qos: MQTTQoS) -> PublishPacket {
-        PublishPacket(topic: "t", payload: ByteBuffer(string: "m\(id)"), qos: qos, packetID: id)
+    func publish(_ id: UInt16, _ qos: MQTTQoS, dup: Bool = false) -> PublishPacket {
+        PublishPacket(topic: "t", payload: ByteBuffer(string: "m\(id)"), qos: qos, dup: dup, packetID: id)
     }
 
     @Test func qos1OutboundCompletesOnPubackOnly() {
@@ -92,14 +92,34 @@ import Testing
     @Test func qos2InboundIsDeliveredOnceAndAnsweredAfterTheApplication() {
         var session = MQTTSession()
         do { let outcome = session.receivedPublish(publish(9, .exactlyOnce)); #expect(outcome == .deliver) }
-        // Redelivered before the application acknowledged: not delivered twice, not answered yet.
-        do { let outcome = session.receivedPublish(publish(9, .exactlyOnce)); #expect(outcome == .ignoreDuplicate) }
+        // Redelivered (DUP) before the application acknowledged: not delivered twice, not answered yet.
+        do { let outcome = session.receivedPublish(publish(9, .exactlyOnce, dup: true)); #expect(outcome == .ignoreDuplicate) }
         do { let outcome = session.acknowledge(9, qos: .exactlyOnce); #expect(outcome == .sendPubrec) }
         // Redelivered after PUBREC (ours was lost): answered again, still not delivered.
-        do { let outcome = session.receivedPublish(publish(9, .exactlyOnce)); #expect(outcome == .resendPubrec) }
+        do { let outcome = session.receivedPublish(publish(9, .exactlyOnce, dup: true)); #expect(outcome == .resendPubrec) }
         session.receivedPubrel(9)
         // After PUBREL the id is free: the same id is a new message.
         do { let outcome = session.receivedPublish(publish(9, .exactlyOnce)); #expect(outcome == .deliver) }
+    }
+
+    /// A broker that lost an exchange (restarted from an older persistence file) sends a new
+    /// message under an id it never released: DUP 0. Delivered, and PUBREC waits for every
+    /// message delivered under the id; a DUP 1 PUBLISH is still the earlier one.
+    @Test func aNewMessageUnderAnUnreleasedIdIsDelivered() {
+        var session = MQTTSession()
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce)); #expect(outcome == .deliver) }
+        do { let outcome = session.acknowledge(5, qos: .exactlyOnce); #expect(outcome == .sendPubrec) }
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce, dup: true)); #expect(outcome == .resendPubrec) }
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce)); #expect(outcome == .deliverUnderUnreleasedID) }
+        // And again before the application acknowledged it: two messages under one id.
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce)); #expect(outcome == .deliverUnderUnreleasedID) }
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce, dup: true)); #expect(outcome == .ignoreDuplicate) }
+        #expect(session.snapshot.inboundQoS2Pending == [5])
+        do { let outcome = session.acknowledge(5, qos: .exactlyOnce); #expect(outcome == .nothing) }
+        do { let outcome = session.acknowledge(5, qos: .exactlyOnce); #expect(outcome == .sendPubrec) }
+        #expect(session.snapshot.inboundQoS2Acknowledged == [5])
+        session.receivedPubrel(5)
+        do { let outcome = session.receivedPublish(publish(5, .exactlyOnce)); #expect(outcome == .deliver) }
     }
 
     @Test func aLostBrokerSessionForgetsInboundIdentifiers() {

@@ -64,12 +64,18 @@ extension MQTTClientCore {
     }
 
     private func receivedPublish(_ publish: PublishPacket, on handler: MQTTChannelHandler) {
-        switch session.receivedPublish(publish) {
-        case .deliver:
+        let outcome = session.receivedPublish(publish)
+        switch outcome {
+        case .deliver, .deliverUnderUnreleasedID:
+            if outcome == .deliverUnderUnreleasedID {
+                logger.warning(
+                    "the broker sent a new QoS 2 message under a packet id it had not released (it lost that exchange, as after a restart from an older persistence file); delivered as a new message",
+                    metadata: ["packetID": "\(publish.packetID!)", "mqttTopic": "\(publish.topic)"])
+            }
             deliver(
                 MQTTMessage(
                     topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, dup: publish.dup,
-                    packetID: publish.packetID,
+                    packetID: publish.packetID, underUnreleasedID: outcome == .deliverUnderUnreleasedID,
                     acknowledgement: acknowledger.map { .client($0, sessionEpoch: sessionEpoch) } ?? .none,
                     skippedPayloadLength: publish.skippedPayloadLength
                 ))

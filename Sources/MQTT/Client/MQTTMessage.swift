@@ -13,6 +13,11 @@ public struct MQTTMessage: Sendable {
     public let dup: Bool
     /// nil at QoS 0.
     public let packetID: UInt16?
+    /// A QoS 2 message sent as new (DUP 0) under a packet id whose earlier message the broker
+    /// had not released: the broker lost that exchange (a restart from an older persistence
+    /// file). It is a new message, or that earlier one sent again by a broker that forgot it
+    /// had; an application that recorded the earlier one (the bridge's receipts) can tell which.
+    public let underUnreleasedID: Bool
     /// Set when the message was larger than `MQTTConfiguration.maxPacketSize`: the length of the
     /// payload, which was skipped (`payload` is empty). Acknowledge it like any other message.
     public let skippedPayloadLength: Int?
@@ -30,18 +35,19 @@ public struct MQTTMessage: Sendable {
     /// A message built by the application, whose `ack()` calls `acknowledge` (at QoS 1 and 2).
     public init(
         topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, dup: Bool = false,
-        packetID: UInt16? = nil, acknowledge: (@Sendable () -> Void)? = nil
+        packetID: UInt16? = nil, underUnreleasedID: Bool = false, acknowledge: (@Sendable () -> Void)? = nil
     ) {
         self.init(
-            topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID,
+            topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID, underUnreleasedID: underUnreleasedID,
             acknowledgement: acknowledge.map { .custom($0) } ?? .none, skippedPayloadLength: nil
         )
     }
 
     init(
-        topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?,
+        topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, dup: Bool, packetID: UInt16?, underUnreleasedID: Bool = false,
         acknowledgement: Acknowledgement, skippedPayloadLength: Int?
     ) {
+        self.underUnreleasedID = underUnreleasedID
         self.topic = topic
         self.payload = payload
         self.qos = qos

@@ -59,8 +59,11 @@ struct MQTTSession {
         case released
     }
 
-    enum Inbound {
-        case awaitingApplication
+    enum Inbound: Equatable {
+        /// Delivered to the application `deliveries` times under this id (more than once only when
+        /// the broker reused the id for a new message: `receivedPublish`), not acknowledged yet.
+        case awaitingApplication(deliveries: Int)
+        /// PUBREC sent; awaiting PUBREL.
         case acknowledged
     }
 
@@ -76,6 +79,10 @@ struct MQTTSession {
 
     enum PublishOutcome: Equatable {
         case deliver
+        /// A first delivery (DUP 0) under an id whose earlier message the broker never released:
+        /// the broker lost that exchange (restarted from an older persistence file) and reused
+        /// the id. Delivered, as a new message.
+        case deliverUnderUnreleasedID
         case resendPubrec
         case ignoreDuplicate
     }
@@ -116,7 +123,7 @@ struct MQTTSession {
             }
         }
         for id in state.inboundQoS2Acknowledged { inboundQoS2[id] = .acknowledged }
-        for id in state.inboundQoS2Pending { inboundQoS2[id] = .awaitingApplication }
+        for id in state.inboundQoS2Pending { inboundQoS2[id] = .awaitingApplication(deliveries: 1) }
         subscriptions = state.subscriptions
     }
 
@@ -133,7 +140,7 @@ struct MQTTSession {
             nextPacketID: nextID,
             outbound: messages,
             inboundQoS2Acknowledged: inboundQoS2.filter { $0.value == .acknowledged }.map(\.key).sorted(),
-            inboundQoS2Pending: inboundQoS2.filter { $0.value == .awaitingApplication }.map(\.key).sorted(),
+            inboundQoS2Pending: inboundQoS2.filter { $0.value != .acknowledged }.map(\.key).sorted(),
             subscriptions: subscriptions
         )
     }
@@ -246,15 +253,24 @@ struct MQTTSession {
 
     mutating func receivedPublish(_ packet: PublishPacket) -> PublishOutcome {
         guard packet.qos == .exactlyOnce, let id = packet.packetID else { return .deliver }
+        // A broker sends a message again with DUP set (MQTT-3.3.1-1) and reuses an id only after
+        // PUBCOMP (MQTT-2.3.1-3), so a DUP 0 PUBLISH under an id still in flight here is a new
+        // message: the broker lost the earlier exchange, as mosquitto does when it restarts from
+        // a persistence file saved before it. Ignoring it would lose it while the broker counts it
+        // delivered (it sends PUBREL for it and completes it to its publisher).
         switch inboundQoS2[id] {
         case nil:
-            inboundQoS2[id] = .awaitingApplication
+            inboundQoS2[id] = .awaitingApplication(deliveries: 1)
             return .deliver
-        case .awaitingApplication:
+        case .awaitingApplication(let deliveries):
             // Redelivered before the application acknowledged: it already has the message.
-            return .ignoreDuplicate
+            guard !packet.dup else { return .ignoreDuplicate }
+            inboundQoS2[id] = .awaitingApplication(deliveries: deliveries + 1)
+            return .deliverUnderUnreleasedID
         case .acknowledged:
-            return .resendPubrec
+            guard !packet.dup else { return .resendPubrec }
+            inboundQoS2[id] = .awaitingApplication(deliveries: 1)
+            return .deliverUnderUnreleasedID
         }
     }
 
@@ -266,9 +282,17 @@ struct MQTTSession {
         case .atLeastOnce:
             return .sendPuback
         case .exactlyOnce:
-            guard inboundQoS2[id] != nil else { return .nothing }
-            inboundQoS2[id] = .acknowledged
-            return .sendPubrec
+            switch inboundQoS2[id] {
+            case nil:
+                return .nothing
+            case .awaitingApplication(let deliveries) where deliveries > 1:
+                // PUBREC acknowledges every message delivered under the id: only after the last.
+                inboundQoS2[id] = .awaitingApplication(deliveries: deliveries - 1)
+                return .nothing
+            case .awaitingApplication, .acknowledged:
+                inboundQoS2[id] = .acknowledged
+                return .sendPubrec
+            }
         }
     }
 
