@@ -70,7 +70,12 @@ extension CallbackSubscriptions {
     private func deliverUntilStopped(_ id: String) async -> Stop {
         guard let start = claim(id) else { return .done }
         defer { state.withLock { $0.entries[id]?.delivering = false } }
-        guard let (ledger, filter, position) = await startingPoint(of: start) else { return .done }
+        let (ledger, filter, position): (any EventLedger, TopicFilter, UInt64)
+        switch await startingPoint(of: start) {
+        case .ready(let l, let f, let p): (ledger, filter, position) = (l, f, p)
+        case .impossible: return .done
+        case .failed: return .failed
+        }
         let tail = ledger.tail(after: position, matching: filter)
         defer { tail.close() }
         guard attach(tail, to: id, at: position, in: ledger) else { return .done }
@@ -107,24 +112,41 @@ extension CallbackSubscriptions {
         }
     }
 
-    /// The subscription's ledger, filter and position to deliver after; nil (logged) when it cannot start.
-    private func startingPoint(of start: Subscription) async -> (any EventLedger, TopicFilter, UInt64)? {
+    private enum Start {
+        case ready(any EventLedger, TopicFilter, UInt64)
+        /// Never in this term: a group this instance does not serve, a filter that does not parse.
+        case impossible
+        /// The store could not be read: tried again, as any failed delivery.
+        case failed
+    }
+
+    /// The subscription's ledger, filter and position to deliver after (logged when it cannot start).
+    private func startingPoint(of start: Subscription) async -> Start {
+        let ledger: any EventLedger
+        let filter: TopicFilter
         do {
-            let ledger = try ledgers.ledger(start.groupID)
+            ledger = try ledgers.ledger(start.groupID)
             // Checked against rest.filter.max-items when it was made; a stored one is taken as it is.
-            let filter = try TopicFilter.parse(start.topic, maxItems: .max)
-            guard let owner = start.ledgerID, owner != ledger.ledgerID else { return (ledger, filter, start.position) }
-            // Taken over from an instance with another ledger: its position means nothing here.
+            filter = try TopicFilter.parse(start.topic, maxItems: .max)
+        } catch {
+            logger.error("subscription cannot start", metadata: ["subscription": "\(start.id)", "error": "\(error)"])
+            return .impossible
+        }
+        guard let owner = start.ledgerID, owner != ledger.ledgerID else { return .ready(ledger, filter, start.position) }
+        // Taken over from an instance with another ledger: its position means nothing here.
+        do {
             let position = try await ledger.lastPosition(before: start.createdTimestamp)
             logger.notice(
                 "subscription taken over from another ledger; delivering this ledger's events since it was created",
                 metadata: [
                     "subscription": "\(start.id)", "from": "\(position)",
                 ])
-            return (ledger, filter, position)
+            return .ready(ledger, filter, position)
         } catch {
-            logger.error("subscription cannot start", metadata: ["subscription": "\(start.id)", "error": "\(error)"])
-            return nil
+            logger.error(
+                "reading where a taken-over subscription starts failed; trying again",
+                metadata: ["subscription": "\(start.id)", "error": "\(error)"])
+            return .failed
         }
     }
 

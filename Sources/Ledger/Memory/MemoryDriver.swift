@@ -24,8 +24,9 @@ public final class MemoryLedgerStore: Sendable {
         answersToLose.withLock { $0 = max(0, count) }
     }
 
-    /// The next `count` reads of events (`events(after:...)`, what a tail reads) fail with a store
-    /// failure, as they do while a shared store fails over: for tests of the readers.
+    /// The next `count` reads of events (`events(after:...)`, what a tail reads, and
+    /// `lastPosition(before:)`) fail with a store failure, as they do while a shared store fails
+    /// over: for tests of the readers.
     public func failReads(ofNext count: Int) {
         readsToFail.withLock { $0 = max(0, count) }
     }
@@ -202,13 +203,18 @@ final class MemoryDriver: LedgerDriver {
         }
     }
 
-    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
+    /// Throws when the test asked this read to fail (`MemoryLedgerStore.failReads(ofNext:)`).
+    private func failIfAsked() throws {
         let fail = store.readsToFail.withLock { count -> Bool in
             guard count > 0 else { return false }
             count -= 1
             return true
         }
         if fail { throw LedgerStoreError("a read of group \(core.groupID) failed (as set by the test)") }
+    }
+
+    func events(after position: UInt64, through: UInt64?, matching filter: TopicFilter, limit: Int) async throws -> EventRange {
+        try failIfAsked()
         return rows { rows in
             let head = rows.head.eventCount
             let upper = min(through ?? head, head)
@@ -223,7 +229,8 @@ final class MemoryDriver: LedgerDriver {
     }
 
     func lastPosition(before timestamp: Int64) async throws -> UInt64 {
-        rows { rows in
+        try failIfAsked()
+        return rows { rows in
             rows.blocks.filter { $0.timestamp < timestamp }.map { $0.firstPosition &+ $0.eventCount &- 1 }.max() ?? 0
         }
     }
