@@ -16,6 +16,24 @@ import Testing
         return try MQTTClient(configuration: configuration)
     }
 
+    /// A client with a persistent session (clean session off) connected to a scripted broker.
+    /// The body gets the client, the broker (its `nextPeer()` is the connection after a drop)
+    /// and the first connection's peer.
+    func withPersistentClient(_ body: @escaping @Sendable (MQTTClient, FakeBroker, ScriptedPeer) async throws -> Void) async throws {
+        let broker = try await FakeBroker.start()
+        let client = try makeClient(broker, cleanSession: false)
+        try await withScriptTimeout {
+            async let connected = client.connect()
+            let peer = await broker.nextPeer()
+            let connect = try await peer.acceptConnect()
+            #expect(!connect.cleanSession)
+            _ = try await connected
+            try await body(client, broker, peer)
+        }
+        await client.disconnect()
+        await broker.stop()
+    }
+
     @Test func qos2PublishRunsTheFullExchange() async throws {
         try await withConnectedClient { client, peer in
             async let published: Void = client.publish(to: "cmd/1", payload: "on", qos: .exactlyOnce)
@@ -139,14 +157,8 @@ import Testing
     }
 
     @Test func unacknowledgedPublishesAreResentWithDupAfterADroppedConnection() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker, cleanSession: false)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            var peer = await broker.nextPeer()
-            let connect = try await peer.acceptConnect()
-            #expect(!connect.cleanSession)
-            _ = try await connected
+        try await withPersistentClient { client, broker, peer in
+            var peer = peer
             async let first: Void = client.publish(to: "q/1", payload: "one", qos: .atLeastOnce)
             guard case .publish(let p1) = await peer.receive() else { Issue.record("expected PUBLISH"); return }
             async let second: Void = client.publish(to: "q/2", payload: "two", qos: .exactlyOnce)
@@ -166,8 +178,6 @@ import Testing
             try await first
             try await second
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     /// What mosquitto does after a SIGKILL: restarted from a persistence file saved before a
@@ -175,13 +185,8 @@ import Testing
     /// acknowledged (PUBREC, no PUBREL yet) to a new message, sent as new (DUP 0). The client
     /// delivers it; a DUP 1 PUBLISH under the id is still the acknowledged one, answered with PUBREC.
     @Test func aNewMessageUnderAnIdTheBrokerNeverReleasedIsDelivered() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker, cleanSession: false)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            var peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withPersistentClient { client, broker, peer in
+            var peer = peer
             var messages = client.messages.makeAsyncIterator()
             let before = PublishPacket(topic: "dev/1", payload: ByteBuffer(string: "before the crash"), qos: .exactlyOnce, packetID: 7)
             try await peer.send(.publish(before))
@@ -203,18 +208,11 @@ import Testing
             try await peer.send(.pubrel(PubrelPacket(packetID: 7)))
             #expect(await peer.receive() == .pubcomp(PubcompPacket(packetID: 7)))
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func subscriptionsAreRestoredWhenTheBrokerLostTheSession() async throws {
-        let broker = try await FakeBroker.start()
-        let client = try makeClient(broker, cleanSession: false)
-        try await withScriptTimeout {
-            async let connected = client.connect()
-            var peer = await broker.nextPeer()
-            try await peer.acceptConnect()
-            _ = try await connected
+        try await withPersistentClient { client, broker, peer in
+            var peer = peer
             async let subscribed = client.subscribe(to: [MQTTSubscription(topicFilter: "s/#", qos: .atLeastOnce)])
             guard case .subscribe(let s) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
             try await peer.send(.suback(SubackPacket(packetID: s.packetID, returnCodes: [.grantedQoS1])))
@@ -225,8 +223,6 @@ import Testing
             guard case .subscribe(let again) = await peer.receive() else { Issue.record("expected SUBSCRIBE"); return }
             #expect(again.subscriptions == [MQTTSubscription(topicFilter: "s/#", qos: .atLeastOnce)])
         }
-        await client.disconnect()
-        await broker.stop()
     }
 
     @Test func unexpectedPubrelIsAnsweredWithPubcomp() async throws {
