@@ -4,6 +4,7 @@
     import Darwin
 #endif
 import Foundation
+import ZooKeeper
 
 /// Asks every server of a ZooKeeper ensemble how it is, with the `srvr` four-letter word (the
 /// servers must allow it: `4lw.commands.whitelist=srvr` in zoo.cfg), for admin/status: each
@@ -53,9 +54,7 @@ public enum EnsembleProbe {
     /// One server's answer to `srvr`, read on a thread of its own (blocking sockets with timeouts).
     static func ask(host: String, port: Int, timeout: Duration) async -> Server {
         let name = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        let answer: Result<String, ProbeError> = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: fourLetterWord("srvr", host: host, port: port, timeout: timeout)) }.start()
-        }
+        let answer = await runOnDedicatedThread { fourLetterWord("srvr", host: host, port: port, timeout: timeout) }
         switch answer {
         case .failure(let error):
             return Server(address: name, error: error.reason)

@@ -12,10 +12,11 @@ private final class ThreadWork: Sendable {
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }
 
-/// Runs a blocking C call (`zookeeper_init`, `zookeeper_close`) on a thread of its own, never on
-/// the cooperative pool. These calls are rare (one pair per session), so a thread each is cheap,
-/// and none of them can starve another (zookeeper_close can wait seconds to flush).
-func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+/// Runs a blocking call (`zookeeper_init`, `zookeeper_close`, the ensemble probe's socket reads)
+/// on a thread of its own, never on the cooperative pool. These calls are rare (one pair per
+/// session, a probe every few seconds), so a thread each is cheap, and none of them can starve
+/// another (zookeeper_close can wait seconds to flush).
+package func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
         let work = ThreadWork { continuation.resume(returning: body()) }
         let argument = Unmanaged.passRetained(work).toOpaque()
