@@ -250,7 +250,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", "MQTT", .product(name: "GRDB", package: "GRDB.swift"),
+                "TestSupport", "WeEvent", "BrokerConfiguration", "Ledger", "MQTT", "Cluster", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

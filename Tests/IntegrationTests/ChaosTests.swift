@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Cluster
 import Foundation
 import MQTT
 import NIOCore
@@ -304,7 +305,7 @@ struct ChaosTests {
             try await fault(
                 "zookeeper-leader",
                 kill: {
-                    zkLeader = await cluster.ensemble.modes().firstIndex(of: "leader") ?? 0
+                    zkLeader = await EnsembleProbe.probe(cluster.ensemble.hosts).firstIndex { $0.mode == "leader" } ?? 0
                     cluster.ensemble.kill(zkLeader)
                 },
                 restart: { try await cluster.ensemble.restart(zkLeader) })

@@ -41,17 +41,6 @@ public final class ZooKeeperEnsemble: Sendable {
         return ZooKeeperEnsemble(directory: directory, hosts: hosts, members: members)
     }
 
-    /// Each server's mode as `srvr` says (`leader`, `follower`), nil when it does not answer.
-    public func modes() async -> [String?] {
-        var modes: [String?] = []
-        for member in members {
-            let answer = try? await ServerScript.zookeeper.run(["cmd", String(member.port), "srvr"])
-            modes.append(
-                answer?.split(separator: "\n").first { $0.hasPrefix("Mode: ") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) })
-        }
-        return modes
-    }
-
     /// `kill -9` of server `index`.
     public func kill(_ index: Int) {
         _ = Foundation.kill(members[index].pid, SIGKILL)
