@@ -65,7 +65,8 @@ public final class PostgresLedgerStore: Sendable {
         logger[metadataKey: "store"] = "postgresql"
         do {
             let connect = try connectionConfigurations(settings)
-            let (primary, connection) = try await connectToPrimary(settings, connect, logger: logger)
+            let (primary, connection) = try await PrimaryPool.connectToPrimary(
+                settings.url, within: settings.connectTimeout, logger: logger, configuration: connect)
             let store: PostgresLedgerStore
             do {
                 store = try PostgresLedgerStore(settings, primary: primary, connectionConfiguration: connect, logger: logger)
@@ -159,40 +160,6 @@ public final class PostgresLedgerStore: Sendable {
             // The follower's connection to the old primary may hang rather than fail: close it,
             // and the follower listens on the new one and catches up.
             if let connection = self?.listening.withLock({ $0 }) { _ = connection.close() as EventLoopFuture<Void> }
-        }
-    }
-
-    /// Start-up: finds the writable primary and connects to it, again and again until both
-    /// succeed or `connectTimeout` is up (a primary lost or demoted meanwhile is looked for anew).
-    private static func connectToPrimary(
-        _ settings: Settings, _ configuration: @escaping @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration, logger: Logger
-    ) async throws -> (PostgresURL.Endpoint, PostgresConnection) {
-        let deadline = ContinuousClock.now + settings.connectTimeout
-        var failures = 0
-        while true {
-            let primary = try await PrimaryPool.findPrimary(settings.url, deadline: deadline, logger: logger, configuration: configuration)
-            do {
-                let connection = try await PostgresConnection.connect(configuration: configuration(primary), id: 0, logger: logger)
-                do {
-                    if try await PrimaryPool.inRecovery(connection, logger: logger) {
-                        throw LedgerStoreError("\(primary) became a standby")
-                    }
-                } catch {
-                    try? await connection.close()
-                    throw error
-                }
-                if failures > 0 { logger.info("PostgreSQL reachable", metadata: ["server": "\(primary)"]) }
-                return (primary, connection)
-            } catch {
-                failures += 1
-                let reason = PostgresBlockWriter.describe(error)
-                guard ContinuousClock.now < deadline else {
-                    throw LedgerStoreError("cannot reach PostgreSQL at \(primary) within \(settings.connectTimeout): \(reason)")
-                }
-                logger.warning(
-                    "PostgreSQL primary not reachable yet; looking again", metadata: ["server": "\(primary)", "attempt": "\(failures)", "error": "\(reason)"])
-                await reconnecting.pause(afterFailures: failures)
-            }
         }
     }
 

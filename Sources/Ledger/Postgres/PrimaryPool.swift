@@ -198,34 +198,51 @@ final class PrimaryPool: Service, Sendable {
         return url.endpoints.first { writable.contains($0) }
     }
 
-    /// Start-up: the writable primary among the servers, asked again and again until one answers
-    /// or `deadline` passes (the error then says what each server answered last).
-    static func findPrimary(
-        _ url: PostgresURL, deadline: ContinuousClock.Instant, logger: Logger,
+    /// Start-up: finds the writable primary among the servers and opens a connection to it,
+    /// round after round, until that succeeds or `timeout` is up. A round asks every server; the
+    /// connection is checked to be a primary's still (one lost or demoted meanwhile is looked for
+    /// anew). The error says what each server answered last, or why the primary found could not
+    /// be reached.
+    static func connectToPrimary(
+        _ url: PostgresURL, within timeout: Duration, logger: Logger,
         configuration: @escaping @Sendable (PostgresURL.Endpoint) -> PostgresConnection.Configuration
-    ) async throws -> PostgresURL.Endpoint {
+    ) async throws -> (PostgresURL.Endpoint, PostgresConnection) {
+        let deadline = ContinuousClock.now + timeout
         var failures = 0
-        var complained = false
         while true {
             try Task.checkCancellation()
             let answers = await ask(url, within: .seconds(10), logger: logger, configuration: configuration)
+            let problem: String
+            let warning: Logger.Message
             if let primary = url.endpoints.first(where: { (try? answers[$0]?.get()) == false }) {
-                if complained { logger.info("PostgreSQL primary reachable", metadata: ["primary": "\(primary)"]) }
-                return primary
-            }
-            let reasons = url.endpoints.map { endpoint -> String in
-                switch answers[endpoint] {
-                case .success(true): "\(endpoint) is a standby (read-only)"
-                case .failure(let error): "\(endpoint): \(PostgresBlockWriter.describe(error))"
-                default: "\(endpoint): no answer"
+                do {
+                    let connection = try await PostgresConnection.connect(configuration: configuration(primary), id: 0, logger: logger)
+                    do {
+                        if try await inRecovery(connection, logger: logger) { throw LedgerStoreError("\(primary) became a standby") }
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
+                    if failures > 0 { logger.info("PostgreSQL primary reachable", metadata: ["primary": "\(primary)"]) }
+                    return (primary, connection)
+                } catch {
+                    problem = "cannot reach PostgreSQL at \(primary) within \(timeout): \(PostgresBlockWriter.describe(error))"
+                    warning = "PostgreSQL primary not reachable yet; looking again"
                 }
-            }.joined(separator: "; ")
-            failures += 1
-            guard ContinuousClock.now < deadline else {
-                throw LedgerStoreError("no writable PostgreSQL primary at \(url) in time: \(reasons)")
+            } else {
+                let reasons = url.endpoints.map { endpoint -> String in
+                    switch answers[endpoint] {
+                    case .success(true): "\(endpoint) is a standby (read-only)"
+                    case .failure(let error): "\(endpoint): \(PostgresBlockWriter.describe(error))"
+                    default: "\(endpoint): no answer"
+                    }
+                }.joined(separator: "; ")
+                problem = "no writable PostgreSQL primary at \(url) in time: \(reasons)"
+                warning = "no writable PostgreSQL primary yet; retrying"
             }
-            complained = true
-            logger.warning("no writable PostgreSQL primary yet; retrying", metadata: ["url": "\(url)", "attempt": "\(failures)", "answers": "\(reasons)"])
+            failures += 1
+            guard ContinuousClock.now < deadline else { throw LedgerStoreError(problem) }
+            logger.warning(warning, metadata: ["url": "\(url)", "attempt": "\(failures)", "problem": "\(problem)"])
             await PostgresLedgerStore.reconnecting.pause(afterFailures: failures)
         }
     }
